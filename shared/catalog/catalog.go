@@ -1,0 +1,164 @@
+// Package catalog is the one list of every function the system deploys: each
+// API route, job type, scheduled task and operation, with the settings the
+// infrastructure, the local server and each Lambda main read from it.
+//
+// It is data only and imports nothing but the standard library, so that
+// infra, functions and shared packages can all depend on it.
+package catalog
+
+import (
+	"fmt"
+	"time"
+)
+
+// Kind says how a function is invoked.
+type Kind string
+
+// The kinds of function.
+const (
+	// Route is an HTTP API route behind API Gateway.
+	Route Kind = "route"
+	// Job consumes one job type from its SQS queue.
+	Job Kind = "job"
+	// Op is an operational task: run at deploy time or on a schedule.
+	Op Kind = "op"
+)
+
+// Access says who may call a route.
+type Access string
+
+// The access levels of a route.
+const (
+	// Public routes need no session.
+	Public Access = "public"
+	// Signed routes need a valid session; without one they answer 401.
+	Signed Access = "signed"
+)
+
+// Resource is something outside the function's own code that it may touch.
+// Configuration requires, and the infrastructure grants, exactly the
+// resources an entry names.
+type Resource string
+
+// The resources a function may use.
+const (
+	// Database is PostgreSQL (through RDS Proxy in AWS).
+	Database Resource = "database"
+	// Cache is Redis/Valkey (ElastiCache in AWS).
+	Cache Resource = "cache"
+	// Google is the Google OAuth client (id and secret).
+	Google Resource = "google"
+	// TokenKeys are the keys that encrypt provider tokens at rest.
+	TokenKeys Resource = "token-keys"
+	// OpenAI is the OpenAI API key.
+	OpenAI Resource = "openai"
+)
+
+// Function is one deployable function.
+type Function struct {
+	// Name is unique, lower-case and hyphenated. It names the Lambda, its
+	// folder under functions/, and the OpenAPI operation id of a route.
+	Name string
+	Kind Kind
+	// Summary is one line saying what the function does.
+	Summary string
+
+	// Method and Path are a route's HTTP method and path pattern, with
+	// path parameters in braces ("/v1/contacts/{id}").
+	Method string
+	Path   string
+	// Access is who may call a route.
+	Access Access
+	// Tag groups routes in the API document.
+	Tag string
+
+	// MemoryMB is the Lambda memory size.
+	MemoryMB int
+	// Timeout bounds one invocation.
+	Timeout time.Duration
+	// MaxConcurrency caps concurrent executions; 0 leaves it unreserved.
+	MaxConcurrency int
+
+	// Uses lists the resources the function may touch.
+	Uses []Resource
+}
+
+// Defaults applied by Lookup and All where an entry leaves a setting zero.
+const (
+	DefaultMemoryMB = 256
+	DefaultTimeout  = 10 * time.Second
+)
+
+// Dir is the function's folder relative to the repository root.
+func (f Function) Dir() string {
+	switch f.Kind {
+	case Route:
+		return "functions/api/" + f.Name
+	case Job:
+		return "functions/jobs/" + f.Name
+	default:
+		return "functions/ops/" + f.Name
+	}
+}
+
+// Needs reports whether f may use r.
+func (f Function) Needs(r Resource) bool {
+	for _, u := range f.Uses {
+		if u == r {
+			return true
+		}
+	}
+	return false
+}
+
+func (f Function) withDefaults() Function {
+	if f.MemoryMB == 0 {
+		f.MemoryMB = DefaultMemoryMB
+	}
+	if f.Timeout == 0 {
+		f.Timeout = DefaultTimeout
+	}
+	return f
+}
+
+// All returns every function, routes first, each with defaults applied.
+func All() []Function {
+	out := make([]Function, len(functions))
+	for i, f := range functions {
+		out[i] = f.withDefaults()
+	}
+	return out
+}
+
+// Lookup returns the function with the given name.
+func Lookup(name string) (Function, bool) {
+	for _, f := range functions {
+		if f.Name == name {
+			return f.withDefaults(), true
+		}
+	}
+	return Function{}, false
+}
+
+// MustLookup is Lookup for names known at compile time; it panics on an
+// unknown name, which is a programming error.
+func MustLookup(name string) Function {
+	f, ok := Lookup(name)
+	if !ok {
+		panic(fmt.Sprintf("catalog: no function %q", name))
+	}
+	return f
+}
+
+// Routes returns every route.
+func Routes() []Function { return ofKind(Route) }
+
+func ofKind(k Kind) []Function {
+	var out []Function
+	for _, f := range All() {
+		if f.Kind == k {
+			out = append(out, f)
+		}
+	}
+	return out
+}
