@@ -81,12 +81,49 @@ type Function struct {
 
 	// Uses lists the resources the function may touch.
 	Uses []Resource
+	// Enqueues lists the job types the function may send to.
+	Enqueues []string
+
+	// Job settings (Kind Job). The job type's name is the function's name.
+	// MaxAttempts is how many deliveries a job gets before it is dead and
+	// its message moves to the dead-letter queue.
+	MaxAttempts int
+	// BatchSize is the most messages one invocation receives.
+	BatchSize int
+
+	// Limit, when set, caps how often one caller may call a route.
+	Limit *Limit
+}
+
+// Limit is a rate limit: at most Requests in each Per window, per signed-in
+// user (or per client IP on public routes), with bursts up to Burst.
+type Limit struct {
+	Requests int
+	Per      time.Duration
+	Burst    int
+}
+
+// Schedule runs a function periodically: EventBridge Scheduler in AWS, a
+// ticker in the local server.
+type Schedule struct {
+	// Name is unique among schedules.
+	Name string
+	// Every is the period of a rate schedule.
+	Every time.Duration
+	// Target is the name of the Op or Job function it runs. A Job target
+	// receives one job with Payload.
+	Target  string
+	Payload string
+	Summary string
 }
 
 // Defaults applied by Lookup and All where an entry leaves a setting zero.
 const (
 	DefaultMemoryMB = 256
 	DefaultTimeout  = 10 * time.Second
+	// DefaultMaxAttempts matches the original job queue's retry limit.
+	DefaultMaxAttempts = 5
+	DefaultBatchSize   = 10
 )
 
 // Dir is the function's folder relative to the repository root.
@@ -117,6 +154,14 @@ func (f Function) withDefaults() Function {
 	}
 	if f.Timeout == 0 {
 		f.Timeout = DefaultTimeout
+	}
+	if f.Kind == Job {
+		if f.MaxAttempts == 0 {
+			f.MaxAttempts = DefaultMaxAttempts
+		}
+		if f.BatchSize == 0 {
+			f.BatchSize = DefaultBatchSize
+		}
 	}
 	return f
 }
@@ -150,8 +195,17 @@ func MustLookup(name string) Function {
 	return f
 }
 
+// Schedules returns every schedule.
+func Schedules() []Schedule { return append([]Schedule(nil), schedules...) }
+
 // Routes returns every route.
 func Routes() []Function { return ofKind(Route) }
+
+// Jobs returns every job type.
+func Jobs() []Function { return ofKind(Job) }
+
+// Ops returns every operational task.
+func Ops() []Function { return ofKind(Op) }
 
 func ofKind(k Kind) []Function {
 	var out []Function

@@ -48,3 +48,5 @@ var functions = []Function{
 		Uses:    []Resource{Database, Cache},
 	},
 }
+
+var schedules = []Schedule{}
