@@ -1,0 +1,461 @@
+// Package config reads a function's configuration from the environment once,
+// at init, into a typed struct and validates it. A missing or malformed
+// value stops init with one error that names every bad variable.
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/personalcrm/core/shared/catalog"
+)
+
+// Env is the deployment environment.
+type Env string
+
+// The environments. Development and Test get local defaults; Production
+// gets none and refuses development-only settings.
+const (
+	Development Env = "development"
+	Test        Env = "test"
+	Production  Env = "production"
+)
+
+// Names of the environment variables, for the infrastructure to set.
+const (
+	VarAppEnv             = "APP_ENV"
+	VarLogLevel           = "LOG_LEVEL"
+	VarPort               = "PORT"
+	VarDatabaseURL        = "DATABASE_URL"
+	VarDatabaseIAMAuth    = "DATABASE_IAM_AUTH"
+	VarRedisURL           = "REDIS_URL"
+	VarRedisPassword      = "REDIS_PASSWORD"
+	VarAuthURL            = "AUTH_URL"
+	VarAuthSecret         = "AUTH_SECRET"
+	VarGoogleClientID     = "GOOGLE_CLIENT_ID"
+	VarGoogleClientSecret = "GOOGLE_CLIENT_SECRET"
+	VarGoogleWebhookURL   = "GOOGLE_WEBHOOK_URL"
+	VarTokenKeys          = "TOKEN_KEYS"
+	VarOpenAIAPIKey       = "OPENAI_API_KEY"
+	VarOpenAIBaseURL      = "OPENAI_BASE_URL"
+	VarS3Bucket           = "S3_BUCKET"
+	VarS3Region           = "S3_REGION"
+	VarFeatureAIAgents    = "FEATURE_AI_AGENTS"
+	VarFeatureEnrichment  = "FEATURE_ENRICHMENT"
+	VarFeatureWebhooks    = "FEATURE_WEBHOOKS"
+)
+
+// Config is everything a function reads from its environment.
+type Config struct {
+	Env      Env    `env:"APP_ENV"`
+	LogLevel string `env:"LOG_LEVEL"`
+	// Port is where the local server listens.
+	Port int `env:"PORT"`
+
+	// DatabaseURL is a PostgreSQL connection URL. With DatabaseIAMAuth the
+	// password is replaced by an IAM token for each new connection.
+	DatabaseURL     string `env:"DATABASE_URL"`
+	DatabaseIAMAuth bool   `env:"DATABASE_IAM_AUTH"`
+
+	// RedisURL is redis:// or rediss:// (TLS); empty means an in-memory cache.
+	RedisURL      string `env:"REDIS_URL"`
+	RedisPassword Secret `env:"REDIS_PASSWORD"`
+
+	// AuthURL is the public base URL of the API: redirects and cookies
+	// are built from it.
+	AuthURL    *url.URL `env:"AUTH_URL"`
+	AuthSecret Secret   `env:"AUTH_SECRET"`
+
+	GoogleClientID     string   `env:"GOOGLE_CLIENT_ID"`
+	GoogleClientSecret Secret   `env:"GOOGLE_CLIENT_SECRET"`
+	GoogleWebhookURL   *url.URL `env:"GOOGLE_WEBHOOK_URL"`
+
+	// TokenKeys encrypt provider tokens at rest.
+	TokenKeys Secret `env:"TOKEN_KEYS"`
+
+	OpenAIAPIKey  Secret   `env:"OPENAI_API_KEY"`
+	OpenAIBaseURL *url.URL `env:"OPENAI_BASE_URL"`
+
+	S3Bucket string `env:"S3_BUCKET"`
+	S3Region string `env:"S3_REGION"`
+
+	// Features gate features for everyone: off here is off for every user.
+	Features Features
+
+	// Level is LogLevel parsed.
+	Level slog.Level `env:"-"`
+	// Function is the catalog entry the configuration was loaded for.
+	Function catalog.Function `env:"-"`
+}
+
+// Features are the environment gates of the feature flags.
+type Features struct {
+	AIAgents   bool `env:"FEATURE_AI_AGENTS"`
+	Enrichment bool `env:"FEATURE_ENRICHMENT"`
+	Webhooks   bool `env:"FEATURE_WEBHOOKS"`
+}
+
+// Secret is a configuration value that must never be printed. Its String,
+// LogValue and JSON forms are redacted; Reveal returns the value.
+type Secret string
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }
+
+// String returns a placeholder, so formatting a Config leaks nothing.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[REDACTED]"
+}
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText implements encoding.TextMarshaler with the placeholder.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Lambda reports whether the process runs inside AWS Lambda.
+func Lambda() bool { return os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" }
+
+// Problem is one bad variable.
+type Problem struct {
+	Var     string
+	Message string
+}
+
+// Error lists every bad variable found by Load.
+type Error struct {
+	Function string
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config for %s: %d bad variable", e.Function, len(e.Problems))
+	if len(e.Problems) != 1 {
+		b.WriteString("s")
+	}
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "; %s: %s", p.Var, p.Message)
+	}
+	return b.String()
+}
+
+// SecretResolver fetches the value of a secret named by reference (in AWS,
+// a Secrets Manager ARN).
+type SecretResolver interface {
+	ResolveSecret(ctx context.Context, ref string) (string, error)
+}
+
+// Option changes how Load reads the configuration.
+type Option func(*loader)
+
+type loader struct {
+	environ  map[string]string
+	resolver SecretResolver
+}
+
+// WithEnv makes Load read vars instead of the process environment.
+func WithEnv(vars map[string]string) Option {
+	return func(l *loader) { l.environ = vars }
+}
+
+// WithSecrets resolves secret variables whose value is a Secrets Manager
+// ARN through r.
+func WithSecrets(r SecretResolver) Option {
+	return func(l *loader) { l.resolver = r }
+}
+
+// Load reads and validates the configuration of fn. It returns an *Error
+// naming every bad variable; nothing else is returned on bad input.
+func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, error) {
+	l := loader{}
+	for _, o := range opts {
+		o(&l)
+	}
+	if l.environ == nil {
+		l.environ = env.ToMap(os.Environ())
+	}
+	vars := make(map[string]string, len(l.environ))
+	for k, v := range l.environ {
+		vars[k] = strings.TrimSpace(v)
+	}
+
+	var problems problemList
+	appEnv := Env(vars[VarAppEnv])
+	switch appEnv {
+	case "":
+		appEnv = Development
+		vars[VarAppEnv] = string(Development)
+	case Development, Test, Production:
+	default:
+		problems.add(VarAppEnv, fmt.Sprintf("must be development, test or production, not %q", appEnv))
+		appEnv = Production // judge the rest strictly
+		vars[VarAppEnv] = string(Production)
+	}
+	if appEnv != Production {
+		for k, v := range localDefaults {
+			if _, ok := vars[k]; !ok {
+				vars[k] = v
+			}
+		}
+	}
+	if _, ok := vars[VarLogLevel]; !ok {
+		vars[VarLogLevel] = "info"
+	}
+	if _, ok := vars[VarPort]; !ok {
+		vars[VarPort] = "3000"
+	}
+
+	cfg := &Config{Function: fn}
+	if err := env.ParseWithOptions(cfg, env.Options{Environment: vars}); err != nil {
+		problems.fromParse(cfg, err)
+	}
+	cfg.Env = appEnv
+
+	if l.resolver != nil {
+		resolveSecrets(ctx, cfg, l.resolver, &problems)
+	}
+	validate(cfg, vars, &problems)
+
+	if len(problems) > 0 {
+		problems.sort()
+		return nil, &Error{Function: fn.Name, Problems: problems}
+	}
+	return cfg, nil
+}
+
+// localDefaults make a fresh machine work in development and test.
+var localDefaults = map[string]string{
+	VarDatabaseURL: "postgres://localhost:5432/crm_dev?sslmode=disable",
+	VarAuthURL:     "http://localhost:3000",
+	VarAuthSecret:  "development-only-auth-secret-not-for-production",
+	VarTokenKeys:   "dev1:ZGV2ZWxvcG1lbnQtb25seS10b2tlbi1rZXktMzJieXQ=",
+}
+
+type problemList []Problem
+
+func (p *problemList) add(v, msg string) {
+	for _, q := range *p {
+		if q.Var == v {
+			return // the first problem of a variable is enough
+		}
+	}
+	*p = append(*p, Problem{Var: v, Message: msg})
+}
+
+func (p problemList) sort() {
+	sort.SliceStable(p, func(i, j int) bool { return p[i].Var < p[j].Var })
+}
+
+// fromParse turns the parser's aggregated errors into problems named by
+// variable.
+func (p *problemList) fromParse(cfg *Config, err error) {
+	keys := map[string]string{} // field name -> variable
+	if params, perr := env.GetFieldParams(cfg); perr == nil {
+		for _, fp := range params {
+			keys[fp.OwnKey] = fp.Key
+		}
+	}
+	fieldVar := fieldVars(reflect.TypeOf(*cfg))
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		p.add("(environment)", err.Error())
+		return
+	}
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		switch {
+		case errors.As(e, &pe):
+			name := fieldVar[pe.Name]
+			if name == "" {
+				name = pe.Name
+			}
+			p.add(name, fmt.Sprintf("must be a valid %s", typeName(pe.Type)))
+		default:
+			p.add("(environment)", e.Error())
+		}
+	}
+}
+
+func fieldVars(t reflect.Type) map[string]string {
+	out := map[string]string{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "" && f.Type.PkgPath() == t.PkgPath() {
+			for k, v := range fieldVars(f.Type) {
+				out[k] = v
+			}
+			continue
+		}
+		if tag := f.Tag.Get("env"); tag != "" && tag != "-" {
+			out[f.Name] = strings.Split(tag, ",")[0]
+		}
+	}
+	return out
+}
+
+func typeName(t reflect.Type) string {
+	switch {
+	case t == nil:
+		return "value"
+	case t.Kind() == reflect.Bool:
+		return "boolean (true or false)"
+	case t.Kind() == reflect.Int:
+		return "whole number"
+	case t == reflect.TypeOf(&url.URL{}) || t == reflect.TypeOf(url.URL{}):
+		return "URL"
+	default:
+		return t.String()
+	}
+}
+
+func validate(cfg *Config, vars map[string]string, p *problemList) {
+	prod := cfg.Env == Production
+	fn := cfg.Function
+	require := func(v string, ok bool) {
+		if !ok {
+			p.add(v, "required")
+		}
+	}
+
+	if lvl, err := parseLevel(cfg.LogLevel); err != nil {
+		p.add(VarLogLevel, err.Error())
+	} else {
+		cfg.Level = lvl
+	}
+	if cfg.Port < 1 || cfg.Port > 65535 {
+		p.add(VarPort, "must be a port number between 1 and 65535")
+	}
+
+	if fn.Needs(catalog.Database) {
+		require(VarDatabaseURL, cfg.DatabaseURL != "")
+	}
+	if cfg.DatabaseURL != "" {
+		checkDatabaseURL(cfg.DatabaseURL, prod, p)
+	}
+
+	if cfg.RedisURL != "" {
+		u, err := url.Parse(cfg.RedisURL)
+		switch {
+		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
+			p.add(VarRedisURL, "must be a redis:// or rediss:// URL with a host")
+		case prod && u.Scheme != "rediss":
+			p.add(VarRedisURL, "must use TLS (rediss://) in production")
+		}
+	} else if prod && fn.Needs(catalog.Cache) {
+		p.add(VarRedisURL, "required in production")
+	}
+
+	if cfg.AuthURL != nil {
+		checkHTTPURL(VarAuthURL, cfg.AuthURL, prod, p)
+	} else if fn.Needs(catalog.Google) {
+		p.add(VarAuthURL, "required")
+	}
+	if fn.Needs(catalog.Google) {
+		require(VarAuthSecret, cfg.AuthSecret != "")
+		if prod {
+			require(VarGoogleClientID, cfg.GoogleClientID != "")
+			require(VarGoogleClientSecret, cfg.GoogleClientSecret != "")
+		}
+	}
+	if cfg.AuthSecret != "" && len(cfg.AuthSecret) < 32 {
+		p.add(VarAuthSecret, "must be at least 32 characters")
+	}
+	if prod && cfg.AuthSecret == Secret(localDefaults[VarAuthSecret]) {
+		p.add(VarAuthSecret, "is the development default; set a real secret in production")
+	}
+	if (cfg.GoogleClientID == "") != (cfg.GoogleClientSecret == "") {
+		if cfg.GoogleClientID == "" {
+			p.add(VarGoogleClientID, "required when GOOGLE_CLIENT_SECRET is set")
+		} else {
+			p.add(VarGoogleClientSecret, "required when GOOGLE_CLIENT_ID is set")
+		}
+	}
+	if cfg.GoogleWebhookURL != nil {
+		checkHTTPURL(VarGoogleWebhookURL, cfg.GoogleWebhookURL, prod, p)
+	}
+
+	if fn.Needs(catalog.TokenKeys) {
+		require(VarTokenKeys, cfg.TokenKeys != "")
+	}
+	if prod && cfg.TokenKeys == Secret(localDefaults[VarTokenKeys]) {
+		p.add(VarTokenKeys, "is the development default; set real keys in production")
+	}
+
+	if fn.Needs(catalog.OpenAI) && prod {
+		require(VarOpenAIAPIKey, cfg.OpenAIAPIKey != "")
+	}
+	if cfg.OpenAIBaseURL != nil {
+		checkHTTPURL(VarOpenAIBaseURL, cfg.OpenAIBaseURL, prod, p)
+	}
+	if cfg.S3Region != "" && !validRegion(cfg.S3Region) {
+		p.add(VarS3Region, fmt.Sprintf("must be an AWS region like eu-west-1, not %q", cfg.S3Region))
+	}
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("must be debug, info, warn or error, not %q", s)
+}
+
+func checkDatabaseURL(raw string, prod bool, p *problemList) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		p.add(VarDatabaseURL, "must be a postgres:// URL")
+		return
+	}
+	if u.Host == "" && u.Query().Get("host") == "" {
+		p.add(VarDatabaseURL, "must name a host")
+		return
+	}
+	if prod {
+		switch u.Query().Get("sslmode") {
+		case "require", "verify-ca", "verify-full":
+		default:
+			p.add(VarDatabaseURL, "must set sslmode=require, verify-ca or verify-full in production")
+		}
+	}
+}
+
+func checkHTTPURL(name string, u *url.URL, prod bool, p *problemList) {
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		p.add(name, "must be an absolute http(s) URL")
+	case prod && u.Scheme != "https":
+		p.add(name, "must use https in production")
+	}
+}
+
+func validRegion(r string) bool {
+	parts := strings.Split(r, "-")
+	if len(parts) < 3 {
+		return false
+	}
+	last := parts[len(parts)-1]
+	if last == "" || strings.Trim(last, "0123456789") != "" {
+		return false
+	}
+	return !slices.ContainsFunc(parts, func(s string) bool { return s == "" || strings.ToLower(s) != s })
+}

@@ -1,0 +1,193 @@
+package config_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/config"
+)
+
+var (
+	dbFn     = catalog.Function{Name: "db-fn", Uses: []catalog.Resource{catalog.Database}}
+	googleFn = catalog.Function{Name: "google-fn", Uses: []catalog.Resource{catalog.Database, catalog.Google, catalog.TokenKeys}}
+	allFn    = catalog.Function{Name: "all-fn", Uses: []catalog.Resource{catalog.Database, catalog.Cache, catalog.Google, catalog.TokenKeys, catalog.OpenAI}}
+)
+
+// production is a complete, valid production environment for allFn.
+func production() map[string]string {
+	return map[string]string{
+		"APP_ENV":              "production",
+		"LOG_LEVEL":            "warn",
+		"DATABASE_URL":         "postgres://app@proxy.example.com:5432/crm?sslmode=verify-full",
+		"DATABASE_IAM_AUTH":    "true",
+		"REDIS_URL":            "rediss://cache.example.com:6379",
+		"AUTH_URL":             "https://api.example.com",
+		"AUTH_SECRET":          strings.Repeat("s", 40),
+		"GOOGLE_CLIENT_ID":     "id.apps.googleusercontent.com",
+		"GOOGLE_CLIENT_SECRET": "google-secret",
+		"TOKEN_KEYS":           "k1:AAAA",
+		"OPENAI_API_KEY":       "sk-test",
+	}
+}
+
+func with(base map[string]string, kv ...string) map[string]string {
+	out := map[string]string{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		if kv[i+1] == "<unset>" {
+			delete(out, kv[i])
+			continue
+		}
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+func problems(t *testing.T, err error) map[string]string {
+	t.Helper()
+	if err == nil {
+		return nil
+	}
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error is %T, want *config.Error: %v", err, err)
+	}
+	out := map[string]string{}
+	for _, p := range ce.Problems {
+		out[p.Var] = p.Message
+	}
+	return out
+}
+
+func TestLoadProductionValid(t *testing.T) {
+	cfg, err := config.Load(context.Background(), allFn, config.WithEnv(production()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Env != config.Production || !cfg.DatabaseIAMAuth || cfg.AuthURL.Host != "api.example.com" || cfg.GoogleClientSecret.Reveal() != "google-secret" {
+		t.Fatalf("unexpected config: %+v", cfg)
+	}
+	if s := fmt.Sprintf("%v %+v", cfg, cfg); strings.Contains(s, "google-secret") || strings.Contains(s, "sk-test") {
+		t.Fatalf("formatted config leaks a secret: %s", s)
+	}
+}
+
+func TestLoadDevelopmentDefaults(t *testing.T) {
+	cfg, err := config.Load(context.Background(), allFn, config.WithEnv(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Env != config.Development || cfg.Port != 3000 || cfg.DatabaseURL == "" || cfg.AuthURL == nil || cfg.RedisURL != "" {
+		t.Fatalf("unexpected development defaults: %+v", cfg)
+	}
+}
+
+func TestLoadProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   catalog.Function
+		env  map[string]string
+		want map[string]string // variable -> substring of message
+	}{
+		{"unknown env", dbFn, with(production(), "APP_ENV", "staging"), map[string]string{"APP_ENV": "development, test or production"}},
+		{"bad log level", dbFn, with(production(), "LOG_LEVEL", "loud"), map[string]string{"LOG_LEVEL": "debug, info, warn or error"}},
+		{"bad port", dbFn, with(production(), "PORT", "seventy"), map[string]string{"PORT": "whole number"}},
+		{"port out of range", dbFn, with(production(), "PORT", "70000"), map[string]string{"PORT": "between 1 and 65535"}},
+		{"missing database", dbFn, with(production(), "DATABASE_URL", "<unset>"), map[string]string{"DATABASE_URL": "required"}},
+		{"database not postgres", dbFn, with(production(), "DATABASE_URL", "mysql://x/y"), map[string]string{"DATABASE_URL": "postgres://"}},
+		{"database without TLS in production", dbFn, with(production(), "DATABASE_URL", "postgres://h/db?sslmode=disable"), map[string]string{"DATABASE_URL": "sslmode"}},
+		{"bad bool", dbFn, with(production(), "DATABASE_IAM_AUTH", "maybe"), map[string]string{"DATABASE_IAM_AUTH": "boolean"}},
+		{"redis scheme", dbFn, with(production(), "REDIS_URL", "http://cache"), map[string]string{"REDIS_URL": "redis://"}},
+		{"redis without TLS in production", dbFn, with(production(), "REDIS_URL", "redis://cache:6379"), map[string]string{"REDIS_URL": "TLS"}},
+		{"cache required in production", allFn, with(production(), "REDIS_URL", "<unset>"), map[string]string{"REDIS_URL": "required"}},
+		{"auth url http in production", googleFn, with(production(), "AUTH_URL", "http://api.example.com"), map[string]string{"AUTH_URL": "https"}},
+		{"auth url relative", googleFn, with(production(), "AUTH_URL", "/x"), map[string]string{"AUTH_URL": "absolute"}},
+		{"short auth secret", googleFn, with(production(), "AUTH_SECRET", "short"), map[string]string{"AUTH_SECRET": "32"}},
+		{"development auth secret in production", googleFn, with(production(), "AUTH_SECRET", "development-only-auth-secret-not-for-production"), map[string]string{"AUTH_SECRET": "development default"}},
+		{"google sandbox refused in production", googleFn, with(production(), "GOOGLE_CLIENT_ID", "<unset>", "GOOGLE_CLIENT_SECRET", "<unset>"), map[string]string{"GOOGLE_CLIENT_ID": "required", "GOOGLE_CLIENT_SECRET": "required"}},
+		{"google half configured", dbFn, with(production(), "GOOGLE_CLIENT_SECRET", "<unset>"), map[string]string{"GOOGLE_CLIENT_SECRET": "required when"}},
+		{"token keys required", googleFn, with(production(), "TOKEN_KEYS", "<unset>"), map[string]string{"TOKEN_KEYS": "required"}},
+		{"openai key required in production", allFn, with(production(), "OPENAI_API_KEY", "<unset>"), map[string]string{"OPENAI_API_KEY": "required"}},
+		{"bad region", dbFn, with(production(), "S3_REGION", "moon"), map[string]string{"S3_REGION": "AWS region"}},
+		{"feature flag not a bool", dbFn, with(production(), "FEATURE_WEBHOOKS", "yes please"), map[string]string{"FEATURE_WEBHOOKS": "boolean"}},
+		{"unneeded variables are not required", dbFn, with(production(), "GOOGLE_CLIENT_ID", "<unset>", "GOOGLE_CLIENT_SECRET", "<unset>", "OPENAI_API_KEY", "<unset>", "TOKEN_KEYS", "<unset>", "REDIS_URL", "<unset>"), nil},
+		{"all at once", allFn, map[string]string{
+			"APP_ENV": "production", "LOG_LEVEL": "loud", "DATABASE_URL": "nope", "FEATURE_AI_AGENTS": "2",
+			"AUTH_URL": "ftp://x", "AUTH_SECRET": "short",
+		}, map[string]string{
+			"LOG_LEVEL": "", "DATABASE_URL": "", "FEATURE_AI_AGENTS": "", "AUTH_URL": "", "AUTH_SECRET": "",
+			"GOOGLE_CLIENT_ID": "", "GOOGLE_CLIENT_SECRET": "", "TOKEN_KEYS": "", "OPENAI_API_KEY": "", "REDIS_URL": "",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Load(context.Background(), tt.fn, config.WithEnv(tt.env))
+			got := problems(t, err)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if cfg != nil {
+				t.Fatalf("Load returned a config along with the error")
+			}
+			gotVars, wantVars := keys(got), keys(tt.want)
+			if d := cmp.Diff(wantVars, gotVars); d != "" {
+				t.Fatalf("bad variables differ (-want +got):\n%s\nerror: %v", d, err)
+			}
+			for v, sub := range tt.want {
+				if !strings.Contains(got[v], sub) {
+					t.Errorf("%s: message %q does not say %q", v, got[v], sub)
+				}
+				if !strings.Contains(err.Error(), v) {
+					t.Errorf("error text does not name %s: %v", v, err)
+				}
+			}
+		})
+	}
+}
+
+func keys(m map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+type fakeResolver map[string]string
+
+func (f fakeResolver) ResolveSecret(_ context.Context, ref string) (string, error) {
+	v, ok := f[ref]
+	if !ok {
+		return "", errors.New("AccessDeniedException")
+	}
+	return v, nil
+}
+
+func TestLoadResolvesSecretARNs(t *testing.T) {
+	arn := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:google-AbCdEf"
+	env := with(production(), "GOOGLE_CLIENT_SECRET", arn)
+	cfg, err := config.Load(context.Background(), allFn, config.WithEnv(env), config.WithSecrets(fakeResolver{arn: "resolved"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GoogleClientSecret.Reveal() != "resolved" {
+		t.Fatalf("secret not resolved: %q", cfg.GoogleClientSecret.Reveal())
+	}
+
+	env = with(production(), "OPENAI_API_KEY", arn+"-missing")
+	_, err = config.Load(context.Background(), allFn, config.WithEnv(env), config.WithSecrets(fakeResolver{}))
+	if got := problems(t, err); !strings.Contains(got["OPENAI_API_KEY"], arn+"-missing") {
+		t.Fatalf("unreadable secret not reported by variable and ARN: %v", err)
+	}
+}
