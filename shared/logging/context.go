@@ -7,6 +7,16 @@ import (
 	"sync/atomic"
 )
 
+// Keys of the attributes the API and job adapters attach to the context of
+// an invocation.
+const (
+	RequestIDKey = "request_id"
+	FunctionKey  = "function"
+	ColdStartKey = "cold_start"
+	UserIDKey    = "user_id"
+	JobIDKey     = "job_id"
+)
+
 type ctxKey struct{}
 
 // carried is what WithAttrs puts in a context.
