@@ -41,7 +41,8 @@ const maxBindings = 8
 // carries. Every record logged with the returned context, at any level and
 // under any group, has them at the top level. An attribute replaces one
 // already carried under the same key; attributes with an empty key are
-// ignored.
+// ignored. A LogValuer among attrs is resolved once per logger, not at
+// every record.
 func WithAttrs(ctx context.Context, attrs ...slog.Attr) context.Context {
 	old := fromContext(ctx)
 	merged := slices.Clone(old)
