@@ -3,6 +3,7 @@
 package routes
 
 import (
+	"encoding/json"
 	"log/slog"
 
 	"github.com/personalcrm/core/functions/routes/contacts"
@@ -32,4 +33,15 @@ func All(d Deps) []api.Route {
 		contacts.Update(d.Contacts),
 		contacts.Delete(d.Contacts),
 	}
+}
+
+// Document is the OpenAPI 3.1 document of every route, generated from the
+// handlers' input and output types.
+func Document() ([]byte, error) {
+	s := api.NewServer(api.Options{}, All(Deps{})...)
+	b, err := json.MarshalIndent(s.OpenAPI(), "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
 }

@@ -175,6 +175,14 @@ func (s *Server) add(r Route) {
 		op.Middlewares = append(op.Middlewares, s.authenticate)
 	}
 	r.register(s, s.api, op)
+	// huma documents 422 for invalid input; this API answers 400.
+	if item := s.api.OpenAPI().Paths[fn.Path]; item != nil {
+		for _, o := range []*huma.Operation{item.Get, item.Post, item.Put, item.Patch, item.Delete} {
+			if o != nil && o.OperationID == fn.Name {
+				delete(o.Responses, "422")
+			}
+		}
+	}
 	s.routes = append(s.routes, r)
 }
 

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -264,5 +263,3 @@ func errorStatuses(signed, hasBody, hasID bool) []int {
 	}
 	return append(out, http.StatusInternalServerError)
 }
-
-var _ = fmt.Sprintf

@@ -132,7 +132,7 @@ func Unauthenticated(msg string) *Error { return &Error{Kind: KindUnauthenticate
 
 // Unavailable reports a dependency that is down; cause goes to the log.
 func Unavailable(what string, cause error) *Error {
-	return &Error{Kind: KindUnavailable, Message: what + " is unavailable", Err: cause}
+	return &Error{Kind: KindUnavailable, Message: capitalize(what) + " is unavailable", Err: cause}
 }
 
 // RateLimit reports a caller over its limit.

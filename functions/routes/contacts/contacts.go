@@ -74,16 +74,19 @@ func Get(svc Getter) api.Route {
 	})
 }
 
+// NewContact is a contact to create.
+type NewContact struct {
+	Email    string `json:"email,omitempty" format:"email" maxLength:"320" doc:"Unique among the user's contacts, case-insensitively"`
+	Name     string `json:"name,omitempty" maxLength:"200" doc:"Required when there is no email"`
+	Company  string `json:"company,omitempty" maxLength:"200"`
+	JobTitle string `json:"jobTitle,omitempty" maxLength:"200"`
+	Phone    string `json:"phone,omitempty" maxLength:"50"`
+	Notes    string `json:"notes,omitempty" maxLength:"10000"`
+}
+
 // CreateInput is a new contact.
 type CreateInput struct {
-	Body struct {
-		Email    string `json:"email,omitempty" format:"email" maxLength:"320" doc:"Unique among the user's contacts, case-insensitively"`
-		Name     string `json:"name,omitempty" maxLength:"200" doc:"Required when there is no email"`
-		Company  string `json:"company,omitempty" maxLength:"200"`
-		JobTitle string `json:"jobTitle,omitempty" maxLength:"200"`
-		Phone    string `json:"phone,omitempty" maxLength:"50"`
-		Notes    string `json:"notes,omitempty" maxLength:"10000"`
-	}
+	Body NewContact
 }
 
 // Creator adds contacts.
@@ -109,18 +112,21 @@ func Create(svc Creator) api.Route {
 	}, api.Status(http.StatusCreated), api.Errors(http.StatusConflict))
 }
 
-// UpdateInput changes some fields of a contact: absent fields stay as they
-// are, null clears a field.
+// ContactPatch changes some fields of a contact: absent fields stay as
+// they are, null clears a field (JSON merge patch).
+type ContactPatch struct {
+	Email    api.Optional[string] `json:"email,omitzero" format:"email" maxLength:"320"`
+	Name     api.Optional[string] `json:"name,omitzero" maxLength:"200"`
+	Company  api.Optional[string] `json:"company,omitzero" maxLength:"200"`
+	JobTitle api.Optional[string] `json:"jobTitle,omitzero" maxLength:"200"`
+	Phone    api.Optional[string] `json:"phone,omitzero" maxLength:"50"`
+	Notes    api.Optional[string] `json:"notes,omitzero" maxLength:"10000"`
+}
+
+// UpdateInput names a contact and its changes.
 type UpdateInput struct {
 	ID   uuid.UUID `path:"id" format:"uuid" doc:"The contact's id"`
-	Body struct {
-		Email    api.Optional[string] `json:"email,omitzero" format:"email" maxLength:"320"`
-		Name     api.Optional[string] `json:"name,omitzero" maxLength:"200"`
-		Company  api.Optional[string] `json:"company,omitzero" maxLength:"200"`
-		JobTitle api.Optional[string] `json:"jobTitle,omitzero" maxLength:"200"`
-		Phone    api.Optional[string] `json:"phone,omitzero" maxLength:"50"`
-		Notes    api.Optional[string] `json:"notes,omitzero" maxLength:"10000"`
-	}
+	Body ContactPatch
 }
 
 // Updater changes contacts.
@@ -170,12 +176,15 @@ type ListInput struct {
 	Cursor string `query:"cursor" maxLength:"512" doc:"nextCursor of the previous page"`
 }
 
-// ListOutput is a page of contacts in name order.
+// ContactPage is a page of contacts in name order.
+type ContactPage struct {
+	Items      []Contact `json:"items"`
+	NextCursor *string   `json:"nextCursor" nullable:"true" doc:"Pass as cursor for the next page; null on the last page"`
+}
+
+// ListOutput is a page of contacts.
 type ListOutput struct {
-	Body struct {
-		Items      []Contact `json:"items"`
-		NextCursor *string   `json:"nextCursor" nullable:"true" doc:"Pass as cursor for the next page; null on the last page"`
-	}
+	Body ContactPage
 }
 
 // Lister pages through contacts.
