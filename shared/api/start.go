@@ -9,7 +9,7 @@ import (
 // Start serves routes as the Lambda of app's function. It does not return.
 // On SIGTERM (the environment shutting down) the app's pool is closed.
 func Start(app *platform.App, routes ...Route) {
-	o := Options{Log: app.Log, Monitor: app.Monitor}
+	o := Options{Log: app.Log, Monitor: app.Monitor}.WithConfig(app.Config)
 	if app.Sessions != nil {
 		o.Sessions = app.Sessions
 	}
