@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/personalcrm/core/functions/routes"
+	authroutes "github.com/personalcrm/core/functions/routes/auth"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/catalog"
@@ -30,6 +31,7 @@ import (
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
 	"github.com/personalcrm/core/shared/platform"
+	"github.com/personalcrm/core/shared/testkit"
 )
 
 // function is the local server's stand-in catalog entry: it may use
@@ -42,6 +44,13 @@ var function = catalog.Function{
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "flag" {
+		if err := flagCommand(ctx, os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "dev flag:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	if err := run(ctx, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
@@ -54,6 +63,8 @@ type server struct {
 	log     *slog.Logger
 	pool    *db.Pool
 	handler http.Handler
+	// sandbox is the sandbox Google the server serves, when it uses one.
+	sandbox *testkit.Google
 }
 
 // setup prepares the database and every route.
@@ -82,13 +93,28 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if cfg.Level <= slog.LevelDebug {
 		mon = monitor.New(os.Stdout, log, platform.Namespace, function.Name)
 	}
-	srv := api.NewServer(api.Options{Log: log, Monitor: mon, Sessions: sessions}, routes.All(routes.Deps{
+	login, err := authroutes.NewLoginDeps(cfg, pool, sessions)
+	if err != nil {
+		return nil, err
+	}
+	callback, err := authroutes.NewCallbackDeps(cfg, pool, sessions, log)
+	if err != nil {
+		return nil, err
+	}
+	srv := api.NewServer(api.Options{Log: log, Monitor: mon, Sessions: sessions}.WithConfig(cfg), routes.All(routes.Deps{
 		Log:      log,
 		Checks:   []health.Check{{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, pool) }}},
 		Contacts: contact.NewService(pool),
+		Login:    login,
+		Callback: callback,
+		Users:    user.NewService(pool),
+		Sessions: sessions,
 	})...)
 	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
-	return &server{cfg: cfg, log: log, pool: pool, handler: srv}, nil
+	s := &server{cfg: cfg, log: log, pool: pool, handler: srv}
+	s.sandbox = mountSandbox(srv, cfg)
+	srv.HandleFunc("GET /{$}", home)
+	return s, nil
 }
 
 func run(ctx context.Context, out io.Writer) error {
@@ -111,7 +137,11 @@ func run(ctx context.Context, out io.Writer) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(out, "Personal CRM API on http://localhost:%d (routes: %d; try GET /health)\n", cfg.Port, len(catalog.Routes()))
-	fmt.Fprintf(out, "Sign in for a token: curl -s -X POST localhost:%d/auth/dev-login -d '{\"email\":\"you@example.com\"}'\n", cfg.Port)
+	fmt.Fprintf(out, "Sign in with Google: open %s in a browser", authroutes.LoginURL(cfg.AuthURL))
+	if s.sandbox != nil {
+		fmt.Fprintf(out, " (the built-in sandbox Google asks for any email; set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET for the real one)")
+	}
+	fmt.Fprintf(out, "\nOr get a token without a browser: curl -s -X POST localhost:%d/auth/dev-login -d '{\"email\":\"you@example.com\"}'\n", cfg.Port)
 
 	select {
 	case err := <-errc:

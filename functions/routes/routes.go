@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"log/slog"
 
+	authroutes "github.com/personalcrm/core/functions/routes/auth"
 	"github.com/personalcrm/core/functions/routes/contacts"
 	"github.com/personalcrm/core/functions/routes/health"
 	"github.com/personalcrm/core/functions/routes/openapi"
+	userroutes "github.com/personalcrm/core/functions/routes/user"
 	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/domain/user"
 	healthcheck "github.com/personalcrm/core/shared/health"
 )
 
@@ -19,6 +23,12 @@ type Deps struct {
 	Log      *slog.Logger
 	Checks   []healthcheck.Check
 	Contacts *contact.Service
+
+	// Signing in and out, and the signed-in user's routes.
+	Login    authroutes.LoginDeps
+	Callback authroutes.CallbackDeps
+	Users    *user.Service
+	Sessions *auth.Sessions
 }
 
 // All returns every route of the catalog, bound to deps. With zero Deps the
@@ -32,6 +42,14 @@ func All(d Deps) []api.Route {
 		contacts.Get(d.Contacts),
 		contacts.Update(d.Contacts),
 		contacts.Delete(d.Contacts),
+		authroutes.Login(d.Login),
+		authroutes.Callback(d.Callback),
+		authroutes.Logout(d.Sessions, d.Login.Cookies),
+		userroutes.Get(d.Users),
+		userroutes.Update(d.Users),
+		userroutes.Features(),
+		userroutes.SessionsList(d.Sessions),
+		userroutes.SessionsRevoke(d.Sessions),
 	}
 }
 

@@ -45,6 +45,7 @@ type Route struct {
 	status   int
 	maxBody  int64
 	errors   []int
+	document func(*huma.Operation)
 	register func(s *Server, a huma.API, op huma.Operation)
 }
 
@@ -60,6 +61,13 @@ func MaxBody(n int64) RouteOption { return func(r *Route) { r.maxBody = n } }
 // Errors documents further error statuses the route may answer.
 func Errors(codes ...int) RouteOption {
 	return func(r *Route) { r.errors = append(r.errors, codes...) }
+}
+
+// Document adjusts the route's entry in the API document once it is
+// generated, for what the Go types cannot say (a redirect's empty body, an
+// HTML page).
+func Document(f func(op *huma.Operation)) RouteOption {
+	return func(r *Route) { r.document = f }
 }
 
 // Handle binds h to the catalog route called name. It panics when name is
@@ -204,6 +212,9 @@ func (s *Server) add(r Route) {
 		for _, o := range []*huma.Operation{item.Get, item.Post, item.Put, item.Patch, item.Delete} {
 			if o != nil && o.OperationID == fn.Name {
 				delete(o.Responses, "422")
+				if r.document != nil {
+					r.document(o)
+				}
 			}
 		}
 	}
