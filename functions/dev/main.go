@@ -1,7 +1,13 @@
 // Dev runs every function of the catalog in one local process: every route
 // on one HTTP server, with the same handlers the Lambdas serve. It creates
 // and migrates its database at start. It is the `make dev` server, never a
-// Lambda.
+// Lambda. Without a Google client id it serves a sandbox Google at
+// /sandbox/google and signs in there.
+//
+// It also has the operators' commands:
+//
+//	go run ./functions/dev flag list|enable|disable ...   feature flags of one user
+//	go run ./functions/dev token-key [ID]                 a new TOKEN_KEYS entry
 package main
 
 import (
@@ -47,6 +53,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "flag" {
 		if err := flagCommand(ctx, os.Args[2:], os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "dev flag:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "token-key" {
+		if err := tokenKeyCommand(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "dev token-key:", err)
 			os.Exit(2)
 		}
 		return

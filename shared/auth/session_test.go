@@ -99,3 +99,29 @@ func TestSessionRenewalAndList(t *testing.T) {
 		t.Fatalf("other user's list: %d sessions", len(list))
 	}
 }
+
+// BenchmarkResolve compares resolving a session (with the user's feature
+// settings and the renewal check, one round trip) with the plain lookup
+// by token hash it replaced.
+func BenchmarkResolve(b *testing.B) {
+	pool := testkit.DB(b)
+	ctx := context.Background()
+	_, token := testkit.User(b, pool, "bench@example.com")
+	sessions := auth.NewSessions(pool)
+	b.Run("plain-lookup", func(b *testing.B) {
+		for b.Loop() {
+			var id, user [16]byte
+			if err := pool.QueryRow(ctx, `select id, user_id from sessions where token_hash = $1 and expires_at > now()`,
+				auth.HashToken(token)).Scan(&id, &user); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("resolve", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := sessions.Resolve(ctx, token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
