@@ -114,8 +114,7 @@ func newDatabase(scope constructs.Construct, s Settings, net *network) *database
 		RequireTLS:     jsii.Bool(true),
 		IamAuth:        jsii.Bool(true),
 	})
-	instance.Connections().AllowFrom(proxySG, awsec2.Port_Tcp(jsii.Number(instancePort)),
-		jsii.String("RDS Proxy to PostgreSQL"))
+	// The proxy construct admits proxySG to the instance's port itself.
 
 	url := awscdk.Fn_Join(jsii.String(""), &[]*string{
 		jsii.String("postgres://" + dbUser + "@"),

@@ -19,7 +19,10 @@ const migrateName = "migrate"
 
 // Limits of the AWS services the catalog settings are mapped onto.
 const (
-	maxLambdaTimeout     = 15 * time.Minute
+	maxLambdaTimeout = 15 * time.Minute
+	// maxRouteTimeout is the HTTP API's integration timeout: a route that
+	// runs longer is cut off with a 503 whatever its Lambda timeout.
+	maxRouteTimeout      = 30 * time.Second
 	maxVisibilityTimeout = 12 * time.Hour
 	// sqsMinMaxConcurrency is the smallest maximum concurrency an SQS event
 	// source accepts.
@@ -157,6 +160,9 @@ func validate(fns []catalog.Function, schedules []catalog.Schedule) error {
 		case catalog.Route:
 			if fn.Method == "" || !strings.HasPrefix(fn.Path, "/") {
 				bad("route %s: needs a method and a path starting with /", fn.Name)
+			}
+			if fn.Timeout > maxRouteTimeout {
+				bad("route %s: timeout %s is above the HTTP API's %s; make the work a job", fn.Name, fn.Timeout, maxRouteTimeout)
 			}
 			key := fn.Method + " " + fn.Path
 			if other, dup := routes[key]; dup {

@@ -39,6 +39,8 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 			[]string{"GET /v1/contacts/{id} is also route contacts-get"}},
 		{"timeout beyond Lambda", []catalog.Function{withTimeout(route, 20*time.Minute)}, nil,
 			[]string{"timeout 20m0s is outside Lambda's"}},
+		{"route slower than the API waits", []catalog.Function{withTimeout(route, time.Minute)}, nil,
+			[]string{"timeout 1m0s is above the HTTP API's 30s"}},
 		{"job without attempts", []catalog.Function{withAttempts(job, 0)}, nil,
 			[]string{"max attempts must be at least 1"}},
 		{"schedule of a missing target", []catalog.Function{job},

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"strings"
-
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -25,9 +23,10 @@ func newSecrets(scope constructs.Construct, s Settings, fns []catalog.Function) 
 		if !used[spec.Resource] {
 			continue
 		}
+		// Generated names: a destroyed dev stack's secrets wait out their
+		// recovery window, and a fixed name would block the next deploy.
 		out[spec.Var] = awssecretsmanager.NewSecret(scope, jsii.String(spec.ID), &awssecretsmanager.SecretProps{
-			SecretName:  jsii.String(secretName(s, spec.Var)),
-			Description: jsii.String(spec.Description),
+			Description: jsii.String("crm-" + s.Stage + " " + spec.Var + ": " + spec.Description),
 			// Letters and digits only: valid as an ElastiCache AUTH token and
 			// safe in any header or URL; 64 of them carry ~380 bits.
 			GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
@@ -40,17 +39,12 @@ func newSecrets(scope constructs.Construct, s Settings, fns []catalog.Function) 
 	return out
 }
 
-// secretName is the name operators find a secret by: crm/dev/google-client-secret.
-func secretName(s Settings, envVar string) string {
-	return "crm/" + s.Stage + "/" + strings.ToLower(strings.ReplaceAll(envVar, "_", "-"))
-}
-
 // secretsToFill lists the secrets whose generated value is a placeholder.
-func secretsToFill(secrets map[string]awssecretsmanager.Secret) []string {
-	var out []string
+func secretsToFill(secrets map[string]awssecretsmanager.Secret) []secretSpec {
+	var out []secretSpec
 	for _, spec := range appSecrets {
 		if spec.Fill && secrets[spec.Var] != nil {
-			out = append(out, spec.Var)
+			out = append(out, spec)
 		}
 	}
 	return out

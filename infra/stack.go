@@ -167,13 +167,13 @@ func outputs(stack awscdk.Stack, s Settings, api *httpAPI, db *database, out *St
 		Value:       db.proxy.Endpoint(),
 		Description: jsii.String("RDS Proxy endpoint (IAM authentication, TLS)"),
 	})
-	var fill []string
-	for _, v := range secretsToFill(out.Secrets) {
-		fill = append(fill, secretName(s, v))
-	}
-	if len(fill) > 0 {
-		out1("SecretsToFill", strings.Join(fill, " "),
-			"Secrets created with a placeholder value: put the real values in before using the features that need them")
+	// One output per secret created with a placeholder value, for
+	// `aws secretsmanager put-secret-value --secret-id <arn>`.
+	for _, spec := range secretsToFill(out.Secrets) {
+		awscdk.NewCfnOutput(stack, jsii.String("SecretToFill"+spec.ID), &awscdk.CfnOutputProps{
+			Value:       out.Secrets[spec.Var].SecretArn(),
+			Description: jsii.String(spec.Var + " holds a placeholder: " + spec.Description),
+		})
 	}
 	if s.GoogleClientID == placeholderGoogleClientID {
 		out1("GoogleClientIdToSet", "placeholder",

@@ -206,9 +206,33 @@ func TestAPIStage(t *testing.T) {
 	if _, ok := s.outputs["ApiUrl"]; !ok {
 		t.Error("no ApiUrl output")
 	}
-	if _, ok := s.outputs["SecretsToFill"]; ok {
-		t.Error("the real catalog uses no secret to fill yet, but SecretsToFill is output")
-	}
+}
+
+// TestSecretOutputs: every secret created with a placeholder is named in an
+// output, with its ARN, and no other is.
+func TestSecretOutputs(t *testing.T) {
+	eachCatalog(t, func(t *testing.T, s *synthesized) {
+		var want, got []string
+		for _, spec := range appSecrets {
+			if sec, ok := s.stack.Secrets[spec.Var]; ok && spec.Fill {
+				want = append(want, spec.Var)
+				o, _ := s.outputs["SecretToFill"+spec.ID].(map[string]any)
+				if firstRef(o["Value"]) != s.logicalID(sec) {
+					t.Errorf("output for %s is %v", spec.Var, o)
+				}
+			}
+		}
+		for k, o := range s.outputs {
+			if strings.HasPrefix(k, "SecretToFill") {
+				got = append(got, strings.Fields(fmt.Sprint(o.(map[string]any)["Description"]))[0])
+			}
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("secrets to fill (-want +got):\n%s", d)
+		}
+	})
 }
 
 func TestJobQueues(t *testing.T) {
