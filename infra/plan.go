@@ -63,6 +63,13 @@ var appSecrets = []secretSpec{
 		Description: "AUTH token of the Valkey cache (random; ElastiCache reads it at deploy)"},
 }
 
+// provided are the resources the stack knows how to give a function; a
+// new kind of resource in the catalog needs its wiring here first.
+var provided = map[catalog.Resource]bool{
+	catalog.Database: true, catalog.Cache: true, catalog.Google: true,
+	catalog.TokenKeys: true, catalog.OpenAI: true,
+}
+
 // secretsOf returns the secrets fn may read.
 func secretsOf(fn catalog.Function) []secretSpec {
 	var out []secretSpec
@@ -155,6 +162,11 @@ func validate(fns []catalog.Function, schedules []catalog.Schedule) error {
 		}
 		if fn.MaxConcurrency < 0 {
 			bad("function %s: negative max concurrency", fn.Name)
+		}
+		for _, r := range fn.Uses {
+			if !provided[r] {
+				bad("function %s: uses %q, which the infrastructure does not provide", fn.Name, r)
+			}
 		}
 		switch fn.Kind {
 		case catalog.Route:

@@ -41,6 +41,8 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 			[]string{"timeout 20m0s is outside Lambda's"}},
 		{"route slower than the API waits", []catalog.Function{withTimeout(route, time.Minute)}, nil,
 			[]string{"timeout 1m0s is above the HTTP API's 30s"}},
+		{"resource nobody provides", []catalog.Function{withUses(route, "s3")}, nil,
+			[]string{`uses "s3", which the infrastructure does not provide`}},
 		{"job without attempts", []catalog.Function{withAttempts(job, 0)}, nil,
 			[]string{"max attempts must be at least 1"}},
 		{"schedule of a missing target", []catalog.Function{job},
@@ -74,6 +76,10 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 func withName(f catalog.Function, n string) catalog.Function { f.Name = n; return f }
 func withEnqueues(f catalog.Function, j ...string) catalog.Function {
 	f.Enqueues = j
+	return f
+}
+func withUses(f catalog.Function, r ...catalog.Resource) catalog.Function {
+	f.Uses = r
 	return f
 }
 func withTimeout(f catalog.Function, d time.Duration) catalog.Function { f.Timeout = d; return f }
