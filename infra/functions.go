@@ -57,7 +57,7 @@ func (w *wiring) newFunction(scope constructs.Construct, fn catalog.Function) aw
 	f := awslambda.NewFunction(scope, jsii.String("Function"), &awslambda.FunctionProps{
 		Role:           role,
 		FunctionName:   jsii.String(functionName(s, fn)),
-		Description:    jsii.String(truncate(fn.Summary, 256)),
+		Description:    optional(truncate(fn.Summary, 256)),
 		Runtime:        awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture:   awslambda.Architecture_ARM_64(),
 		Handler:        jsii.String("bootstrap"),
