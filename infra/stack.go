@@ -132,7 +132,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 
 	ops.watchAPI(stack, api)
 	ops.dashboard(stack, api)
-	outputs(stack, s, api, db, out)
+	outputs(stack, s, props.Functions, api, db, out)
 	suppress(out, s, db, cache, props.Functions)
 	return out, nil
 }
@@ -152,7 +152,7 @@ func newMigration(scope constructs.Construct, entry catalog.Function, f awslambd
 	})
 }
 
-func outputs(stack awscdk.Stack, s Settings, api *httpAPI, db *database, out *Stack) {
+func outputs(stack awscdk.Stack, s Settings, fns []catalog.Function, api *httpAPI, db *database, out *Stack) {
 	out1 := func(id, value, description string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{
 			Value:       jsii.String(value),
@@ -175,7 +175,11 @@ func outputs(stack awscdk.Stack, s Settings, api *httpAPI, db *database, out *St
 			Description: jsii.String(spec.Var + " holds a placeholder: " + spec.Description),
 		})
 	}
-	if s.GoogleClientID == placeholderGoogleClientID {
+	google := false
+	for _, fn := range fns {
+		google = google || fn.Needs(catalog.Google)
+	}
+	if google && s.GoogleClientID == placeholderGoogleClientID {
 		out1("GoogleClientIdToSet", "placeholder",
 			"GOOGLE_CLIENT_ID is a placeholder: deploy with -c googleClientId=<id>")
 	}

@@ -206,6 +206,10 @@ func TestAPIStage(t *testing.T) {
 	if _, ok := s.outputs["ApiUrl"]; !ok {
 		t.Error("no ApiUrl output")
 	}
+	fixture := synth(t, "fixture", "dev", fixtureCatalog)
+	if _, ok := fixture.outputs["GoogleClientIdToSet"]; !ok {
+		t.Error("Google sign-in is deployed with a placeholder client id and no output says so")
+	}
 }
 
 // TestSecretOutputs: every secret created with a placeholder is named in an
