@@ -1,0 +1,20 @@
+// Contacts-create answers POST /v1/contacts.
+package main
+
+import (
+	"context"
+
+	"github.com/personalcrm/core/functions/routes/contacts"
+	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/platform"
+)
+
+func main() {
+	app, err := platform.Init(context.Background(), catalog.ContactsCreate)
+	if err != nil {
+		platform.Fatal(err)
+	}
+	api.Start(app, contacts.Create(contact.NewService(app.DB)))
+}

@@ -1,0 +1,118 @@
+package functions_test
+
+import (
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/personalcrm/core/shared/catalog"
+)
+
+// TestCatalogMatchesFolders fails when a catalog entry has no folder with a
+// main package, or a folder under functions/api, jobs or ops is not in the
+// catalog.
+func TestCatalogMatchesFolders(t *testing.T) {
+	var want []string
+	for _, fn := range catalog.All() {
+		want = append(want, filepath.ToSlash(strings.TrimPrefix(fn.Dir(), "functions/")))
+	}
+	var got []string
+	for _, kind := range []string{"api", "jobs", "ops"} {
+		entries, err := os.ReadDir(kind)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if !e.IsDir() {
+				t.Errorf("%s/%s: only function folders belong here", kind, e.Name())
+				continue
+			}
+			dir := kind + "/" + e.Name()
+			if !isMain(t, dir) {
+				t.Errorf("%s has no main package", dir)
+			}
+			got = append(got, dir)
+		}
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("catalog and functions/ disagree (-catalog +folders):\n%s", d)
+	}
+}
+
+func isMain(t *testing.T, dir string) bool {
+	pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi os.FileInfo) bool {
+		return !strings.HasSuffix(fi.Name(), "_test.go")
+	}, parser.PackageClauseOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ok := pkgs["main"]
+	return ok && len(pkgs) == 1
+}
+
+// TestCatalogEntries checks the catalog's own consistency.
+func TestCatalogEntries(t *testing.T) {
+	names := map[string]bool{}
+	routes := map[string]string{}
+	for _, fn := range catalog.All() {
+		if names[fn.Name] {
+			t.Errorf("%s: duplicate name", fn.Name)
+		}
+		names[fn.Name] = true
+		if fn.Name != strings.ToLower(fn.Name) || strings.ContainsAny(fn.Name, " _/") {
+			t.Errorf("%s: names are lower-case and hyphenated", fn.Name)
+		}
+		if fn.Summary == "" {
+			t.Errorf("%s: no summary", fn.Name)
+		}
+		if fn.MemoryMB < 128 || fn.MemoryMB > 10240 || fn.Timeout <= 0 || fn.Timeout.Minutes() > 15 {
+			t.Errorf("%s: memory %d MB or timeout %s outside Lambda's limits", fn.Name, fn.MemoryMB, fn.Timeout)
+		}
+		switch fn.Kind {
+		case catalog.Route:
+			key := fn.Method + " " + fn.Path
+			if other, ok := routes[key]; ok {
+				t.Errorf("%s and %s both serve %s", fn.Name, other, key)
+			}
+			routes[key] = fn.Name
+			if !strings.HasPrefix(fn.Path, "/") || fn.Access == "" || fn.Tag == "" {
+				t.Errorf("%s: route needs a path, access and tag", fn.Name)
+			}
+			if fn.Access == catalog.Signed && !fn.Needs(catalog.Database) {
+				t.Errorf("%s: signed routes resolve sessions in the database", fn.Name)
+			}
+		case catalog.Job:
+			if fn.MaxAttempts < 1 || fn.BatchSize < 1 || fn.BatchSize > 10000 {
+				t.Errorf("%s: job needs max attempts and a batch size", fn.Name)
+			}
+		case catalog.Op:
+		default:
+			t.Errorf("%s: unknown kind %q", fn.Name, fn.Kind)
+		}
+		for _, q := range fn.Enqueues {
+			if j, ok := catalog.Lookup(q); !ok || j.Kind != catalog.Job {
+				t.Errorf("%s enqueues %q, which is not a job type", fn.Name, q)
+			}
+		}
+	}
+	for _, s := range catalog.Schedules() {
+		target, ok := catalog.Lookup(s.Target)
+		if !ok || target.Kind == catalog.Route {
+			t.Errorf("schedule %s targets %q, which is not a job or op", s.Name, s.Target)
+		}
+		if s.Every < 60e9 {
+			t.Errorf("schedule %s runs more often than once a minute", s.Name)
+		}
+	}
+}

@@ -1,0 +1,139 @@
+// Dev runs every function of the catalog in one local process: every route
+// on one HTTP server, with the same handlers the Lambdas serve. It creates
+// and migrates its database at start. It is the `make dev` server, never a
+// Lambda.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/personalcrm/core/functions/routes"
+	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/config"
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/db/migrate"
+	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/domain/user"
+	"github.com/personalcrm/core/shared/health"
+	"github.com/personalcrm/core/shared/logging"
+	"github.com/personalcrm/core/shared/monitor"
+	"github.com/personalcrm/core/shared/platform"
+)
+
+// function is the local server's stand-in catalog entry: it may use
+// everything.
+var function = catalog.Function{
+	Name: "dev",
+	Uses: []catalog.Resource{catalog.Database, catalog.Cache, catalog.Google, catalog.TokenKeys, catalog.OpenAI},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		os.Exit(1)
+	}
+}
+
+// server is the running local system.
+type server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	pool    *db.Pool
+	handler http.Handler
+}
+
+// setup prepares the database and every route.
+func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, error) {
+	if cfg.Env == config.Production {
+		return nil, errors.New("the local server does not run with APP_ENV=production")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	created, err := migrate.EnsureDatabase(cctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, noDatabase(cfg.DatabaseURL, err)
+	}
+	if created {
+		log.InfoContext(ctx, "database created")
+	}
+	if _, err := migrate.Up(ctx, cfg.DatabaseURL, log); err != nil {
+		return nil, err
+	}
+	pool, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Mode: db.Local})
+	if err != nil {
+		return nil, err
+	}
+	sessions := auth.NewSessions(pool)
+	mon := monitor.New(io.Discard, log, platform.Namespace, function.Name)
+	if cfg.Level <= slog.LevelDebug {
+		mon = monitor.New(os.Stdout, log, platform.Namespace, function.Name)
+	}
+	srv := api.NewServer(api.Options{Log: log, Monitor: mon, Sessions: sessions}, routes.All(routes.Deps{
+		Log:      log,
+		Checks:   []health.Check{{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, pool) }}},
+		Contacts: contact.NewService(pool),
+	})...)
+	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
+	return &server{cfg: cfg, log: log, pool: pool, handler: srv}, nil
+}
+
+func run(ctx context.Context, out io.Writer) error {
+	cfg, err := config.Load(ctx, function)
+	if err != nil {
+		return err
+	}
+	log := logging.New(os.Stderr, cfg.Level)
+	s, err := setup(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer s.pool.Close()
+
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w (set PORT to use another)", cfg.Port, err)
+	}
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Fprintf(out, "Personal CRM API on http://localhost:%d (routes: %d; try GET /health)\n", cfg.Port, len(catalog.Routes()))
+	fmt.Fprintf(out, "Sign in for a token: curl -s -X POST localhost:%d/auth/dev-login -d '{\"email\":\"you@example.com\"}'\n", cfg.Port)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(out, "shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+func noDatabase(url string, err error) error {
+	shown := url
+	if u, perr := parseURL(url); perr == nil {
+		shown = u
+	}
+	return fmt.Errorf(`cannot reach PostgreSQL at %s: %v
+
+The local server needs a PostgreSQL it can reach; it creates and migrates its database itself.
+  - Start PostgreSQL: on Debian/Ubuntu "sudo pg_ctlcluster $(ls /etc/postgresql) main start",
+    on macOS "brew services start postgresql".
+  - Or point DATABASE_URL at a server where your user may create databases, e.g.
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/crm_dev?sslmode=disable make dev`, shown, err)
+}

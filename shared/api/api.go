@@ -1,0 +1,413 @@
+// Package api serves the typed route handlers over any transport: API
+// Gateway HTTP API (payload v2) events in Lambda and net/http locally.
+//
+// A handler is a plain function from a typed input to a typed output,
+// bound to its catalog entry with Handle. Binding, validation with
+// per-field messages, and the OpenAPI 3.1 document all come from the same
+// Go types, through huma (github.com/danielgtaylor/huma/v2). Sessions,
+// request ids, logging, metrics, panics and the error envelope are handled
+// here once for every route.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/logging"
+	"github.com/personalcrm/core/shared/monitor"
+)
+
+// DefaultMaxBody is the largest request body a route accepts unless it says
+// otherwise.
+const DefaultMaxBody = 64 << 10
+
+// Handler is the shape of every route handler.
+type Handler[I, O any] func(ctx context.Context, in *I) (*O, error)
+
+// Route is a handler bound to its catalog entry.
+type Route struct {
+	Function catalog.Function
+	status   int
+	maxBody  int64
+	errors   []int
+	register func(s *Server, a huma.API, op huma.Operation)
+}
+
+// RouteOption adjusts how a route is served and documented.
+type RouteOption func(*Route)
+
+// Status sets the status of a successful response (default 200).
+func Status(code int) RouteOption { return func(r *Route) { r.status = code } }
+
+// MaxBody sets the largest request body the route accepts.
+func MaxBody(n int64) RouteOption { return func(r *Route) { r.maxBody = n } }
+
+// Errors documents further error statuses the route may answer.
+func Errors(codes ...int) RouteOption {
+	return func(r *Route) { r.errors = append(r.errors, codes...) }
+}
+
+// Handle binds h to the catalog route called name. It panics when name is
+// not a route of the catalog: a programming error the first test finds.
+func Handle[I, O any](name string, h Handler[I, O], opts ...RouteOption) Route {
+	fn := catalog.MustLookup(name)
+	if fn.Kind != catalog.Route {
+		panic(fmt.Sprintf("api: %s is a %s, not a route", name, fn.Kind))
+	}
+	r := Route{Function: fn, maxBody: DefaultMaxBody}
+	for _, o := range opts {
+		o(&r)
+	}
+	r.register = func(s *Server, a huma.API, op huma.Operation) {
+		huma.Register(a, op, func(ctx context.Context, in *I) (*O, error) {
+			out, err := h(ctx, in)
+			if err != nil {
+				return nil, toEnvelope(ctx, s.log, err)
+			}
+			return out, nil
+		})
+	}
+	return r
+}
+
+// Authenticator resolves a session token to its principal.
+// Errors: Unauthenticated for a token that is not a live session.
+type Authenticator interface {
+	Resolve(ctx context.Context, token string) (auth.Principal, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	Log     *slog.Logger
+	Monitor *monitor.Monitor
+	// Sessions resolves tokens; required when any route is Signed.
+	Sessions Authenticator
+	// CookieName is the session cookie's name.
+	CookieName string
+	// Title and Version describe the API in its document.
+	Title, Version string
+}
+
+// DefaultCookieName is the session cookie's name when Options leave it empty.
+const DefaultCookieName = "crm_session"
+
+// Server serves a set of routes. It is an http.Handler and, through
+// Lambda, an API Gateway HTTP API handler.
+type Server struct {
+	mux     *http.ServeMux
+	api     huma.API
+	log     *slog.Logger
+	mon     *monitor.Monitor
+	auth    Authenticator
+	cookie  string
+	routes  []Route
+	ready   bool
+	started time.Time
+}
+
+// NewServer builds a server for routes.
+func NewServer(o Options, routes ...Route) *Server {
+	if o.Log == nil {
+		o.Log = logging.Discard()
+	}
+	if o.CookieName == "" {
+		o.CookieName = DefaultCookieName
+	}
+	if o.Title == "" {
+		o.Title = "Personal CRM API"
+	}
+	if o.Version == "" {
+		o.Version = "1.0.0"
+	}
+	s := &Server{mux: http.NewServeMux(), log: o.Log, mon: o.Monitor, auth: o.Sessions, cookie: o.CookieName}
+	s.api = humago.New(s.mux, humaConfig(o.Title, o.Version, o.CookieName))
+	for _, r := range routes {
+		s.add(r)
+	}
+	return s
+}
+
+func humaConfig(title, version, cookie string) huma.Config {
+	cfg := huma.DefaultConfig(title, version)
+	cfg.CreateHooks = nil // no $schema links in bodies
+	cfg.OpenAPIPath = ""  // the openapi route serves the checked-in document
+	cfg.DocsPath = ""
+	cfg.SchemasPath = ""
+	cfg.Info.Description = "The HTTP API of the personal CRM. Errors share one envelope: " +
+		"{\"error\": {\"code\", \"message\", \"fields\"?, \"retryAfter\"?}}. Lists are {\"items\", \"nextCursor\"} with opaque keyset cursors."
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer":  {Type: "http", Scheme: "bearer", Description: "A session token"},
+		"session": {Type: "apiKey", In: "cookie", Name: cookie, Description: "The session cookie set at sign-in"},
+	}
+	return cfg
+}
+
+func (s *Server) add(r Route) {
+	fn := r.Function
+	op := huma.Operation{
+		OperationID:   fn.Name,
+		Method:        fn.Method,
+		Path:          fn.Path,
+		Summary:       fn.Summary,
+		Tags:          []string{fn.Tag},
+		DefaultStatus: r.status,
+		MaxBodyBytes:  r.maxBody,
+	}
+	hasBody := fn.Method == http.MethodPost || fn.Method == http.MethodPut || fn.Method == http.MethodPatch
+	op.Errors = append(errorStatuses(fn.Access == catalog.Signed, hasBody, strings.Contains(fn.Path, "{")), r.errors...)
+	op.Middlewares = append(op.Middlewares, s.routeInfo(fn))
+	if fn.Access == catalog.Signed {
+		op.Security = []map[string][]string{{"bearer": {}}, {"session": {}}}
+		op.Middlewares = append(op.Middlewares, s.authenticate)
+	}
+	r.register(s, s.api, op)
+	// huma documents 422 for invalid input; this API answers 400.
+	if item := s.api.OpenAPI().Paths[fn.Path]; item != nil {
+		for _, o := range []*huma.Operation{item.Get, item.Post, item.Put, item.Patch, item.Delete} {
+			if o != nil && o.OperationID == fn.Name {
+				delete(o.Responses, "422")
+			}
+		}
+	}
+	s.routes = append(s.routes, r)
+}
+
+// Routes are the routes the server serves.
+func (s *Server) Routes() []Route { return s.routes }
+
+// OpenAPI is the API document of the server's routes.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+// HandleFunc serves a plain net/http handler at pattern, outside the typed
+// routes and the API document (the local server's extras).
+func (s *Server) HandleFunc(pattern string, h http.HandlerFunc) { s.mux.HandleFunc(pattern, h) }
+
+type infoKey struct{}
+
+// reqInfo is filled in as a request goes deeper, for its access log line.
+type reqInfo struct {
+	route  string
+	userID string
+}
+
+func (s *Server) routeInfo(fn catalog.Function) func(huma.Context, func(huma.Context)) {
+	attr := slog.String("route", fn.Name)
+	return func(ctx huma.Context, next func(huma.Context)) {
+		if info, ok := ctx.Context().Value(infoKey{}).(*reqInfo); ok {
+			info.route = fn.Name
+		}
+		next(huma.WithContext(ctx, logging.WithAttrs(ctx.Context(), attr)))
+	}
+}
+
+// authenticate resolves the session of a Signed route's request from
+// "Authorization: Bearer <token>" or the session cookie; without a live
+// session the route answers 401 and its handler does not run.
+func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
+	token := bearer(ctx.Header("Authorization"))
+	if token == "" {
+		if c, err := huma.ReadCookie(ctx, s.cookie); err == nil {
+			token = c.Value
+		}
+	}
+	if token == "" || s.auth == nil {
+		s.writeHumaError(ctx, errs.Unauthenticated("Authentication required"))
+		return
+	}
+	p, err := s.auth.Resolve(ctx.Context(), token)
+	if err != nil {
+		s.writeHumaError(ctx, err)
+		return
+	}
+	if info, ok := ctx.Context().Value(infoKey{}).(*reqInfo); ok {
+		info.userID = p.UserID.String()
+	}
+	c := auth.WithPrincipal(ctx.Context(), p)
+	c = logging.WithAttrs(c, slog.String("user_id", p.UserID.String()))
+	next(huma.WithContext(ctx, c))
+}
+
+func (s *Server) writeHumaError(ctx huma.Context, err error) {
+	env := toEnvelope(ctx.Context(), s.log, err)
+	for k, v := range env.GetHeaders() {
+		for _, x := range v {
+			ctx.AppendHeader(k, x)
+		}
+	}
+	b, _ := json.Marshal(env)
+	ctx.SetHeader("Content-Type", "application/json")
+	ctx.SetStatus(env.status)
+	ctx.BodyWriter().Write(append(b, '\n'))
+}
+
+func bearer(h string) string {
+	const prefix = "bearer "
+	if len(h) > len(prefix) && strings.EqualFold(h[:len(prefix)], prefix) {
+		return strings.TrimSpace(h[len(prefix):])
+	}
+	return ""
+}
+
+type requestIDKey struct{}
+
+// withRequestID makes a transport's request id (API Gateway's) the one
+// ServeHTTP uses.
+func withRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// ServeHTTP serves one request: request id, access log line, metrics,
+// panic recovery, and JSON answers for unknown routes and methods.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ctx := r.Context()
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	if id == "" {
+		id = clientRequestID(r.Header.Get("X-Request-Id"))
+	}
+	if id == "" {
+		id = newRequestID()
+	}
+	info := &reqInfo{}
+	ctx = context.WithValue(ctx, infoKey{}, info)
+	ctx = logging.WithAttrs(ctx, slog.String("request_id", id))
+	r = r.WithContext(ctx)
+	w.Header().Set("X-Request-Id", id)
+	sw := &statusWriter{ResponseWriter: w}
+
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.ErrorContext(ctx, "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if !sw.wrote {
+				writeEnvelope(sw, envelopeOf(nil))
+			}
+		}
+		s.finish(ctx, r, sw.code(), info, time.Since(start))
+	}()
+
+	// Handler only matches; ServeHTTP matches again and, unlike a direct
+	// call of the handler, sets the request's path values.
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		s.noRoute(sw, r, h)
+		return
+	}
+	s.mux.ServeHTTP(sw, r)
+}
+
+func (s *Server) finish(ctx context.Context, r *http.Request, status int, info *reqInfo, d time.Duration) {
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+	}
+	if info.route != "" {
+		attrs = append(attrs, slog.String("route", info.route))
+	}
+	if info.userID != "" {
+		attrs = append(attrs, slog.String("user_id", info.userID))
+	}
+	s.log.LogAttrs(ctx, level, "request", attrs...)
+	if s.mon != nil {
+		var fault float64
+		if status >= 500 {
+			fault = 1
+		}
+		s.mon.Emit(ctx,
+			monitor.Metric{Name: "Latency", Unit: monitor.Milliseconds, Value: float64(d.Microseconds()) / 1000},
+			monitor.Metric{Name: "Fault", Unit: monitor.Count, Value: fault})
+	}
+}
+
+// noRoute answers a request no route matched: 405 with Allow when the path
+// exists for other methods, else 404.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	probe := &headerProbe{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		writeEnvelope(w, &Envelope{status: http.StatusMethodNotAllowed, Body: ErrorBody{Code: CodeMethodNotAllowed, Message: "Method " + r.Method + " is not allowed here"}})
+		return
+	}
+	writeEnvelope(w, &Envelope{status: http.StatusNotFound, Body: ErrorBody{Code: CodeNotFound, Message: "Route not found"}})
+}
+
+// headerProbe records what the mux's fallback handler would answer.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.status = code }
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.status, w.wrote = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if !w.wrote {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// clientRequestID accepts a caller's X-Request-Id only when it is short and
+// plain, so it can be logged as-is.
+func clientRequestID(v string) string {
+	if len(v) == 0 || len(v) > 64 {
+		return ""
+	}
+	for _, c := range v {
+		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return ""
+		}
+	}
+	return v
+}
+
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

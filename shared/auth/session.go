@@ -1,0 +1,165 @@
+// Package auth resolves who is calling: sessions (random bearer tokens
+// stored only as hashes) and the principal they carry through a request.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/errs"
+)
+
+// SessionTTL is how long a session lives without use.
+const SessionTTL = 7 * 24 * time.Hour
+
+// tokenBytes is the entropy of a session token: 256 bits.
+const tokenBytes = 32
+
+// Principal is the signed-in caller of a request.
+type Principal struct {
+	UserID    uuid.UUID
+	SessionID uuid.UUID
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// From returns the principal of the request ctx belongs to.
+func From(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// UserID returns the signed-in user of ctx. Routes that require a session
+// never run without one, so a missing principal there is a bug; it is
+// reported as Unauthenticated rather than trusted.
+func UserID(ctx context.Context) (uuid.UUID, error) {
+	p, ok := From(ctx)
+	if !ok {
+		return uuid.Nil, errs.Unauthenticated("Authentication required")
+	}
+	return p.UserID, nil
+}
+
+// Session is a stored session.
+type Session struct {
+	ID         uuid.UUID `db:"id"`
+	UserID     uuid.UUID `db:"user_id"`
+	CreatedAt  time.Time `db:"created_at"`
+	LastUsedAt time.Time `db:"last_used_at"`
+	ExpiresAt  time.Time `db:"expires_at"`
+	UserAgent  *string   `db:"user_agent"`
+	IP         *string   `db:"ip"`
+}
+
+// Sessions stores and resolves sessions.
+type Sessions struct {
+	db  db.Querier
+	now func() time.Time
+}
+
+// NewSessions returns the session store on q.
+func NewSessions(q db.Querier) *Sessions {
+	return &Sessions{db: q, now: time.Now}
+}
+
+// Meta describes the client a session is created for.
+type Meta struct {
+	UserAgent string
+	IP        string
+}
+
+// NewToken returns a random 256-bit token, URL-safe base64 without padding.
+func NewToken() string {
+	b := make([]byte, tokenBytes)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HashToken is the stored form of a token.
+func HashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// Create starts a session for userID and returns its token, which exists
+// only in the return value: the store keeps its hash.
+func (s *Sessions) Create(ctx context.Context, q db.Querier, userID uuid.UUID, m Meta) (string, Session, error) {
+	if q == nil {
+		q = s.db
+	}
+	token := NewToken()
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", Session{}, err
+	}
+	rows, err := q.Query(ctx, `insert into sessions (id, user_id, token_hash, expires_at, user_agent, ip)
+		values ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''))
+		returning id, user_id, created_at, last_used_at, expires_at, user_agent, ip`,
+		id, userID, HashToken(token), s.now().Add(SessionTTL), truncate(m.UserAgent, 512), truncate(m.IP, 64))
+	if err != nil {
+		return "", Session{}, db.Err(err, "session")
+	}
+	sess, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[Session])
+	if err != nil {
+		return "", Session{}, db.Err(err, "session")
+	}
+	return token, sess, nil
+}
+
+// errNoSession is the one answer to every unusable token, so a caller
+// cannot tell a wrong token from an expired or revoked one.
+var errNoSession = errs.Unauthenticated("Authentication required")
+
+// Resolve returns the principal of a live session with this token.
+// Errors: Unauthenticated for an unknown, expired or revoked token.
+func (s *Sessions) Resolve(ctx context.Context, token string) (Principal, error) {
+	if len(token) < 16 || len(token) > 256 {
+		return Principal{}, errNoSession
+	}
+	var p Principal
+	err := s.db.QueryRow(ctx,
+		`select id, user_id from sessions where token_hash = $1 and expires_at > now()`,
+		HashToken(token)).Scan(&p.SessionID, &p.UserID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Principal{}, errNoSession
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("resolve session: %w", db.Err(err, "session"))
+	}
+	return p, nil
+}
+
+// Revoke ends the user's session id. Errors: NotFound.
+func (s *Sessions) Revoke(ctx context.Context, userID, id uuid.UUID) error {
+	tag, err := s.db.Exec(ctx, `delete from sessions where user_id = $1 and id = $2`, userID, id)
+	if err != nil {
+		return db.Err(err, "session")
+	}
+	if tag.RowsAffected() == 0 {
+		return errs.NotFound("session")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

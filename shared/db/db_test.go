@@ -1,0 +1,144 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/testkit"
+)
+
+type note struct {
+	ID        uuid.UUID `db:"id"`
+	UserID    uuid.UUID `db:"user_id"`
+	Body      string    `db:"body"`
+	Tag       *string   `db:"tag"`
+	UpdatedAt time.Time `db:"updated_at"`
+}
+
+func setup(t *testing.T) (*db.Pool, *db.Table[note], uuid.UUID, uuid.UUID) {
+	t.Helper()
+	pool := testkit.DB(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `create table notes (
+		id uuid primary key, user_id uuid not null references users(id), body text not null,
+		tag text unique, updated_at timestamptz not null default now())`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := testkit.User(t, pool, "a@example.com")
+	b, _ := testkit.User(t, pool, "b@example.com")
+	return pool, db.NewTable[note]("notes", "note"), a, b
+}
+
+func TestTableScopesEveryStatementToItsUser(t *testing.T) {
+	t.Parallel()
+	pool, notes, alice, bob := setup(t)
+	ctx := context.Background()
+	id := uuid.Must(uuid.NewV7())
+	n, err := notes.Insert(ctx, pool, alice, db.Values{{"id", id}, {"body", "hello"}})
+	if err != nil || n.UserID != alice || n.Body != "hello" {
+		t.Fatalf("insert: %+v %v", n, err)
+	}
+	if _, err := notes.Get(ctx, pool, bob, id); !errs.Is(err, errs.KindNotFound) {
+		t.Fatalf("bob gets alice's note: %v", err)
+	}
+	if _, err := notes.Update(ctx, pool, bob, id, db.Values{{"body", "bob's"}}); !errs.Is(err, errs.KindNotFound) {
+		t.Fatalf("bob updates alice's note: %v", err)
+	}
+	if err := notes.Delete(ctx, pool, bob, id); !errs.Is(err, errs.KindNotFound) {
+		t.Fatalf("bob deletes alice's note: %v", err)
+	}
+	got, err := notes.Get(ctx, pool, alice, id)
+	if err != nil || got.Body != "hello" {
+		t.Fatalf("alice's note changed: %+v %v", got, err)
+	}
+	upd, err := notes.Update(ctx, pool, alice, id, db.Values{{"body", "changed"}})
+	if err != nil || upd.Body != "changed" || upd.UpdatedAt.Before(n.UpdatedAt) {
+		t.Fatalf("update: %+v %v", upd, err)
+	}
+	if err := notes.Delete(ctx, pool, alice, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := notes.Delete(ctx, pool, alice, id); !errs.Is(err, errs.KindNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+}
+
+func TestErrTranslation(t *testing.T) {
+	t.Parallel()
+	pool, notes, alice, _ := setup(t)
+	ctx := context.Background()
+	tag := "x"
+	if _, err := notes.Insert(ctx, pool, alice, db.Values{{"id", uuid.New()}, {"body", "a"}, {"tag", &tag}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := notes.Insert(ctx, pool, alice, db.Values{{"id", uuid.New()}, {"body", "b"}, {"tag", &tag}})
+	if !errs.Is(err, errs.KindConflict) {
+		t.Fatalf("unique violation: %v", err)
+	}
+	_, err = notes.Insert(ctx, pool, uuid.New(), db.Values{{"id", uuid.New()}, {"body", "c"}})
+	if !errs.Is(err, errs.KindNotFound) {
+		t.Fatalf("foreign key violation: %v", err)
+	}
+	_, err = pool.Exec(ctx, "select 1/0")
+	if err = db.Err(err, "x"); errs.KindOf(err) != errs.KindInternal || err == nil {
+		t.Fatalf("other errors stay internal: %v", err)
+	}
+}
+
+func TestUnknownColumnPanics(t *testing.T) {
+	t.Parallel()
+	pool, notes, alice, _ := setup(t)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("writing user_id or an unknown column did not panic")
+		}
+	}()
+	notes.Update(context.Background(), pool, alice, uuid.New(), db.Values{{"user_id", uuid.New()}})
+}
+
+func TestInTxRollsBack(t *testing.T) {
+	t.Parallel()
+	pool, notes, alice, _ := setup(t)
+	ctx := context.Background()
+	boom := errors.New("boom")
+	err := db.InTx(ctx, pool, func(tx db.Tx) error {
+		if _, err := notes.Insert(ctx, tx, alice, db.Values{{"id", uuid.New()}, {"body", "x"}}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InTx returned %v", err)
+	}
+	var n int
+	pool.QueryRow(ctx, "select count(*) from notes").Scan(&n)
+	if n != 0 {
+		t.Fatalf("rolled-back insert is visible")
+	}
+}
+
+func TestOpenDoesNotConnect(t *testing.T) {
+	t.Parallel()
+	// Nothing listens on port 1: Open must still succeed, the first query fail.
+	pool, err := db.Open(context.Background(), "postgres://nobody:secret-pw@127.0.0.1:1/x?connect_timeout=1", db.Options{Mode: db.Lambda})
+	if err != nil {
+		t.Fatalf("Open connected at init: %v", err)
+	}
+	defer pool.Close()
+	if err := db.Ping(context.Background(), pool); !errs.Is(db.Err(err, "db"), errs.KindUnavailable) {
+		t.Fatalf("unreachable database is not Unavailable: %v", err)
+	}
+	if _, err := db.Open(context.Background(), "postgres://u:secret-pw@host:notaport/x", db.Options{}); err == nil || contains(err.Error(), "secret-pw") {
+		t.Fatalf("parse error leaks the password or is missing: %v", err)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,250 @@
+// Package contact holds the rules of a user's contacts: who they are, how
+// they are found, and that each belongs to exactly one user.
+package contact
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/errs"
+)
+
+// Contact is a person a user deals with.
+type Contact struct {
+	ID                uuid.UUID  `db:"id"`
+	UserID            uuid.UUID  `db:"user_id"`
+	Email             *string    `db:"email"`
+	Name              *string    `db:"name"`
+	Company           *string    `db:"company"`
+	JobTitle          *string    `db:"job_title"`
+	Phone             *string    `db:"phone"`
+	Notes             *string    `db:"notes"`
+	InteractionCount  int        `db:"interaction_count"`
+	LastInteractionAt *time.Time `db:"last_interaction_at"`
+	CreatedAt         time.Time  `db:"created_at"`
+	UpdatedAt         time.Time  `db:"updated_at"`
+	// SortKey is the list order: name, else email, lower-cased.
+	SortKey string `db:"sort_key"`
+}
+
+// Limits on a contact's fields, in characters.
+const (
+	MaxEmail = 320
+	MaxName  = 200
+	MaxPhone = 50
+	MaxNotes = 10000
+)
+
+// Store is the database the service works on.
+type Store interface {
+	db.Querier
+	db.Beginner
+}
+
+// Service manages contacts. Every method takes the acting user and only
+// ever sees that user's contacts: another user's id is NotFound.
+type Service struct {
+	db    Store
+	table *db.Table[Contact]
+}
+
+// NewService returns the contact service on store.
+func NewService(store Store) *Service {
+	return &Service{db: store, table: db.NewTable[Contact]("contacts", "contact")}
+}
+
+// Fields are a contact's editable fields. In a Patch, a nil field is left
+// as it is and an empty one is cleared.
+type Fields struct {
+	Email, Name, Company, JobTitle, Phone, Notes *string
+}
+
+func (f Fields) values() db.Values {
+	var v db.Values
+	set := func(col string, p *string) {
+		if p != nil {
+			v = v.Set(col, nullable(*p))
+		}
+	}
+	set("email", f.Email)
+	set("name", f.Name)
+	set("company", f.Company)
+	set("job_title", f.JobTitle)
+	set("phone", f.Phone)
+	set("notes", f.Notes)
+	return v
+}
+
+// normalize trims every field and checks lengths and the email's shape.
+func (f *Fields) normalize() error {
+	problems := errs.Fields{}
+	check := func(name string, p *string, max int) {
+		if p == nil {
+			return
+		}
+		*p = strings.TrimSpace(*p)
+		if utf8.RuneCountInString(*p) > max {
+			problems.Add(name, fmt.Sprintf("must be at most %d characters", max))
+		}
+	}
+	check("email", f.Email, MaxEmail)
+	check("name", f.Name, MaxName)
+	check("company", f.Company, MaxName)
+	check("jobTitle", f.JobTitle, MaxName)
+	check("phone", f.Phone, MaxPhone)
+	check("notes", f.Notes, MaxNotes)
+	if f.Email != nil && *f.Email != "" && !plausibleEmail(*f.Email) {
+		problems.Add("email", "must be a valid email address")
+	}
+	return problems.Err()
+}
+
+func plausibleEmail(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	return at > 0 && at < len(s)-1 && !strings.ContainsAny(s, " \t\r\n<>,;")
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func empty(p *string) bool { return p == nil || *p == "" }
+
+var errNameOrEmail = errs.Field("name", "is required when there is no email")
+
+// Create adds a contact for userID. It needs a name or an email.
+// Errors: Invalid, Conflict (the user has a contact with this email).
+func (s *Service) Create(ctx context.Context, userID uuid.UUID, f Fields) (Contact, error) {
+	if err := f.normalize(); err != nil {
+		return Contact{}, err
+	}
+	if empty(f.Name) && empty(f.Email) {
+		return Contact{}, errNameOrEmail
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Contact{}, err
+	}
+	c, err := s.table.Insert(ctx, s.db, userID, append(db.Values{{Column: "id", Value: id}}, f.values()...))
+	return c, conflictOnEmail(err)
+}
+
+func conflictOnEmail(err error) error {
+	if errs.Is(err, errs.KindConflict) {
+		e, _ := errs.As(err)
+		return &errs.Error{Kind: errs.KindConflict, Message: "A contact with this email already exists", Fields: map[string][]string{"email": {"is already used by another contact"}}, Err: e.Err}
+	}
+	return err
+}
+
+// Get returns the user's contact id. Errors: NotFound.
+func (s *Service) Get(ctx context.Context, userID, id uuid.UUID) (Contact, error) {
+	return s.table.Get(ctx, s.db, userID, id)
+}
+
+// Update changes the fields of p that are set. A contact keeps a name or
+// an email. Errors: NotFound, Invalid, Conflict.
+func (s *Service) Update(ctx context.Context, userID, id uuid.UUID, p Fields) (Contact, error) {
+	if err := p.normalize(); err != nil {
+		return Contact{}, err
+	}
+	var out Contact
+	err := db.InTx(ctx, s.db, func(tx db.Tx) error {
+		cur, err := s.table.GetForUpdate(ctx, tx, userID, id)
+		if err != nil {
+			return err
+		}
+		name, email := cur.Name, cur.Email
+		if p.Name != nil {
+			name = p.Name
+		}
+		if p.Email != nil {
+			email = p.Email
+		}
+		if empty(name) && empty(email) {
+			return errNameOrEmail
+		}
+		out, err = s.table.Update(ctx, tx, userID, id, p.values())
+		return conflictOnEmail(err)
+	})
+	return out, err
+}
+
+// Delete removes the user's contact id. Errors: NotFound.
+func (s *Service) Delete(ctx context.Context, userID, id uuid.UUID) error {
+	return s.table.Delete(ctx, s.db, userID, id)
+}
+
+// Limits of a list page.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+)
+
+// Cursor is a position in the list order.
+type Cursor struct {
+	SortKey string    `json:"k"`
+	ID      uuid.UUID `json:"i"`
+}
+
+// Query selects a page of contacts.
+type Query struct {
+	// Search matches name, email or company, case-insensitively, anywhere.
+	Search string
+	Limit  int
+	// After continues from a previous page.
+	After *Cursor
+}
+
+// Page is one page of contacts; Next is nil on the last page.
+type Page struct {
+	Items []Contact
+	Next  *Cursor
+}
+
+// List returns a page of the user's contacts in name order.
+// Errors: Invalid (limit out of range).
+func (s *Service) List(ctx context.Context, userID uuid.UUID, q Query) (Page, error) {
+	if q.Limit == 0 {
+		q.Limit = DefaultLimit
+	}
+	if q.Limit < 1 || q.Limit > MaxLimit {
+		return Page{}, errs.Field("limit", fmt.Sprintf("must be between 1 and %d", MaxLimit))
+	}
+	args := []any{userID, q.Limit + 1}
+	sql := "select " + s.table.Columns() + " from contacts where user_id = $1"
+	if q.After != nil {
+		args = append(args, q.After.SortKey, q.After.ID)
+		sql += " and (sort_key, id) > ($3, $4)"
+	}
+	if search := strings.TrimSpace(q.Search); search != "" {
+		args = append(args, "%"+escapeLike(strings.ToLower(search))+"%")
+		// The expression matches the trigram index contacts_search_idx.
+		sql += fmt.Sprintf(" and (coalesce(name, '') || ' ' || coalesce(email, '') || ' ' || coalesce(company, '')) ilike $%d", len(args))
+	}
+	sql += " order by sort_key, id limit $2"
+	items, err := s.table.ScanAll(s.db.Query(ctx, sql, args...))
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{Items: items}
+	if len(items) > q.Limit {
+		page.Items = items[:q.Limit]
+		last := page.Items[q.Limit-1]
+		page.Next = &Cursor{SortKey: last.SortKey, ID: last.ID}
+	}
+	return page, nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
