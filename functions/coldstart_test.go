@@ -138,4 +138,3 @@ func startOnce(b *testing.B, bin string) time.Duration {
 	}
 	return 0
 }
-
