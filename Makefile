@@ -16,11 +16,16 @@ FUNCTION_BINS := $(foreach d,$(FUNCTION_DIRS),$(BUILD_DIR)/$(notdir $(d))/bootst
 STAGE ?= dev
 CDK   := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk
 
-.PHONY: dev test test-short lint build bench synth diff deploy tools clean
+.PHONY: dev flag test test-short lint build bench synth diff deploy tools clean
 
 ## dev: run every route locally on :3000 (PORT), creating and migrating its database
 dev:
 	$(GO) run ./functions/dev
+
+## flag: a user's feature flags without SQL, e.g. make flag ARGS="enable ai-agents me@example.com"
+##       (ARGS: list USER | enable FLAG USER | disable FLAG USER; USER is an email or id; uses DATABASE_URL)
+flag:
+	$(GO) run ./functions/dev flag $(ARGS)
 
 ## test: every test, against real PostgreSQL, Redis, the SQS emulator, RIE and CDK
 test: tools lint

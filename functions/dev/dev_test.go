@@ -277,3 +277,14 @@ func TestFlagCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalURLFollowsPort(t *testing.T) {
+	got := localEnv([]string{"PORT=4100", "OTHER=x=y"})
+	if got["AUTH_URL"] != "http://localhost:4100" || got["AUTH_REDIRECT_URL"] != "http://localhost:4100/" || got["OTHER"] != "x=y" {
+		t.Fatalf("%v", got)
+	}
+	got = localEnv([]string{"PORT=4100", "AUTH_URL=https://crm.test"})
+	if got["AUTH_URL"] != "https://crm.test" || got["AUTH_REDIRECT_URL"] != "" {
+		t.Fatalf("an explicit AUTH_URL was changed: %v", got)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -131,7 +132,7 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	cfg, err := config.Load(ctx, function)
+	cfg, err := config.Load(ctx, function, config.WithEnv(localEnv(os.Environ())))
 	if err != nil {
 		return err
 	}
@@ -165,6 +166,29 @@ func run(ctx context.Context, out io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return hs.Shutdown(sctx)
+}
+
+// localEnv is the process environment where the server's own URL
+// (AUTH_URL, and AUTH_REDIRECT_URL, its home page) follows PORT unless set:
+// sign-in redirects back to where the server listens.
+func localEnv(environ []string) map[string]string {
+	vars := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	port := vars[config.VarPort]
+	if port == "" {
+		port = "3000"
+	}
+	if vars[config.VarAuthURL] == "" {
+		vars[config.VarAuthURL] = "http://localhost:" + port
+		if vars[config.VarAuthRedirectURL] == "" {
+			vars[config.VarAuthRedirectURL] = "http://localhost:" + port + "/"
+		}
+	}
+	return vars
 }
 
 func noDatabase(url string, err error) error {
