@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -99,7 +100,7 @@ func TestBinariesUnderRIE(t *testing.T) {
 				t.Errorf("no request id: %v", res.Headers)
 			}
 			// The function logged its request as JSON, with no secrets.
-			logs := l.Logs()
+			logs := l.WaitLogs(5*time.Second, `"msg":"request"`, `"cold_start":true`)
 			if !strings.Contains(logs, `"msg":"request"`) || !strings.Contains(logs, `"cold_start":true`) {
 				t.Errorf("no request log line with cold_start:\n%s", logs)
 			}
