@@ -5,6 +5,7 @@ package user
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -24,7 +25,7 @@ type User struct {
 	Email     string          `db:"email"`
 	Name      *string         `db:"name"`
 	ImageURL  *string         `db:"image_url"`
-	Features  map[string]bool `db:"features"`
+	Features  Settings        `db:"features"`
 	CreatedAt time.Time       `db:"created_at"`
 	UpdatedAt time.Time       `db:"updated_at"`
 	// NeedsReconsent is true when the user's Google grant is gone and
@@ -32,13 +33,29 @@ type User struct {
 	NeedsReconsent bool `db:"needs_reconsent"`
 }
 
-// columns are User's, for select and returning lists on users. Feature
-// settings other than booleans (written by hand) are left out.
-const columns = `id, email, name, image_url,
-	(select coalesce(jsonb_object_agg(f.key, f.value), '{}'::jsonb) from jsonb_each(users.features) f
-		where jsonb_typeof(f.value) = 'boolean') as features,
-	created_at, updated_at,
-	coalesce((select bool_or(a.needs_reconsent) from accounts a where a.user_id = users.id), false) as needs_reconsent`
+// columns are User's, for select and returning lists on users.
+const columns = `id, email, name, image_url, features, created_at, updated_at,
+	exists (select 1 from accounts a where a.user_id = users.id and a.needs_reconsent) as needs_reconsent`
+
+// Settings are a user's own feature flag settings (users.features).
+// Values other than booleans, which only a hand-written update could
+// store, are left out.
+type Settings map[string]bool
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (s *Settings) UnmarshalJSON(b []byte) error {
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*s = make(Settings, len(raw))
+	for k, v := range raw {
+		if on, ok := v.(bool); ok {
+			(*s)[k] = on
+		}
+	}
+	return nil
+}
 
 // Limits on a user's fields, in characters.
 const (

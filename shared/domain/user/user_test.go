@@ -192,7 +192,7 @@ func TestUpdate(t *testing.T) {
 		t.Fatalf("empty patch: %v", err)
 	}
 	pool.Exec(ctx, `update users set features = '{"webhooks": "yes", "ai-agents": true}' where id = $1`, u.ID)
-	if got, err := users.Get(ctx, u.ID); err != nil || !cmp.Equal(got.Features, map[string]bool{"ai-agents": true}) {
+	if got, err := users.Get(ctx, u.ID); err != nil || !cmp.Equal(got.Features, user.Settings{"ai-agents": true}) {
 		t.Fatalf("hand-written features: %v %v", got.Features, err)
 	}
 }
