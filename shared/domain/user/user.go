@@ -21,13 +21,13 @@ import (
 
 // User is a person who signs in.
 type User struct {
-	ID        uuid.UUID       `db:"id"`
-	Email     string          `db:"email"`
-	Name      *string         `db:"name"`
-	ImageURL  *string         `db:"image_url"`
-	Features  Settings        `db:"features"`
-	CreatedAt time.Time       `db:"created_at"`
-	UpdatedAt time.Time       `db:"updated_at"`
+	ID        uuid.UUID `db:"id"`
+	Email     string    `db:"email"`
+	Name      *string   `db:"name"`
+	ImageURL  *string   `db:"image_url"`
+	Features  Settings  `db:"features"`
+	CreatedAt time.Time `db:"created_at"`
+	UpdatedAt time.Time `db:"updated_at"`
 	// NeedsReconsent is true when the user's Google grant is gone and
 	// they must sign in again for their mail to sync.
 	NeedsReconsent bool `db:"needs_reconsent"`
