@@ -1,5 +1,7 @@
 package catalog
 
+import "time"
+
 // Names of the functions, for mains and handlers to look themselves up.
 const (
 	Health         = "health"
@@ -31,6 +33,8 @@ var functions = []Function{
 		Name: ContactsCreate, Kind: Route, Method: "POST", Path: "/v1/contacts", Access: Signed, Tag: "contacts",
 		Summary: "Create a contact",
 		Uses:    []Resource{Database, Cache},
+		// Generous for a person typing, tight for a script filling the table.
+		Limit: &Limit{Requests: 60, Per: time.Minute, Burst: 20},
 	},
 	{
 		Name: ContactsGet, Kind: Route, Method: "GET", Path: "/v1/contacts/{id}", Access: Signed, Tag: "contacts",
