@@ -114,10 +114,10 @@ type Cache struct {
 	breaker    *gobreaker.TwoStepCircuitBreaker[struct{}]
 	flights    singleflight.Group
 
-	// pending are version keys whose invalidation failed, retried when the
-	// cache answers again.
+	// pending are invalidations that failed, retried when the cache answers
+	// again: version keys to replace (true) and entries to delete (false).
 	pendingMu sync.Mutex
-	pending   map[string]struct{}
+	pending   map[string]bool
 	pendingN  atomic.Int32
 }
 
@@ -141,7 +141,7 @@ func New(b Backend, o Options) *Cache {
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = DefaultRetryAfter
 	}
-	c := &Cache{b: b, log: o.Log, mon: o.Monitor, timeout: o.Timeout, prefix: o.Prefix, retryAfter: o.RetryAfter, pending: map[string]struct{}{}}
+	c := &Cache{b: b, log: o.Log, mon: o.Monitor, timeout: o.Timeout, prefix: o.Prefix, retryAfter: o.RetryAfter, pending: map[string]bool{}}
 	c.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "cache",
 		MaxRequests: 1,
@@ -198,6 +198,11 @@ func (c *Cache) Available() bool {
 // open. It reports whether op ran and succeeded; failures are logged and
 // counted here, once.
 func (c *Cache) call(ctx context.Context, op string, fn func(ctx context.Context) error) bool {
+	// Failed invalidations go first, so that nothing they would have
+	// invalidated is served once the cache answers again.
+	if op != opRetry && c.pendingN.Load() > 0 {
+		c.retryPending(ctx)
+	}
 	done, err := c.breaker.Allow()
 	if err != nil {
 		c.count(ctx, "CacheSkipped")
@@ -216,11 +221,11 @@ func (c *Cache) call(ctx context.Context, op string, fn func(ctx context.Context
 		c.count(ctx, "CacheError")
 		return false
 	}
-	if c.pendingN.Load() > 0 && op != "retry invalidation" {
-		c.retryPending(ctx)
-	}
 	return true
 }
+
+// opRetry names the replay of failed invalidations.
+const opRetry = "retry invalidation"
 
 func (c *Cache) count(ctx context.Context, name string) {
 	c.mon.Count(ctx, name, 1)
@@ -330,20 +335,23 @@ func (c *Cache) Invalidate(ctx context.Context, s Scope) {
 	if !c.call(ctx, "invalidate", func(ctx context.Context) error {
 		return c.b.Set(ctx, key, newStamp(), versionTTL)
 	}) {
-		c.addPending(key)
+		c.addPending(key, true)
 	}
 }
 
-// Delete removes the entry key of scope s.
+// Delete removes the entry key of scope s. When the cache cannot be
+// reached the deletion is kept and retried once it answers again.
 func (c *Cache) Delete(ctx context.Context, s Scope, key string) {
 	if c == nil {
 		return
 	}
 	k := c.dataKey(s, key)
-	c.call(ctx, "delete", func(ctx context.Context) error { return c.b.Delete(ctx, k) })
+	if !c.call(ctx, "delete", func(ctx context.Context) error { return c.b.Delete(ctx, k) }) {
+		c.addPending(k, false)
+	}
 }
 
-func (c *Cache) addPending(key string) {
+func (c *Cache) addPending(key string, version bool) {
 	c.pendingMu.Lock()
 	defer c.pendingMu.Unlock()
 	if len(c.pending) >= maxPending {
@@ -351,33 +359,40 @@ func (c *Cache) addPending(key string) {
 		return
 	}
 	if _, ok := c.pending[key]; !ok {
-		c.pending[key] = struct{}{}
 		c.pendingN.Add(1)
 	}
+	c.pending[key] = version
 }
 
 // retryPending replays failed invalidations, a few per call so that no
 // single request pays for many.
 func (c *Cache) retryPending(ctx context.Context) {
 	const batch = 16
+	type op struct {
+		key     string
+		version bool
+	}
 	c.pendingMu.Lock()
-	keys := make([]string, 0, batch)
-	for k := range c.pending {
-		if len(keys) == batch {
+	ops := make([]op, 0, batch)
+	for k, v := range c.pending {
+		if len(ops) == batch {
 			break
 		}
-		keys = append(keys, k)
+		ops = append(ops, op{k, v})
 		delete(c.pending, k)
 		c.pendingN.Add(-1)
 	}
 	c.pendingMu.Unlock()
-	for i, k := range keys {
-		ok := c.call(ctx, "retry invalidation", func(ctx context.Context) error {
-			return c.b.Set(ctx, k, newStamp(), versionTTL)
+	for i, o := range ops {
+		ok := c.call(ctx, opRetry, func(ctx context.Context) error {
+			if o.version {
+				return c.b.Set(ctx, o.key, newStamp(), versionTTL)
+			}
+			return c.b.Delete(ctx, o.key)
 		})
 		if !ok {
-			for _, rest := range keys[i:] {
-				c.addPending(rest)
+			for _, rest := range ops[i:] {
+				c.addPending(rest.key, rest.version)
 			}
 			return
 		}

@@ -353,6 +353,13 @@ func (f *flaky) SetNX(ctx context.Context, key string, v []byte, ttl time.Durati
 	return f.Backend.SetNX(ctx, key, v, ttl)
 }
 
+func (f *flaky) Delete(ctx context.Context, keys ...string) error {
+	if err := f.gate(ctx); err != nil {
+		return err
+	}
+	return f.Backend.Delete(ctx, keys...)
+}
+
 func (f *flaky) Allow(ctx context.Context, key string, r cache.Rate) (cache.Decision, error) {
 	if err := f.gate(ctx); err != nil {
 		return cache.Decision{}, err
@@ -431,23 +438,32 @@ func TestCacheComesBackAndReplaysInvalidations(t *testing.T) {
 	f := &flaky{Backend: cache.NewMemory(0)}
 	c := cache.New(f, cache.Options{Timeout: 20 * time.Millisecond, RetryAfter: 10 * time.Millisecond})
 	s := userScope()
-	l := &loader{value: "v1"}
+	l, single := &loader{value: "v1"}, &loader{value: "s1"}
 	warm(t, c, s, "k", time.Minute, l)
+	warm(t, c, cache.Scope{}, "single", time.Minute, single)
 
 	f.mode.Store(1)
 	l.set("v2")
+	single.set("s2")
 	c.Invalidate(context.Background(), s) // fails: kept for later
+	c.Delete(context.Background(), cache.Scope{}, "single")
 	if c.Available() {
 		t.Fatal("breaker closed after a failure")
 	}
 
 	f.mode.Store(0)
 	deadline := time.Now().Add(10 * time.Second)
-	for !c.Available() || get(t, c, s, "k", time.Minute, l) != "v2" {
+	for !c.Available() {
 		if time.Now().After(deadline) {
-			t.Fatal("the cache did not come back, or served the value from before the failed invalidation")
+			t.Fatal("the breaker did not let the cache be tried again")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if v := get(t, c, s, "k", time.Minute, l); v != "v2" {
+		t.Fatalf("first read after the cache came back: %q, from before the failed invalidation", v)
+	}
+	if v := get(t, c, cache.Scope{}, "single", time.Minute, single); v != "s2" {
+		t.Fatalf("deleted entry served after the cache came back: %q", v)
 	}
 	warm(t, c, s, "k", time.Minute, l)
 }
