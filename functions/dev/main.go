@@ -20,6 +20,7 @@ import (
 	"github.com/personalcrm/core/functions/routes"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
@@ -30,6 +31,7 @@ import (
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
 	"github.com/personalcrm/core/shared/platform"
+	"github.com/personalcrm/core/shared/ratelimit"
 )
 
 // function is the local server's stand-in catalog entry: it may use
@@ -77,15 +79,25 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err != nil {
 		return nil, err
 	}
-	sessions := auth.NewSessions(pool)
 	mon := monitor.New(io.Discard, log, platform.Namespace, function.Name)
 	if cfg.Level <= slog.LevelDebug {
 		mon = monitor.New(os.Stdout, log, platform.Namespace, function.Name)
 	}
-	srv := api.NewServer(api.Options{Log: log, Monitor: mon, Sessions: sessions}, routes.All(routes.Deps{
-		Log:      log,
-		Checks:   []health.Check{{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, pool) }}},
-		Contacts: contact.NewService(pool),
+	// Without REDIS_URL the cache is in this process's memory.
+	c, err := cache.Open(cfg.RedisURL,
+		cache.RedisOptions{Password: cfg.RedisPassword.Reveal(), Timeout: cfg.CacheTimeout, PoolSize: 16},
+		cache.Options{Log: log, Monitor: mon, Timeout: cfg.CacheTimeout})
+	if err != nil {
+		return nil, err
+	}
+	sessions := auth.NewCachedSessions(auth.NewSessions(pool), c)
+	srv := api.NewServer(api.Options{Log: log, Monitor: mon, Sessions: sessions, Limiter: ratelimit.New(c, log, mon)}, routes.All(routes.Deps{
+		Log: log,
+		Checks: []health.Check{
+			{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, pool) }},
+			{Name: "cache", Run: c.Ping},
+		},
+		Contacts: contact.NewService(pool, contact.WithCache(c)),
 	})...)
 	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
 	return &server{cfg: cfg, log: log, pool: pool, handler: srv}, nil

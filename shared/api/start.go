@@ -13,6 +13,9 @@ func Start(app *platform.App, routes ...Route) {
 	if app.Sessions != nil {
 		o.Sessions = app.Sessions
 	}
+	if app.Limiter != nil {
+		o.Limiter = app.Limiter
+	}
 	s := NewServer(o, routes...)
 	lambda.StartWithOptions(s.LambdaHandler(app.Function.Name), lambda.WithEnableSIGTERM(app.Close))
 }
