@@ -29,29 +29,30 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, s Scope, key string, ttl ti
 		vals, err = c.b.Get(ctx, keys...)
 		return err
 	})
-	var stamp []byte
-	if reachable {
-		raw := vals[len(vals)-1]
-		if s.versioned() {
-			stamp = vals[0]
-		}
-		if v, ok := decode[T](raw, stamp, s.versioned()); ok {
-			c.count(ctx, "CacheHit")
-			return v, nil
-		}
-		c.count(ctx, "CacheMiss")
+	if !reachable {
+		// Skipped or failed: the request goes on as if there were no
+		// cache, and does not try it again.
+		return load(ctx)
 	}
+	var stamp []byte
+	raw := vals[len(vals)-1]
+	if s.versioned() {
+		stamp = vals[0]
+	}
+	if v, ok := decode[T](raw, stamp, s.versioned()); ok {
+		c.count(ctx, "CacheHit")
+		return v, nil
+	}
+	c.count(ctx, "CacheMiss")
 
 	// Callers that saw different versions must not share a load: one that
 	// saw the newer version may need a value written after the other's
 	// load began.
 	flight := dk + "\x00" + string(stamp)
-	if !reachable {
-		flight = dk + "\x00unreachable"
-	}
-	ch := c.flights.DoChan(flight, func() (any, error) {
-		// The load is shared, so one caller giving up must not cancel it
-		// for the others; it keeps the first caller's deadline.
+	// The first caller loads in its own goroutine; the others wait for it,
+	// at most until its deadline. The load is shared, so the first caller
+	// giving up must not cancel it for the others.
+	v, err, _ := c.flights.Do(flight, func() (any, error) {
 		lctx := context.WithoutCancel(ctx)
 		if dl, ok := ctx.Deadline(); ok {
 			var cancel context.CancelFunc
@@ -62,20 +63,11 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, s Scope, key string, ttl ti
 		if err != nil {
 			return v, err
 		}
-		// A cache that just failed is not asked again in this request.
-		if reachable {
-			c.store(lctx, s, dk, stamp, v, ttl)
-		}
+		c.store(lctx, s, dk, stamp, v, ttl)
 		return v, nil
 	})
-	select {
-	case r := <-ch:
-		v, _ := r.Val.(T)
-		return v, r.Err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
-	}
+	out, _ := v.(T)
+	return out, err
 }
 
 // store writes v under key stamped with the version seen before it was

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -77,8 +79,19 @@ func NewRedis(url string, o RedisOptions) (*Redis, error) {
 	opt.PoolSize = o.PoolSize
 	opt.MinIdleConns = 0
 	opt.ConnMaxIdleTime = 5 * time.Minute
+	quietOnce.Do(func() { redis.SetLogger(quietLogger{}) })
 	rdb := redis.NewClient(opt)
 	return &Redis{rdb: rdb, limiter: redis_rate.NewLimiter(rdb)}, nil
+}
+
+var quietOnce sync.Once
+
+// quietLogger sends go-redis's own messages (such as failed dials) to the
+// default logger at Debug: the cache logs each failure once itself.
+type quietLogger struct{}
+
+func (quietLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 // redactURLError keeps a password in the URL out of the error.

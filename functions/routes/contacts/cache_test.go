@@ -24,7 +24,7 @@ import (
 
 // cachedServer serves the contact routes with sessions and contacts cached
 // in c.
-func cachedServer(t *testing.T, pool *db.Pool, c *cache.Cache) *api.Server {
+func cachedServer(t testing.TB, pool *db.Pool, c *cache.Cache) *api.Server {
 	t.Helper()
 	svc := contact.NewService(pool, contact.WithCache(c))
 	return api.NewServer(api.Options{Sessions: auth.NewCachedSessions(auth.NewSessions(pool), c)},
