@@ -1,8 +1,6 @@
 package api
 
 import (
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/personalcrm/core/shared/platform"
 )
 
@@ -17,5 +15,5 @@ func Start(app *platform.App, routes ...Route) {
 		o.Limiter = app.Limiter
 	}
 	s := NewServer(o, routes...)
-	lambda.StartWithOptions(s.LambdaHandler(app.Function.Name), lambda.WithEnableSIGTERM(app.Close))
+	platform.Start(app, s.LambdaHandler(app.Function.Name))
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/aws/aws-lambda-go/lambda"
+
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
@@ -88,6 +90,13 @@ func Init(ctx context.Context, name string, opts ...config.Option) (*App, error)
 		app.Sessions = auth.NewCachedSessions(auth.NewSessions(app.DB), app.Cache)
 	}
 	return app, nil
+}
+
+// Start runs handler as the Lambda of the App's function, closing the
+// App's connections on SIGTERM (aws-lambda-go registers the internal
+// extension that makes Lambda send it). It does not return.
+func Start(app *App, handler any) {
+	lambda.StartWithOptions(handler, lambda.WithEnableSIGTERM(app.Close))
 }
 
 // Checks are the health checks of the App's dependencies.

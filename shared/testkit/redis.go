@@ -107,8 +107,12 @@ func StartRedis(t testing.TB) *RedisServer {
 	s := &RedisServer{t: t, path: path, dir: t.TempDir()}
 	t.Cleanup(s.Kill)
 	for attempt := 0; ; attempt++ {
-		s.port = freePort(t)
-		err := s.start()
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("testkit: find a free port: %v", err)
+		}
+		s.port = port
+		err = s.start()
 		if err == nil {
 			return s
 		}
@@ -207,13 +211,4 @@ func redisServerPath() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("redis-server not found on PATH or in the usual places; install it (apt-get install redis-server) or set REDIS_SERVER")
-}
-
-func freePort(t testing.TB) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testkit: find a free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -1,164 +1,112 @@
 package contacts_test
 
 import (
-	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
-	"slices"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/google/uuid"
+
 	"github.com/personalcrm/core/functions/routes/contacts"
-	"github.com/personalcrm/core/shared/cache"
+	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
-// variant is one way of serving GET /v1/contacts/{id}.
-type variant struct {
-	name string
-	get  func() int // one request; returns its status
-}
-
-// getVariants prepares GET /v1/contacts/{id}, session resolution included,
-// against local PostgreSQL and Redis, three ways:
+// BenchmarkWarmRequest compares GET /v1/contacts/{id} served in process
+// through the Lambda adapter (event decoding, session check, validation,
+// query, JSON) with the same database work done with bare pgx calls: the
+// session lookup and the row. It prints
 //
-//   - off: no cache; the session and the contact come from PostgreSQL.
-//   - hit: both come from Redis.
-//   - down: the Redis was killed after use, so the circuit breaker is
-//     open and requests go to PostgreSQL past a skipped cache.
+//	warm_request_ratio 1.08 x ratio=1.08 baseline=bare_pgx
 //
-// Each is warmed up before it is returned.
-func getVariants(b *testing.B) []variant {
+// Both run against the same local PostgreSQL, interleaved in rounds so
+// drift in the machine's speed affects both alike.
+func BenchmarkWarmRequest(b *testing.B) {
 	pool := testkit.DB(b)
-	// Redis servers of the benchmark's own, which no other test loads:
-	// one serves, the other is killed.
-	open := func(r *testkit.RedisServer) *cache.Cache {
-		c, err := cache.Open(r.URL(), cache.RedisOptions{}, cache.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { c.Close() })
-		return c
+	ctx := context.Background()
+	userID, token := testkit.User(b, pool, "bench@example.com")
+	svc := contact.NewService(pool)
+	c, err := svc.Create(ctx, userID, contact.Fields{Name: ptr("Ada Lovelace"), Email: ptr("ada@example.com"), Company: ptr("Analytical Engines")})
+	if err != nil {
+		b.Fatal(err)
 	}
-	redis, dying := testkit.StartRedis(b), testkit.StartRedis(b)
-	caches := []struct {
-		name  string
-		cache *cache.Cache
-	}{
-		{"off", nil},
-		{"hit", open(redis)},
-		{"down", open(dying)},
+	srv := api.NewServer(api.Options{Log: logging.Discard(), Sessions: auth.NewSessions(pool)}, contacts.Get(svc))
+	handler := srv.LambdaHandler("contacts-get")
+	ev := testkit.Event(b, testkit.Request("GET", "/v1/contacts/"+c.ID.String(), token, nil))
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		b.Fatal(err)
 	}
-	var out []variant
-	for _, v := range caches {
-		srv := cachedServer(b, pool, v.cache)
-		_, token := testkit.User(b, pool, "bench-"+v.name+"@example.com")
-		res := testkit.Transports(srv)[0].Do(b, testkit.Request("POST", "/v1/contacts", token,
-			map[string]any{"name": "Grace Hopper", "email": "grace@example.com", "company": "Navy", "notes": "COBOL"}))
-		var c contacts.Contact
-		if raw := testkit.ReadJSON(b, res, &c); res.StatusCode != http.StatusCreated {
-			b.Fatalf("create: %d %s", res.StatusCode, raw)
-		}
-		target := "/v1/contacts/" + c.ID.String()
-		get := func() int {
-			w := httptest.NewRecorder()
-			srv.ServeHTTP(w, testkit.Request("GET", target, token, nil))
-			return w.Code
-		}
-		for range 50 { // fill the cache, warm the pools
-			if code := get(); code != http.StatusOK {
-				b.Fatalf("%s: warm-up status %d", v.name, code)
-			}
-		}
-		out = append(out, variant{v.name, get})
-	}
-	dying.Kill()
-	if code := out[2].get(); code != http.StatusOK { // the failure that opens the breaker
-		b.Fatalf("down: status %d", code)
-	}
-	return out
-}
 
-// BenchmarkContactsGet measures each variant on its own. Besides ns/op it
-// reports the median and 99th percentile latency (p50-ns, p99-ns).
-func BenchmarkContactsGet(b *testing.B) {
-	for _, v := range getVariants(b) {
-		b.Run("cache="+v.name, func(b *testing.B) {
-			lat := make([]time.Duration, 0, b.N)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				start := time.Now()
-				code := v.get()
-				lat = append(lat, time.Since(start))
-				if code != http.StatusOK {
-					b.Fatalf("status %d", code)
-				}
+	viaAdapter := func(n int) {
+		for i := 0; i < n; i++ {
+			var in events.APIGatewayV2HTTPRequest
+			if err := json.Unmarshal(raw, &in); err != nil {
+				panic(err)
 			}
-			b.StopTimer()
-			b.ReportMetric(float64(percentile(lat, 50)), "p50-ns")
-			b.ReportMetric(float64(percentile(lat, 99)), "p99-ns")
-		})
-	}
-}
-
-// BenchmarkContactsGetRatios serves the variants in turn, a block of
-// requests each in random order, so that whatever else the machine does
-// weighs on all of them alike, and reports the budgets' ratios over the cache being off:
-// hit/off of the mean latency (budget 0.5) and down/off of the 99th
-// percentile (budget 1.2), with each variant's mean and p99.
-func BenchmarkContactsGetRatios(b *testing.B) {
-	vs := getVariants(b)
-	lat := make([][]time.Duration, len(vs))
-	for i := range lat {
-		lat[i] = make([]time.Duration, 0, b.N)
-	}
-	b.ResetTimer()
-	for n := 0; n < b.N; n += block {
-		for _, i := range rand.Perm(len(vs)) {
-			for range min(block, b.N-n) {
-				start := time.Now()
-				code := vs[i].get()
-				lat[i] = append(lat[i], time.Since(start))
-				if code != http.StatusOK {
-					b.Fatalf("%s: status %d", vs[i].name, code)
-				}
+			res, err := handler(ctx, in)
+			if err != nil || res.StatusCode != 200 {
+				panic(fmt.Sprintf("status %d: %v %s", res.StatusCode, err, res.Body))
+			}
+			if _, err := json.Marshal(res); err != nil {
+				panic(err)
 			}
 		}
 	}
-	b.StopTimer()
-	mean := make([]float64, len(vs))
-	p50 := make([]float64, len(vs))
-	p99 := make([]float64, len(vs))
-	for i, v := range vs {
-		mean[i] = float64(average(lat[i]))
-		p50[i] = float64(percentile(lat[i], 50))
-		p99[i] = float64(percentile(lat[i], 99))
-		b.ReportMetric(mean[i], v.name+"-mean-ns")
-		b.ReportMetric(p50[i], v.name+"-p50-ns")
-		b.ReportMetric(p99[i], v.name+"-p99-ns")
+	hash := auth.HashToken(token)
+	cols := db.NewTable[contact.Contact]("contacts", "contact").Columns()
+	bare := func(n int) {
+		for i := 0; i < n; i++ {
+			var sid, uid uuid.UUID
+			if err := pool.QueryRow(ctx, `select id, user_id from sessions where token_hash = $1 and expires_at > now()`, hash).Scan(&sid, &uid); err != nil {
+				b.Fatal(err)
+			}
+			var r contact.Contact
+			err := pool.QueryRow(ctx, "select "+cols+" from contacts where user_id = $1 and id = $2", uid, c.ID).Scan(
+				&r.ID, &r.UserID, &r.Email, &r.Name, &r.Company, &r.JobTitle, &r.Phone, &r.Notes,
+				&r.InteractionCount, &r.LastInteractionAt, &r.CreatedAt, &r.UpdatedAt, &r.SortKey)
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
-	b.ReportMetric(mean[1]/mean[0], "hit/off-mean")
-	b.ReportMetric(p50[1]/p50[0], "hit/off-p50")
-	b.ReportMetric(p99[2]/p99[0], "down/off-p99")
-	b.ReportMetric(0, "ns/op") // the ratios are the result
-}
 
-// block is how many requests a variant serves in a row: enough for its
-// server (PostgreSQL or Redis) to be busy, as under steady traffic, rather
-// than woken from idle for each request.
-const block = 50
-
-func average(d []time.Duration) time.Duration {
-	var sum time.Duration
-	for _, x := range d {
-		sum += x
+	bare(200) // warm both paths and the connection pool
+	viaAdapter(200)
+	var adapterNs, bareNs []float64
+	for round := 0; round < 7; round++ {
+		bareNs = append(bareNs, nsPerOp(bare, 500))
+		adapterNs = append(adapterNs, nsPerOp(viaAdapter, 500))
 	}
-	return sum / time.Duration(len(d))
+	allocs := testing.AllocsPerRun(200, func() { viaAdapter(1) })
+	a, base := medianOf(adapterNs), medianOf(bareNs)
+	ratio := a / base
+	fmt.Printf("warm_request_bare_pgx %.1f us\n", base/1000)
+	fmt.Printf("warm_request_adapter %.1f us ratio=%.2f baseline=bare_pgx\n", a/1000, ratio)
+	fmt.Printf("warm_request_ratio %.2f x ratio=%.2f baseline=bare_pgx\n", ratio, ratio)
+	fmt.Printf("warm_request_allocs %.0f allocs/request\n", allocs)
+	b.ReportMetric(ratio, "ratio")
 }
 
-// percentile sorts d and returns its p-th percentile.
-func percentile(d []time.Duration, p int) time.Duration {
-	slices.Sort(d)
-	return d[min(len(d)-1, len(d)*p/100)]
+// nsPerOp times n calls of run. The calls fail the benchmark themselves.
+func nsPerOp(run func(n int), n int) float64 {
+	start := time.Now()
+	run(n)
+	return float64(time.Since(start).Nanoseconds()) / float64(n)
 }
+
+func medianOf(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func ptr(s string) *string { return &s }
