@@ -152,10 +152,13 @@ func New(b Backend, o Options) *Cache {
 		// A caller that gave up says nothing about the cache.
 		IsExcluded: func(err error) bool { return errors.Is(err, errCallerGone) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
-			switch to {
-			case gobreaker.StateOpen:
+			switch {
+			case to == gobreaker.StateOpen && from == gobreaker.StateClosed:
 				c.log.Warn("cache unavailable: skipping it, rate limits not enforced", "retry_after", c.retryAfter.String())
-			case gobreaker.StateClosed:
+			case to == gobreaker.StateOpen:
+				// A failed probe: said already when the breaker first opened.
+				c.log.Debug("cache still unavailable")
+			case to == gobreaker.StateClosed:
 				c.log.Info("cache answers again")
 			}
 		},
