@@ -28,7 +28,7 @@ type Deps struct {
 	Login    authroutes.LoginDeps
 	Callback authroutes.CallbackDeps
 	Users    *user.Service
-	Sessions *auth.Sessions
+	Sessions *auth.CachedSessions
 }
 
 // All returns every route of the catalog, bound to deps. With zero Deps the

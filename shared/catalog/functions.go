@@ -42,6 +42,8 @@ var functions = []Function{
 		Name: ContactsCreate, Kind: Route, Method: "POST", Path: "/v1/contacts", Access: Signed, Tag: "contacts",
 		Summary: "Create a contact",
 		Uses:    []Resource{Database, Cache},
+		// Generous for a person typing, tight for a script filling the table.
+		Limit: &Limit{Requests: 60, Per: time.Minute, Burst: 20},
 	},
 	{
 		Name: ContactsGet, Kind: Route, Method: "GET", Path: "/v1/contacts/{id}", Access: Signed, Tag: "contacts",
