@@ -65,12 +65,20 @@ func BenchmarkWarmRequest(b *testing.B) {
 	cols := db.NewTable[contact.Contact]("contacts", "contact").Columns()
 	bare := func(n int) {
 		for i := 0; i < n; i++ {
+			// The session lookup: the session with its user's feature
+			// settings, and whether it is due for renewal.
 			var sid, uid uuid.UUID
-			if err := pool.QueryRow(ctx, `select id, user_id from sessions where token_hash = $1 and expires_at > now()`, hash).Scan(&sid, &uid); err != nil {
+			var expires time.Time
+			var features map[string]any
+			var stale bool
+			err := pool.QueryRow(ctx, `select s.id, s.user_id, s.expires_at, u.features, s.last_used_at < now() - $2::interval
+				from sessions s join users u on u.id = s.user_id
+				where s.token_hash = $1 and s.expires_at > now()`, hash, auth.RenewAfter).Scan(&sid, &uid, &expires, &features, &stale)
+			if err != nil {
 				b.Fatal(err)
 			}
 			var r contact.Contact
-			err := pool.QueryRow(ctx, "select "+cols+" from contacts where user_id = $1 and id = $2", uid, c.ID).Scan(
+			err = pool.QueryRow(ctx, "select "+cols+" from contacts where user_id = $1 and id = $2", uid, c.ID).Scan(
 				&r.ID, &r.UserID, &r.Email, &r.Name, &r.Company, &r.JobTitle, &r.Phone, &r.Notes,
 				&r.InteractionCount, &r.LastInteractionAt, &r.CreatedAt, &r.UpdatedAt, &r.SortKey)
 			if err != nil {
