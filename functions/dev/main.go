@@ -30,6 +30,7 @@ import (
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
 	"github.com/personalcrm/core/shared/platform"
+	"github.com/personalcrm/core/shared/queue"
 )
 
 // function is the local server's stand-in catalog entry: it may use
@@ -54,6 +55,7 @@ type server struct {
 	log     *slog.Logger
 	pool    *db.Pool
 	handler http.Handler
+	jobs    *background
 }
 
 // setup prepares the database and every route.
@@ -82,13 +84,18 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if cfg.Level <= slog.LevelDebug {
 		mon = monitor.New(os.Stdout, log, platform.Namespace, function.Name)
 	}
+	jobs := newBackground(cfg, log, mon, pool)
 	srv := api.NewServer(api.Options{Log: log, Monitor: mon, Sessions: sessions}, routes.All(routes.Deps{
-		Log:      log,
-		Checks:   []health.Check{{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, pool) }}},
+		Log: log,
+		Checks: []health.Check{
+			{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, pool) }},
+			jobs.queue.Check(),
+		},
 		Contacts: contact.NewService(pool),
+		Jobs:     queue.NewReader(pool),
 	})...)
 	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
-	return &server{cfg: cfg, log: log, pool: pool, handler: srv}, nil
+	return &server{cfg: cfg, log: log, pool: pool, handler: srv, jobs: jobs}, nil
 }
 
 func run(ctx context.Context, out io.Writer) error {
@@ -102,6 +109,10 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer s.pool.Close()
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	s.jobs.start(jobsCtx)
+	defer s.jobs.wait()
+	defer stopJobs()
 
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
 	if err != nil {
@@ -111,6 +122,7 @@ func run(ctx context.Context, out io.Writer) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(out, "Personal CRM API on http://localhost:%d (routes: %d; try GET /health)\n", cfg.Port, len(catalog.Routes()))
+	fmt.Fprintf(out, "Job consumers: %d, schedules: %d, in this process\n", len(s.jobs.workers), len(catalog.Schedules()))
 	fmt.Fprintf(out, "Sign in for a token: curl -s -X POST localhost:%d/auth/dev-login -d '{\"email\":\"you@example.com\"}'\n", cfg.Port)
 
 	select {

@@ -8,10 +8,12 @@ import (
 
 	"github.com/personalcrm/core/functions/routes/contacts"
 	"github.com/personalcrm/core/functions/routes/health"
+	"github.com/personalcrm/core/functions/routes/jobs"
 	"github.com/personalcrm/core/functions/routes/openapi"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/domain/contact"
 	healthcheck "github.com/personalcrm/core/shared/health"
+	"github.com/personalcrm/core/shared/queue"
 )
 
 // Deps are what the routes need.
@@ -19,6 +21,7 @@ type Deps struct {
 	Log      *slog.Logger
 	Checks   []healthcheck.Check
 	Contacts *contact.Service
+	Jobs     *queue.Reader
 }
 
 // All returns every route of the catalog, bound to deps. With zero Deps the
@@ -32,6 +35,7 @@ func All(d Deps) []api.Route {
 		contacts.Get(d.Contacts),
 		contacts.Update(d.Contacts),
 		contacts.Delete(d.Contacts),
+		jobs.Get(d.Jobs),
 	}
 }
 

@@ -1,0 +1,20 @@
+// Migrate applies the database migrations embedded in it. The deploy
+// invokes it (a CDK trigger) before any other function is updated; it
+// returns an error when a migration fails, which fails the deploy.
+package main
+
+import (
+	"context"
+
+	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/platform"
+)
+
+func main() {
+	app, err := platform.Init(context.Background(), catalog.Migrate)
+	if err != nil {
+		platform.Fatal(err)
+	}
+	workers.StartOp(app, workers.Migrate(app.Config.DatabaseURL, app.Log))
+}
