@@ -124,7 +124,7 @@ func Adopt(ctx context.Context, q db.Querier, id uuid.UUID, p Payload) error {
 	_, err = q.Exec(ctx, `insert into jobs (id, kind, user_id, payload, max_attempts, state, sent_at)
 		select $1, $2, $3, $4, $5, 'sent', now()
 		where $3::uuid is null or exists (select 1 from users where id = $3)
-		on conflict (id) do nothing`, id, p.Kind(), owner, payload, fn.MaxAttempts)
+		on conflict (id) do nothing`, id, p.Kind(), owner, string(payload), fn.MaxAttempts)
 	if err != nil {
 		return fmt.Errorf("adopt job %s: %w", id, db.Err(err, "job"))
 	}

@@ -170,7 +170,7 @@ func Enqueue(ctx context.Context, tx db.Querier, p Payload, opts ...Option) (Job
 		on conflict (kind, singleton_key) where singleton_key is not null and state in ('pending', 'sent', 'running', 'failed')
 		do nothing
 		returning `+columns,
-		id, p.Kind(), owner, payload, fn.MaxAttempts, runAt, single, o.delay)
+		id, p.Kind(), owner, string(payload), fn.MaxAttempts, runAt, single, o.delay)
 	j, err := scanJob(rows, err)
 	if err == nil || single == nil || !errs.Is(err, errs.KindNotFound) {
 		if err != nil {

@@ -139,10 +139,15 @@ func (q *Queue) send(ctx context.Context, dbq db.Querier, byKind map[string][]Me
 		}
 	}
 	if len(sent) > 0 {
+		// Text, since statements are not described first (see db.Open).
+		ids := make([]string, len(sent))
+		for i, id := range sent {
+			ids[i] = id.String()
+		}
 		// A job claimed meanwhile by a worker is no longer pending and
 		// keeps its state.
 		if _, err := dbq.Exec(ctx, `update jobs set state = 'sent', sent_at = now(), updated_at = now()
-			where id = any($1) and state = 'pending'`, sent); err != nil {
+			where id = any($1::uuid[]) and state = 'pending'`, ids); err != nil {
 			q.log.WarnContext(ctx, "jobs sent but not marked sent; the relay may send them again", "jobs", len(sent), "err", err)
 			failures = append(failures, fmt.Errorf("mark jobs sent: %w", db.Err(err, "job")))
 		}

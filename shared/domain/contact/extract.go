@@ -62,7 +62,8 @@ func (s *Service) RecordInteraction(ctx context.Context, userID uuid.UUID, in In
 	}
 	// Sorted, so that concurrent recordings lock contacts in one order.
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Email < ps[j].Email })
-	ids := make([]uuid.UUID, len(ps))
+	// Ids as text: statements are not described first (see db.Open).
+	ids := make([]string, len(ps))
 	emails := make([]string, len(ps))
 	names := make([]*string, len(ps))
 	roles := make([]string, len(ps))
@@ -71,7 +72,7 @@ func (s *Service) RecordInteraction(ctx context.Context, userID uuid.UUID, in In
 		if err != nil {
 			return Recorded{}, err
 		}
-		ids[i], emails[i], roles[i] = id, p.Email, p.Role
+		ids[i], emails[i], roles[i] = id.String(), p.Email, p.Role
 		if p.Name != "" {
 			names[i] = &p.Name
 		}
