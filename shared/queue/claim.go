@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/db"
@@ -19,47 +20,127 @@ import (
 // and an outcome recorded after the claim lapsed and another delivery
 // took it over changes nothing.
 
-// Claim takes the job id of kind for one delivery, received receiveCount
-// times, and holds it until lease has passed. The claimed job comes back
-// in state Running with Attempts counting this attempt: one more than the
-// attempts recorded, and at least receiveCount, so the row agrees with the
-// queue's redrive count even when deliveries ended without an outcome.
+// ClaimRequest is one delivery of a job to claim: its id and how often
+// its message was received.
+type ClaimRequest struct {
+	ID           uuid.UUID
+	ReceiveCount int
+}
+
+// Claims is what ClaimAll found.
+type Claims struct {
+	// Claimed are the jobs now held, by id.
+	Claimed map[uuid.UUID]Job
+	// Others are the rows of the jobs that could not be claimed, as they
+	// are; a requested id in neither map has no row.
+	Others map[uuid.UUID]Job
+}
+
+// ClaimAll takes the jobs of kind for one delivery each, in one statement,
+// and holds them until lease has passed. A claimed job comes back in state
+// Running with Attempts counting this attempt: one more than the attempts
+// recorded, and at least the message's receive count, so the row agrees
+// with the queue's redrive count even when deliveries ended without an
+// outcome. An id requested twice is claimed once.
 //
 // A job is claimable when it was sent or failed, when it is pending and
 // due (a message can arrive before its sender marks it sent), or when it
-// is running and its previous claim lapsed. Otherwise ok is false and job
-// is the row as it is; a missing row is NotFound.
-func Claim(ctx context.Context, q db.Querier, id uuid.UUID, kind string, receiveCount int, lease time.Duration) (job Job, ok bool, err error) {
-	j, err := scanJob(q.Query(ctx, `update jobs set state = 'running', attempts = greatest(attempts + 1, $3),
+// is running and its previous claim lapsed.
+func ClaimAll(ctx context.Context, q db.Querier, kind string, reqs []ClaimRequest, lease time.Duration) (Claims, error) {
+	out := Claims{Claimed: map[uuid.UUID]Job{}, Others: map[uuid.UUID]Job{}}
+	if len(reqs) == 0 {
+		return out, nil
+	}
+	// Text ids: statements are not described first (see db.Open).
+	ids := make([]string, len(reqs))
+	counts := make([]int32, len(reqs))
+	for i, r := range reqs {
+		ids[i], counts[i] = r.ID.String(), int32(r.ReceiveCount)
+	}
+	claimed, err := scanJobs(q.Query(ctx, `update jobs set state = 'running', attempts = greatest(jobs.attempts + 1, c.receives),
 			started_at = now(), locked_until = now() + $4::interval, updated_at = now()
-		where id = $1 and kind = $2 and (
-			state in ('sent', 'failed')
-			or (state = 'pending' and run_at <= now() + interval '1 second')
-			or (state = 'running' and locked_until < now()))
-		returning `+columns, id, kind, receiveCount, lease))
-	if err == nil {
-		return j, true, nil
+		from (select id, max(receives) as receives from unnest($2::uuid[], $3::int[]) as u(id, receives) group by id) as c
+		where jobs.id = c.id and jobs.kind = $1 and (
+			jobs.state in ('sent', 'failed')
+			or (jobs.state = 'pending' and jobs.run_at <= now() + interval '1 second')
+			or (jobs.state = 'running' and jobs.locked_until < now()))
+		returning `+qualified, kind, ids, counts, lease))
+	if err != nil {
+		return out, fmt.Errorf("claim %s jobs: %w", kind, err)
 	}
-	if !errs.Is(err, errs.KindNotFound) {
-		return Job{}, false, fmt.Errorf("claim job %s: %w", id, err)
+	for _, j := range claimed {
+		out.Claimed[j.ID] = j
 	}
-	j, err = load(ctx, q, id)
+	if len(claimed) == len(reqs) {
+		return out, nil
+	}
+	var rest []string
+	for _, r := range reqs {
+		if _, ok := out.Claimed[r.ID]; !ok {
+			rest = append(rest, r.ID.String())
+		}
+	}
+	others, err := scanJobs(q.Query(ctx, `select `+columns+` from jobs where id = any($1::uuid[])`, rest))
+	if err != nil {
+		return out, fmt.Errorf("read %s jobs: %w", kind, err)
+	}
+	for _, j := range others {
+		out.Others[j.ID] = j
+	}
+	return out, nil
+}
+
+// Claim is ClaimAll for one job: ok reports whether it was claimed, and
+// job is the row either way. Errors: NotFound for a job without a row.
+func Claim(ctx context.Context, q db.Querier, id uuid.UUID, kind string, receiveCount int, lease time.Duration) (job Job, ok bool, err error) {
+	c, err := ClaimAll(ctx, q, kind, []ClaimRequest{{ID: id, ReceiveCount: receiveCount}}, lease)
 	if err != nil {
 		return Job{}, false, err
 	}
-	return j, false, nil
+	if j, ok := c.Claimed[id]; ok {
+		return j, true, nil
+	}
+	if j, ok := c.Others[id]; ok {
+		return j, false, nil
+	}
+	return Job{}, false, errs.NotFound("job")
 }
 
-// Succeed records that the claimed job succeeded. It reports false when
-// the claim had lapsed and another delivery took the job over.
-func Succeed(ctx context.Context, q db.Querier, j Job) (bool, error) {
-	tag, err := q.Exec(ctx, `update jobs set state = 'succeeded', finished_at = now(), updated_at = now(),
-			locked_until = null, last_error = null, error = null
-		where id = $1 and state = 'running' and attempts = $2`, j.ID, j.Attempts)
-	if err != nil {
-		return false, fmt.Errorf("record job %s succeeded: %w", j.ID, db.Err(err, "job"))
+// SucceedAll records that the claimed jobs succeeded, in one statement,
+// and returns those recorded: a job whose claim lapsed and was taken over
+// by another delivery is not.
+func SucceedAll(ctx context.Context, q db.Querier, jobs []Job) (map[uuid.UUID]bool, error) {
+	out := map[uuid.UUID]bool{}
+	if len(jobs) == 0 {
+		return out, nil
 	}
-	return tag.RowsAffected() == 1, nil
+	ids := make([]string, len(jobs))
+	attempts := make([]int32, len(jobs))
+	for i, j := range jobs {
+		ids[i], attempts[i] = j.ID.String(), int32(j.Attempts)
+	}
+	rows, err := q.Query(ctx, `update jobs set state = 'succeeded', finished_at = now(), updated_at = now(),
+			locked_until = null, last_error = null, error = null
+		from unnest($1::uuid[], $2::int[]) as s(id, attempts)
+		where jobs.id = s.id and jobs.state = 'running' and jobs.attempts = s.attempts
+		returning jobs.id`, ids, attempts)
+	if err != nil {
+		return out, fmt.Errorf("record jobs succeeded: %w", db.Err(err, "job"))
+	}
+	done, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return out, fmt.Errorf("record jobs succeeded: %w", db.Err(err, "job"))
+	}
+	for _, id := range done {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// Succeed is SucceedAll for one job.
+func Succeed(ctx context.Context, q db.Querier, j Job) (bool, error) {
+	done, err := SucceedAll(ctx, q, []Job{j})
+	return done[j.ID], err
 }
 
 // Failure is the outcome of a failed attempt.

@@ -66,9 +66,15 @@ type Job struct {
 	Existing bool `db:"-"`
 }
 
-// columns is the select list of Job.
-const columns = `id, kind, user_id, payload, state, attempts, max_attempts, run_at, singleton_key,
+// columns is the select list of Job; qualified is the same with the
+// table's name, for statements that join.
+const (
+	columns = `id, kind, user_id, payload, state, attempts, max_attempts, run_at, singleton_key,
 	last_error, error, locked_until, created_at, updated_at, sent_at, started_at, finished_at`
+	qualified = `jobs.id, jobs.kind, jobs.user_id, jobs.payload, jobs.state, jobs.attempts, jobs.max_attempts,
+	jobs.run_at, jobs.singleton_key, jobs.last_error, jobs.error, jobs.locked_until, jobs.created_at,
+	jobs.updated_at, jobs.sent_at, jobs.started_at, jobs.finished_at`
+)
 
 func scanJob(rows pgx.Rows, err error) (Job, error) {
 	if err != nil {

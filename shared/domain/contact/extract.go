@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/errs"
@@ -78,47 +79,91 @@ func (s *Service) RecordInteraction(ctx context.Context, userID uuid.UUID, in In
 		}
 	}
 
-	var rec Recorded
-	err := db.InTx(ctx, s.db, func(tx db.Tx) error {
-		// The update of a conflicting row always happens, so that the
-		// row is locked for this transaction; it changes the name only
-		// where taking the display name is allowed.
-		tag, err := tx.Exec(ctx, `insert into contacts (id, user_id, email, name, name_source)
-			select t.id, $1, t.email, t.name, case when t.name is not null then 'email' end
-			from unnest($2::uuid[], $3::text[], $4::text[]) with ordinality as t(id, email, name, n)
-			where exists (select 1 from emails where id = $5 and user_id = $1)
-			order by t.n
-			on conflict (user_id, lower(email)) where email is not null do update set
-				name = case when `+fillName+` then excluded.name else contacts.name end,
-				name_source = case when `+fillName+` then 'email' else contacts.name_source end`,
-			userID, ids, emails, names, in.EmailID)
+	// A conflicting row is locked whether or not it is updated (with
+	// the rows sorted, in one order for every writer); it takes the
+	// display name only where that is allowed. Both statements do nothing
+	// unless the email is the user's.
+	upsert := `insert into contacts (id, user_id, email, name, name_source)
+		select t.id, $1, t.email, t.name, case when t.name is not null then 'email' end
+		from unnest($2::uuid[], $3::text[], $4::text[]) with ordinality as t(id, email, name, n)
+		where exists (select 1 from emails where id = $5 and user_id = $1)
+		order by t.n
+		on conflict (user_id, lower(email)) where email is not null do update
+			set name = excluded.name, name_source = 'email'
+			where ` + fillName
+	// Links that already existed come back from nothing: only the new
+	// ones count.
+	link := `with linked as (
+			insert into email_contacts (email_id, contact_id, user_id, role)
+			select $2, c.id, $1, t.role
+			from unnest($3::text[], $4::text[]) as t(email, role)
+			join contacts c on c.user_id = $1 and lower(c.email) = t.email
+			where exists (select 1 from emails where id = $2 and user_id = $1)
+			on conflict (email_id, contact_id) do nothing
+			returning contact_id
+		)
+		update contacts set interaction_count = interaction_count + 1,
+			last_interaction_at = greatest(last_interaction_at, $5)
+		where id in (select contact_id from linked)`
+
+	b := &pgx.Batch{}
+	b.Queue(upsert, userID, ids, emails, names, in.EmailID)
+	b.Queue(link, userID, in.EmailID, emails, roles, in.At)
+	var upserted, linked int64
+	err := s.atomically(ctx, b, func(br pgx.BatchResults) error {
+		tag, err := br.Exec()
 		if err != nil {
 			return fmt.Errorf("upsert contacts: %w", db.Err(err, "contact"))
 		}
-		if tag.RowsAffected() == 0 {
-			return errs.NotFound("email")
-		}
-		// Links that already existed come back from nothing: only the
-		// new ones count.
-		tag, err = tx.Exec(ctx, `with linked as (
-				insert into email_contacts (email_id, contact_id, user_id, role)
-				select $2, c.id, $1, t.role
-				from unnest($3::text[], $4::text[]) as t(email, role)
-				join contacts c on c.user_id = $1 and lower(c.email) = t.email
-				on conflict (email_id, contact_id) do nothing
-				returning contact_id
-			)
-			update contacts set interaction_count = interaction_count + 1,
-				last_interaction_at = greatest(last_interaction_at, $5)
-			where id in (select contact_id from linked)`,
-			userID, in.EmailID, emails, roles, in.At)
-		if err != nil {
+		upserted = tag.RowsAffected()
+		if tag, err = br.Exec(); err != nil {
 			return fmt.Errorf("link contacts to email %s: %w", in.EmailID, db.Err(err, "email"))
 		}
-		rec.Linked = int(tag.RowsAffected())
+		linked = tag.RowsAffected()
 		return nil
 	})
-	return rec, err
+	if err != nil {
+		return Recorded{}, err
+	}
+	if upserted == 0 && linked == 0 && !s.owns(ctx, userID, in.EmailID) {
+		return Recorded{}, errs.NotFound("email")
+	}
+	return Recorded{Linked: int(linked)}, nil
+}
+
+// owns reports whether the email is the user's.
+func (s *Service) owns(ctx context.Context, userID, emailID uuid.UUID) bool {
+	var ok bool
+	err := s.db.QueryRow(ctx, `select exists (select 1 from emails where id = $1 and user_id = $2)`, emailID, userID).Scan(&ok)
+	return err == nil && ok
+}
+
+// batcher sends a batch of statements in one round trip; a pool runs it
+// as one implicit transaction.
+type batcher interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// atomically runs the statements of b all or none: in one round trip
+// when the store can send batches (PostgreSQL runs a batch up to its sync
+// as one implicit transaction), else in a transaction.
+func (s *Service) atomically(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	if bs, ok := s.db.(batcher); ok {
+		br := bs.SendBatch(ctx, b)
+		err := read(br)
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = db.Err(cerr, "contact")
+		}
+		return err
+	}
+	return db.InTx(ctx, s.db, func(tx db.Tx) error {
+		br := tx.SendBatch(ctx, b)
+		err := read(br)
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = db.Err(cerr, "contact")
+		}
+		return err
+	})
 }
 
 // fillName is when an existing contact takes a display name from mail:

@@ -52,7 +52,7 @@ func charsetReader(charset string, input io.Reader) (io.Reader, error) {
 // be read is skipped; addresses come back lower-cased, without
 // duplicates, in header order.
 func ParseAddresses(header string) []Address {
-	header = strings.TrimSpace(header)
+	header = strings.TrimSpace(unfold.Replace(header))
 	if header == "" {
 		return nil
 	}
@@ -84,6 +84,10 @@ func ParseAddresses(header string) []Address {
 	}
 	return out
 }
+
+// unfold undoes header folding (RFC 5322 2.2.3): a line break followed by
+// white space is that white space; a stray line break is a space.
+var unfold = strings.NewReplacer("\r\n ", " ", "\r\n\t", "\t", "\n ", " ", "\n\t", "\t", "\r\n", " ", "\n", " ", "\r", " ")
 
 // splitList splits a header at the commas and semicolons that separate
 // its parts, not those in quotes, comments or angle brackets. Group

@@ -6,6 +6,7 @@ package email
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -93,6 +94,12 @@ func (s *Service) Create(ctx context.Context, userID uuid.UUID, f Fields) (Email
 	for k, v := range f.Headers {
 		headers[strings.ToLower(k)] = v
 	}
+	// JSON text: statements are not described first (see db.Open), so
+	// the database reads it as the column's jsonb.
+	hdrs, err := json.Marshal(headers)
+	if err != nil {
+		return Email{}, err
+	}
 	labels := f.Labels
 	if labels == nil {
 		labels = []string{}
@@ -112,7 +119,7 @@ func (s *Service) Create(ctx context.Context, userID uuid.UUID, f Fields) (Email
 		{Column: "cc_header", Value: nullable(f.Cc)},
 		{Column: "bcc_header", Value: nullable(f.Bcc)},
 		{Column: "reply_to_header", Value: nullable(f.ReplyTo)},
-		{Column: "headers", Value: headers},
+		{Column: "headers", Value: string(hdrs)},
 		{Column: "labels", Value: labels},
 		{Column: "sent_at", Value: f.SentAt},
 		{Column: "received_at", Value: f.ReceivedAt},

@@ -110,32 +110,79 @@ const (
 	settled               // report it; it is on its way to the dead-letter queue
 )
 
+// message is one record of a batch on its way through Handle.
+type message struct {
+	rec      *events.SQSMessage
+	ctx      context.Context // carries the message's log attributes
+	id       uuid.UUID
+	receives int
+	payload  queue.Payload
+	job      queue.Job
+	// ready: read and, if it came without a row, adopted; claim it.
+	ready  bool
+	result result
+}
+
 // Handle handles one batch: the Lambda handler of an SQS event source
-// with ReportBatchItemFailures. Every message is handled on its own; the
-// failed ones are returned. It returns an error only for a batch it could
-// not look at, so that the whole batch comes back.
+// with ReportBatchItemFailures. Every message is decided on its own and
+// the failed ones are returned; the batch's jobs are claimed together and
+// their successes recorded together, so a batch costs the database two
+// statements besides the handlers' own work. The error is always nil.
 func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-	results := make([]result, len(ev.Records))
-	sem := make(chan struct{}, w.o.Concurrency)
-	var wg sync.WaitGroup
+	msgs := make([]*message, len(ev.Records))
+	var reqs []queue.ClaimRequest
 	for i := range ev.Records {
-		rec := &ev.Records[i]
-		if ctx.Err() != nil {
-			results[i] = retry // not started: it comes back as it is
+		m := w.read(ctx, &ev.Records[i])
+		msgs[i] = m
+		if m.ready {
+			reqs = append(reqs, queue.ClaimRequest{ID: m.id, ReceiveCount: m.receives})
+		}
+	}
+	claims, err := queue.ClaimAll(ctx, w.db, w.fn.Name, reqs, w.lease)
+	if err != nil {
+		w.o.Log.WarnContext(ctx, "jobs not claimed; will retry", "err", err)
+	}
+
+	var run []*message
+	seen := map[uuid.UUID]bool{}
+	for _, m := range msgs {
+		if !m.ready {
 			continue
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			results[i] = w.handle(ctx, rec)
-		})
+		if err != nil {
+			m.result = w.release(m.ctx, m.rec, w.backoff.Delay(m.receives), retry)
+			continue
+		}
+		j, claimed := claims.Claimed[m.id]
+		if claimed && !seen[m.id] {
+			// A message twice in one batch runs once; its copy finds
+			// the job running.
+			seen[m.id] = true
+			m.job = j
+			run = append(run, m)
+			continue
+		}
+		if claimed {
+			m.result = w.unclaimed(m.ctx, m.rec, j)
+			continue
+		}
+		other, found := claims.Others[m.id]
+		if !found {
+			// Its user is gone, or retention removed it long after it
+			// finished: there is nothing left to do.
+			w.o.Log.InfoContext(m.ctx, "job message without a job; dropped")
+			m.result = done
+			continue
+		}
+		m.result = w.unclaimed(m.ctx, m.rec, other)
 	}
-	wg.Wait()
+
+	w.runAll(ctx, run)
 
 	var res events.SQSEventResponse
 	var ok, failed int
-	for i, r := range results {
-		if r == done {
+	for i, m := range msgs {
+		if m.result == done {
 			ok++
 			continue
 		}
@@ -148,68 +195,84 @@ func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 	return res, nil
 }
 
-// handle runs one message and decides what becomes of it.
-func (w *Worker) handle(ctx context.Context, rec *events.SQSMessage) result {
-	receives := receiveCount(rec)
+// read decodes one message. What cannot be run is decided here; the rest
+// is ready to claim.
+func (w *Worker) read(ctx context.Context, rec *events.SQSMessage) *message {
+	m := &message{rec: rec, receives: receiveCount(rec)}
 	kind := attribute(rec, queue.AttrKind)
 	rawID := attribute(rec, queue.AttrJobID)
-	ctx = logging.WithAttrs(ctx, slog.String("message_id", rec.MessageId), slog.String("kind", kind), slog.Int("receive_count", receives))
+	m.ctx = logging.WithAttrs(ctx, slog.String("message_id", rec.MessageId), slog.String("kind", kind), slog.Int("receive_count", m.receives))
 	if kind == "" {
 		kind = w.fn.Name // a schedule's message
 	}
-
-	var id uuid.UUID
 	if rawID == "" {
-		id = queue.AdoptedID(rec.MessageId)
+		m.id = queue.AdoptedID(rec.MessageId)
 	} else {
 		var err error
-		if id, err = uuid.Parse(rawID); err != nil {
-			w.o.Log.ErrorContext(ctx, "job message unreadable: bad job id; moving it to the dead-letter queue", "job_id", rawID)
-			return w.release(ctx, rec, 0, settled)
+		if m.id, err = uuid.Parse(rawID); err != nil {
+			w.o.Log.ErrorContext(m.ctx, "job message unreadable: bad job id; moving it to the dead-letter queue", "job_id", rawID)
+			m.result = w.release(m.ctx, rec, 0, settled)
+			return m
 		}
 	}
-	ctx = logging.WithAttrs(ctx, slog.String(logging.JobIDKey, id.String()))
+	m.ctx = logging.WithAttrs(m.ctx, slog.String(logging.JobIDKey, m.id.String()))
 
 	if kind != w.fn.Name {
 		detail := fmt.Sprintf("job kind %q sent to the queue of %s", kind, w.fn.Name)
 		if !queue.Known(kind) {
 			detail = fmt.Sprintf("unknown job kind %q", kind)
 		}
-		return w.bury(ctx, rec, id, "This job could not be run", detail)
+		m.result = w.bury(m.ctx, rec, m.id, "This job could not be run", detail)
+		return m
 	}
 	p, err := w.decode([]byte(rec.Body))
 	if err != nil {
-		return w.bury(ctx, rec, id, "The job's data could not be read", "payload: "+err.Error())
+		m.result = w.bury(m.ctx, rec, m.id, "The job's data could not be read", "payload: "+err.Error())
+		return m
 	}
 	if rawID == "" {
-		if err := queue.Adopt(ctx, w.db, id, p); err != nil {
-			w.o.Log.WarnContext(ctx, "job not adopted; will retry", "err", err)
-			return w.release(ctx, rec, w.backoff.Delay(receives), retry)
+		if err := queue.Adopt(ctx, w.db, m.id, p); err != nil {
+			w.o.Log.WarnContext(m.ctx, "job not adopted; will retry", "err", err)
+			m.result = w.release(m.ctx, rec, w.backoff.Delay(m.receives), retry)
+			return m
 		}
 	}
+	m.payload, m.ready = p, true
+	return m
+}
 
-	job, claimed, err := queue.Claim(ctx, w.db, id, w.fn.Name, receives, w.lease)
-	switch {
-	case errs.Is(err, errs.KindNotFound):
-		// Its user is gone, or retention removed it long after it
-		// finished: there is nothing left to do.
-		w.o.Log.InfoContext(ctx, "job message without a job; dropped")
-		return done
-	case err != nil:
-		w.o.Log.WarnContext(ctx, "job not claimed; will retry", "err", err)
-		return w.release(ctx, rec, w.backoff.Delay(receives), retry)
-	case !claimed:
-		return w.unclaimed(ctx, rec, job)
+// runAll runs the claimed jobs, Concurrency at a time, records the
+// failures one by one and the successes together.
+func (w *Worker) runAll(ctx context.Context, run []*message) {
+	sem := make(chan struct{}, w.o.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var succeeded []*message
+	for _, m := range run {
+		if ctx.Err() != nil {
+			// Out of time before it started: it comes back when its
+			// claim has lapsed.
+			m.result = w.release(m.ctx, m.rec, w.lease, retry)
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			jctx := logging.WithAttrs(m.ctx, slog.Int("attempt", m.job.Attempts))
+			start := time.Now()
+			err := w.runJob(jctx, m.job, m.payload)
+			w.o.Monitor.Duration(jctx, "JobDuration", time.Since(start))
+			if err != nil {
+				m.result = w.failed(jctx, m.rec, m.job, err)
+				return
+			}
+			mu.Lock()
+			succeeded = append(succeeded, m)
+			mu.Unlock()
+		})
 	}
-
-	ctx = logging.WithAttrs(ctx, slog.Int("attempt", job.Attempts))
-	start := time.Now()
-	err = w.runJob(ctx, job, p)
-	w.o.Monitor.Duration(ctx, "JobDuration", time.Since(start))
-	if err == nil {
-		return w.succeeded(ctx, job)
-	}
-	return w.failed(ctx, rec, job, err)
+	wg.Wait()
+	w.succeeded(ctx, succeeded)
 }
 
 // unclaimed decides about a delivery of a job that was not claimable.
@@ -253,22 +316,34 @@ func (w *Worker) runJob(ctx context.Context, job queue.Job, p queue.Payload) (er
 	return w.run(hctx, job, p)
 }
 
-func (w *Worker) succeeded(ctx context.Context, job queue.Job) result {
+// succeeded records the jobs that succeeded.
+func (w *Worker) succeeded(ctx context.Context, ms []*message) {
+	if len(ms) == 0 {
+		return
+	}
+	jobs := make([]queue.Job, len(ms))
+	for i, m := range ms {
+		jobs[i] = m.job
+	}
 	rctx, cancel := recordContext(ctx)
 	defer cancel()
-	ok, err := queue.Succeed(rctx, w.db, job)
-	switch {
-	case err != nil:
-		// The work is done; a redelivery finds the job claimable again
-		// and runs it once more, which handlers are written to survive.
-		w.o.Log.ErrorContext(ctx, "job done but not recorded; it may run again", "err", err)
-		return retry
-	case !ok:
-		w.o.Log.WarnContext(ctx, "job done after its claim lapsed")
-	default:
-		w.o.Log.DebugContext(ctx, "job done")
+	recorded, err := queue.SucceedAll(rctx, w.db, jobs)
+	for _, m := range ms {
+		switch {
+		case err != nil:
+			// The work is done; a redelivery finds the job claimable
+			// again once its claim lapses and runs it once more, which
+			// handlers are written to survive.
+			w.o.Log.ErrorContext(m.ctx, "job done but not recorded; it may run again", "err", err)
+			m.result = retry
+		case !recorded[m.job.ID]:
+			w.o.Log.WarnContext(m.ctx, "job done after its claim lapsed")
+			m.result = done
+		default:
+			w.o.Log.DebugContext(m.ctx, "job done")
+			m.result = done
+		}
 	}
-	return done
 }
 
 // failed records a failed attempt and releases the message for a retry,
