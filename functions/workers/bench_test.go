@@ -94,10 +94,10 @@ func BenchmarkJobs(b *testing.B) {
 		emails, contacts := email.NewService(pool), contact.NewService(pool)
 		b.ResetTimer()
 		start := time.Now()
-		run((b.N+9)/10, func(batch int) {
-			for i := batch * 10; i < min(b.N, batch*10+10); i++ {
-				extractDirectly(b, pool, emails, contacts, policy, m, i)
-			}
+		// As many at once as the adapter runs: each invocation runs
+		// Concurrency messages of its batch at once.
+		runN(b.N, benchInvocations*perBatch, func(i int) {
+			extractDirectly(b, pool, emails, contacts, policy, m, i)
 		})
 		elapsed := time.Since(start)
 		b.StopTimer()
@@ -108,11 +108,17 @@ func BenchmarkJobs(b *testing.B) {
 	})
 }
 
+// perBatch is how many messages of a batch the worker runs at once.
+const perBatch = worker.DefaultConcurrency
+
 // run calls f(0..n-1), benchInvocations at a time.
-func run(n int, f func(i int)) {
+func run(n int, f func(i int)) { runN(n, benchInvocations, f) }
+
+// runN calls f(0..n-1), parallel at a time.
+func runN(n, parallel int, f func(i int)) {
 	next := atomic.Int64{}
 	var wg sync.WaitGroup
-	for range benchInvocations {
+	for range parallel {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1

@@ -44,13 +44,19 @@ import (
 // outcome is recorded), so a handler must be safe to run twice.
 type Handler[P queue.Payload] func(ctx context.Context, job queue.Job, p P) error
 
+// DefaultConcurrency is how many messages of one batch run at once: the
+// handlers mostly wait on the database, and a Lambda's pool has few
+// connections.
+const DefaultConcurrency = 4
+
 // Options tune a Worker.
 type Options struct {
 	Log     *slog.Logger
 	Monitor *monitor.Monitor
 	// Backoff spaces retries; nil is queue.DefaultBackoff.
 	Backoff *queue.Backoff
-	// Concurrency is how many messages of one batch run at once; default 4.
+	// Concurrency is how many messages of one batch run at once; default
+	// DefaultConcurrency.
 	Concurrency int
 }
 
@@ -83,7 +89,7 @@ func New[P queue.Payload](fn catalog.Function, store queue.Store, backend queue.
 		backoff = *o.Backoff
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 4
+		o.Concurrency = DefaultConcurrency
 	}
 	timeout := fn.Timeout
 	if timeout <= 0 {
