@@ -311,10 +311,13 @@ func TestAuthentication(t *testing.T) {
 	f := setup(t)
 	for _, tr := range testkit.Transports(f.server) {
 		for name, mod := range map[string]func(*http.Request){
-			"no credentials":  func(r *http.Request) { r.Header.Del("Authorization") },
-			"unknown token":   func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+auth.NewToken()) },
-			"malformed":       func(r *http.Request) { r.Header.Set("Authorization", "Basic abc") },
-			"tampered cookie": func(r *http.Request) { r.Header.Del("Authorization"); r.Header.Set("Cookie", "crm_session="+f.alice+"x") },
+			"no credentials": func(r *http.Request) { r.Header.Del("Authorization") },
+			"unknown token":  func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+auth.NewToken()) },
+			"malformed":      func(r *http.Request) { r.Header.Set("Authorization", "Basic abc") },
+			"tampered cookie": func(r *http.Request) {
+				r.Header.Del("Authorization")
+				r.Header.Set("Cookie", "crm_session="+f.alice+"x")
+			},
 		} {
 			t.Run(tr.Name+"/"+name, func(t *testing.T) {
 				r := testkit.Request("GET", "/v1/contacts", f.alice, nil)

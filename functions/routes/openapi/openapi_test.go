@@ -44,8 +44,10 @@ func TestDocumentIsCurrent(t *testing.T) {
 // catalog's routes, each under its catalog name.
 func TestDocumentMatchesCatalog(t *testing.T) {
 	var doc struct {
-		OpenAPI string                                  `json:"openapi"`
-		Paths   map[string]map[string]struct{ ID string `json:"operationId"` } `json:"paths"`
+		OpenAPI string `json:"openapi"`
+		Paths   map[string]map[string]struct {
+			ID string `json:"operationId"`
+		} `json:"paths"`
 	}
 	if err := json.Unmarshal(openapi.Document, &doc); err != nil {
 		t.Fatal(err)
