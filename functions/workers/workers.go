@@ -12,7 +12,6 @@ import (
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/db"
-	"github.com/personalcrm/core/shared/db/migrate"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/errs"
@@ -165,13 +164,5 @@ func Maintenance(pool *db.Pool, retention time.Duration) Op {
 		}
 		r.Expired, err = auth.DeleteExpired(ctx, pool)
 		return r, err
-	}}
-}
-
-// Migrate applies the database migrations: the deploy runs it before any
-// new code, and fails when it fails.
-func Migrate(url string, log *slog.Logger) Op {
-	return Op{Function: catalog.MustLookup(catalog.Migrate), Run: func(ctx context.Context) (any, error) {
-		return migrate.Up(ctx, url, log)
 	}}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/personalcrm/core/functions/workers"
 	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/db/migrate"
 	"github.com/personalcrm/core/shared/platform"
 )
 
@@ -16,5 +17,7 @@ func main() {
 	if err != nil {
 		platform.Fatal(err)
 	}
-	workers.StartOp(app, workers.Migrate(app.Config.DatabaseURL, app.Log))
+	workers.StartOp(app, workers.Op{Function: app.Function, Run: func(ctx context.Context) (any, error) {
+		return migrate.Up(ctx, app.Config.DatabaseURL, app.Log)
+	}})
 }
