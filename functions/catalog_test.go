@@ -89,6 +89,9 @@ func TestCatalogEntries(t *testing.T) {
 			if !strings.HasPrefix(fn.Path, "/") || fn.Access == "" || fn.Tag == "" {
 				t.Errorf("%s: route needs a path, access and tag", fn.Name)
 			}
+			if fn.Timeout.Seconds() > 30 {
+				t.Errorf("%s: API Gateway gives a route at most 30 s, not %s", fn.Name, fn.Timeout)
+			}
 			if fn.Access == catalog.Signed && !fn.Needs(catalog.Database) {
 				t.Errorf("%s: signed routes resolve sessions in the database", fn.Name)
 			}

@@ -1,7 +1,13 @@
 // Dev runs every function of the catalog in one local process: every route
 // on one HTTP server, with the same handlers the Lambdas serve. It creates
 // and migrates its database at start. It is the `make dev` server, never a
-// Lambda.
+// Lambda. Without a Google client id it serves a sandbox Google at
+// /sandbox/google and signs in there.
+//
+// It also has the operators' commands:
+//
+//	go run ./functions/dev flag list|enable|disable ...   feature flags of one user
+//	go run ./functions/dev token-key [ID]                 a new TOKEN_KEYS entry
 package main
 
 import (
@@ -14,10 +20,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/personalcrm/core/functions/routes"
+	authroutes "github.com/personalcrm/core/functions/routes/auth"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/catalog"
@@ -31,6 +39,7 @@ import (
 	"github.com/personalcrm/core/shared/monitor"
 	"github.com/personalcrm/core/shared/platform"
 	"github.com/personalcrm/core/shared/queue"
+	"github.com/personalcrm/core/shared/testkit"
 )
 
 // function is the local server's stand-in catalog entry: it may use
@@ -43,6 +52,20 @@ var function = catalog.Function{
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "flag" {
+		if err := flagCommand(ctx, os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "dev flag:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "token-key" {
+		if err := tokenKeyCommand(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "dev token-key:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	if err := run(ctx, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
@@ -55,7 +78,10 @@ type server struct {
 	log     *slog.Logger
 	pool    *db.Pool
 	handler http.Handler
-	jobs    *background
+	// sandbox is the sandbox Google the server serves, when it uses one.
+	sandbox *testkit.Google
+	// jobs runs the job consumers and schedules.
+	jobs *background
 }
 
 // setup prepares the database and every route.
@@ -84,22 +110,37 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if cfg.Level <= slog.LevelDebug {
 		mon = monitor.New(os.Stdout, log, platform.Namespace, function.Name)
 	}
+	login, err := authroutes.NewLoginDeps(cfg, pool, sessions)
+	if err != nil {
+		return nil, err
+	}
+	callback, err := authroutes.NewCallbackDeps(cfg, pool, sessions, log)
+	if err != nil {
+		return nil, err
+	}
 	jobs := newBackground(cfg, log, mon, pool)
-	srv := api.NewServer(api.Options{Log: log, Monitor: mon, Sessions: sessions}, routes.All(routes.Deps{
+	srv := api.NewServer(api.Options{Log: log, Monitor: mon, Sessions: sessions}.WithConfig(cfg), routes.All(routes.Deps{
 		Log: log,
 		Checks: []health.Check{
 			{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, pool) }},
 			jobs.queue.Check(),
 		},
 		Contacts: contact.NewService(pool),
+		Login:    login,
+		Callback: callback,
+		Users:    user.NewService(pool),
+		Sessions: sessions,
 		Jobs:     queue.NewReader(pool),
 	})...)
 	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
-	return &server{cfg: cfg, log: log, pool: pool, handler: srv, jobs: jobs}, nil
+	s := &server{cfg: cfg, log: log, pool: pool, handler: srv, jobs: jobs}
+	s.sandbox = mountSandbox(srv, cfg)
+	srv.HandleFunc("GET /{$}", home)
+	return s, nil
 }
 
 func run(ctx context.Context, out io.Writer) error {
-	cfg, err := config.Load(ctx, function)
+	cfg, err := config.Load(ctx, function, config.WithEnv(localEnv(os.Environ())))
 	if err != nil {
 		return err
 	}
@@ -123,7 +164,11 @@ func run(ctx context.Context, out io.Writer) error {
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(out, "Personal CRM API on http://localhost:%d (routes: %d; try GET /health)\n", cfg.Port, len(catalog.Routes()))
 	fmt.Fprintf(out, "Job consumers: %d, schedules: %d, in this process\n", len(s.jobs.workers), len(catalog.Schedules()))
-	fmt.Fprintf(out, "Sign in for a token: curl -s -X POST localhost:%d/auth/dev-login -d '{\"email\":\"you@example.com\"}'\n", cfg.Port)
+	fmt.Fprintf(out, "Sign in with Google: open %s in a browser", authroutes.LoginURL(cfg.AuthURL))
+	if s.sandbox != nil {
+		fmt.Fprintf(out, " (the built-in sandbox Google asks for any email; set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET for the real one)")
+	}
+	fmt.Fprintf(out, "\nOr get a token without a browser: curl -s -X POST localhost:%d/auth/dev-login -d '{\"email\":\"you@example.com\"}'\n", cfg.Port)
 
 	select {
 	case err := <-errc:
@@ -134,6 +179,29 @@ func run(ctx context.Context, out io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return hs.Shutdown(sctx)
+}
+
+// localEnv is the process environment where the server's own URL
+// (AUTH_URL, and AUTH_REDIRECT_URL, its home page) follows PORT unless set:
+// sign-in redirects back to where the server listens.
+func localEnv(environ []string) map[string]string {
+	vars := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	port := vars[config.VarPort]
+	if port == "" {
+		port = "3000"
+	}
+	if vars[config.VarAuthURL] == "" {
+		vars[config.VarAuthURL] = "http://localhost:" + port
+		if vars[config.VarAuthRedirectURL] == "" {
+			vars[config.VarAuthRedirectURL] = "http://localhost:" + port + "/"
+		}
+	}
+	return vars
 }
 
 func noDatabase(url string, err error) error {

@@ -6,12 +6,16 @@ import (
 	"encoding/json"
 	"log/slog"
 
+	authroutes "github.com/personalcrm/core/functions/routes/auth"
 	"github.com/personalcrm/core/functions/routes/contacts"
 	"github.com/personalcrm/core/functions/routes/health"
 	"github.com/personalcrm/core/functions/routes/jobs"
 	"github.com/personalcrm/core/functions/routes/openapi"
+	userroutes "github.com/personalcrm/core/functions/routes/user"
 	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/domain/user"
 	healthcheck "github.com/personalcrm/core/shared/health"
 	"github.com/personalcrm/core/shared/queue"
 )
@@ -21,7 +25,15 @@ type Deps struct {
 	Log      *slog.Logger
 	Checks   []healthcheck.Check
 	Contacts *contact.Service
-	Jobs     *queue.Reader
+
+	// Signing in and out, and the signed-in user's routes.
+	Login    authroutes.LoginDeps
+	Callback authroutes.CallbackDeps
+	Users    *user.Service
+	Sessions *auth.Sessions
+
+	// Jobs reads the state of users' jobs.
+	Jobs *queue.Reader
 }
 
 // All returns every route of the catalog, bound to deps. With zero Deps the
@@ -35,6 +47,14 @@ func All(d Deps) []api.Route {
 		contacts.Get(d.Contacts),
 		contacts.Update(d.Contacts),
 		contacts.Delete(d.Contacts),
+		authroutes.Login(d.Login),
+		authroutes.Callback(d.Callback),
+		authroutes.Logout(d.Sessions, d.Login.Cookies),
+		userroutes.Get(d.Users),
+		userroutes.Update(d.Users),
+		userroutes.Features(),
+		userroutes.SessionsList(d.Sessions),
+		userroutes.SessionsRevoke(d.Sessions),
 		jobs.Get(d.Jobs),
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/feature"
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
 )
@@ -44,6 +45,7 @@ type Route struct {
 	status   int
 	maxBody  int64
 	errors   []int
+	document func(*huma.Operation)
 	register func(s *Server, a huma.API, op huma.Operation)
 }
 
@@ -59,6 +61,13 @@ func MaxBody(n int64) RouteOption { return func(r *Route) { r.maxBody = n } }
 // Errors documents further error statuses the route may answer.
 func Errors(codes ...int) RouteOption {
 	return func(r *Route) { r.errors = append(r.errors, codes...) }
+}
+
+// Document adjusts the route's entry in the API document once it is
+// generated, for what the Go types cannot say (a redirect's empty body, an
+// HTML page).
+func Document(f func(op *huma.Operation)) RouteOption {
+	return func(r *Route) { r.document = f }
 }
 
 // Handle binds h to the catalog route called name. It panics when name is
@@ -96,8 +105,17 @@ type Options struct {
 	Monitor *monitor.Monitor
 	// Sessions resolves tokens; required when any route is Signed.
 	Sessions Authenticator
-	// CookieName is the session cookie's name.
+	// CookieName is the session cookie's name when Cookie has none.
 	CookieName string
+	// Cookie is the session cookie's policy: its name, and how a renewed
+	// session's cookie is sent again. WithConfig sets it.
+	Cookie auth.Cookie
+	// TrustedOrigins are the origins besides the API's own that may send
+	// cookie-authenticated unsafe requests (the web app's).
+	TrustedOrigins []string
+	// Features are the environment's feature gates; a signed-in request's
+	// context carries its user's evaluated flags (feature.From).
+	Features feature.Gates
 	// Title and Version describe the API in its document.
 	Title, Version string
 }
@@ -113,7 +131,9 @@ type Server struct {
 	log     *slog.Logger
 	mon     *monitor.Monitor
 	auth    Authenticator
-	cookie  string
+	cookie  auth.Cookie
+	csrf    *http.CrossOriginProtection
+	gates   feature.Gates
 	routes  []Route
 	ready   bool
 	started time.Time
@@ -127,14 +147,23 @@ func NewServer(o Options, routes ...Route) *Server {
 	if o.CookieName == "" {
 		o.CookieName = DefaultCookieName
 	}
+	if o.Cookie.Name == "" {
+		o.Cookie = auth.Cookie{Name: o.CookieName}
+	}
 	if o.Title == "" {
 		o.Title = "Personal CRM API"
 	}
 	if o.Version == "" {
 		o.Version = "1.0.0"
 	}
-	s := &Server{mux: http.NewServeMux(), log: o.Log, mon: o.Monitor, auth: o.Sessions, cookie: o.CookieName}
-	s.api = humago.New(s.mux, humaConfig(o.Title, o.Version, o.CookieName))
+	s := &Server{mux: http.NewServeMux(), log: o.Log, mon: o.Monitor, auth: o.Sessions, cookie: o.Cookie,
+		csrf: http.NewCrossOriginProtection(), gates: o.Features}
+	for _, origin := range o.TrustedOrigins {
+		if err := s.csrf.AddTrustedOrigin(origin); err != nil {
+			o.Log.Warn("trusted origin ignored", "origin", origin, "err", err)
+		}
+	}
+	s.api = humago.New(s.mux, humaConfig(o.Title, o.Version, o.Cookie.Name))
 	for _, r := range routes {
 		s.add(r)
 	}
@@ -170,6 +199,9 @@ func (s *Server) add(r Route) {
 	hasBody := fn.Method == http.MethodPost || fn.Method == http.MethodPut || fn.Method == http.MethodPatch
 	op.Errors = append(errorStatuses(fn.Access == catalog.Signed, hasBody, strings.Contains(fn.Path, "{")), r.errors...)
 	op.Middlewares = append(op.Middlewares, s.routeInfo(fn))
+	if fn.Access == catalog.Signed && fn.Method != http.MethodGet && fn.Method != http.MethodHead {
+		op.Errors = append(op.Errors, http.StatusForbidden) // cross-site cookie requests
+	}
 	if fn.Access == catalog.Signed {
 		op.Security = []map[string][]string{{"bearer": {}}, {"session": {}}}
 		op.Middlewares = append(op.Middlewares, s.authenticate)
@@ -180,6 +212,9 @@ func (s *Server) add(r Route) {
 		for _, o := range []*huma.Operation{item.Get, item.Post, item.Put, item.Patch, item.Delete} {
 			if o != nil && o.OperationID == fn.Name {
 				delete(o.Responses, "422")
+				if r.document != nil {
+					r.document(o)
+				}
 			}
 		}
 	}
@@ -216,29 +251,74 @@ func (s *Server) routeInfo(fn catalog.Function) func(huma.Context, func(huma.Con
 
 // authenticate resolves the session of a Signed route's request from
 // "Authorization: Bearer <token>" or the session cookie; without a live
-// session the route answers 401 and its handler does not run.
+// session the route answers 401 and its handler does not run. A
+// cookie-authenticated unsafe request must come from the API's own origin
+// or a trusted one (403 otherwise): browsers send cookies on cross-site
+// form posts, never Bearer tokens. A renewed session's cookie is sent
+// again with its new expiry. The user's evaluated feature flags go in the
+// context.
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	token := bearer(ctx.Header("Authorization"))
+	fromCookie := false
 	if token == "" {
-		if c, err := huma.ReadCookie(ctx, s.cookie); err == nil {
-			token = c.Value
+		if c, err := huma.ReadCookie(ctx, s.cookie.Name); err == nil && c.Value != "" {
+			token, fromCookie = c.Value, true
 		}
 	}
 	if token == "" || s.auth == nil {
 		s.writeHumaError(ctx, errs.Unauthenticated("Authentication required"))
 		return
 	}
+	if fromCookie {
+		if err := s.sameOrigin(ctx); err != nil {
+			s.writeHumaError(ctx, err)
+			return
+		}
+	}
 	p, err := s.auth.Resolve(ctx.Context(), token)
 	if err != nil {
 		s.writeHumaError(ctx, err)
 		return
 	}
+	if fromCookie && p.Renewed {
+		ctx.AppendHeader("Set-Cookie", s.cookie.Set(token, p.ExpiresAt).String())
+	}
 	if info, ok := ctx.Context().Value(infoKey{}).(*reqInfo); ok {
 		info.userID = p.UserID.String()
 	}
 	c := auth.WithPrincipal(ctx.Context(), p)
+	c = feature.With(c, feature.Evaluate(s.gates, p.Features))
 	c = logging.WithAttrs(c, slog.String("user_id", p.UserID.String()))
 	next(huma.WithContext(ctx, c))
+}
+
+var errCrossSite = errs.Forbidden("Cross-site request refused: send the session as a Bearer token, or from the web app")
+
+// sameOrigin applies net/http's cross-origin protection (Sec-Fetch-Site,
+// else Origin against Host and the trusted origins) to an unsafe request,
+// and also refuses one that has neither header: every browser sends Origin
+// with unsafe requests, and other clients use Bearer tokens.
+func (s *Server) sameOrigin(ctx huma.Context) error {
+	switch ctx.Method() {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	origin, site := ctx.Header("Origin"), ctx.Header("Sec-Fetch-Site")
+	if origin == "" && site == "" {
+		return errCrossSite
+	}
+	u := ctx.URL()
+	r := &http.Request{Method: ctx.Method(), Host: ctx.Host(), URL: &u, Header: http.Header{}}
+	if origin != "" {
+		r.Header.Set("Origin", origin)
+	}
+	if site != "" {
+		r.Header.Set("Sec-Fetch-Site", site)
+	}
+	if err := s.csrf.Check(r); err != nil {
+		return errCrossSite
+	}
+	return nil
 }
 
 func (s *Server) writeHumaError(ctx huma.Context, err error) {

@@ -1,18 +1,16 @@
 package api
 
 import (
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/personalcrm/core/shared/platform"
 )
 
 // Start serves routes as the Lambda of app's function. It does not return.
 // On SIGTERM (the environment shutting down) the app's pool is closed.
 func Start(app *platform.App, routes ...Route) {
-	o := Options{Log: app.Log, Monitor: app.Monitor}
+	o := Options{Log: app.Log, Monitor: app.Monitor}.WithConfig(app.Config)
 	if app.Sessions != nil {
 		o.Sessions = app.Sessions
 	}
 	s := NewServer(o, routes...)
-	lambda.StartWithOptions(s.LambdaHandler(app.Function.Name), lambda.WithEnableSIGTERM(app.Close))
+	platform.Start(app, s.LambdaHandler(app.Function.Name))
 }

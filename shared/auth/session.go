@@ -21,6 +21,11 @@ import (
 // SessionTTL is how long a session lives without use.
 const SessionTTL = 7 * 24 * time.Hour
 
+// RenewAfter is how often a session in use is renewed: its expiry moves
+// to SessionTTL from then. Between renewals, using a session writes
+// nothing.
+const RenewAfter = 24 * time.Hour
+
 // tokenBytes is the entropy of a session token: 256 bits.
 const tokenBytes = 32
 
@@ -28,6 +33,14 @@ const tokenBytes = 32
 type Principal struct {
 	UserID    uuid.UUID
 	SessionID uuid.UUID
+	// Features are the user's own feature settings (users.features), read
+	// with the session; shared/feature evaluates them.
+	Features map[string]bool
+	// ExpiresAt is when the session ends unless renewed.
+	ExpiresAt time.Time
+	// Renewed is true when resolving this request renewed the session, so
+	// a cookie carrying it should be sent again with the new expiry.
+	Renewed bool
 }
 
 type principalKey struct{}
@@ -126,23 +139,62 @@ func (s *Sessions) Create(ctx context.Context, q db.Querier, userID uuid.UUID, m
 // cannot tell a wrong token from an expired or revoked one.
 var errNoSession = errs.Unauthenticated("Authentication required")
 
-// Resolve returns the principal of a live session with this token.
+// Resolve returns the principal of a live session with this token, with
+// its user's feature settings, in one query. A session last renewed more
+// than RenewAfter ago is renewed (the only write Resolve makes).
 // Errors: Unauthenticated for an unknown, expired or revoked token.
 func (s *Sessions) Resolve(ctx context.Context, token string) (Principal, error) {
 	if len(token) < 16 || len(token) > 256 {
 		return Principal{}, errNoSession
 	}
 	var p Principal
-	err := s.db.QueryRow(ctx,
-		`select id, user_id from sessions where token_hash = $1 and expires_at > now()`,
-		HashToken(token)).Scan(&p.SessionID, &p.UserID)
+	var features map[string]any
+	var stale bool
+	err := s.db.QueryRow(ctx, `select s.id, s.user_id, s.expires_at, u.features, s.last_used_at < now() - $2::interval
+		from sessions s join users u on u.id = s.user_id
+		where s.token_hash = $1 and s.expires_at > now()`,
+		HashToken(token), RenewAfter).Scan(&p.SessionID, &p.UserID, &p.ExpiresAt, &features, &stale)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Principal{}, errNoSession
 	}
 	if err != nil {
 		return Principal{}, fmt.Errorf("resolve session: %w", db.Err(err, "session"))
 	}
+	p.Features = make(map[string]bool, len(features))
+	for k, v := range features {
+		if on, ok := v.(bool); ok {
+			p.Features[k] = on
+		}
+	}
+	if stale {
+		// The condition repeats the check so that concurrent requests
+		// renew once.
+		err := s.db.QueryRow(ctx, `update sessions set last_used_at = now(), expires_at = now() + $2::interval
+			where id = $1 and last_used_at < now() - $3::interval returning expires_at`,
+			p.SessionID, SessionTTL, RenewAfter).Scan(&p.ExpiresAt)
+		switch {
+		case err == nil:
+			p.Renewed = true
+		case !errors.Is(err, pgx.ErrNoRows):
+			return Principal{}, fmt.Errorf("renew session: %w", db.Err(err, "session"))
+		}
+	}
 	return p, nil
+}
+
+// List returns the user's live sessions, newest first (at most 100).
+func (s *Sessions) List(ctx context.Context, userID uuid.UUID) ([]Session, error) {
+	rows, err := s.db.Query(ctx, `select id, user_id, created_at, last_used_at, expires_at, user_agent, ip
+		from sessions where user_id = $1 and expires_at > now()
+		order by created_at desc, id desc limit 100`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", db.Err(err, "session"))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByName[Session])
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", db.Err(err, "session"))
+	}
+	return out, nil
 }
 
 // Revoke ends the user's session id. Errors: NotFound.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/errs"
@@ -59,4 +60,68 @@ func TestSessionLifecycle(t *testing.T) {
 	if _, err := sessions.Resolve(ctx, token2); !errs.Is(err, errs.KindUnauthenticated) {
 		t.Fatalf("revoked session resolved: %v", err)
 	}
+}
+
+func testNow() time.Time { return time.Now() }
+
+func TestSessionRenewalAndList(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	ctx := context.Background()
+	userID, _ := testkit.User(t, pool, "r@example.com")
+	sessions := auth.NewSessions(pool)
+	token, sess, _ := sessions.Create(ctx, nil, userID, auth.Meta{UserAgent: "ua"})
+	pool.Exec(ctx, `update users set features = '{"ai-agents": true, "odd": "x"}' where id = $1`, userID)
+
+	p, err := sessions.Resolve(ctx, token)
+	if err != nil || p.Renewed || !p.Features["ai-agents"] || len(p.Features) != 1 || !p.ExpiresAt.Equal(sess.ExpiresAt) {
+		t.Fatalf("fresh session: %+v %v", p, err)
+	}
+	pool.Exec(ctx, `update sessions set last_used_at = now() - interval '2 days', expires_at = now() + interval '5 days' where id = $1`, sess.ID)
+	p, err = sessions.Resolve(ctx, token)
+	if err != nil || !p.Renewed || time.Until(p.ExpiresAt) < auth.SessionTTL-time.Minute {
+		t.Fatalf("stale session not renewed: %+v %v", p, err)
+	}
+	if p, _ = sessions.Resolve(ctx, token); p.Renewed {
+		t.Fatal("renewed again at once")
+	}
+
+	other, _ := testkit.User(t, pool, "o@example.com")
+	_, second, _ := sessions.Create(ctx, nil, userID, auth.Meta{})
+	expired, _, _ := sessions.Create(ctx, nil, userID, auth.Meta{})
+	pool.Exec(ctx, `update sessions set expires_at = now() - interval '1 second' where token_hash = $1`, auth.HashToken(expired))
+	list, err := sessions.List(ctx, userID)
+	// testkit.User made one session too.
+	if err != nil || len(list) != 3 || list[0].ID != second.ID || list[1].ID != sess.ID {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	if list, _ := sessions.List(ctx, other); len(list) != 1 {
+		t.Fatalf("other user's list: %d sessions", len(list))
+	}
+}
+
+// BenchmarkResolve compares resolving a session (with the user's feature
+// settings and the renewal check, one round trip) with the plain lookup
+// by token hash it replaced.
+func BenchmarkResolve(b *testing.B) {
+	pool := testkit.DB(b)
+	ctx := context.Background()
+	_, token := testkit.User(b, pool, "bench@example.com")
+	sessions := auth.NewSessions(pool)
+	b.Run("plain-lookup", func(b *testing.B) {
+		for b.Loop() {
+			var id, user [16]byte
+			if err := pool.QueryRow(ctx, `select id, user_id from sessions where token_hash = $1 and expires_at > now()`,
+				auth.HashToken(token)).Scan(&id, &user); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("resolve", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := sessions.Resolve(ctx, token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

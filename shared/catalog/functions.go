@@ -11,7 +11,16 @@ const (
 	ContactsGet    = "contacts-get"
 	ContactsUpdate = "contacts-update"
 	ContactsDelete = "contacts-delete"
-	JobsGet        = "jobs-get"
+
+	AuthLogin          = "auth-login"
+	AuthCallback       = "auth-callback"
+	AuthLogout         = "auth-logout"
+	UserGet            = "user-get"
+	UserUpdate         = "user-update"
+	UserFeatures       = "user-features"
+	UserSessionsList   = "user-sessions-list"
+	UserSessionsRevoke = "user-sessions-revoke"
+	JobsGet            = "jobs-get"
 
 	// Job types: each is a queue and the Lambda that consumes it.
 	EmailSync         = "email-sync"
@@ -60,6 +69,47 @@ var functions = []Function{
 		Name: ContactsDelete, Kind: Route, Method: "DELETE", Path: "/v1/contacts/{id}", Access: Signed, Tag: "contacts",
 		Summary: "Delete a contact",
 		Uses:    []Resource{Database, Cache},
+	},
+	{
+		Name: AuthLogin, Kind: Route, Method: "GET", Path: "/auth/google/login", Access: Public, Tag: "auth",
+		Summary: "Start signing in with Google: redirect to Google's consent screen",
+		Uses:    []Resource{Database, Google},
+	},
+	{
+		Name: AuthCallback, Kind: Route, Method: "GET", Path: "/auth/google/callback", Access: Public, Tag: "auth",
+		Summary: "Finish signing in with Google: store the account and start a session",
+		Uses:    []Resource{Database, Google, TokenKeys},
+		Timeout: 20 * time.Second,
+	},
+	{
+		Name: AuthLogout, Kind: Route, Method: "POST", Path: "/auth/logout", Access: Signed, Tag: "auth",
+		Summary: "Sign out: end this session",
+		Uses:    []Resource{Database},
+	},
+	{
+		Name: UserGet, Kind: Route, Method: "GET", Path: "/v1/user", Access: Signed, Tag: "user",
+		Summary: "The signed-in user",
+		Uses:    []Resource{Database},
+	},
+	{
+		Name: UserUpdate, Kind: Route, Method: "PATCH", Path: "/v1/user", Access: Signed, Tag: "user",
+		Summary: "Change the signed-in user's profile",
+		Uses:    []Resource{Database},
+	},
+	{
+		Name: UserFeatures, Kind: Route, Method: "GET", Path: "/v1/user/features", Access: Signed, Tag: "user",
+		Summary: "The feature flags of the signed-in user",
+		Uses:    []Resource{Database},
+	},
+	{
+		Name: UserSessionsList, Kind: Route, Method: "GET", Path: "/v1/user/sessions", Access: Signed, Tag: "user",
+		Summary: "The signed-in user's live sessions",
+		Uses:    []Resource{Database},
+	},
+	{
+		Name: UserSessionsRevoke, Kind: Route, Method: "DELETE", Path: "/v1/user/sessions/{id}", Access: Signed, Tag: "user",
+		Summary: "End one of the signed-in user's sessions",
+		Uses:    []Resource{Database},
 	},
 }
 

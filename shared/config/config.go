@@ -18,6 +18,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/sealbox"
 )
 
 // Env is the deployment environment.
@@ -42,9 +43,11 @@ const (
 	VarRedisPassword      = "REDIS_PASSWORD"
 	VarAuthURL            = "AUTH_URL"
 	VarAuthSecret         = "AUTH_SECRET"
+	VarAuthRedirectURL    = "AUTH_REDIRECT_URL"
 	VarGoogleClientID     = "GOOGLE_CLIENT_ID"
 	VarGoogleClientSecret = "GOOGLE_CLIENT_SECRET"
 	VarGoogleWebhookURL   = "GOOGLE_WEBHOOK_URL"
+	VarGoogleSandboxURL   = "GOOGLE_SANDBOX_URL"
 	VarTokenKeys          = "TOKEN_KEYS"
 	VarOpenAIAPIKey       = "OPENAI_API_KEY"
 	VarOpenAIBaseURL      = "OPENAI_BASE_URL"
@@ -75,14 +78,30 @@ type Config struct {
 
 	// AuthURL is the public base URL of the API: redirects and cookies
 	// are built from it.
+	// The session cookie is Secure, and named with the __Host- prefix,
+	// unless AuthURL is plain http on a loopback host outside production.
 	AuthURL    *url.URL `env:"AUTH_URL"`
 	AuthSecret Secret   `env:"AUTH_SECRET"`
+	// AuthRedirectURL is where the browser goes after signing in: the web
+	// app. Cookie-authenticated writes are accepted from its origin and
+	// AuthURL's.
+	AuthRedirectURL *url.URL `env:"AUTH_REDIRECT_URL"`
 
+	// Without a client id (outside production) sign-in goes to the sandbox
+	// Google of the local server.
 	GoogleClientID     string   `env:"GOOGLE_CLIENT_ID"`
 	GoogleClientSecret Secret   `env:"GOOGLE_CLIENT_SECRET"`
 	GoogleWebhookURL   *url.URL `env:"GOOGLE_WEBHOOK_URL"`
+	// GoogleSandboxURL is the base URL of a sandbox Google to use instead
+	// of Google's endpoints (development and test only; production refuses
+	// it). Unset, a sandbox is looked for at AuthURL + /sandbox/google.
+	GoogleSandboxURL *url.URL `env:"GOOGLE_SANDBOX_URL"`
 
-	// TokenKeys encrypt provider tokens at rest.
+	// TokenKeys encrypt provider tokens at rest: a comma-separated list of
+	// id:key entries, newest first, each key 32 random bytes in base64
+	// ("k2:BASE64,k1:BASE64"). Values are sealed with the first key and
+	// opened with whichever listed key sealed them; to rotate, put a new
+	// key first and keep the old ones until nothing is sealed with them.
 	TokenKeys Secret `env:"TOKEN_KEYS"`
 
 	OpenAIAPIKey  Secret   `env:"OPENAI_API_KEY"`
@@ -254,10 +273,11 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 
 // localDefaults make a fresh machine work in development and test.
 var localDefaults = map[string]string{
-	VarDatabaseURL: "postgres://localhost:5432/crm_dev?sslmode=disable",
-	VarAuthURL:     "http://localhost:3000",
-	VarAuthSecret:  "development-only-auth-secret-not-for-production",
-	VarTokenKeys:   "dev1:ZGV2ZWxvcG1lbnQtb25seS10b2tlbi1rZXktMzJieXQ=",
+	VarDatabaseURL:     "postgres://localhost:5432/crm_dev?sslmode=disable",
+	VarAuthURL:         "http://localhost:3000",
+	VarAuthRedirectURL: "http://localhost:3000/",
+	VarAuthSecret:      "development-only-auth-secret-not-for-production",
+	VarTokenKeys:       "dev1:ZGV2ZWxvcG1lbnQtb25seS10b2tlbi1rZXktMzJieXQ=",
 }
 
 type problemList []Problem
@@ -402,9 +422,26 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 	if cfg.GoogleWebhookURL != nil {
 		checkHTTPURL(VarGoogleWebhookURL, cfg.GoogleWebhookURL, prod, p)
 	}
+	if cfg.AuthRedirectURL != nil {
+		checkHTTPURL(VarAuthRedirectURL, cfg.AuthRedirectURL, prod, p)
+	} else if prod && fn.Needs(catalog.Google) {
+		p.add(VarAuthRedirectURL, "required in production")
+	}
+	if cfg.GoogleSandboxURL != nil {
+		if prod {
+			p.add(VarGoogleSandboxURL, "is for development and test only; production uses Google")
+		} else {
+			checkHTTPURL(VarGoogleSandboxURL, cfg.GoogleSandboxURL, prod, p)
+		}
+	}
 
 	if fn.Needs(catalog.TokenKeys) {
 		require(VarTokenKeys, cfg.TokenKeys != "")
+	}
+	if cfg.TokenKeys != "" && !strings.HasPrefix(cfg.TokenKeys.Reveal(), secretPrefix) {
+		if _, err := sealbox.ParseKeys(cfg.TokenKeys.Reveal()); err != nil {
+			p.add(VarTokenKeys, "must be comma-separated id:base64key entries, newest first, each key 32 bytes: "+err.Error())
+		}
 	}
 	if prod && cfg.TokenKeys == Secret(localDefaults[VarTokenKeys]) {
 		p.add(VarTokenKeys, "is the development default; set real keys in production")

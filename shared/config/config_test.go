@@ -19,6 +19,11 @@ var (
 	allFn    = catalog.Function{Name: "all-fn", Uses: []catalog.Resource{catalog.Database, catalog.Cache, catalog.Google, catalog.TokenKeys, catalog.OpenAI}}
 )
 
+const (
+	key32  = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
+	key32b = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
+)
+
 // production is a complete, valid production environment for allFn.
 func production() map[string]string {
 	return map[string]string{
@@ -31,7 +36,8 @@ func production() map[string]string {
 		"AUTH_SECRET":          strings.Repeat("s", 40),
 		"GOOGLE_CLIENT_ID":     "id.apps.googleusercontent.com",
 		"GOOGLE_CLIENT_SECRET": "google-secret",
-		"TOKEN_KEYS":           "k1:AAAA",
+		"TOKEN_KEYS":           "k2:" + key32 + ",k1:" + key32b,
+		"AUTH_REDIRECT_URL":    "https://app.example.com/",
 		"OPENAI_API_KEY":       "sk-test",
 	}
 }
@@ -115,6 +121,14 @@ func TestLoadProblems(t *testing.T) {
 		{"google sandbox refused in production", googleFn, with(production(), "GOOGLE_CLIENT_ID", "<unset>", "GOOGLE_CLIENT_SECRET", "<unset>"), map[string]string{"GOOGLE_CLIENT_ID": "required", "GOOGLE_CLIENT_SECRET": "required"}},
 		{"google half configured", dbFn, with(production(), "GOOGLE_CLIENT_SECRET", "<unset>"), map[string]string{"GOOGLE_CLIENT_SECRET": "required when"}},
 		{"token keys required", googleFn, with(production(), "TOKEN_KEYS", "<unset>"), map[string]string{"TOKEN_KEYS": "required"}},
+		{"token keys not id:key", dbFn, with(production(), "TOKEN_KEYS", key32), map[string]string{"TOKEN_KEYS": "id:base64key"}},
+		{"token key not 32 bytes", dbFn, with(production(), "TOKEN_KEYS", "k1:AAAA"), map[string]string{"TOKEN_KEYS": "32 bytes"}},
+		{"token key ids repeated", dbFn, with(production(), "TOKEN_KEYS", "k1:"+key32+",k1:"+key32b), map[string]string{"TOKEN_KEYS": "twice"}},
+		{"development token keys in production", dbFn, with(production(), "TOKEN_KEYS", "dev1:ZGV2ZWxvcG1lbnQtb25seS10b2tlbi1rZXktMzJieXQ="), map[string]string{"TOKEN_KEYS": "development default"}},
+		{"redirect url required in production", googleFn, with(production(), "AUTH_REDIRECT_URL", "<unset>"), map[string]string{"AUTH_REDIRECT_URL": "required"}},
+		{"redirect url http in production", googleFn, with(production(), "AUTH_REDIRECT_URL", "http://app.example.com/"), map[string]string{"AUTH_REDIRECT_URL": "https"}},
+		{"google sandbox url refused in production", dbFn, with(production(), "GOOGLE_SANDBOX_URL", "https://sandbox.example.com"), map[string]string{"GOOGLE_SANDBOX_URL": "development and test only"}},
+		{"google sandbox url relative", dbFn, with(production(), "APP_ENV", "test", "GOOGLE_SANDBOX_URL", "/sandbox"), map[string]string{"GOOGLE_SANDBOX_URL": "absolute"}},
 		{"openai key required in production", allFn, with(production(), "OPENAI_API_KEY", "<unset>"), map[string]string{"OPENAI_API_KEY": "required"}},
 		{"bad region", dbFn, with(production(), "S3_REGION", "moon"), map[string]string{"S3_REGION": "AWS region"}},
 		{"feature flag not a bool", dbFn, with(production(), "FEATURE_WEBHOOKS", "yes please"), map[string]string{"FEATURE_WEBHOOKS": "boolean"}},
@@ -124,7 +138,7 @@ func TestLoadProblems(t *testing.T) {
 			"AUTH_URL": "ftp://x", "AUTH_SECRET": "short",
 		}, map[string]string{
 			"LOG_LEVEL": "", "DATABASE_URL": "", "FEATURE_AI_AGENTS": "", "AUTH_URL": "", "AUTH_SECRET": "",
-			"GOOGLE_CLIENT_ID": "", "GOOGLE_CLIENT_SECRET": "", "TOKEN_KEYS": "", "OPENAI_API_KEY": "", "REDIS_URL": "",
+			"GOOGLE_CLIENT_ID": "", "GOOGLE_CLIENT_SECRET": "", "TOKEN_KEYS": "", "OPENAI_API_KEY": "", "REDIS_URL": "", "AUTH_REDIRECT_URL": "",
 		}},
 	}
 	for _, tt := range tests {
@@ -189,5 +203,35 @@ func TestLoadResolvesSecretARNs(t *testing.T) {
 	_, err = config.Load(context.Background(), allFn, config.WithEnv(env), config.WithSecrets(fakeResolver{}))
 	if got := problems(t, err); !strings.Contains(got["OPENAI_API_KEY"], arn+"-missing") {
 		t.Fatalf("unreadable secret not reported by variable and ARN: %v", err)
+	}
+}
+
+func TestLoadAuthVariables(t *testing.T) {
+	dev, err := config.Load(context.Background(), googleFn, config.WithEnv(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev.AuthRedirectURL.String() != "http://localhost:3000/" || dev.GoogleSandboxURL != nil || dev.TokenKeys == "" {
+		t.Fatalf("development defaults: redirect %v, sandbox %v", dev.AuthRedirectURL, dev.GoogleSandboxURL)
+	}
+	sandbox, err := config.Load(context.Background(), googleFn, config.WithEnv(map[string]string{
+		"APP_ENV": "test", "GOOGLE_SANDBOX_URL": "http://127.0.0.1:4545/google", "AUTH_REDIRECT_URL": "http://localhost:5173/signed-in",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sandbox.GoogleSandboxURL.Host != "127.0.0.1:4545" || sandbox.AuthRedirectURL.Path != "/signed-in" {
+		t.Fatalf("sandbox config: %v %v", sandbox.GoogleSandboxURL, sandbox.AuthRedirectURL)
+	}
+	// A Secrets Manager reference is checked once resolved, not before.
+	arn := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-keys"
+	if _, err := config.Load(context.Background(), allFn, config.WithEnv(with(production(), "TOKEN_KEYS", arn)),
+		config.WithSecrets(fakeResolver{arn: "k9:" + key32})); err != nil {
+		t.Fatalf("resolved token keys: %v", err)
+	}
+	_, err = config.Load(context.Background(), allFn, config.WithEnv(with(production(), "TOKEN_KEYS", arn)),
+		config.WithSecrets(fakeResolver{arn: "k9:short"}))
+	if msg := problems(t, err)["TOKEN_KEYS"]; !strings.Contains(msg, "32 bytes") || strings.Contains(err.Error(), "short") {
+		t.Fatalf("bad resolved token keys: %v", err)
 	}
 }

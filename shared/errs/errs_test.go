@@ -38,3 +38,34 @@ func TestFields(t *testing.T) {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}
 }
+
+type selfPermanent struct{}
+
+func (selfPermanent) Error() string   { return "grant revoked" }
+func (selfPermanent) Permanent() bool { return true }
+
+func TestPermanent(t *testing.T) {
+	base := errs.Forbidden("Google access was revoked")
+	marked := fmt.Errorf("refresh token for account 7: %w", errs.Permanent(base))
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"marked and wrapped", marked, true},
+		{"own method", fmt.Errorf("sync: %w", selfPermanent{}), true},
+		{"joined", errors.Join(errors.New("other"), marked), true},
+		{"unmarked kind", base, false},
+		{"plain", errors.New("timeout"), false},
+		{"nil", nil, false},
+		{"marking nil", errs.Permanent(nil), false},
+	}
+	for _, tt := range tests {
+		if got := errs.IsPermanent(tt.err); got != tt.want {
+			t.Errorf("%s: IsPermanent = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if errs.KindOf(marked) != errs.KindForbidden || !errors.Is(marked, base) || marked.Error() != "refresh token for account 7: Google access was revoked" {
+		t.Fatalf("the mark changed the error: kind %v, text %q", errs.KindOf(marked), marked.Error())
+	}
+}

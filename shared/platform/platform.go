@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/aws/aws-lambda-go/lambda"
+
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
@@ -65,6 +67,13 @@ func Init(ctx context.Context, name string, opts ...config.Option) (*App, error)
 		app.Sessions = auth.NewSessions(app.DB)
 	}
 	return app, nil
+}
+
+// Start runs handler as the Lambda of the App's function, closing the
+// App's connections on SIGTERM (aws-lambda-go registers the internal
+// extension that makes Lambda send it). It does not return.
+func Start(app *App, handler any) {
+	lambda.StartWithOptions(handler, lambda.WithEnableSIGTERM(app.Close))
 }
 
 // Checks are the health checks of the App's dependencies.

@@ -175,6 +175,27 @@ func (l *Lambda) stop() {
 // the function's stdout and stderr.
 func (l *Lambda) Logs() string { return l.logs.String() }
 
+// WaitLogs returns the logs once they contain every one of subs, or after
+// within. The function's output reaches the logs through a pipe, so a line
+// it wrote before answering can arrive just after its answer.
+func (l *Lambda) WaitLogs(within time.Duration, subs ...string) string {
+	deadline := time.Now().Add(within)
+	for {
+		logs := l.Logs()
+		all := true
+		for _, s := range subs {
+			if !strings.Contains(logs, s) {
+				all = false
+				break
+			}
+		}
+		if all || time.Now().After(deadline) {
+			return logs
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Invoke sends event to the function and returns the emulator's answer, the
 // raw response body. Invocations take turns. A transport error fails the
 // test, with the logs.

@@ -1,0 +1,79 @@
+# Personal CRM backend core. `make dev` runs everything locally; `make test`
+# runs every test. See README.md.
+
+SHELL := /bin/bash
+GO    ?= go
+
+# Lambdas run on arm64 (Graviton); set BUILD_ARCH=amd64 to run the built
+# binaries on an x86-64 machine.
+BUILD_ARCH ?= arm64
+BUILD_DIR  := .build
+
+# Every function folder; a test keeps them equal to shared/catalog.
+FUNCTION_DIRS := $(patsubst %/main.go,%,$(wildcard functions/api/*/main.go functions/jobs/*/main.go functions/ops/*/main.go))
+FUNCTION_BINS := $(foreach d,$(FUNCTION_DIRS),$(BUILD_DIR)/$(notdir $(d))/bootstrap)
+
+STAGE ?= dev
+CDK   := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk
+
+.PHONY: dev flag test test-short lint build bench synth diff deploy tools clean
+
+## dev: run every route locally on :3000 (PORT), creating and migrating its database
+dev:
+	$(GO) run ./functions/dev
+
+## flag: a user's feature flags without SQL, e.g. make flag ARGS="enable ai-agents me@example.com"
+##       (ARGS: list USER | enable FLAG USER | disable FLAG USER; USER is an email or id; uses DATABASE_URL)
+flag:
+	$(GO) run ./functions/dev flag $(ARGS)
+
+## test: every test, against real PostgreSQL, Redis, the SQS emulator, RIE and CDK
+test: tools lint
+	$(GO) test -count=1 -timeout 20m ./...
+
+## test-short: the tests without building every function
+test-short:
+	$(GO) test -short ./...
+
+## lint: gofmt and go vet
+lint:
+	@unformatted="$$(gofmt -l functions shared infra)"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## build: every Lambda to .build/<name>/bootstrap (linux/$(BUILD_ARCH))
+build: $(FUNCTION_BINS)
+
+$(BUILD_DIR)/%/bootstrap: FORCE
+	@dir=$$(ls -d functions/api/$* functions/jobs/$* functions/ops/$* 2>/dev/null | head -1); \
+	echo "build $*"; \
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(BUILD_ARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" -o $@ ./$$dir
+
+FORCE:
+
+## bench: the performance budgets, one line per figure
+bench: tools
+	@$(GO) test -run '^$$' -bench 'BenchmarkColdStart|BenchmarkWarmRequest' -benchtime=1x -timeout 30m \
+		./functions ./functions/routes/contacts | grep -E '^[a-z_0-9-]+ [0-9.]+ ' || true
+
+## synth: build the functions, then synthesize the CloudFormation template (offline)
+synth: tools build
+	$(CDK) synth -c stage=$(STAGE) --quiet --no-notices
+
+## diff: build, then show what a deploy would change
+diff: tools build
+	$(CDK) diff -c stage=$(STAGE) --no-notices
+
+## deploy: build, then deploy the stage (STAGE=dev|prod, ALARM_EMAIL, GOOGLE_CLIENT_ID)
+deploy: tools build
+	$(CDK) deploy -c stage=$(STAGE) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) $(if $(GOOGLE_CLIENT_ID),-c googleClientId=$(GOOGLE_CLIENT_ID))
+
+## tools: the pinned Node tools (SQS emulator, CDK CLI) from package-lock.json
+tools: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+clean:
+	rm -rf $(BUILD_DIR) cdk.out

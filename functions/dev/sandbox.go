@@ -1,0 +1,56 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/config"
+	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/testkit"
+)
+
+// mountSandbox serves a sandbox Google at AUTH_URL + /sandbox/google when
+// sign-in uses the sandbox there (no Google client id and no
+// GOOGLE_SANDBOX_URL elsewhere), and returns it; else nil.
+func mountSandbox(srv *api.Server, cfg *config.Config) *testkit.Google {
+	if cfg.GoogleClientID != "" || cfg.GoogleSandboxURL != nil {
+		return nil
+	}
+	g := testkit.NewGoogle(testkit.GoogleOptions{
+		BaseURL:  cfg.AuthURL.JoinPath(google.SandboxPath).String(),
+		ClientID: google.SandboxClientID, ClientSecret: google.SandboxClientSecret,
+	})
+	srv.HandleFunc(google.SandboxPath+"/", http.StripPrefix(google.SandboxPath, g.Handler()).ServeHTTP)
+	return g
+}
+
+// homePage is where the browser lands after signing in (the development
+// AUTH_REDIRECT_URL): it shows who is signed in, with the API's own
+// routes.
+const homePage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Personal CRM (local)</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}pre{background:#f4f4f4;padding:1rem;overflow:auto}</style>
+</head><body><h1>Personal CRM, local server</h1>
+<p id="who">Checking your session…</p>
+<p><a href="/auth/google/login">Sign in with Google</a> · <button id="out" type="button">Sign out</button> · <a href="/openapi.json">API document</a></p>
+<pre id="user"></pre>
+<script>
+async function show() {
+  const res = await fetch('/v1/user', {credentials: 'same-origin'});
+  const body = await res.json();
+  document.getElementById('who').textContent = res.ok ? 'Signed in as ' + body.email : 'Not signed in.';
+  document.getElementById('user').textContent = JSON.stringify(body, null, 2);
+}
+document.getElementById('out').onclick = async () => {
+  await fetch('/auth/logout', {method: 'POST', credentials: 'same-origin'});
+  show();
+};
+show();
+</script></body></html>
+`
+
+func home(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte(homePage))
+}

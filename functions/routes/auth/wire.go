@@ -1,0 +1,61 @@
+package auth
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+
+	authn "github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/config"
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/user"
+	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/sealbox"
+)
+
+// LoginURL is the login route's absolute URL on the API at authURL.
+func LoginURL(authURL *url.URL) string {
+	return authURL.JoinPath(catalog.MustLookup(catalog.AuthLogin).Path).String()
+}
+
+// NewLoginDeps builds Login's dependencies from the configuration. It does
+// no I/O.
+func NewLoginDeps(cfg *config.Config, pool *db.Pool, sessions *authn.Sessions) (LoginDeps, error) {
+	g, err := google.FromConfig(cfg)
+	if err != nil {
+		return LoginDeps{}, err
+	}
+	return LoginDeps{
+		Google:   g,
+		States:   authn.NewStates(pool, []byte(cfg.AuthSecret.Reveal())),
+		Grants:   user.NewSignIn(pool, nil, nil),
+		Sessions: sessions,
+		Cookies:  CookiesFor(cfg.AuthURL, cfg.Env == config.Production),
+	}, nil
+}
+
+// NewCallbackDeps builds Callback's dependencies from the configuration.
+// It does no I/O. Errors: a bad TOKEN_KEYS or Google configuration.
+func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *authn.Sessions, log *slog.Logger) (CallbackDeps, error) {
+	g, err := google.FromConfig(cfg)
+	if err != nil {
+		return CallbackDeps{}, err
+	}
+	box, err := sealbox.ParseKeys(cfg.TokenKeys.Reveal())
+	if err != nil {
+		return CallbackDeps{}, fmt.Errorf("%s: %w", config.VarTokenKeys, err)
+	}
+	if cfg.AuthRedirectURL == nil {
+		return CallbackDeps{}, fmt.Errorf("%s is not set", config.VarAuthRedirectURL)
+	}
+	return CallbackDeps{
+		Google:      g,
+		States:      authn.NewStates(pool, []byte(cfg.AuthSecret.Reveal())),
+		SignIn:      user.NewSignIn(pool, google.NewTokens(pool, g, box), sessions),
+		Cookies:     CookiesFor(cfg.AuthURL, cfg.Env == config.Production),
+		RedirectURL: cfg.AuthRedirectURL.String(),
+		LoginURL:    LoginURL(cfg.AuthURL),
+		Log:         log,
+	}, nil
+}

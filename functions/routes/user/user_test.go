@@ -1,0 +1,193 @@
+package user_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	userroutes "github.com/personalcrm/core/functions/routes/user"
+	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/config"
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/user"
+	"github.com/personalcrm/core/shared/feature"
+	"github.com/personalcrm/core/shared/testkit"
+)
+
+type fixture struct {
+	pool           *db.Pool
+	server         *api.Server
+	alice, bob     string // tokens
+	aliceID, bobID uuid.UUID
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	pool := testkit.DB(t)
+	sessions := auth.NewSessions(pool)
+	users := user.NewService(pool)
+	gates := feature.GatesOf(config.Features{AIAgents: true, Enrichment: true})
+	srv := api.NewServer(api.Options{Sessions: sessions, Features: gates},
+		userroutes.Get(users), userroutes.Update(users), userroutes.Features(),
+		userroutes.SessionsList(sessions), userroutes.SessionsRevoke(sessions))
+	f := fixture{pool: pool, server: srv}
+	f.aliceID, f.alice = testkit.User(t, pool, "alice@example.com")
+	f.bobID, f.bob = testkit.User(t, pool, "bob@example.com")
+	return f
+}
+
+type envelope struct {
+	Error struct {
+		Code   string              `json:"code"`
+		Fields map[string][]string `json:"fields"`
+	} `json:"error"`
+}
+
+func TestGetAndUpdate(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for _, tr := range testkit.Transports(f.server) {
+		t.Run(tr.Name, func(t *testing.T) {
+			res := tr.Do(t, testkit.Request("GET", "/v1/user", f.alice, nil))
+			var u userroutes.User
+			testkit.ReadJSON(t, res, &u)
+			if res.StatusCode != http.StatusOK || u.ID != f.aliceID || u.Email != "alice@example.com" || u.NeedsReconsent {
+				t.Fatalf("get: %d %+v", res.StatusCode, u)
+			}
+
+			res = tr.Do(t, testkit.Request("PATCH", "/v1/user", f.alice, map[string]any{"name": "  Alice Liddell ", "imageUrl": "https://example.com/a.png"}))
+			testkit.ReadJSON(t, res, &u)
+			if res.StatusCode != http.StatusOK || u.Name == nil || *u.Name != "Alice Liddell" || u.ImageURL == nil {
+				t.Fatalf("update: %d %+v", res.StatusCode, u)
+			}
+			// Absent fields stay; null clears.
+			res = tr.Do(t, testkit.Request("PATCH", "/v1/user", f.alice, map[string]any{"imageUrl": nil}))
+			testkit.ReadJSON(t, res, &u)
+			if res.StatusCode != http.StatusOK || u.Name == nil || u.ImageURL != nil {
+				t.Fatalf("clear image: %d %+v", res.StatusCode, u)
+			}
+		})
+	}
+
+	var bobBefore string
+	f.pool.QueryRow(context.Background(), `select row_to_json(u)::text from users u where id = $1`, f.bobID).Scan(&bobBefore)
+	bad := []struct {
+		name  string
+		body  any
+		field string
+	}{
+		{"name too long", map[string]any{"name": string(make([]rune, 201))}, "name"},
+		{"image not https", map[string]any{"imageUrl": "http://example.com/a.png"}, "imageUrl"},
+		{"image not a URL", map[string]any{"imageUrl": "javascript:alert(1)"}, "imageUrl"},
+		{"email is not editable", map[string]any{"email": "mallory@example.com"}, "email"},
+		{"name not a string", map[string]any{"name": 7}, "name"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after string
+			f.pool.QueryRow(context.Background(), `select row_to_json(u)::text from users u where id = $1`, f.aliceID).Scan(&before)
+			res := testkit.Transports(f.server)[0].Do(t, testkit.Request("PATCH", "/v1/user", f.alice, tt.body))
+			var env envelope
+			testkit.ReadJSON(t, res, &env)
+			if res.StatusCode != http.StatusBadRequest || env.Error.Code != "VALIDATION_ERROR" || len(env.Error.Fields[tt.field]) == 0 {
+				t.Fatalf("got %d %+v", res.StatusCode, env)
+			}
+			f.pool.QueryRow(context.Background(), `select row_to_json(u)::text from users u where id = $1`, f.aliceID).Scan(&after)
+			if before != after {
+				t.Fatalf("refused update changed the user:\n%s\n%s", before, after)
+			}
+		})
+	}
+	var bobAfter string
+	f.pool.QueryRow(context.Background(), `select row_to_json(u)::text from users u where id = $1`, f.bobID).Scan(&bobAfter)
+	if bobBefore != bobAfter {
+		t.Fatal("alice's updates changed bob")
+	}
+}
+
+func TestFeatures(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	settings := feature.NewSettings(f.pool)
+	ctx := context.Background()
+	settings.Set(ctx, f.aliceID, feature.AIAgents, true)
+	settings.Set(ctx, f.aliceID, feature.Webhooks, true) // gated off in this environment
+	settings.Set(ctx, f.aliceID, feature.Enrichment, false)
+
+	for _, tr := range testkit.Transports(f.server) {
+		res := tr.Do(t, testkit.Request("GET", "/v1/user/features", f.alice, nil))
+		var out struct {
+			Features map[string]bool `json:"features"`
+		}
+		testkit.ReadJSON(t, res, &out)
+		want := map[string]bool{"ai-agents": true, "enrichment": false, "webhooks": false}
+		if d := cmp.Diff(want, out.Features); res.StatusCode != http.StatusOK || d != "" {
+			t.Fatalf("%s: %d (-want +got):\n%s", tr.Name, res.StatusCode, d)
+		}
+		res = tr.Do(t, testkit.Request("GET", "/v1/user/features", f.bob, nil))
+		testkit.ReadJSON(t, res, &out)
+		if out.Features["ai-agents"] {
+			t.Fatalf("%s: bob has alice's flag", tr.Name)
+		}
+	}
+}
+
+func TestSessions(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	second, s2, err := auth.NewSessions(f.pool).Create(ctx, nil, f.aliceID, auth.Meta{UserAgent: "phone", IP: "203.0.113.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bobSession uuid.UUID
+	f.pool.QueryRow(ctx, `select id from sessions where user_id = $1`, f.bobID).Scan(&bobSession)
+
+	tr := testkit.Transports(f.server)[1] // through API Gateway
+	res := tr.Do(t, testkit.Request("GET", "/v1/user/sessions", second, nil))
+	var list struct {
+		Items      []userroutes.Session `json:"items"`
+		NextCursor *string              `json:"nextCursor"`
+	}
+	testkit.ReadJSON(t, res, &list)
+	if res.StatusCode != http.StatusOK || len(list.Items) != 2 || list.NextCursor != nil {
+		t.Fatalf("list: %d %+v", res.StatusCode, list)
+	}
+	if !list.Items[0].Current || list.Items[0].ID != s2.ID || *list.Items[0].UserAgent != "phone" || list.Items[1].Current {
+		t.Fatalf("newest first, the calling one current: %+v", list.Items)
+	}
+	for _, s := range list.Items {
+		if s.ID == bobSession {
+			t.Fatal("bob's session listed for alice")
+		}
+	}
+
+	res = tr.Do(t, testkit.Request("DELETE", "/v1/user/sessions/"+bobSession.String(), f.alice, nil))
+	testkit.ReadJSON(t, res, nil)
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("revoking bob's session as alice: %d", res.StatusCode)
+	}
+	if res := tr.Do(t, testkit.Request("GET", "/v1/user", f.bob, nil)); res.StatusCode != http.StatusOK {
+		t.Fatal("bob signed out by alice")
+	}
+
+	res = tr.Do(t, testkit.Request("DELETE", "/v1/user/sessions/"+s2.ID.String(), f.alice, nil))
+	testkit.ReadJSON(t, res, nil)
+	if res.StatusCode != http.StatusNoContent {
+		t.Fatalf("revoke: %d", res.StatusCode)
+	}
+	if res := tr.Do(t, testkit.Request("GET", "/v1/user", second, nil)); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("revoked session still works: %d", res.StatusCode)
+	}
+	if res := tr.Do(t, testkit.Request("GET", "/v1/user", f.alice, nil)); res.StatusCode != http.StatusOK {
+		t.Fatalf("alice's other session ended too: %d", res.StatusCode)
+	}
+	res = tr.Do(t, testkit.Request("DELETE", "/v1/user/sessions/not-a-uuid", f.alice, nil))
+	if res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad id: %d", res.StatusCode)
+	}
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticache"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// Names inside PostgreSQL. Functions connect as dbUser through the proxy with
+// an IAM token; the proxy logs in to the instance with the generated secret.
+const (
+	dbName = "crm"
+	dbUser = "crm"
+	// proxyPort is where RDS Proxy listens for PostgreSQL; it is fixed.
+	proxyPort = 5432
+	// instancePort is the instance's own port, reached only by the proxy
+	// (and the rotation function); not the engine default, so a scan of
+	// the VPC for 5432 finds only the proxy.
+	instancePort = 5433
+	cachePort    = 6379
+)
+
+// database is PostgreSQL behind RDS Proxy.
+type database struct {
+	instance awsrds.DatabaseInstance
+	proxy    awsrds.DatabaseProxy
+	// url is DATABASE_URL: the proxy endpoint with TLS verified and no
+	// password (an IAM token is used).
+	url *string
+}
+
+func newDatabase(scope constructs.Construct, s Settings, net *network) *database {
+	prefix := "crm-" + s.Stage
+
+	instanceSG := awsec2.NewSecurityGroup(scope, jsii.String("DatabaseSecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:              net.vpc,
+		Description:      jsii.String("PostgreSQL instance: reached only by RDS Proxy and the secret rotation function"),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	proxySG := awsec2.NewSecurityGroup(scope, jsii.String("ProxySecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:         net.vpc,
+		Description: jsii.String("RDS Proxy: reached only by the functions"),
+		// The proxy reaches the instance and Secrets Manager.
+		AllowAllOutbound: jsii.Bool(true),
+	})
+	proxySG.AddIngressRule(net.functions, awsec2.Port_Tcp(jsii.Number(proxyPort)),
+		jsii.String("Functions to RDS Proxy"), nil)
+
+	// The instance writes its PostgreSQL log here; made ahead so its
+	// retention is set without a log-retention custom resource.
+	instanceID := prefix
+	pgLog := awslogs.NewLogGroup(scope, jsii.String("DatabaseLog"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String(fmt.Sprintf("/aws/rds/instance/%s/postgresql", instanceID)),
+		Retention:     s.LogRetention,
+		RemovalPolicy: s.RemovalPolicy,
+	})
+
+	instance := awsrds.NewDatabaseInstance(scope, jsii.String("Database"), &awsrds.DatabaseInstanceProps{
+		Engine: awsrds.DatabaseInstanceEngine_Postgres(&awsrds.PostgresInstanceEngineProps{
+			Version: awsrds.PostgresEngineVersion_VER_16(),
+		}),
+		InstanceIdentifier:        jsii.String(instanceID),
+		InstanceType:              s.DBInstanceType,
+		Vpc:                       net.vpc,
+		VpcSubnets:                net.private,
+		SecurityGroups:            &[]awsec2.ISecurityGroup{instanceSG},
+		Port:                      jsii.Number(instancePort),
+		DatabaseName:              jsii.String(dbName),
+		Credentials:               awsrds.Credentials_FromGeneratedSecret(jsii.String(dbUser), &awsrds.CredentialsBaseOptions{SecretName: jsii.String(prefix + "/database")}),
+		IamAuthentication:         jsii.Bool(true),
+		StorageEncrypted:          jsii.Bool(true),
+		StorageType:               awsrds.StorageType_GP3,
+		AllocatedStorage:          jsii.Number(s.DBAllocatedGB),
+		MaxAllocatedStorage:       jsii.Number(s.DBMaxAllocatedGB),
+		MultiAz:                   jsii.Bool(s.DBMultiAZ),
+		BackupRetention:           awscdk.Duration_Hours(jsii.Number(s.DBBackupRetention.Hours())),
+		DeleteAutomatedBackups:    jsii.Bool(!s.DeletionProtection),
+		DeletionProtection:        jsii.Bool(s.DeletionProtection),
+		RemovalPolicy:             s.dbRemovalPolicy(),
+		AutoMinorVersionUpgrade:   jsii.Bool(true),
+		CopyTagsToSnapshot:        jsii.Bool(true),
+		CloudwatchLogsExports:     &[]*string{jsii.String("postgresql")},
+		EnablePerformanceInsights: jsii.Bool(s.DBPerformanceInsights),
+		Parameters: &map[string]*string{
+			// Refuse unencrypted connections even from inside the VPC.
+			"rds.force_ssl": jsii.String("1"),
+			// Slow statements to the log (ms).
+			"log_min_duration_statement": jsii.String("500"),
+		},
+	})
+	instance.Node().DefaultChild().Node().AddDependency(pgLog)
+
+	// The master password rotates monthly; the proxy reads the current
+	// value, so functions never see it.
+	instance.AddRotationSingleUser(&awsrds.RotationSingleUserOptions{
+		AutomaticallyAfter: awscdk.Duration_Days(jsii.Number(s.DBSecretRotation.Hours() / 24)),
+		VpcSubnets:         net.private,
+	})
+
+	proxy := awsrds.NewDatabaseProxy(scope, jsii.String("Proxy"), &awsrds.DatabaseProxyProps{
+		ProxyTarget:    awsrds.ProxyTarget_FromInstance(instance),
+		Secrets:        &[]awssecretsmanager.ISecret{instance.Secret()},
+		DbProxyName:    jsii.String(prefix),
+		Vpc:            net.vpc,
+		VpcSubnets:     net.private,
+		SecurityGroups: &[]awsec2.ISecurityGroup{proxySG},
+		RequireTLS:     jsii.Bool(true),
+		IamAuth:        jsii.Bool(true),
+	})
+	// The proxy construct admits proxySG to the instance's port itself.
+
+	url := awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("postgres://" + dbUser + "@"),
+		proxy.Endpoint(),
+		jsii.String(fmt.Sprintf(":%d/%s?sslmode=verify-full", proxyPort, dbName)),
+	})
+	return &database{instance: instance, proxy: proxy, url: url}
+}
+
+// cache is a Valkey replication group with TLS and an AUTH token.
+type cache struct {
+	group awselasticache.CfnReplicationGroup
+	// url is REDIS_URL; the password travels separately as a secret ARN.
+	url *string
+}
+
+func newCache(scope constructs.Construct, s Settings, net *network, authToken awssecretsmanager.ISecret) *cache {
+	prefix := "crm-" + s.Stage
+	sg := awsec2.NewSecurityGroup(scope, jsii.String("CacheSecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:              net.vpc,
+		Description:      jsii.String("Valkey cache: reached only by the functions"),
+		AllowAllOutbound: jsii.Bool(false),
+	})
+	sg.AddIngressRule(net.functions, awsec2.Port_Tcp(jsii.Number(cachePort)),
+		jsii.String("Functions to Valkey"), nil)
+
+	subnets := awselasticache.NewCfnSubnetGroup(scope, jsii.String("CacheSubnets"), &awselasticache.CfnSubnetGroupProps{
+		CacheSubnetGroupName: jsii.String(prefix + "-cache"),
+		Description:          jsii.String("Private subnets of the cache"),
+		SubnetIds:            toAny(*net.vpc.SelectSubnets(net.private).SubnetIds),
+	})
+	multiAZ := s.CacheNodes > 1
+	group := awselasticache.NewCfnReplicationGroup(scope, jsii.String("Cache"), &awselasticache.CfnReplicationGroupProps{
+		ReplicationGroupId:          jsii.String(prefix),
+		ReplicationGroupDescription: jsii.String("Cache of the CRM functions"),
+		Engine:                      jsii.String("valkey"),
+		EngineVersion:               jsii.String("8.0"),
+		CacheNodeType:               jsii.String(s.CacheNodeType),
+		NumCacheClusters:            jsii.Number(float64(s.CacheNodes)),
+		AutomaticFailoverEnabled:    jsii.Bool(multiAZ),
+		MultiAzEnabled:              jsii.Bool(multiAZ),
+		Port:                        jsii.Number(cachePort),
+		CacheSubnetGroupName:        subnets.Ref(),
+		SecurityGroupIds:            &[]*string{sg.SecurityGroupId()},
+		TransitEncryptionEnabled:    jsii.Bool(true),
+		AtRestEncryptionEnabled:     jsii.Bool(true),
+		// A dynamic reference: the token is resolved by CloudFormation and
+		// never appears in the template.
+		AuthToken:               awscdk.SecretValue_SecretsManager(authToken.SecretArn(), nil).UnsafeUnwrap(),
+		AutoMinorVersionUpgrade: jsii.Bool(true),
+		SnapshotRetentionLimit:  jsii.Number(float64(s.CacheSnapshotRetention)),
+	})
+	group.Node().AddDependency(subnets)
+
+	url := awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("rediss://"),
+		group.AttrPrimaryEndPointAddress(),
+		jsii.String(":"),
+		group.AttrPrimaryEndPointPort(),
+	})
+	return &cache{group: group, url: url}
+}
+
+func toAny(ss []*string) *[]interface{} {
+	out := make([]interface{}, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return &out
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/config"
+)
+
+// wiring is what a function's settings are made from besides its entry.
+type wiring struct {
+	settings Settings
+	net      *network
+	db       *database
+	cache    *cache
+	secrets  map[string]awssecretsmanager.Secret
+	queues   map[string]*jobQueue
+	// authURL is the API's public base URL.
+	authURL *string
+	// assetRoot holds <name>/bootstrap for every function.
+	assetRoot string
+}
+
+// newFunction creates the Lambda of one catalog entry, with its log group,
+// configuration and exactly the permissions its entry names.
+func (w *wiring) newFunction(scope constructs.Construct, fn catalog.Function) awslambda.Function {
+	s := w.settings
+	logs := awslogs.NewLogGroup(scope, jsii.String("Logs"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String("/aws/lambda/" + functionName(s, fn)),
+		Retention:     s.LogRetention,
+		RemovalPolicy: s.RemovalPolicy,
+	})
+	// Its own role: it may write to its own log group only (the AWS-managed
+	// basic execution policy would allow any log group), manage its ENIs in
+	// the VPC, and touch what its entry names.
+	role := awsiam.NewRole(scope, jsii.String("Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Lambda " + functionName(s, fn)),
+		ManagedPolicies: &[]awsiam.IManagedPolicy{
+			awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String(vpcAccessPolicy)),
+		},
+	})
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: jsii.Strings(*logs.LogGroupArn()),
+	}))
+	f := awslambda.NewFunction(scope, jsii.String("Function"), &awslambda.FunctionProps{
+		Role:           role,
+		FunctionName:   jsii.String(functionName(s, fn)),
+		Description:    optional(truncate(fn.Summary, 256)),
+		Runtime:        awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture:   awslambda.Architecture_ARM_64(),
+		Handler:        jsii.String("bootstrap"),
+		Code:           awslambda.Code_FromAsset(jsii.String(filepath.Join(w.assetRoot, fn.Name)), nil),
+		MemorySize:     jsii.Number(float64(fn.MemoryMB)),
+		Timeout:        awscdk.Duration_Seconds(jsii.Number(lambdaTimeout(fn.Timeout).Seconds())),
+		Environment:    w.environment(fn),
+		Tracing:        awslambda.Tracing_ACTIVE,
+		LogGroup:       logs,
+		Vpc:            w.net.vpc,
+		VpcSubnets:     w.net.private,
+		SecurityGroups: &[]awsec2.ISecurityGroup{w.net.functions},
+		// Zero leaves the function on the account's unreserved pool.
+		ReservedConcurrentExecutions: reservedConcurrency(fn),
+	})
+
+	if fn.Needs(catalog.Database) {
+		w.db.proxy.GrantConnect(f, jsii.String(dbUser))
+	}
+	for _, spec := range secretsOf(fn) {
+		f.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+			Resources: jsii.Strings(*w.secrets[spec.Var].SecretArn()),
+		}))
+	}
+	for _, job := range fn.Enqueues {
+		f.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("sqs:SendMessage"),
+			Resources: jsii.Strings(*w.queues[job].queue.QueueArn()),
+		}))
+	}
+	return f
+}
+
+// vpcAccessPolicy lets Lambda create and delete the function's network
+// interfaces in the VPC.
+const vpcAccessPolicy = "service-role/AWSLambdaVPCAccessExecutionRole"
+
+// environment is the function's configuration: the variables shared/config
+// reads for the resources its entry uses, secrets as ARNs.
+func (w *wiring) environment(fn catalog.Function) *map[string]*string {
+	env := map[string]*string{
+		config.VarAppEnv:   jsii.String(string(config.Production)),
+		config.VarLogLevel: jsii.String(w.settings.LogLevel),
+	}
+	if fn.Needs(catalog.Database) {
+		env[config.VarDatabaseURL] = w.db.url
+		env[config.VarDatabaseIAMAuth] = jsii.String("true")
+	}
+	if fn.Needs(catalog.Cache) {
+		env[config.VarRedisURL] = w.cache.url
+	}
+	if fn.Needs(catalog.Google) {
+		env[config.VarGoogleClientID] = jsii.String(w.settings.GoogleClientID)
+		env[config.VarAuthURL] = w.authURL
+	}
+	for _, spec := range secretsOf(fn) {
+		env[spec.Var] = w.secrets[spec.Var].SecretArn()
+	}
+	for _, job := range fn.Enqueues {
+		env[queueURLVar(job)] = w.queues[job].queue.QueueUrl()
+	}
+	return &env
+}
+
+// reservedConcurrency caps the function at its entry's MaxConcurrency. A
+// job's cap matches its event source's, which cannot go below two: a lower
+// reserved concurrency would throttle the poller, and each throttled
+// delivery counts against the job's max attempts.
+func reservedConcurrency(fn catalog.Function) *float64 {
+	n := fn.MaxConcurrency
+	if fn.Kind == catalog.Job {
+		n = eventSourceMaxConcurrency(fn)
+	}
+	if n == 0 {
+		return nil
+	}
+	return jsii.Number(float64(n))
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return jsii.String(s)
+}
+
+// functionName is the Lambda's name: crm-dev-contacts-get.
+func functionName(s Settings, fn catalog.Function) string {
+	return "crm-" + s.Stage + "-" + fn.Name
+}
+
+// constructID turns a catalog name into a construct id: contacts-get ->
+// ContactsGet, which keeps logical ids readable.
+func constructID(name string) string {
+	var b strings.Builder
+	for _, part := range strings.FieldsFunc(name, func(r rune) bool { return r == '-' || r == '_' || r == '.' }) {
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

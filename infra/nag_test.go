@@ -1,0 +1,28 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestNag runs cdk-nag's AwsSolutions pack: every finding is fixed or
+// suppressed with a reason, in every stage and for a catalog with jobs.
+func TestNag(t *testing.T) {
+	for _, c := range []struct {
+		name, stage string
+	}{{"real", "dev"}, {"fixture", "dev"}, {"fixture", "prod"}} {
+		t.Run(c.name+"/"+c.stage, func(t *testing.T) {
+			cat := realCatalog
+			if c.name == "fixture" {
+				cat = fixtureCatalog
+			}
+			s := synth(t, c.name, c.stage, cat)
+			if len(s.nagErrors) > 0 {
+				t.Errorf("%d unsuppressed cdk-nag errors:\n%s", len(s.nagErrors), strings.Join(s.nagErrors, "\n"))
+			}
+			if len(s.nagWarnings) > 0 {
+				t.Errorf("%d unsuppressed cdk-nag warnings:\n%s", len(s.nagWarnings), strings.Join(s.nagWarnings, "\n"))
+			}
+		})
+	}
+}

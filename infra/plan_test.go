@@ -1,0 +1,165 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/personalcrm/core/shared/catalog"
+)
+
+// These tests need no synthesis.
+
+func TestRealCatalogIsValid(t *testing.T) {
+	if err := validate(catalog.All(), catalog.Schedules()); err != nil {
+		t.Fatal(err)
+	}
+	fns, scheds := fixtureCatalog()
+	if err := validate(fns, scheds); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateNamesEveryProblem(t *testing.T) {
+	job := catalog.Function{Name: "email-sync", Kind: catalog.Job, MemoryMB: 256, Timeout: time.Minute, MaxAttempts: 3, BatchSize: 10}
+	route := catalog.Function{Name: "contacts-get", Kind: catalog.Route, Method: "GET", Path: "/v1/contacts/{id}", MemoryMB: 256, Timeout: 10 * time.Second}
+	tests := []struct {
+		name   string
+		fns    []catalog.Function
+		scheds []catalog.Schedule
+		want   []string
+	}{
+		{"enqueues a job that is not there", []catalog.Function{withEnqueues(route, "nope")}, nil,
+			[]string{`contacts-get: enqueues "nope", which is not a job`}},
+		{"enqueues a route", []catalog.Function{withEnqueues(route, "contacts-get")}, nil,
+			[]string{`enqueues "contacts-get", which is not a job`}},
+		{"duplicate route", []catalog.Function{route, withName(route, "contacts-get-2")}, nil,
+			[]string{"GET /v1/contacts/{id} is also route contacts-get"}},
+		{"timeout beyond Lambda", []catalog.Function{withTimeout(route, 20*time.Minute)}, nil,
+			[]string{"timeout 20m0s is outside Lambda's"}},
+		{"route slower than the API waits", []catalog.Function{withTimeout(route, time.Minute)}, nil,
+			[]string{"timeout 1m0s is above the HTTP API's 30s"}},
+		{"resource nobody provides", []catalog.Function{withUses(route, "s3")}, nil,
+			[]string{`uses "s3", which the infrastructure does not provide`}},
+		{"job without attempts", []catalog.Function{withAttempts(job, 0)}, nil,
+			[]string{"max attempts must be at least 1"}},
+		{"schedule of a missing target", []catalog.Function{job},
+			[]catalog.Schedule{{Name: "s", Every: time.Hour, Target: "gone"}},
+			[]string{`target "gone" is not in the catalog`}},
+		{"schedule of a route", []catalog.Function{route},
+			[]catalog.Schedule{{Name: "s", Every: time.Hour, Target: "contacts-get"}},
+			[]string{"target contacts-get is a route"}},
+		{"schedule not in minutes", []catalog.Function{job},
+			[]catalog.Schedule{{Name: "s", Every: 90 * time.Second, Target: "email-sync"}},
+			[]string{"period 1m30s is not a whole number of minutes"}},
+		{"all at once", []catalog.Function{withEnqueues(route, "nope"), withAttempts(job, 0)},
+			[]catalog.Schedule{{Name: "s", Every: time.Hour, Target: "gone"}},
+			[]string{"nope", "max attempts", "gone"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := validate(tc.fns, tc.scheds)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func withName(f catalog.Function, n string) catalog.Function { f.Name = n; return f }
+func withEnqueues(f catalog.Function, j ...string) catalog.Function {
+	f.Enqueues = j
+	return f
+}
+func withUses(f catalog.Function, r ...catalog.Resource) catalog.Function {
+	f.Uses = r
+	return f
+}
+func withTimeout(f catalog.Function, d time.Duration) catalog.Function { f.Timeout = d; return f }
+func withAttempts(f catalog.Function, n int) catalog.Function          { f.MaxAttempts = n; return f }
+
+func TestRateExpression(t *testing.T) {
+	for every, want := range map[time.Duration]string{
+		time.Minute:      "rate(1 minute)",
+		15 * time.Minute: "rate(15 minutes)",
+		time.Hour:        "rate(1 hour)",
+		90 * time.Minute: "rate(90 minutes)",
+		6 * time.Hour:    "rate(6 hours)",
+		24 * time.Hour:   "rate(1 day)",
+		48 * time.Hour:   "rate(2 days)",
+	} {
+		got, err := rateExpression(every)
+		if err != nil || got != want {
+			t.Errorf("rateExpression(%s) = %q, %v; want %q", every, got, err, want)
+		}
+	}
+	for _, bad := range []time.Duration{0, 30 * time.Second, 61 * time.Second} {
+		if _, err := rateExpression(bad); err == nil {
+			t.Errorf("rateExpression(%s): no error", bad)
+		}
+	}
+}
+
+func TestQueueURLVar(t *testing.T) {
+	for job, want := range map[string]string{
+		"email-sync":         "QUEUE_URL_EMAIL_SYNC",
+		"contact-extraction": "QUEUE_URL_CONTACT_EXTRACTION",
+		"enrichment":         "QUEUE_URL_ENRICHMENT",
+	} {
+		if got := queueURLVar(job); got != want {
+			t.Errorf("queueURLVar(%q) = %q, want %q", job, got, want)
+		}
+	}
+}
+
+func TestJobSettings(t *testing.T) {
+	j := catalog.Function{Kind: catalog.Job, Timeout: 1500 * time.Millisecond, BatchSize: 10}
+	if got := visibilityTimeout(j); got != 12*time.Second {
+		t.Errorf("visibility of a 1.5s job = %s, want 6 x 2s", got)
+	}
+	j.BatchSize = 50
+	if got := visibilityTimeout(j); got != 13*time.Second {
+		t.Errorf("visibility with a batching window = %s, want 12s + 1s", got)
+	}
+	for n, want := range map[int]int{0: 0, 1: 2, 2: 2, 7: 7} {
+		j.MaxConcurrency = n
+		if got := eventSourceMaxConcurrency(j); got != want {
+			t.Errorf("event source concurrency for %d = %d, want %d", n, got, want)
+		}
+	}
+}
+
+func TestCheckAssets(t *testing.T) {
+	root := t.TempDir()
+	fns := []catalog.Function{{Name: "a"}, {Name: "b"}}
+	if err := os.MkdirAll(filepath.Join(root, "a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "a", "bootstrap"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := checkAssets(root, fns)
+	if err == nil || !strings.Contains(err.Error(), "b") || strings.Contains(err.Error(), "a,") {
+		t.Errorf("checkAssets = %v, want b missing", err)
+	}
+}
+
+func TestRepoRoot(t *testing.T) {
+	root, err := repoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "infra", "main.go")); err != nil {
+		t.Errorf("root %s has no infra/main.go", root)
+	}
+	if _, err := repoRoot(t.TempDir()); err == nil {
+		t.Error("found a root where there is none")
+	}
+}

@@ -1,0 +1,544 @@
+package main
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/config"
+)
+
+// catalogs are the two catalogs every template test reads.
+var catalogs = []struct {
+	name string
+	cat  func() ([]catalog.Function, []catalog.Schedule)
+}{
+	{"real", realCatalog},
+	{"fixture", fixtureCatalog},
+}
+
+func eachCatalog(t *testing.T, test func(t *testing.T, s *synthesized)) {
+	for _, c := range catalogs {
+		t.Run(c.name, func(t *testing.T) { test(t, synth(t, c.name, "dev", c.cat)) })
+	}
+}
+
+// fn returns the template resource of a catalog function's Lambda.
+func (s *synthesized) fn(name string) (string, resource) {
+	id := s.logicalID(s.stack.Functions[name])
+	return id, s.resources[id]
+}
+
+func (s *synthesized) env(name string) map[string]any {
+	_, r := s.fn(name)
+	e, _ := r.Properties["Environment"].(map[string]any)
+	v, _ := e["Variables"].(map[string]any)
+	return v
+}
+
+func TestFunctionPerEntry(t *testing.T) {
+	eachCatalog(t, func(t *testing.T, s *synthesized) {
+		ours := 0
+		for _, id := range s.ofType("AWS::Lambda::Function") {
+			if s.resources[id].Properties["Runtime"] == "provided.al2023" {
+				ours++
+			}
+		}
+		if ours != len(s.fns) {
+			t.Errorf("%d provided.al2023 functions, want one per catalog entry (%d)", ours, len(s.fns))
+		}
+		for _, fn := range s.fns {
+			props := map[string]any{
+				"FunctionName":  functionName(s.settings, fn),
+				"MemorySize":    fn.MemoryMB,
+				"Timeout":       int(fn.Timeout / time.Second),
+				"Architectures": []any{"arm64"},
+				"Runtime":       "provided.al2023",
+				"Handler":       "bootstrap",
+				"TracingConfig": map[string]any{"Mode": "Active"},
+				"VpcConfig":     assertions.Match_ObjectLike(&map[string]any{"SubnetIds": assertions.Match_AnyValue()}),
+				"LoggingConfig": assertions.Match_ObjectLike(&map[string]any{"LogGroup": assertions.Match_AnyValue()}),
+			}
+			if fn.MaxConcurrency > 0 {
+				props["ReservedConcurrentExecutions"] = *reservedConcurrency(fn)
+			} else {
+				props["ReservedConcurrentExecutions"] = assertions.Match_Absent()
+			}
+			check(t, fn.Name, func() { s.template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), props) })
+		}
+	})
+}
+
+// wantEnv is the configuration a function's entry entitles it to, by name.
+func wantEnv(fn catalog.Function) []string {
+	vars := []string{config.VarAppEnv, config.VarLogLevel}
+	if fn.Needs(catalog.Database) {
+		vars = append(vars, config.VarDatabaseURL, config.VarDatabaseIAMAuth)
+	}
+	if fn.Needs(catalog.Cache) {
+		vars = append(vars, config.VarRedisURL, config.VarRedisPassword)
+	}
+	if fn.Needs(catalog.Google) {
+		vars = append(vars, config.VarGoogleClientID, config.VarGoogleClientSecret, config.VarAuthSecret, config.VarAuthURL)
+	}
+	if fn.Needs(catalog.TokenKeys) {
+		vars = append(vars, config.VarTokenKeys)
+	}
+	if fn.Needs(catalog.OpenAI) {
+		vars = append(vars, config.VarOpenAIAPIKey)
+	}
+	for _, j := range fn.Enqueues {
+		vars = append(vars, queueURLVar(j))
+	}
+	sort.Strings(vars)
+	return vars
+}
+
+func TestEnvironment(t *testing.T) {
+	eachCatalog(t, func(t *testing.T, s *synthesized) {
+		for _, fn := range s.fns {
+			env := s.env(fn.Name)
+			var got []string
+			for k := range env {
+				got = append(got, k)
+			}
+			sort.Strings(got)
+			if d := cmp.Diff(wantEnv(fn), got); d != "" {
+				t.Errorf("%s: variables (-want +got):\n%s", fn.Name, d)
+			}
+			if env[config.VarAppEnv] != "production" {
+				t.Errorf("%s: APP_ENV = %v", fn.Name, env[config.VarAppEnv])
+			}
+			if fn.Needs(catalog.Database) {
+				url := fmt.Sprint(env[config.VarDatabaseURL])
+				for _, part := range []string{"postgres://crm@", ":5432/crm?sslmode=verify-full", "Endpoint"} {
+					if !strings.Contains(url, part) {
+						t.Errorf("%s: DATABASE_URL %s lacks %q", fn.Name, url, part)
+					}
+				}
+				if env[config.VarDatabaseIAMAuth] != "true" {
+					t.Errorf("%s: DATABASE_IAM_AUTH = %v", fn.Name, env[config.VarDatabaseIAMAuth])
+				}
+			}
+			if fn.Needs(catalog.Cache) && !strings.Contains(fmt.Sprint(env[config.VarRedisURL]), "rediss://") {
+				t.Errorf("%s: REDIS_URL is not TLS: %v", fn.Name, env[config.VarRedisURL])
+			}
+			// Secrets travel as references to the secret (its ARN), never a value.
+			for _, spec := range secretsOf(fn) {
+				want := map[string]any{"Ref": s.logicalID(s.stack.Secrets[spec.Var])}
+				if !reflect.DeepEqual(env[spec.Var], want) {
+					t.Errorf("%s: %s = %v, want the secret's ARN %v", fn.Name, spec.Var, env[spec.Var], want)
+				}
+			}
+		}
+	})
+}
+
+func TestRoutePerCatalogRoute(t *testing.T) {
+	eachCatalog(t, func(t *testing.T, s *synthesized) {
+		var routes []catalog.Function
+		for _, fn := range s.fns {
+			if fn.Kind == catalog.Route {
+				routes = append(routes, fn)
+			}
+		}
+		if n := len(s.ofType("AWS::ApiGatewayV2::Route")); n != len(routes) {
+			t.Errorf("%d routes, want %d", n, len(routes))
+		}
+		for _, fn := range routes {
+			fnID, _ := s.fn(fn.Name)
+			key := fn.Method + " " + fn.Path
+			var found bool
+			for _, id := range s.ofType("AWS::ApiGatewayV2::Route") {
+				r := s.resources[id].Properties
+				if r["RouteKey"] != key {
+					continue
+				}
+				found = true
+				integ := s.resources[firstRef(r["Target"])].Properties
+				if integ["PayloadFormatVersion"] != "2.0" || integ["IntegrationType"] != "AWS_PROXY" {
+					t.Errorf("%s: integration %v", key, integ)
+				}
+				if !refs(integ["IntegrationUri"])[fnID] {
+					t.Errorf("%s: integrated with %v, want function %s", key, integ["IntegrationUri"], fnID)
+				}
+			}
+			if !found {
+				t.Errorf("no route %q for %s", key, fn.Name)
+			}
+		}
+	})
+}
+
+func TestRealRoutesHaveTheirKeys(t *testing.T) {
+	s := synth(t, "real", "dev", realCatalog)
+	// A path parameter is API Gateway's own syntax, unchanged.
+	check(t, "contacts-get route", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Route"),
+			map[string]any{"RouteKey": "GET /v1/contacts/{id}"})
+	})
+}
+
+func TestAPIStage(t *testing.T) {
+	s := synth(t, "real", "dev", realCatalog)
+	check(t, "stage", func() {
+		s.template.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Stage"), map[string]any{
+			"StageName":  "$default",
+			"AutoDeploy": true,
+			"AccessLogSettings": map[string]any{
+				"DestinationArn": assertions.Match_AnyValue(),
+				"Format":         assertions.Match_SerializedJson(assertions.Match_ObjectLike(&map[string]any{"requestId": "$context.requestId", "status": "$context.status"})),
+			},
+			"DefaultRouteSettings": map[string]any{
+				"ThrottlingRateLimit":  s.settings.APIRateLimit,
+				"ThrottlingBurstLimit": s.settings.APIBurstLimit,
+			},
+		})
+	})
+	if _, ok := s.outputs["ApiUrl"]; !ok {
+		t.Error("no ApiUrl output")
+	}
+	fixture := synth(t, "fixture", "dev", fixtureCatalog)
+	if _, ok := fixture.outputs["GoogleClientIdToSet"]; !ok {
+		t.Error("Google sign-in is deployed with a placeholder client id and no output says so")
+	}
+}
+
+// TestSecretOutputs: every secret created with a placeholder is named in an
+// output, with its ARN, and no other is.
+func TestSecretOutputs(t *testing.T) {
+	eachCatalog(t, func(t *testing.T, s *synthesized) {
+		var want, got []string
+		for _, spec := range appSecrets {
+			if sec, ok := s.stack.Secrets[spec.Var]; ok && spec.Fill {
+				want = append(want, spec.Var)
+				o, _ := s.outputs["SecretToFill"+spec.ID].(map[string]any)
+				if firstRef(o["Value"]) != s.logicalID(sec) {
+					t.Errorf("output for %s is %v", spec.Var, o)
+				}
+			}
+		}
+		for k, o := range s.outputs {
+			if strings.HasPrefix(k, "SecretToFill") {
+				got = append(got, strings.Fields(fmt.Sprint(o.(map[string]any)["Description"]))[0])
+			}
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("secrets to fill (-want +got):\n%s", d)
+		}
+	})
+}
+
+func TestJobQueues(t *testing.T) {
+	s := synth(t, "fixture", "dev", fixtureCatalog)
+	jobs := 0
+	for _, fn := range s.fns {
+		if fn.Kind != catalog.Job {
+			continue
+		}
+		jobs++
+		q := s.stack.Queues[fn.Name]
+		qID, dlqID := s.logicalID(q.queue), s.logicalID(q.dlq)
+		qp := s.resources[qID].Properties
+		if got, min := num(qp["VisibilityTimeout"]), 6*fn.Timeout.Seconds(); got < min {
+			t.Errorf("%s: visibility timeout %vs, want at least 6x the function timeout (%vs)", fn.Name, got, min)
+		}
+		rp, _ := qp["RedrivePolicy"].(map[string]any)
+		if num(rp["maxReceiveCount"]) != float64(fn.MaxAttempts) || !refs(rp["deadLetterTargetArn"])[dlqID] {
+			t.Errorf("%s: redrive %v, want %d receives then DLQ %s", fn.Name, rp, fn.MaxAttempts, dlqID)
+		}
+		for _, id := range []string{qID, dlqID} {
+			if s.resources[id].Properties["SqsManagedSseEnabled"] != true {
+				t.Errorf("%s: queue %s is not encrypted", fn.Name, id)
+			}
+			if !s.deniesInsecureTransport(id) {
+				t.Errorf("%s: queue %s accepts requests without TLS", fn.Name, id)
+			}
+		}
+
+		fnID, _ := s.fn(fn.Name)
+		var esm map[string]any
+		for _, id := range s.ofType("AWS::Lambda::EventSourceMapping") {
+			p := s.resources[id].Properties
+			if refs(p["EventSourceArn"])[qID] {
+				if esm != nil {
+					t.Errorf("%s: more than one event source on its queue", fn.Name)
+				}
+				esm = p
+			}
+		}
+		if esm == nil {
+			t.Errorf("%s: no event source on its queue", fn.Name)
+			continue
+		}
+		if !refs(esm["FunctionName"])[fnID] {
+			t.Errorf("%s: its queue feeds %v", fn.Name, esm["FunctionName"])
+		}
+		if !reflect.DeepEqual(esm["FunctionResponseTypes"], []any{"ReportBatchItemFailures"}) {
+			t.Errorf("%s: FunctionResponseTypes %v", fn.Name, esm["FunctionResponseTypes"])
+		}
+		if num(esm["BatchSize"]) != float64(fn.BatchSize) {
+			t.Errorf("%s: batch size %v, want %d", fn.Name, esm["BatchSize"], fn.BatchSize)
+		}
+		sc, _ := esm["ScalingConfig"].(map[string]any)
+		switch {
+		case fn.MaxConcurrency == 0 && sc != nil:
+			t.Errorf("%s: scaling config %v, want none", fn.Name, sc)
+		case fn.MaxConcurrency > 0 && num(sc["MaximumConcurrency"]) != float64(max(2, fn.MaxConcurrency)):
+			t.Errorf("%s: maximum concurrency %v, want %d", fn.Name, sc, max(2, fn.MaxConcurrency))
+		}
+	}
+	if jobs == 0 || len(s.ofType("AWS::SQS::Queue")) != 2*jobs {
+		t.Errorf("%d queues for %d jobs, want a queue and a DLQ each", len(s.ofType("AWS::SQS::Queue")), jobs)
+	}
+}
+
+// deniesInsecureTransport reports whether a queue's policy denies requests
+// without TLS (enforceSSL).
+func (s *synthesized) deniesInsecureTransport(queueID string) bool {
+	for _, id := range s.ofType("AWS::SQS::QueuePolicy") {
+		p := s.resources[id].Properties
+		if !refs(p["Queues"])[queueID] {
+			continue
+		}
+		for _, st := range statements(p["PolicyDocument"]) {
+			if st["Effect"] == "Deny" && strings.Contains(fmt.Sprint(st["Condition"]), "aws:SecureTransport:false") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestSchedules(t *testing.T) {
+	s := synth(t, "fixture", "dev", fixtureCatalog)
+	byName := map[string]catalog.Function{}
+	for _, fn := range s.fns {
+		byName[fn.Name] = fn
+	}
+	if n := len(s.ofType("AWS::Scheduler::Schedule")); n != len(s.scheds) {
+		t.Errorf("%d schedules, want %d", n, len(s.scheds))
+	}
+	for _, sch := range s.scheds {
+		target := byName[sch.Target]
+		var want string
+		if target.Kind == catalog.Job {
+			want = s.logicalID(s.stack.Queues[target.Name].queue)
+		} else {
+			want, _ = s.fn(target.Name)
+		}
+		expr, _ := rateExpression(sch.Every)
+		var found bool
+		for _, id := range s.ofType("AWS::Scheduler::Schedule") {
+			p := s.resources[id].Properties
+			if p["Name"] != "crm-dev-"+sch.Name {
+				continue
+			}
+			found = true
+			if p["ScheduleExpression"] != expr {
+				t.Errorf("%s: expression %v, want %s", sch.Name, p["ScheduleExpression"], expr)
+			}
+			tg := p["Target"].(map[string]any)
+			if !refs(tg["Arn"])[want] {
+				t.Errorf("%s: target %v, want %s", sch.Name, tg["Arn"], want)
+			}
+			if target.Kind == catalog.Job && tg["Input"] != sch.Payload {
+				t.Errorf("%s: input %v, want %q", sch.Name, tg["Input"], sch.Payload)
+			}
+			// The schedule's role may do exactly one thing: start its target.
+			role := firstRef(tg["RoleArn"])
+			got := s.rolePermissions(role)
+			action := "lambda:InvokeFunction"
+			if target.Kind == catalog.Job {
+				action = "sqs:SendMessage"
+			}
+			if d := cmp.Diff([]permission{{action, want}}, got); d != "" {
+				t.Errorf("%s: role permissions (-want +got):\n%s", sch.Name, d)
+			}
+		}
+		if !found {
+			t.Errorf("no schedule %s", sch.Name)
+		}
+	}
+}
+
+func TestMigrationRunsBeforeFunctions(t *testing.T) {
+	s := synth(t, "fixture", "dev", fixtureCatalog)
+	triggers := s.ofType("Custom::Trigger")
+	if len(triggers) != 1 {
+		t.Fatalf("%d triggers, want 1", len(triggers))
+	}
+	trig := s.resources[triggers[0]]
+	migrateID, _ := s.fn(migrateName)
+	version := firstRef(trig.Properties["HandlerArn"])
+	if v := s.resources[version]; v.Type != "AWS::Lambda::Version" || !refs(v.Properties["FunctionName"])[migrateID] {
+		t.Errorf("trigger runs %s, want a version of %s", version, migrateID)
+	}
+	if trig.Properties["InvocationType"] != "RequestResponse" {
+		t.Errorf("trigger invocation %v: a failed migration must fail the deploy", trig.Properties["InvocationType"])
+	}
+	deps := dependsOn(trig)
+	for _, typ := range []string{"AWS::RDS::DBInstance", "AWS::RDS::DBProxy", "AWS::RDS::DBProxyTargetGroup"} {
+		if !deps[s.ofType(typ)[0]] {
+			t.Errorf("trigger does not wait for the %s", typ)
+		}
+	}
+	for _, fn := range s.fns {
+		if fn.Name == migrateName {
+			continue
+		}
+		_, r := s.fn(fn.Name)
+		if !dependsOn(r)[triggers[0]] {
+			t.Errorf("%s is deployed without waiting for the migration", fn.Name)
+		}
+	}
+}
+
+func TestNoMigrationWithoutMigrateOp(t *testing.T) {
+	s := synth(t, "real", "dev", realCatalog)
+	if _, ok := catalog.Lookup(migrateName); ok {
+		t.Skip("the catalog has a migrate op now")
+	}
+	if n := len(s.ofType("Custom::Trigger")); n != 0 {
+		t.Errorf("%d triggers without a migrate op", n)
+	}
+}
+
+func TestAlarms(t *testing.T) {
+	s := synth(t, "fixture", "dev", fixtureCatalog)
+	topic := s.ofType("AWS::SNS::Topic")[0]
+	var alarms []map[string]any
+	for _, id := range s.ofType("AWS::CloudWatch::Alarm") {
+		p := s.resources[id].Properties
+		if !refs(p["AlarmActions"])[topic] {
+			t.Errorf("alarm %v does not notify the topic", p["AlarmName"])
+		}
+		alarms = append(alarms, p)
+	}
+	// find returns the alarm on a metric of the resource with logical id id.
+	find := func(metric, id string) map[string]any {
+		for _, p := range alarms {
+			if p["MetricName"] == metric && refs(p["Dimensions"])[id] {
+				return p
+			}
+		}
+		return nil
+	}
+	for _, fn := range s.fns {
+		id, _ := s.fn(fn.Name)
+		for _, m := range []string{"Errors", "Throttles"} {
+			if find(m, id) == nil {
+				t.Errorf("%s: no %s alarm", fn.Name, m)
+			}
+		}
+		if fn.Kind != catalog.Job {
+			continue
+		}
+		q := s.stack.Queues[fn.Name]
+		dlq := find("ApproximateNumberOfMessagesVisible", s.logicalID(q.dlq))
+		if dlq == nil || num(dlq["Threshold"]) != 0 || dlq["ComparisonOperator"] != "GreaterThanThreshold" {
+			t.Errorf("%s: DLQ alarm %v, want depth > 0", fn.Name, dlq)
+		}
+		if find("ApproximateAgeOfOldestMessage", s.logicalID(q.queue)) == nil {
+			t.Errorf("%s: no oldest-message alarm", fn.Name)
+		}
+	}
+	if find("5xx", s.ofType("AWS::ApiGatewayV2::Api")[0]) == nil {
+		t.Error("no API 5xx alarm")
+	}
+	if len(s.ofType("AWS::CloudWatch::Dashboard")) != 1 {
+		t.Error("no dashboard")
+	}
+	if len(s.ofType("AWS::SNS::Subscription")) != 1 {
+		t.Error("the alarm email is not subscribed")
+	}
+}
+
+func TestStageSettings(t *testing.T) {
+	dev := synth(t, "fixture", "dev", fixtureCatalog)
+	prod := synth(t, "fixture", "prod", fixtureCatalog)
+	for _, c := range []struct {
+		s                *synthesized
+		protect, multiAZ bool
+		nat              int
+	}{{dev, false, false, 1}, {prod, true, true, 2}} {
+		db := c.s.resources[c.s.ofType("AWS::RDS::DBInstance")[0]].Properties
+		if db["DeletionProtection"] != c.protect || db["MultiAZ"] != c.multiAZ {
+			t.Errorf("%s: deletion protection %v, multi-AZ %v", c.s.settings.Stage, db["DeletionProtection"], db["MultiAZ"])
+		}
+		for _, k := range []string{"StorageEncrypted", "EnableIAMDatabaseAuthentication"} {
+			if db[k] != true {
+				t.Errorf("%s: database %s = %v", c.s.settings.Stage, k, db[k])
+			}
+		}
+		if !strings.HasPrefix(fmt.Sprint(db["EngineVersion"]), "16") || num(db["BackupRetentionPeriod"]) < 1 {
+			t.Errorf("%s: engine %v, backups %v days", c.s.settings.Stage, db["EngineVersion"], db["BackupRetentionPeriod"])
+		}
+		if n := len(c.s.ofType("AWS::EC2::NatGateway")); n != c.nat {
+			t.Errorf("%s: %d NAT gateways, want %d", c.s.settings.Stage, n, c.nat)
+		}
+		proxy := c.s.resources[c.s.ofType("AWS::RDS::DBProxy")[0]].Properties
+		auth := asSlice(proxy["Auth"])[0].(map[string]any)
+		if proxy["RequireTLS"] != true || auth["IAMAuth"] != "REQUIRED" {
+			t.Errorf("%s: proxy TLS %v, IAM %v", c.s.settings.Stage, proxy["RequireTLS"], auth["IAMAuth"])
+		}
+		cache := c.s.resources[c.s.ofType("AWS::ElastiCache::ReplicationGroup")[0]].Properties
+		if cache["TransitEncryptionEnabled"] != true || cache["AtRestEncryptionEnabled"] != true ||
+			!strings.Contains(fmt.Sprint(cache["AuthToken"]), "resolve:secretsmanager") {
+			t.Errorf("%s: cache encryption/auth %v", c.s.settings.Stage, cache)
+		}
+	}
+}
+
+// TestInterfaceEndpoints: SQS and Secrets Manager are reached privately.
+func TestInterfaceEndpoints(t *testing.T) {
+	s := synth(t, "real", "dev", realCatalog)
+	var services []string
+	for _, id := range s.ofType("AWS::EC2::VPCEndpoint") {
+		services = append(services, fmt.Sprint(s.resources[id].Properties["ServiceName"]))
+	}
+	all := strings.Join(services, " ")
+	for _, svc := range []string{".sqs", ".secretsmanager", ".s3"} {
+		if !strings.Contains(all, svc) {
+			t.Errorf("no %s endpoint in %s", svc, all)
+		}
+	}
+}
+
+func num(v any) float64 {
+	switch n := v.(type) {
+	case float64:
+		return n
+	case int:
+		return float64(n)
+	}
+	return -1
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+func dependsOn(r resource) map[string]bool {
+	out := map[string]bool{}
+	switch d := r.DependsOn.(type) {
+	case string:
+		out[d] = true
+	case []any:
+		for _, x := range d {
+			out[fmt.Sprint(x)] = true
+		}
+	}
+	return out
+}

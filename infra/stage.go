@@ -1,0 +1,135 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+)
+
+// Settings are what differs between stages. Everything else comes from the
+// catalog.
+type Settings struct {
+	// Stage names the deployment ("dev", "prod"); resource names start with
+	// "crm-<stage>-".
+	Stage string
+
+	// NATGateways is how many NAT gateways carry the functions' traffic to
+	// Google and OpenAI: one per AZ survives an AZ outage, one saves ~$33/month.
+	NATGateways int
+	// EndpointAZs is how many AZs get an interface endpoint ENI (each ENI is
+	// billed hourly); functions in the other AZ reach it across AZs.
+	EndpointAZs int
+	// FlowLogRetention keeps the VPC's rejected-traffic flow log.
+	FlowLogRetention awslogs.RetentionDays
+
+	DBInstanceType        awsec2.InstanceType
+	DBAllocatedGB         float64
+	DBMaxAllocatedGB      float64
+	DBMultiAZ             bool
+	DBBackupRetention     time.Duration
+	DBSecretRotation      time.Duration
+	DBPerformanceInsights bool
+
+	CacheNodeType string
+	// CacheNodes is the number of Valkey nodes; more than one enables
+	// automatic failover across AZs.
+	CacheNodes             int
+	CacheSnapshotRetention int // days
+
+	// DeletionProtection guards the database against deletion.
+	DeletionProtection bool
+	// RemovalPolicy applies to stateful resources (database, queues, secrets,
+	// log groups) when the stack is deleted or they are replaced.
+	RemovalPolicy awscdk.RemovalPolicy
+
+	LogRetention awslogs.RetentionDays
+	LogLevel     string
+
+	// APIRateLimit and APIBurstLimit throttle the whole HTTP API (requests
+	// per second, steady and burst), a ceiling above the per-user limits the
+	// functions enforce.
+	APIRateLimit  float64
+	APIBurstLimit float64
+
+	// OldestMessageAlarm is the age of the oldest queued job that raises an
+	// alarm (at least the queue's visibility timeout).
+	OldestMessageAlarm time.Duration
+
+	// AlarmEmail, when set, subscribes to the alarm topic.
+	AlarmEmail string
+	// GoogleClientID is the OAuth client id (not a secret); a placeholder
+	// until the operator sets it with -c googleClientId=...
+	GoogleClientID string
+}
+
+// placeholderGoogleClientID is deployed until an operator supplies the real
+// OAuth client id; sign-in fails with it, nothing else does.
+const placeholderGoogleClientID = "set-google-client-id.apps.googleusercontent.com"
+
+// stageSettings returns the settings of a named stage.
+func stageSettings(stage string) (Settings, error) {
+	switch stage {
+	case "dev":
+		return Settings{
+			Stage:                  "dev",
+			NATGateways:            1,
+			EndpointAZs:            1,
+			FlowLogRetention:       awslogs.RetentionDays_ONE_WEEK,
+			DBInstanceType:         awsec2.InstanceType_Of(awsec2.InstanceClass_BURSTABLE4_GRAVITON, awsec2.InstanceSize_MICRO),
+			DBAllocatedGB:          20,
+			DBMaxAllocatedGB:       50,
+			DBMultiAZ:              false,
+			DBBackupRetention:      7 * 24 * time.Hour,
+			DBSecretRotation:       30 * 24 * time.Hour,
+			CacheNodeType:          "cache.t4g.micro",
+			CacheNodes:             1,
+			CacheSnapshotRetention: 1,
+			DeletionProtection:     false,
+			RemovalPolicy:          awscdk.RemovalPolicy_DESTROY,
+			LogRetention:           awslogs.RetentionDays_TWO_WEEKS,
+			LogLevel:               "debug",
+			APIRateLimit:           50,
+			APIBurstLimit:          100,
+			OldestMessageAlarm:     30 * time.Minute,
+			GoogleClientID:         placeholderGoogleClientID,
+		}, nil
+	case "prod":
+		return Settings{
+			Stage:                  "prod",
+			NATGateways:            2,
+			EndpointAZs:            2,
+			FlowLogRetention:       awslogs.RetentionDays_ONE_MONTH,
+			DBInstanceType:         awsec2.InstanceType_Of(awsec2.InstanceClass_BURSTABLE4_GRAVITON, awsec2.InstanceSize_MEDIUM),
+			DBAllocatedGB:          50,
+			DBMaxAllocatedGB:       200,
+			DBMultiAZ:              true,
+			DBBackupRetention:      14 * 24 * time.Hour,
+			DBSecretRotation:       30 * 24 * time.Hour,
+			DBPerformanceInsights:  true,
+			CacheNodeType:          "cache.t4g.small",
+			CacheNodes:             2,
+			CacheSnapshotRetention: 7,
+			DeletionProtection:     true,
+			RemovalPolicy:          awscdk.RemovalPolicy_RETAIN,
+			LogRetention:           awslogs.RetentionDays_THREE_MONTHS,
+			LogLevel:               "info",
+			APIRateLimit:           200,
+			APIBurstLimit:          400,
+			OldestMessageAlarm:     15 * time.Minute,
+			GoogleClientID:         placeholderGoogleClientID,
+		}, nil
+	}
+	return Settings{}, fmt.Errorf("unknown stage %q: want dev or prod", stage)
+}
+
+// dbRemovalPolicy keeps a final snapshot of a retained database; a
+// destroyed dev database leaves nothing behind.
+func (s Settings) dbRemovalPolicy() awscdk.RemovalPolicy {
+	if s.RemovalPolicy == awscdk.RemovalPolicy_DESTROY {
+		return awscdk.RemovalPolicy_DESTROY
+	}
+	return awscdk.RemovalPolicy_SNAPSHOT
+}

@@ -1,0 +1,86 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/errs"
+)
+
+// StateTTL is how long a sign-in may take between leaving for Google and
+// coming back.
+const StateTTL = 10 * time.Minute
+
+// stateIdentifier marks sign-in states among verification_tokens.
+const stateIdentifier = "google-sign-in"
+
+// States keeps the state of sign-ins in flight: a random value that goes
+// to the browser (cookie) and to Google (the state parameter), stored
+// hashed with a short expiry and usable once. The PKCE verifier is derived
+// from the state with the server's secret, so it is never stored.
+type States struct {
+	db     db.Querier
+	secret []byte
+}
+
+// NewStates returns the state store on q, deriving verifiers with secret
+// (AUTH_SECRET).
+func NewStates(q db.Querier, secret []byte) *States {
+	return &States{db: q, secret: secret}
+}
+
+// Begin starts a sign-in and returns its state and PKCE verifier. consent
+// records whether Google is asked for consent this time.
+func (s *States) Begin(ctx context.Context, consent bool) (state, verifier string, err error) {
+	state = NewToken()
+	// Expired states are cleared as new ones come: sign-ins are rare
+	// enough that this costs nothing, and the table stays small.
+	_, err = s.db.Exec(ctx, `with expired as (
+			delete from verification_tokens where identifier = $1 and expires_at < now()
+		)
+		insert into verification_tokens (identifier, token_hash, data, expires_at)
+		values ($1, $2, jsonb_build_object('consent', $3::boolean), now() + $4::interval)`,
+		stateIdentifier, HashToken(state), consent, StateTTL)
+	if err != nil {
+		return "", "", fmt.Errorf("store sign-in state: %w", db.Err(err, "sign-in state"))
+	}
+	return state, s.Verifier(state), nil
+}
+
+// Verifier is the PKCE verifier of state: 256 bits derived with the
+// secret, 43 characters of URL-safe base64 as RFC 7636 asks.
+func (s *States) Verifier(state string) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte("pkce-verifier\x00" + state))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// ErrState is the answer to a sign-in state that is unknown, expired or
+// already used.
+var ErrState = errs.Field("state", "is unknown, expired or already used; start signing in again")
+
+// Finish uses up state and returns its verifier and whether consent was
+// asked. Errors: ErrState (Invalid).
+func (s *States) Finish(ctx context.Context, state string) (verifier string, consent bool, err error) {
+	if len(state) < 16 || len(state) > 256 {
+		return "", false, ErrState
+	}
+	err = s.db.QueryRow(ctx, `delete from verification_tokens
+		where identifier = $1 and token_hash = $2 and expires_at > now()
+		returning coalesce((data->>'consent')::boolean, false)`, stateIdentifier, HashToken(state)).Scan(&consent)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, ErrState
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("use sign-in state: %w", db.Err(err, "sign-in state"))
+	}
+	return s.Verifier(state), consent, nil
+}

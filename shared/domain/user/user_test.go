@@ -1,0 +1,198 @@
+package user_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/oauth2"
+
+	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/user"
+	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/sealbox"
+	"github.com/personalcrm/core/shared/testkit"
+)
+
+func signIn(t *testing.T) (*db.Pool, *user.SignIn) {
+	t.Helper()
+	pool := testkit.DB(t)
+	box, err := sealbox.ParseKeys("k1:" + sealbox.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool, user.NewSignIn(pool, google.NewTokens(pool, nil, box), auth.NewSessions(pool))
+}
+
+func tok(refresh string) *oauth2.Token {
+	return &oauth2.Token{AccessToken: "ya29.test", RefreshToken: refresh, TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}
+}
+
+func rows(t *testing.T, pool *db.Pool) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, table := range []string{"users", "accounts", "sessions"} {
+		var n int
+		pool.QueryRow(context.Background(), "select count(*) from "+table).Scan(&n)
+		out[table] = n
+	}
+	return out
+}
+
+func TestSignInFindsUsersBySubject(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, s := signIn(t)
+	ada := user.Identity{Subject: "101", Email: "ada@example.com", EmailVerified: true, Name: "Ada", Picture: "https://example.com/ada.png"}
+
+	first, err := s.Complete(ctx, ada, tok("1//r"), auth.Meta{UserAgent: "browser"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Created || first.User.Email != "ada@example.com" || *first.User.Name != "Ada" || first.Token == "" {
+		t.Fatalf("first sign-in: %+v", first)
+	}
+	if ok, _ := s.HasGrant(ctx, "101"); !ok {
+		t.Fatal("no grant after a sign-in with a refresh token")
+	}
+
+	// The user renames themselves; Google's email changes.
+	users := user.NewService(pool)
+	renamed := "Ada Lovelace"
+	if _, err := users.Update(ctx, first.User.ID, user.Patch{Name: &renamed}); err != nil {
+		t.Fatal(err)
+	}
+	ada.Email, ada.Name = "ada@lovelace.example", "A. King"
+	again, err := s.Complete(ctx, ada, tok(""), auth.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Created || again.User.ID != first.User.ID || again.AccountID != first.AccountID ||
+		again.User.Email != "ada@lovelace.example" || *again.User.Name != "Ada Lovelace" {
+		t.Fatalf("returning sign-in: %+v", again.User)
+	}
+	if ok, _ := s.HasGrant(ctx, "101"); !ok {
+		t.Fatal("a sign-in without a refresh token dropped the stored one")
+	}
+	if d := cmp.Diff(map[string]int{"users": 1, "accounts": 1, "sessions": 2}, rows(t, pool)); d != "" {
+		t.Fatalf("rows (-want +got):\n%s", d)
+	}
+
+	// Another person who takes Ada's old address at Google does not take
+	// over Ada's user.
+	eve := user.Identity{Subject: "202", Email: "ada@example.com", EmailVerified: true}
+	res, err := s.Complete(ctx, eve, tok("1//e"), auth.Meta{})
+	if err != nil || res.User.ID == first.User.ID {
+		t.Fatalf("new subject with a free address: %v, same user %v", err, res.User.ID == first.User.ID)
+	}
+	// Ada coming back with an address someone else has keeps hers.
+	ada.Email = "ada@example.com"
+	again, err = s.Complete(ctx, ada, tok(""), auth.Meta{})
+	if err != nil || again.User.Email != "ada@lovelace.example" {
+		t.Fatalf("address taken by another user: %v, email %s", err, again.User.Email)
+	}
+}
+
+func TestSignInLinksAndRefuses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, s := signIn(t)
+	users := user.NewService(pool)
+	existing, err := users.EnsureByEmail(ctx, "Grace@Example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Unverified: refused, nothing written.
+	before := rows(t, pool)
+	_, err = s.Complete(ctx, user.Identity{Subject: "301", Email: "grace@example.com", EmailVerified: false}, tok("1//g"), auth.Meta{})
+	if !errs.Is(err, errs.KindForbidden) {
+		t.Fatalf("unverified email: %v", err)
+	}
+	if d := cmp.Diff(before, rows(t, pool)); d != "" {
+		t.Fatalf("refused sign-in wrote rows:\n%s", d)
+	}
+	if _, err := s.Complete(ctx, user.Identity{Subject: "", Email: "grace@example.com", EmailVerified: true}, tok(""), auth.Meta{}); !errs.Is(err, errs.KindInvalid) {
+		t.Fatalf("no subject: %v", err)
+	}
+
+	// Verified: the user who already has the address (any case) is linked.
+	res, err := s.Complete(ctx, user.Identity{Subject: "301", Email: "grace@example.com", EmailVerified: true, Name: "Grace"}, tok("1//g"), auth.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Created || res.User.ID != existing.ID || res.User.Name == nil {
+		t.Fatalf("linking: %+v", res)
+	}
+
+	// A second Google account with the same address: conflict.
+	before = rows(t, pool)
+	_, err = s.Complete(ctx, user.Identity{Subject: "302", Email: "GRACE@example.com", EmailVerified: true}, tok("1//x"), auth.Meta{})
+	if !errs.Is(err, errs.KindConflict) {
+		t.Fatalf("address of a user with another Google account: %v", err)
+	}
+	if d := cmp.Diff(before, rows(t, pool)); d != "" {
+		t.Fatalf("refused sign-in wrote rows:\n%s", d)
+	}
+}
+
+func TestConcurrentFirstSignIns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, s := signIn(t)
+	id := user.Identity{Subject: "401", Email: "race@example.com", EmailVerified: true}
+	const n = 4
+	var wg sync.WaitGroup
+	results := make([]user.Result, n)
+	errc := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errc[i] = s.Complete(ctx, id, tok("1//r"), auth.Meta{})
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errc[i] != nil {
+			t.Fatal(errc[i])
+		}
+		if results[i].User.ID != results[0].User.ID || results[i].AccountID != results[0].AccountID {
+			t.Fatal("concurrent sign-ins of one person made different users or accounts")
+		}
+	}
+	if d := cmp.Diff(map[string]int{"users": 1, "accounts": 1, "sessions": n}, rows(t, pool)); d != "" {
+		t.Fatalf("rows (-want +got):\n%s", d)
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	users := user.NewService(pool)
+	u, _ := users.EnsureByEmail(ctx, "u@example.com")
+	long := string(make([]rune, user.MaxName+1))
+	bad := "ftp://example.com/x.png"
+	_, err := users.Update(ctx, u.ID, user.Patch{Name: &long, ImageURL: &bad})
+	e, ok := errs.As(err)
+	if !ok || e.Kind != errs.KindInvalid || len(e.Fields["name"]) == 0 || len(e.Fields["imageUrl"]) == 0 {
+		t.Fatalf("both problems in one error: %v", err)
+	}
+	empty := ""
+	got, err := users.Update(ctx, u.ID, user.Patch{Name: &empty})
+	if err != nil || got.Name != nil {
+		t.Fatalf("clearing the name: %+v %v", got, err)
+	}
+	if got, err := users.Update(ctx, u.ID, user.Patch{}); err != nil || got.ID != u.ID {
+		t.Fatalf("empty patch: %v", err)
+	}
+	pool.Exec(ctx, `update users set features = '{"webhooks": "yes", "ai-agents": true}' where id = $1`, u.ID)
+	if got, err := users.Get(ctx, u.ID); err != nil || !cmp.Equal(got.Features, user.Settings{"ai-agents": true}) {
+		t.Fatalf("hand-written features: %v %v", got.Features, err)
+	}
+}
