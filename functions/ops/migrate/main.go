@@ -18,6 +18,17 @@ func main() {
 		platform.Fatal(err)
 	}
 	workers.StartOp(app, workers.Op{Function: app.Function, Run: func(ctx context.Context) (any, error) {
-		return migrate.Up(ctx, app.Config.DatabaseURL, app.Log)
+		res, err := migrate.Up(ctx, app.Config.DatabaseURL, app.Log)
+		if err != nil {
+			return nil, err
+		}
+		app.Log.InfoContext(ctx, "schema migrated", "version", res.Version, "applied", len(res.Applied))
+		return report{Applied: append([]int64{}, res.Applied...)}, nil
 	}})
+}
+
+// report is the invocation's answer: the migrations it applied, none when
+// the schema was current. The schema's version goes to the log.
+type report struct {
+	Applied []int64 `json:"applied"`
 }
