@@ -171,13 +171,15 @@ func Fail(ctx context.Context, q db.Querier, j Job, f Failure) (bool, error) {
 	return tag.RowsAffected() == 1, nil
 }
 
-// Bury makes the job id dead whatever it was doing, unless it already
-// finished: for a message that cannot be run at all (unreadable data, a
-// kind sent to the wrong queue). It reports whether the row changed.
-func Bury(ctx context.Context, q db.Querier, id uuid.UUID, message, detail string) (bool, error) {
-	tag, err := q.Exec(ctx, `update jobs set state = 'dead', last_error = $2, error = $3,
+// Bury makes the job id of kind dead whatever it was doing, unless it
+// already finished: for a message that cannot be run at all (unreadable
+// data, a job type sent to another type's queue). A row of another kind
+// is not this message's job and is left alone. It reports whether the
+// row changed.
+func Bury(ctx context.Context, q db.Querier, id uuid.UUID, kind, message, detail string) (bool, error) {
+	tag, err := q.Exec(ctx, `update jobs set state = 'dead', last_error = $3, error = $4,
 			locked_until = null, updated_at = now(), finished_at = now()
-		where id = $1 and state not in ('succeeded', 'dead')`, id, truncate(message, 500), truncate(detail, 4000))
+		where id = $1 and kind = $2 and state not in ('succeeded', 'dead')`, id, kind, truncate(message, 500), truncate(detail, 4000))
 	if err != nil {
 		return false, fmt.Errorf("record job %s dead: %w", id, db.Err(err, "job"))
 	}

@@ -228,12 +228,12 @@ func (w *Worker) read(ctx context.Context, rec *events.SQSMessage) *message {
 		if !queue.Known(kind) {
 			detail = fmt.Sprintf("unknown job kind %q", kind)
 		}
-		m.result = w.bury(m.ctx, rec, m.id, "This job could not be run", detail)
+		m.result = w.bury(m.ctx, rec, m.id, kind, "This job could not be run", detail)
 		return m
 	}
 	p, err := w.decode([]byte(rec.Body))
 	if err != nil {
-		m.result = w.bury(m.ctx, rec, m.id, "The job's data could not be read", "payload: "+err.Error())
+		m.result = w.bury(m.ctx, rec, m.id, kind, "The job's data could not be read", "payload: "+err.Error())
 		return m
 	}
 	if rawID == "" {
@@ -284,15 +284,20 @@ func (w *Worker) runAll(ctx context.Context, run []*message) {
 // unclaimed decides about a delivery of a job that was not claimable.
 func (w *Worker) unclaimed(ctx context.Context, rec *events.SQSMessage, job queue.Job) result {
 	now := time.Now()
-	switch job.State {
-	case queue.Succeeded:
+	switch {
+	case job.Kind != w.fn.Name:
+		// The id is another type's job: leave that job alone and this
+		// message to the dead-letter queue.
+		w.o.Log.ErrorContext(ctx, "job message names a job of another type; moving it to the dead-letter queue", "job_kind", job.Kind)
+		return w.release(ctx, rec, 0, settled)
+	case job.State == queue.Succeeded:
 		w.o.Log.DebugContext(ctx, "job already done; duplicate message dropped")
 		return done
-	case queue.Dead:
+	case job.State == queue.Dead:
 		// Its message belongs in the dead-letter queue: release it so
 		// the redrive policy moves it there.
 		return w.release(ctx, rec, 0, settled)
-	case queue.Running:
+	case job.State == queue.Running:
 		// Another delivery runs it: look again when its claim lapses.
 		wait := time.Second
 		if job.LockedUntil != nil {
@@ -384,14 +389,14 @@ func (w *Worker) failed(ctx context.Context, rec *events.SQSMessage, job queue.J
 	return w.release(ctx, rec, f.RetryIn, retry)
 }
 
-// bury records a message that cannot be run as dead and releases it for
-// the dead-letter queue.
-func (w *Worker) bury(ctx context.Context, rec *events.SQSMessage, id uuid.UUID, message, detail string) result {
+// bury records the job of kind of a message that cannot be run as dead
+// and releases the message for the dead-letter queue.
+func (w *Worker) bury(ctx context.Context, rec *events.SQSMessage, id uuid.UUID, kind, message, detail string) result {
 	w.o.Log.ErrorContext(ctx, "job message cannot be run; moving it to the dead-letter queue", "reason", detail)
 	w.o.Monitor.Count(ctx, "JobsDead", 1)
 	rctx, cancel := recordContext(ctx)
 	defer cancel()
-	if _, err := queue.Bury(rctx, w.db, id, message, detail); err != nil {
+	if _, err := queue.Bury(rctx, w.db, id, kind, message, detail); err != nil {
 		w.o.Log.ErrorContext(ctx, "job outcome not recorded", "err", err)
 	}
 	return w.release(ctx, rec, 0, settled)

@@ -432,6 +432,26 @@ func TestClaims(t *testing.T) {
 		}
 	})
 
+	t.Run("a job of another type is left alone", func(t *testing.T) {
+		var other queue.Job
+		err := db.InTx(ctx, f.pool, func(tx db.Tx) error {
+			var err error
+			other, err = queue.Enqueue(ctx, tx, queue.Enrichment{UserID: f.user, ContactID: uuid.New()})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := record(other.ID.String(), f.fn.Name, `{"userId":"`+f.user.String()+`","emailId":"`+uuid.NewString()+`"}`)
+		res, err := w.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{rec}})
+		if err != nil || len(res.BatchItemFailures) != 1 {
+			t.Fatalf("message naming another type's job: %+v %v", res, err)
+		}
+		if got := f.job(t, other.ID); got.State != queue.Pending || got.Attempts != 0 {
+			t.Fatalf("the other job changed: %s, %d attempts", got.State, got.Attempts)
+		}
+	})
+
 	t.Run("a job whose row is gone is dropped", func(t *testing.T) {
 		rec := record(uuid.NewString(), f.fn.Name, `{"userId":"`+uuid.NewString()+`","emailId":"`+uuid.NewString()+`"}`)
 		res, err := w.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{rec}})
@@ -464,10 +484,25 @@ func TestMalformedMessages(t *testing.T) {
 	w := f.worker(nil)
 	ctx := context.Background()
 	const unreadable = "The job's data could not be read"
+	// row writes the job a message names, of kind.
+	row := func(t *testing.T, kind string) uuid.UUID {
+		if kind == f.fn.Name {
+			return f.enqueue(t, 1)[0].ID
+		}
+		id := uuid.Must(uuid.NewV7())
+		if _, err := f.pool.Exec(ctx, `insert into jobs (id, kind, user_id, payload, max_attempts, state)
+			values ($1, $2, $3, '{}', 3, 'sent')`, id, kind, f.user); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
 	tests := []struct {
-		name, body, kind string
-		badID            bool
-		lastError        string
+		name, body string
+		// kind is the message's; the job's row is of rowKind.
+		kind, rowKind string
+		badID         bool
+		// lastError is the row's after; "" when the row is left alone.
+		lastError string
 	}{
 		{name: "not JSON", body: "hello", lastError: unreadable},
 		{name: "truncated JSON", body: `{"userId":`, lastError: unreadable},
@@ -476,32 +511,38 @@ func TestMalformedMessages(t *testing.T) {
 		{name: "missing fields", body: `{}`, lastError: unreadable},
 		{name: "bad uuid", body: `{"userId":"x","emailId":"y"}`, lastError: unreadable},
 		{name: "empty", body: ``, lastError: unreadable},
-		{name: "unknown job kind", body: `{}`, kind: "mystery", lastError: "This job could not be run"},
-		{name: "another type's job", body: `{}`, kind: catalog.EmailSync, lastError: "This job could not be run"},
+		{name: "unknown job kind", body: `{}`, kind: "mystery", rowKind: "mystery", lastError: "This job could not be run"},
+		{name: "another type's job on this queue", body: `{}`, kind: catalog.EmailSync, rowKind: catalog.EmailSync, lastError: "This job could not be run"},
+		{name: "a kind that is not its job's", body: `{}`, kind: catalog.EmailSync},
 		{name: "bad job id", body: `{}`, badID: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			j := f.enqueue(t, 1)[0]
-			id := j.ID.String()
+			if tt.kind == "" {
+				tt.kind = f.fn.Name
+			}
+			if tt.rowKind == "" {
+				tt.rowKind = f.fn.Name
+			}
+			jobID := row(t, tt.rowKind)
+			id := jobID.String()
 			if tt.badID {
 				id = "job-17"
 			}
-			kind := f.fn.Name
-			if tt.kind != "" {
-				kind = tt.kind
-			}
-			res, err := w.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{record(id, kind, tt.body)}})
+			res, err := w.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{record(id, tt.kind, tt.body)}})
 			if err != nil || len(res.BatchItemFailures) != 1 {
 				t.Fatalf("result %+v %v, want the message reported", res, err)
 			}
-			if f.calls.of(j.ID) != 0 {
+			if f.calls.of(jobID) != 0 {
 				t.Fatalf("handler ran")
 			}
-			got := f.job(t, j.ID)
-			if tt.badID {
+			got, err := queue.Get(ctx, f.pool, f.user, jobID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.lastError == "" {
 				if got.State != queue.Sent {
-					t.Errorf("job of another message changed: %s", got.State)
+					t.Errorf("the job changed: %s", got.State)
 				}
 				return
 			}
