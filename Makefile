@@ -53,7 +53,7 @@ FORCE:
 
 ## bench: the performance budgets, one line per figure
 bench: tools
-	@$(GO) test -run '^$$' -bench 'BenchmarkColdStart|BenchmarkWarmRequest' -benchtime=1x -timeout 30m \
+	@$(GO) test -run '^$$' -bench 'BenchmarkColdStart|BenchmarkWarmRequest|BenchmarkCacheRatios' -benchtime=1x -timeout 30m \
 		./functions ./functions/routes/contacts | grep -E '^[a-z_0-9-]+ [0-9.]+ ' || true
 
 ## synth: build the functions, then synthesize the CloudFormation template (offline)

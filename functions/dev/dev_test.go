@@ -127,7 +127,7 @@ func TestBrowserSignIn(t *testing.T) {
 	// Feature flags: the environment gate is on, and the user's setting.
 	var userID string
 	s.pool.QueryRow(context.Background(), `select id::text from users`).Scan(&userID)
-	feature.NewSettings(s.pool).Set(context.Background(), uuid.MustParse(userID), feature.AIAgents, true)
+	feature.NewSettings(s.pool).WithCache(s.cache).Set(context.Background(), uuid.MustParse(userID), feature.AIAgents, true)
 	res, err := browser.Get(base + "/v1/user/features")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
@@ -76,6 +77,16 @@ func flagCommand(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("user %s: %w", who, err)
 	}
 	settings := feature.NewSettings(pool)
+	if cfg.RedisURL != "" {
+		// Drop the user's cached settings so running functions see the
+		// change at once; without a shared cache they see it within the
+		// session cache's lifetime.
+		c, err := cache.Open(cfg.RedisURL, cache.RedisOptions{Password: cfg.RedisPassword.Reveal(), Timeout: cfg.CacheTimeout}, cache.Options{Timeout: cfg.CacheTimeout})
+		if err == nil {
+			defer c.Close()
+			settings = settings.WithCache(c)
+		}
+	}
 	var own map[string]bool
 	if verb == "list" {
 		own, err = settings.Get(ctx, u.ID)

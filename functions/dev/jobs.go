@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
@@ -37,7 +38,7 @@ type rawSender interface {
 
 // newBackground uses SQS when queue URLs are configured, and the
 // in-memory queue otherwise.
-func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, pool *db.Pool) *background {
+func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, pool *db.Pool, c *cache.Cache) *background {
 	var backend queue.Backend
 	var receiver queue.Receiver
 	if b := sqsqueue.FromConfig(cfg); b != nil {
@@ -47,7 +48,7 @@ func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, p
 		backend, receiver = m, m
 	}
 	q := queue.New(pool, backend, log)
-	deps := workers.Deps{Log: log, Monitor: mon, DB: pool, Backend: backend, Extraction: email.WithIgnore(cfg.ExtractIgnore...)}
+	deps := workers.Deps{Log: log, Monitor: mon, DB: pool, Backend: backend, Extraction: email.WithIgnore(cfg.ExtractIgnore...), Cache: c}
 	retention := time.Duration(cfg.JobsRetentionDays) * 24 * time.Hour
 	ops := map[string]workers.Op{}
 	for _, op := range []workers.Op{workers.Relay(q), workers.Maintenance(pool, retention)} {

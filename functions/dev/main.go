@@ -28,6 +28,7 @@ import (
 	authroutes "github.com/personalcrm/core/functions/routes/auth"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
@@ -39,6 +40,7 @@ import (
 	"github.com/personalcrm/core/shared/monitor"
 	"github.com/personalcrm/core/shared/platform"
 	"github.com/personalcrm/core/shared/queue"
+	"github.com/personalcrm/core/shared/ratelimit"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
@@ -78,6 +80,8 @@ type server struct {
 	log     *slog.Logger
 	pool    *db.Pool
 	handler http.Handler
+	// cache is the server's cache (in memory without REDIS_URL).
+	cache *cache.Cache
 	// sandbox is the sandbox Google the server serves, when it uses one.
 	sandbox *testkit.Google
 	// jobs runs the job consumers and schedules.
@@ -105,11 +109,18 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err != nil {
 		return nil, err
 	}
-	sessions := auth.NewSessions(pool)
 	mon := monitor.New(io.Discard, log, platform.Namespace, function.Name)
 	if cfg.Level <= slog.LevelDebug {
 		mon = monitor.New(os.Stdout, log, platform.Namespace, function.Name)
 	}
+	// Without REDIS_URL the cache is in this process's memory.
+	c, err := cache.Open(cfg.RedisURL,
+		cache.RedisOptions{Password: cfg.RedisPassword.Reveal(), Timeout: cfg.CacheTimeout, PoolSize: 16},
+		cache.Options{Log: log, Monitor: mon, Timeout: cfg.CacheTimeout})
+	if err != nil {
+		return nil, err
+	}
+	sessions := auth.NewCachedSessions(auth.NewSessions(pool), c)
 	login, err := authroutes.NewLoginDeps(cfg, pool, sessions)
 	if err != nil {
 		return nil, err
@@ -118,14 +129,16 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err != nil {
 		return nil, err
 	}
-	jobs := newBackground(cfg, log, mon, pool)
-	srv := api.NewServer(api.Options{Log: log, Monitor: mon, Sessions: sessions}.WithConfig(cfg), routes.All(routes.Deps{
+	jobs := newBackground(cfg, log, mon, pool, c)
+	opts := api.Options{Log: log, Monitor: mon, Sessions: sessions, Limiter: ratelimit.New(c, log, mon)}.WithConfig(cfg)
+	srv := api.NewServer(opts, routes.All(routes.Deps{
 		Log: log,
 		Checks: []health.Check{
 			{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, pool) }},
+			{Name: "cache", Run: c.Ping},
 			jobs.queue.Check(),
 		},
-		Contacts: contact.NewService(pool),
+		Contacts: contact.NewService(pool, contact.WithCache(c)),
 		Login:    login,
 		Callback: callback,
 		Users:    user.NewService(pool),
@@ -133,7 +146,7 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		Jobs:     queue.NewReader(pool),
 	})...)
 	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
-	s := &server{cfg: cfg, log: log, pool: pool, handler: srv, jobs: jobs}
+	s := &server{cfg: cfg, log: log, pool: pool, handler: srv, cache: c, jobs: jobs}
 	s.sandbox = mountSandbox(srv, cfg)
 	srv.HandleFunc("GET /{$}", home)
 	return s, nil

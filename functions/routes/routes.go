@@ -30,7 +30,7 @@ type Deps struct {
 	Login    authroutes.LoginDeps
 	Callback authroutes.CallbackDeps
 	Users    *user.Service
-	Sessions *auth.Sessions
+	Sessions *auth.CachedSessions
 
 	// Jobs reads the state of users' jobs.
 	Jobs *queue.Reader

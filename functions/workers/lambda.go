@@ -25,6 +25,7 @@ func AppDeps(app *platform.App) Deps {
 		DB:         app.DB,
 		Backend:    sqsqueue.FromConfig(app.Config),
 		Extraction: email.WithIgnore(app.Config.ExtractIgnore...),
+		Cache:      app.Cache,
 	}
 }
 

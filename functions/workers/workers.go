@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/contact"
@@ -33,6 +34,8 @@ type Deps struct {
 	Worker worker.Options
 	// Extraction decides whose addresses make contacts.
 	Extraction email.Policy
+	// Cache holds the reads that the jobs' writes invalidate; nil is none.
+	Cache *cache.Cache
 }
 
 func (d Deps) options() worker.Options {
@@ -61,7 +64,7 @@ func Jobs(d Deps) []*worker.Worker {
 // leaves nothing to do.
 func ContactExtraction(d Deps) *worker.Worker {
 	emails := email.NewService(d.DB)
-	contacts := contact.NewService(d.DB)
+	contacts := contact.NewService(d.DB, contact.WithCache(d.Cache))
 	log := d.Log
 	if log == nil {
 		log = logging.Discard()

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -116,8 +117,18 @@ type Options struct {
 	// Features are the environment's feature gates; a signed-in request's
 	// context carries its user's evaluated flags (feature.From).
 	Features feature.Gates
+	// Limiter enforces the routes' catalog Limits; nil enforces none.
+	Limiter RateLimiter
 	// Title and Version describe the API in its document.
 	Title, Version string
+}
+
+// RateLimiter decides whether a caller may call a route once more. caller
+// is "u:<user id>" on signed routes and "ip:<client address>" on public
+// ones. Errors: RateLimited (answered 429 with Retry-After); a limiter that
+// cannot decide allows the call.
+type RateLimiter interface {
+	Allow(ctx context.Context, route, caller string, l catalog.Limit) error
 }
 
 // DefaultCookieName is the session cookie's name when Options leave it empty.
@@ -134,6 +145,7 @@ type Server struct {
 	cookie  auth.Cookie
 	csrf    *http.CrossOriginProtection
 	gates   feature.Gates
+	limiter RateLimiter
 	routes  []Route
 	ready   bool
 	started time.Time
@@ -157,7 +169,7 @@ func NewServer(o Options, routes ...Route) *Server {
 		o.Version = "1.0.0"
 	}
 	s := &Server{mux: http.NewServeMux(), log: o.Log, mon: o.Monitor, auth: o.Sessions, cookie: o.Cookie,
-		csrf: http.NewCrossOriginProtection(), gates: o.Features}
+		csrf: http.NewCrossOriginProtection(), gates: o.Features, limiter: o.Limiter}
 	for _, origin := range o.TrustedOrigins {
 		if err := s.csrf.AddTrustedOrigin(origin); err != nil {
 			o.Log.Warn("trusted origin ignored", "origin", origin, "err", err)
@@ -205,6 +217,12 @@ func (s *Server) add(r Route) {
 	if fn.Access == catalog.Signed {
 		op.Security = []map[string][]string{{"bearer": {}}, {"session": {}}}
 		op.Middlewares = append(op.Middlewares, s.authenticate)
+	}
+	if fn.Limit != nil {
+		op.Errors = append(op.Errors, http.StatusTooManyRequests)
+		if s.limiter != nil {
+			op.Middlewares = append(op.Middlewares, s.rateLimit(fn.Name, *fn.Limit))
+		}
 	}
 	r.register(s, s.api, op)
 	// huma documents 422 for invalid input; this API answers 400.
@@ -319,6 +337,33 @@ func (s *Server) sameOrigin(ctx huma.Context) error {
 		return errCrossSite
 	}
 	return nil
+}
+
+// rateLimit answers 429 when the caller (the signed-in user, else the
+// client address) is over the route's limit; the handler does not run.
+func (s *Server) rateLimit(route string, l catalog.Limit) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		var caller string
+		if p, ok := auth.From(ctx.Context()); ok {
+			caller = "u:" + p.UserID.String()
+		} else {
+			caller = "ip:" + clientIP(ctx.RemoteAddr())
+		}
+		if err := s.limiter.Allow(ctx.Context(), route, caller, l); err != nil {
+			s.writeHumaError(ctx, err)
+			return
+		}
+		next(ctx)
+	}
+}
+
+// clientIP is the address of a request's client: API Gateway's source IP,
+// or the peer of a direct connection without its port.
+func clientIP(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
 }
 
 func (s *Server) writeHumaError(ctx huma.Context, err error) {

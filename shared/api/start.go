@@ -11,6 +11,9 @@ func Start(app *platform.App, routes ...Route) {
 	if app.Sessions != nil {
 		o.Sessions = app.Sessions
 	}
+	if app.Limiter != nil {
+		o.Limiter = app.Limiter
+	}
 	s := NewServer(o, routes...)
 	platform.Start(app, s.LambdaHandler(app.Function.Name))
 }

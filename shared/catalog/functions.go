@@ -54,6 +54,8 @@ var functions = []Function{
 		Name: ContactsCreate, Kind: Route, Method: "POST", Path: "/v1/contacts", Access: Signed, Tag: "contacts",
 		Summary: "Create a contact",
 		Uses:    []Resource{Database, Cache},
+		// Generous for a person typing, tight for a script filling the table.
+		Limit: &Limit{Requests: 60, Per: time.Minute, Burst: 20},
 	},
 	{
 		Name: ContactsGet, Kind: Route, Method: "GET", Path: "/v1/contacts/{id}", Access: Signed, Tag: "contacts",
@@ -128,7 +130,8 @@ var jobFunctions = []Function{
 		Name: ContactExtraction, Kind: Job,
 		Summary: "Find the people an email was exchanged with and record them as contacts",
 		Timeout: 30 * time.Second, MaxAttempts: 5, BatchSize: 10,
-		Uses: []Resource{Database},
+		// The cache: its writes invalidate the user's cached contacts.
+		Uses: []Resource{Database, Cache},
 	},
 	{
 		Name: Enrichment, Kind: Job,

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 
@@ -41,6 +42,7 @@ const (
 	VarDatabaseIAMAuth    = "DATABASE_IAM_AUTH"
 	VarRedisURL           = "REDIS_URL"
 	VarRedisPassword      = "REDIS_PASSWORD"
+	VarCacheTimeout       = "CACHE_TIMEOUT"
 	VarAuthURL            = "AUTH_URL"
 	VarAuthSecret         = "AUTH_SECRET"
 	VarAuthRedirectURL    = "AUTH_REDIRECT_URL"
@@ -75,6 +77,9 @@ type Config struct {
 	// RedisURL is redis:// or rediss:// (TLS); empty means an in-memory cache.
 	RedisURL      string `env:"REDIS_URL"`
 	RedisPassword Secret `env:"REDIS_PASSWORD"`
+	// CacheTimeout bounds one cache operation: a slow cache costs a
+	// request at most this long before the request goes on without it.
+	CacheTimeout time.Duration `env:"CACHE_TIMEOUT"`
 
 	// AuthURL is the public base URL of the API: redirects and cookies
 	// are built from it.
@@ -249,6 +254,9 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	if _, ok := vars[VarPort]; !ok {
 		vars[VarPort] = "3000"
 	}
+	if _, ok := vars[VarCacheTimeout]; !ok {
+		vars[VarCacheTimeout] = DefaultCacheTimeout.String()
+	}
 	if _, ok := vars[VarJobsRetentionDays]; !ok {
 		vars[VarJobsRetentionDays] = "30"
 	}
@@ -270,6 +278,11 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	}
 	return cfg, nil
 }
+
+// DefaultCacheTimeout is CACHE_TIMEOUT when unset: far above a healthy
+// ElastiCache round trip (well under a millisecond in the same VPC), far
+// below what a request can afford to lose.
+const DefaultCacheTimeout = 100 * time.Millisecond
 
 // localDefaults make a fresh machine work in development and test.
 var localDefaults = map[string]string{
@@ -348,6 +361,8 @@ func typeName(t reflect.Type) string {
 		return "value"
 	case t.Kind() == reflect.Bool:
 		return "boolean (true or false)"
+	case t == reflect.TypeOf(time.Duration(0)):
+		return "duration (like 100ms)"
 	case t.Kind() == reflect.Int:
 		return "whole number"
 	case t == reflect.TypeOf(&url.URL{}) || t == reflect.TypeOf(url.URL{}):
@@ -392,6 +407,9 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 		}
 	} else if prod && fn.Needs(catalog.Cache) {
 		p.add(VarRedisURL, "required in production")
+	}
+	if cfg.CacheTimeout < time.Millisecond || cfg.CacheTimeout > 5*time.Second {
+		p.add(VarCacheTimeout, "must be a duration between 1ms and 5s, like 100ms")
 	}
 
 	if cfg.AuthURL != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -94,6 +95,19 @@ func TestLoadDevelopmentDefaults(t *testing.T) {
 	if cfg.Env != config.Development || cfg.Port != 3000 || cfg.DatabaseURL == "" || cfg.AuthURL == nil || cfg.RedisURL != "" {
 		t.Fatalf("unexpected development defaults: %+v", cfg)
 	}
+	if cfg.CacheTimeout != config.DefaultCacheTimeout {
+		t.Fatalf("cache timeout %v, want the default %v", cfg.CacheTimeout, config.DefaultCacheTimeout)
+	}
+}
+
+func TestLoadCacheTimeout(t *testing.T) {
+	cfg, err := config.Load(context.Background(), allFn, config.WithEnv(with(production(), "CACHE_TIMEOUT", "250ms")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.CacheTimeout != 250*time.Millisecond {
+		t.Fatalf("cache timeout %v, want 250ms", cfg.CacheTimeout)
+	}
 }
 
 func TestLoadProblems(t *testing.T) {
@@ -113,6 +127,9 @@ func TestLoadProblems(t *testing.T) {
 		{"bad bool", dbFn, with(production(), "DATABASE_IAM_AUTH", "maybe"), map[string]string{"DATABASE_IAM_AUTH": "boolean"}},
 		{"redis scheme", dbFn, with(production(), "REDIS_URL", "http://cache"), map[string]string{"REDIS_URL": "redis://"}},
 		{"redis without TLS in production", dbFn, with(production(), "REDIS_URL", "redis://cache:6379"), map[string]string{"REDIS_URL": "TLS"}},
+		{"cache timeout not a duration", dbFn, with(production(), "CACHE_TIMEOUT", "fast"), map[string]string{"CACHE_TIMEOUT": "duration"}},
+		{"cache timeout too long", dbFn, with(production(), "CACHE_TIMEOUT", "30s"), map[string]string{"CACHE_TIMEOUT": "between 1ms and 5s"}},
+		{"cache timeout zero", dbFn, with(production(), "CACHE_TIMEOUT", "0s"), map[string]string{"CACHE_TIMEOUT": "between 1ms and 5s"}},
 		{"cache required in production", allFn, with(production(), "REDIS_URL", "<unset>"), map[string]string{"REDIS_URL": "required"}},
 		{"auth url http in production", googleFn, with(production(), "AUTH_URL", "http://api.example.com"), map[string]string{"AUTH_URL": "https"}},
 		{"auth url relative", googleFn, with(production(), "AUTH_URL", "/x"), map[string]string{"AUTH_URL": "absolute"}},

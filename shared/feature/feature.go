@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/errs"
@@ -98,11 +99,25 @@ func Enabled(ctx context.Context, f Flag) bool { return From(ctx).Enabled(f) }
 
 // Settings reads and changes users' own flag settings.
 type Settings struct {
-	db db.Querier
+	db    db.Querier
+	cache *cache.Cache
 }
 
 // NewSettings returns the settings store on q.
 func NewSettings(q db.Querier) *Settings { return &Settings{db: q} }
+
+// WithCache makes Set drop the user's cached settings (see Scope) from c.
+func (s *Settings) WithCache(c *cache.Cache) *Settings {
+	s.cache = c
+	return s
+}
+
+// Scope is the cache scope of a user's settings: readers that cache them
+// there (signed-in requests do) see a change at once when the writer
+// shares the cache.
+func Scope(userID uuid.UUID) cache.Scope {
+	return cache.Scope{Name: "features", Owner: userID.String()}
+}
 
 // Set turns f on or off for userID and returns the user's settings after
 // the change. It is one UPDATE of the one key, so concurrent changes of
@@ -119,6 +134,7 @@ func (s *Settings) Set(ctx context.Context, userID uuid.UUID, f Flag, on bool) (
 	if err != nil {
 		return nil, fmt.Errorf("set feature %s for user %s: %w", f, userID, db.Err(err, "user"))
 	}
+	s.cache.Invalidate(ctx, Scope(userID))
 	return Decode(raw), nil
 }
 

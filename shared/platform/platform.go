@@ -1,6 +1,7 @@
 // Package platform builds what every function starts from, once per cold
 // start: its catalog entry, configuration, logger, monitor and, when the
-// entry uses the database, the connection pool and session store.
+// entry uses them, the connection pool, session store, cache and rate
+// limiter.
 package platform
 
 import (
@@ -13,12 +14,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/health"
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
+	"github.com/personalcrm/core/shared/ratelimit"
 )
 
 // Namespace is the CloudWatch namespace of the functions' metrics.
@@ -31,8 +34,15 @@ type App struct {
 	Log      *slog.Logger
 	Monitor  *monitor.Monitor
 	// DB is nil unless the function uses the database.
-	DB       *db.Pool
-	Sessions *auth.Sessions
+	DB *db.Pool
+	// Sessions resolves sessions through the cache, when there is one.
+	Sessions *auth.CachedSessions
+	// Cache is nil unless the function uses the cache. A Lambda without
+	// REDIS_URL has none: an in-memory copy per instance could not be
+	// invalidated by writes in other instances.
+	Cache *cache.Cache
+	// Limiter enforces the routes' rate limits; nil without a cache.
+	Limiter *ratelimit.Limiter
 
 	closeOnce sync.Once
 }
@@ -55,6 +65,19 @@ func Init(ctx context.Context, name string, opts ...config.Option) (*App, error)
 		Log:      log,
 		Monitor:  monitor.New(os.Stdout, log, Namespace, fn.Name),
 	}
+	if fn.Needs(catalog.Cache) && (cfg.RedisURL != "" || !config.Lambda()) {
+		pool := 16
+		if config.Lambda() {
+			pool = cache.DefaultPoolSize
+		}
+		app.Cache, err = cache.Open(cfg.RedisURL,
+			cache.RedisOptions{Password: cfg.RedisPassword.Reveal(), Timeout: cfg.CacheTimeout, PoolSize: pool},
+			cache.Options{Log: log, Monitor: app.Monitor, Timeout: cfg.CacheTimeout})
+		if err != nil {
+			return nil, err
+		}
+		app.Limiter = ratelimit.New(app.Cache, log, app.Monitor)
+	}
 	if fn.Needs(catalog.Database) {
 		mode := db.Local
 		if config.Lambda() {
@@ -64,7 +87,7 @@ func Init(ctx context.Context, name string, opts ...config.Option) (*App, error)
 		if err != nil {
 			return nil, err
 		}
-		app.Sessions = auth.NewSessions(app.DB)
+		app.Sessions = auth.NewCachedSessions(auth.NewSessions(app.DB), app.Cache)
 	}
 	return app, nil
 }
@@ -82,6 +105,10 @@ func (a *App) Checks() []health.Check {
 	if a.DB != nil {
 		out = append(out, health.Check{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, a.DB) }})
 	}
+	if a.Cache != nil {
+		// The API works without the cache, only slower.
+		out = append(out, health.Check{Name: "cache", Required: false, Run: a.Cache.Ping})
+	}
 	return out
 }
 
@@ -90,6 +117,9 @@ func (a *App) Close() {
 	a.closeOnce.Do(func() {
 		if a.DB != nil {
 			a.DB.Close()
+		}
+		if a.Cache != nil {
+			a.Cache.Close()
 		}
 	})
 }

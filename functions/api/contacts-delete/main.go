@@ -16,5 +16,5 @@ func main() {
 	if err != nil {
 		platform.Fatal(err)
 	}
-	api.Start(app, contacts.Delete(contact.NewService(app.DB)))
+	api.Start(app, contacts.Delete(contact.NewService(app.DB, contact.WithCache(app.Cache))))
 }

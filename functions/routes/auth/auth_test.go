@@ -50,7 +50,7 @@ func setup(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	pool := testkit.DB(t)
-	sessions := auth.NewSessions(pool)
+	sessions := auth.NewCachedSessions(auth.NewSessions(pool), nil)
 	login, err := authroutes.NewLoginDeps(cfg, pool, sessions)
 	if err != nil {
 		t.Fatal(err)

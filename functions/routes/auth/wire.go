@@ -21,7 +21,7 @@ func LoginURL(authURL *url.URL) string {
 
 // NewLoginDeps builds Login's dependencies from the configuration. It does
 // no I/O.
-func NewLoginDeps(cfg *config.Config, pool *db.Pool, sessions *authn.Sessions) (LoginDeps, error) {
+func NewLoginDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSessions) (LoginDeps, error) {
 	g, err := google.FromConfig(cfg)
 	if err != nil {
 		return LoginDeps{}, err
@@ -37,7 +37,7 @@ func NewLoginDeps(cfg *config.Config, pool *db.Pool, sessions *authn.Sessions) (
 
 // NewCallbackDeps builds Callback's dependencies from the configuration.
 // It does no I/O. Errors: a bad TOKEN_KEYS or Google configuration.
-func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *authn.Sessions, log *slog.Logger) (CallbackDeps, error) {
+func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSessions, log *slog.Logger) (CallbackDeps, error) {
 	g, err := google.FromConfig(cfg)
 	if err != nil {
 		return CallbackDeps{}, err

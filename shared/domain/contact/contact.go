@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/errs"
 )
@@ -52,11 +53,38 @@ type Store interface {
 type Service struct {
 	db    Store
 	table *db.Table[Contact]
+	cache *cache.Cache
 }
 
+// Option configures a Service.
+type Option func(*Service)
+
+// WithCache serves Get and List from c, per user; every write through the
+// service invalidates all of that user's cached reads at once.
+func WithCache(c *cache.Cache) Option { return func(s *Service) { s.cache = c } }
+
+// CacheTTL bounds how long a cached read lives. Writes invalidate at once;
+// the TTL only limits how stale a read can be after a write whose
+// invalidation could not reach the cache at all.
+const CacheTTL = 2 * time.Minute
+
 // NewService returns the contact service on store.
-func NewService(store Store) *Service {
-	return &Service{db: store, table: db.NewTable[Contact]("contacts", "contact")}
+func NewService(store Store, opts ...Option) *Service {
+	s := &Service{db: store, table: db.NewTable[Contact]("contacts", "contact")}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// scope holds every cached read of one user's contacts.
+func scope(userID uuid.UUID) cache.Scope {
+	return cache.Scope{Name: "contacts", Owner: userID.String()}
+}
+
+// changed invalidates the user's cached reads after a write.
+func (s *Service) changed(ctx context.Context, userID uuid.UUID) {
+	s.cache.Invalidate(ctx, scope(userID))
 }
 
 // Fields are a contact's editable fields. In a Patch, a nil field is left
@@ -135,7 +163,11 @@ func (s *Service) Create(ctx context.Context, userID uuid.UUID, f Fields) (Conta
 		return Contact{}, err
 	}
 	c, err := s.table.Insert(ctx, s.db, userID, append(db.Values{{Column: "id", Value: id}}, f.values()...))
-	return c, conflictOnEmail(err)
+	if err != nil {
+		return Contact{}, conflictOnEmail(err)
+	}
+	s.changed(ctx, userID)
+	return c, nil
 }
 
 func conflictOnEmail(err error) error {
@@ -148,7 +180,9 @@ func conflictOnEmail(err error) error {
 
 // Get returns the user's contact id. Errors: NotFound.
 func (s *Service) Get(ctx context.Context, userID, id uuid.UUID) (Contact, error) {
-	return s.table.Get(ctx, s.db, userID, id)
+	return cache.GetOrLoad(ctx, s.cache, scope(userID), cache.Key("get", id), CacheTTL, func(ctx context.Context) (Contact, error) {
+		return s.table.Get(ctx, s.db, userID, id)
+	})
 }
 
 // Update changes the fields of p that are set. A contact keeps a name or
@@ -176,12 +210,20 @@ func (s *Service) Update(ctx context.Context, userID, id uuid.UUID, p Fields) (C
 		out, err = s.table.Update(ctx, tx, userID, id, p.values())
 		return conflictOnEmail(err)
 	})
-	return out, err
+	if err != nil {
+		return Contact{}, err
+	}
+	s.changed(ctx, userID)
+	return out, nil
 }
 
 // Delete removes the user's contact id. Errors: NotFound.
 func (s *Service) Delete(ctx context.Context, userID, id uuid.UUID) error {
-	return s.table.Delete(ctx, s.db, userID, id)
+	if err := s.table.Delete(ctx, s.db, userID, id); err != nil {
+		return err
+	}
+	s.changed(ctx, userID)
+	return nil
 }
 
 // Limits of a list page.
@@ -220,13 +262,25 @@ func (s *Service) List(ctx context.Context, userID uuid.UUID, q Query) (Page, er
 	if q.Limit < 1 || q.Limit > MaxLimit {
 		return Page{}, errs.Field("limit", fmt.Sprintf("must be between 1 and %d", MaxLimit))
 	}
+	q.Search = strings.TrimSpace(q.Search)
+	var after Cursor
+	if q.After != nil {
+		after = *q.After
+	}
+	key := cache.Key("list", q.Search, q.Limit, q.After != nil, after.SortKey, after.ID)
+	return cache.GetOrLoad(ctx, s.cache, scope(userID), key, CacheTTL, func(ctx context.Context) (Page, error) {
+		return s.list(ctx, userID, q)
+	})
+}
+
+func (s *Service) list(ctx context.Context, userID uuid.UUID, q Query) (Page, error) {
 	args := []any{userID, q.Limit + 1}
 	sql := "select " + s.table.Columns() + " from contacts where user_id = $1"
 	if q.After != nil {
 		args = append(args, q.After.SortKey, q.After.ID)
 		sql += " and (sort_key, id) > ($3, $4)"
 	}
-	if search := strings.TrimSpace(q.Search); search != "" {
+	if search := q.Search; search != "" {
 		args = append(args, "%"+escapeLike(strings.ToLower(search))+"%")
 		// The expression matches the trigram index contacts_search_idx.
 		sql += fmt.Sprintf(" and (coalesce(name, '') || ' ' || coalesce(email, '') || ' ' || coalesce(company, '')) ilike $%d", len(args))

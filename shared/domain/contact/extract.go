@@ -54,7 +54,8 @@ type Recorded struct {
 // to the email's time if that is later.
 //
 // It is idempotent: recording the same email again, even concurrently,
-// links nothing new and counts nothing twice. The email must be the
+// links nothing new and counts nothing twice. A change invalidates the
+// user's cached reads, as every write does. The email must be the
 // user's. Errors: NotFound (no such email or user).
 func (s *Service) RecordInteraction(ctx context.Context, userID uuid.UUID, in Interaction) (Recorded, error) {
 	ps := dedupe(in.Participants)
@@ -125,9 +126,13 @@ func (s *Service) RecordInteraction(ctx context.Context, userID uuid.UUID, in In
 	if err != nil {
 		return Recorded{}, err
 	}
-	if upserted == 0 && linked == 0 && !s.owns(ctx, userID, in.EmailID) {
-		return Recorded{}, errs.NotFound("email")
+	if upserted == 0 && linked == 0 {
+		if !s.owns(ctx, userID, in.EmailID) {
+			return Recorded{}, errs.NotFound("email")
+		}
+		return Recorded{}, nil
 	}
+	s.changed(ctx, userID)
 	return Recorded{Linked: int(linked)}, nil
 }
 

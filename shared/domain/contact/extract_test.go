@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/errs"
@@ -236,4 +237,30 @@ func deref(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// TestRecordInteractionInvalidatesTheCache: reads cached before an email
+// is recorded show it after.
+func TestRecordInteractionInvalidatesTheCache(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	ctx := context.Background()
+	svc := contact.NewService(pool, contact.WithCache(cache.New(cache.NewMemory(1000), cache.Options{})))
+	user, _ := testkit.User(t, pool, "cached@example.com")
+	c, err := svc.Create(ctx, user, contact.Fields{Email: ptr("grace@example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := svc.Get(ctx, user, c.ID); err != nil || got.InteractionCount != 0 {
+		t.Fatalf("before: %+v %v", got, err)
+	}
+	in := contact.Interaction{EmailID: newEmail(t, pool, user), At: time.Now(),
+		Participants: []contact.Participant{{Email: "grace@example.com", Name: "Grace", Role: "from"}}}
+	if _, err := svc.RecordInteraction(ctx, user, in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.Get(ctx, user, c.ID)
+	if err != nil || got.InteractionCount != 1 || deref(got.Name) != "Grace" {
+		t.Fatalf("after: %+v %v, want the cached read replaced", got, err)
+	}
 }

@@ -1,0 +1,258 @@
+package contacts_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/personalcrm/core/functions/routes/contacts"
+	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/cache"
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/logging"
+	"github.com/personalcrm/core/shared/monitor"
+	"github.com/personalcrm/core/shared/testkit"
+)
+
+// cachedServer serves the contact routes with sessions and contacts cached
+// in c.
+func cachedServer(t testing.TB, pool *db.Pool, c *cache.Cache) *api.Server {
+	t.Helper()
+	svc := contact.NewService(pool, contact.WithCache(c))
+	return api.NewServer(api.Options{Sessions: auth.NewCachedSessions(auth.NewSessions(pool), c)},
+		contacts.List(svc), contacts.Create(svc), contacts.Get(svc), contacts.Update(svc), contacts.Delete(svc))
+}
+
+func caches(t *testing.T) map[string]*cache.Cache {
+	return map[string]*cache.Cache{
+		"memory": cache.New(cache.NewMemory(0), cache.Options{}),
+		"redis":  testkit.Redis(t, cache.Options{}),
+	}
+}
+
+func getContact(t *testing.T, tr testkit.Transport, token, id string) (int, contacts.Contact) {
+	t.Helper()
+	res := tr.Do(t, testkit.Request("GET", "/v1/contacts/"+id, token, nil))
+	var c contacts.Contact // an error envelope leaves it zero
+	testkit.ReadJSON(t, res, &c)
+	return res.StatusCode, c
+}
+
+func listNames(t *testing.T, tr testkit.Transport, token, query string) []string {
+	t.Helper()
+	res := tr.Do(t, testkit.Request("GET", "/v1/contacts"+query, token, nil))
+	var p page
+	raw := testkit.ReadJSON(t, res, &p)
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("list: %d %s", res.StatusCode, raw)
+	}
+	var names []string
+	for _, c := range p.Items {
+		names = append(names, *c.Name)
+	}
+	return names
+}
+
+// Two users never see each other's cached contacts, though the cache holds
+// both.
+func TestCachedContactsIsolateUsers(t *testing.T) {
+	t.Parallel()
+	for name, c := range caches(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pool := testkit.DB(t)
+			srv := cachedServer(t, pool, c)
+			_, alice := testkit.User(t, pool, "alice@example.com")
+			_, bob := testkit.User(t, pool, "bob@example.com")
+			for _, tr := range testkit.Transports(srv) {
+				t.Run(tr.Name, func(t *testing.T) {
+					a := create(t, tr, srv, alice, map[string]any{"name": "Ada " + tr.Name})
+					b := create(t, tr, srv, bob, map[string]any{"name": "Bea " + tr.Name})
+					for i := 0; i < 3; i++ { // the first reads fill the cache, the later ones hit it
+						if code, got := getContact(t, tr, alice, a.ID.String()); code != http.StatusOK || got.ID != a.ID {
+							t.Fatalf("alice reads her own: %d %+v", code, got)
+						}
+						if code, _ := getContact(t, tr, bob, a.ID.String()); code != http.StatusNotFound {
+							t.Fatalf("bob reads alice's cached contact: %d, want 404", code)
+						}
+						if code, got := getContact(t, tr, bob, b.ID.String()); code != http.StatusOK || got.ID != b.ID {
+							t.Fatalf("bob reads his own: %d %+v", code, got)
+						}
+						if code, _ := getContact(t, tr, alice, b.ID.String()); code != http.StatusNotFound {
+							t.Fatalf("alice reads bob's cached contact: %d, want 404", code)
+						}
+						for token, want := range map[string]string{alice: a.ID.String(), bob: b.ID.String()} {
+							for _, n := range listNames(t, tr, token, "?limit=100") {
+								if strings.HasPrefix(n, "Ada") != (want == a.ID.String()) {
+									t.Fatalf("a list shows another user's contact %q", n)
+								}
+							}
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// A write is visible on the very next read, however warm the cache.
+func TestCachedContactsWritesInvalidate(t *testing.T) {
+	t.Parallel()
+	for name, c := range caches(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			pool := testkit.DB(t)
+			srv := cachedServer(t, pool, c)
+			_, alice := testkit.User(t, pool, "alice@example.com")
+			for _, tr := range testkit.Transports(srv) {
+				t.Run(tr.Name, func(t *testing.T) {
+					ct := create(t, tr, srv, alice, map[string]any{"name": "Grace " + tr.Name, "company": "Navy"})
+					id := ct.ID.String()
+					for i := 0; i < 3; i++ {
+						getContact(t, tr, alice, id)
+						listNames(t, tr, alice, "?q=grace")
+					}
+
+					res := tr.Do(t, testkit.Request("PATCH", "/v1/contacts/"+id, alice, map[string]any{"name": "Admiral " + tr.Name}))
+					var upd contacts.Contact
+					testkit.ReadJSON(t, res, &upd)
+					if res.StatusCode != http.StatusOK {
+						t.Fatalf("update: %d", res.StatusCode)
+					}
+					code, got := getContact(t, tr, alice, id)
+					if code != http.StatusOK || *got.Name != "Admiral "+tr.Name {
+						t.Fatalf("read after update: %d %+v", code, got)
+					}
+					if d := cmp.Diff(upd, got); d != "" {
+						t.Fatalf("read after update differs from the update (-update +read):\n%s", d)
+					}
+					if names := listNames(t, tr, alice, "?q=grace"); len(names) != 0 {
+						t.Fatalf("search after rename still finds %v", names)
+					}
+					if names := listNames(t, tr, alice, "?q=admiral+"+tr.Name); len(names) != 1 {
+						t.Fatalf("search for the new name finds %v", names)
+					}
+
+					more := create(t, tr, srv, alice, map[string]any{"name": "Admiral Two " + tr.Name})
+					if names := listNames(t, tr, alice, "?q=admiral+"); !contains(names, *more.Name) {
+						t.Fatalf("list after create misses it: %v", names)
+					}
+
+					res = tr.Do(t, testkit.Request("DELETE", "/v1/contacts/"+id, alice, nil))
+					testkit.ReadJSON(t, res, nil)
+					if res.StatusCode != http.StatusNoContent {
+						t.Fatalf("delete: %d", res.StatusCode)
+					}
+					if code, _ := getContact(t, tr, alice, id); code != http.StatusNotFound {
+						t.Fatalf("read after delete: %d, want 404", code)
+					}
+				})
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) count(metric string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Count(s.b.String(), fmt.Sprintf(`"Name":%q`, metric))
+}
+
+// Redis dies in the middle of use: requests keep succeeding from the
+// database, writes stay visible, and once Redis is back the cache is used
+// again.
+func TestRedisKilledMidTest(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	redis := testkit.StartRedis(t)
+	metrics, logs := &syncBuffer{}, &syncBuffer{}
+	c, err := cache.Open(redis.URL(), cache.RedisOptions{}, cache.Options{
+		Log:        logging.New(logs, nil),
+		Monitor:    monitor.New(metrics, nil, "test", "contacts"),
+		Timeout:    200 * time.Millisecond,
+		RetryAfter: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv := cachedServer(t, pool, c)
+	_, alice := testkit.User(t, pool, "alice@example.com")
+	trs := testkit.Transports(srv)
+	ct := create(t, trs[0], srv, alice, map[string]any{"name": "Katherine"})
+	id := ct.ID.String()
+
+	read := func(phase, want string) {
+		t.Helper()
+		for _, tr := range trs {
+			for i := 0; i < 3; i++ {
+				code, got := getContact(t, tr, alice, id)
+				if code != http.StatusOK || *got.Name != want {
+					t.Fatalf("%s, %s read %d: %d %+v, want %q", phase, tr.Name, i, code, got, want)
+				}
+			}
+		}
+	}
+
+	read("redis up", "Katherine")
+	if metrics.count("CacheHit") == 0 {
+		t.Fatal("no cache hit while Redis is up")
+	}
+
+	redis.Kill()
+	read("redis killed", "Katherine")
+	res := trs[1].Do(t, testkit.Request("PATCH", "/v1/contacts/"+id, alice, map[string]any{"name": "Katherine Johnson"}))
+	if raw := testkit.ReadJSON(t, res, nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("update with Redis killed: %d %s", res.StatusCode, raw)
+	}
+	read("redis killed, after update", "Katherine Johnson")
+	if metrics.count("CacheError") == 0 || !strings.Contains(logs.String(), "cache unavailable") {
+		t.Fatalf("the failure was neither counted nor logged:\n%s", logs.String())
+	}
+
+	redis.Restart()
+	hits := metrics.count("CacheHit")
+	deadline := time.Now().Add(10 * time.Second)
+	for metrics.count("CacheHit") == hits {
+		if time.Now().After(deadline) {
+			t.Fatal("the cache did not come back within 10s of Redis restarting")
+		}
+		read("redis restarted", "Katherine Johnson")
+		time.Sleep(10 * time.Millisecond)
+	}
+	read("redis back", "Katherine Johnson")
+}

@@ -1,0 +1,117 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/personalcrm/core/shared/cache"
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/feature"
+)
+
+// SessionCacheTTL is how long a resolved session is served from the cache.
+// A revocation through CachedSessions drops the entry at once; a session
+// that merely expires is honoured at most this much longer.
+const SessionCacheTTL = 30 * time.Second
+
+// CachedSessions is the session store with resolved tokens cached for
+// SessionCacheTTL, so that a signed request usually costs no query to
+// resolve its session. Methods it does not override are the store's own.
+//
+// Cache entries hold the session's ids and expiry, under a key that is a
+// hash of the stored token hash: neither the token nor its stored hash
+// appears in the cache. An expired session is refused on the dot. Anything that ends sessions must drop their entries
+// (Revoke and Forget do).
+type CachedSessions struct {
+	*Sessions
+	cache *cache.Cache
+}
+
+// NewCachedSessions puts cache c in front of s; with a nil c it resolves
+// through s alone.
+func NewCachedSessions(s *Sessions, c *cache.Cache) *CachedSessions {
+	return &CachedSessions{Sessions: s, cache: c}
+}
+
+// cacheKey names the cache entry of the session whose stored hash is hash.
+func cacheKey(hash []byte) string {
+	h := sha256.Sum256(append([]byte("session:"), hash...))
+	return "sess:" + base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// cachedSession is what the cache keeps of a resolved session.
+type cachedSession struct {
+	UserID    uuid.UUID `json:"u"`
+	SessionID uuid.UUID `json:"s"`
+	ExpiresAt time.Time `json:"e"`
+}
+
+// Resolve returns the principal of a live session with this token. The
+// session comes from the cache when it is there, and the user's feature
+// settings from their own cache scope (feature.Scope), which a change of
+// settings drops. Errors: Unauthenticated for an unknown, expired or
+// revoked token (never cached).
+func (s *CachedSessions) Resolve(ctx context.Context, token string) (Principal, error) {
+	if len(token) < 16 || len(token) > 256 {
+		return Principal{}, errNoSession
+	}
+	var fresh *Principal
+	cs, err := cache.GetOrLoad(ctx, s.cache, cache.Scope{}, cacheKey(HashToken(token)), SessionCacheTTL,
+		func(ctx context.Context) (cachedSession, error) {
+			p, err := s.Sessions.Resolve(ctx, token)
+			if err != nil {
+				return cachedSession{}, err
+			}
+			fresh = &p
+			return cachedSession{UserID: p.UserID, SessionID: p.SessionID, ExpiresAt: p.ExpiresAt}, nil
+		})
+	if err != nil {
+		return Principal{}, err
+	}
+	if fresh != nil {
+		// Read from the database just now, features and renewal included.
+		return *fresh, nil
+	}
+	if !cs.ExpiresAt.After(s.Sessions.now()) {
+		return Principal{}, errNoSession
+	}
+	features, err := cache.GetOrLoad(ctx, s.cache, feature.Scope(cs.UserID), "settings", SessionCacheTTL,
+		func(ctx context.Context) (map[string]bool, error) {
+			return feature.NewSettings(s.Sessions.db).Get(ctx, cs.UserID)
+		})
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{UserID: cs.UserID, SessionID: cs.SessionID, ExpiresAt: cs.ExpiresAt, Features: features}, nil
+}
+
+// Revoke ends the user's session id and drops its cached lookup.
+// Errors: NotFound.
+func (s *CachedSessions) Revoke(ctx context.Context, userID, id uuid.UUID) error {
+	var hash []byte
+	err := s.Sessions.db.QueryRow(ctx, `select token_hash from sessions where user_id = $1 and id = $2`, userID, id).Scan(&hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errs.NotFound("session")
+	}
+	if err != nil {
+		return db.Err(err, "session")
+	}
+	if err := s.Sessions.Revoke(ctx, userID, id); err != nil {
+		return err
+	}
+	s.cache.Delete(ctx, cache.Scope{}, cacheKey(hash))
+	return nil
+}
+
+// Forget drops the cached lookup of token, for code that ends a session by
+// its token (sign-out).
+func (s *CachedSessions) Forget(ctx context.Context, token string) {
+	s.cache.Delete(ctx, cache.Scope{}, cacheKey(HashToken(token)))
+}

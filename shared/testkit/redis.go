@@ -1,0 +1,214 @@
+package testkit
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/personalcrm/core/shared/cache"
+)
+
+// DefaultRedisURL is the Redis tests use when TEST_REDIS_URL is unset.
+const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+
+// RedisURL is the Redis server tests share, each under its own key prefix.
+func RedisURL() string {
+	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return DefaultRedisURL
+}
+
+// RedisPrefix returns a key prefix of this test's own on the shared test
+// Redis; every key under it is deleted when the test ends.
+func RedisPrefix(t testing.TB) string {
+	t.Helper()
+	prefix := "t" + randomHex(6) + ":"
+	t.Cleanup(func() { deletePrefix(t, RedisURL(), prefix) })
+	return prefix
+}
+
+// Redis returns a cache on the shared test Redis whose keys (and rate
+// limits) are this test's own, deleted when the test ends. o's Prefix is
+// replaced.
+func Redis(t testing.TB, o cache.Options) *cache.Cache {
+	t.Helper()
+	b, err := cache.NewRedis(RedisURL(), cache.RedisOptions{Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("testkit: redis: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Ping(ctx); err != nil {
+		b.Close()
+		t.Fatalf("testkit: reach Redis at %s: %v\n(start Redis or set TEST_REDIS_URL)", redactURL(RedisURL()), err)
+	}
+	o.Prefix = RedisPrefix(t)
+	c := cache.New(b, o)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func deletePrefix(t testing.TB, url, prefix string) {
+	b, err := cache.NewRedis(url, cache.RedisOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		return
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rdb := b.Client()
+	// Tests clean up after themselves with SCAN: a test's keyspace is
+	// small, and KEYS would block the server for everyone else.
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	for _, pattern := range []string{"rate:" + prefix + "*"} {
+		it := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+		for it.Next(ctx) {
+			keys = append(keys, it.Val())
+		}
+	}
+	if len(keys) > 0 {
+		if err := rdb.Del(ctx, keys...).Err(); err != nil {
+			t.Logf("testkit: delete test keys: %v", err)
+		}
+	}
+}
+
+// RedisServer is a private redis-server process, for tests that kill and
+// restart the cache.
+type RedisServer struct {
+	t    testing.TB
+	path string
+	dir  string
+	port int
+	proc *os.Process
+	// exited receives the process's end; Wait runs in a goroutine.
+	exited chan error
+}
+
+// StartRedis starts a redis-server of this test's own on a free loopback
+// port, keeping nothing on disk, and stops it when the test ends.
+func StartRedis(t testing.TB) *RedisServer {
+	t.Helper()
+	path, err := redisServerPath()
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	s := &RedisServer{t: t, path: path, dir: t.TempDir()}
+	t.Cleanup(s.Kill)
+	for attempt := 0; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("testkit: find a free port: %v", err)
+		}
+		s.port = port
+		err = s.start()
+		if err == nil {
+			return s
+		}
+		if attempt == 2 {
+			t.Fatalf("testkit: start redis-server: %v", err)
+		}
+	}
+}
+
+// URL is the server's redis:// URL.
+func (s *RedisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
+
+// Kill stops the server at once (SIGKILL), losing its data, as a crash
+// would. Killing a stopped server does nothing.
+func (s *RedisServer) Kill() {
+	if s.proc == nil {
+		return
+	}
+	s.proc.Kill()
+	<-s.exited
+	s.proc = nil
+}
+
+// Restart starts a killed server again on the same port, empty.
+func (s *RedisServer) Restart() {
+	s.t.Helper()
+	s.Kill()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("testkit: restart redis-server: %v", err)
+	}
+}
+
+func (s *RedisServer) start() error {
+	cmd := exec.Command(s.path,
+		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--daemonize", "no", "--loglevel", "warning")
+	out, err := os.Create(filepath.Join(s.dir, "redis.log"))
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			return fmt.Errorf("redis-server exited: %v: %s", err, log)
+		default:
+		}
+		if ping(s.port) {
+			s.proc, s.exited = cmd.Process, exited
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	<-exited
+	return fmt.Errorf("redis-server on port %d did not answer within 10s", s.port)
+}
+
+// ping reports whether a Redis answers PING on port.
+func ping(port int) bool {
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return false
+	}
+	buf := make([]byte, 7)
+	n, _ := conn.Read(buf)
+	return string(buf[:n]) == "+PONG\r\n"
+}
+
+// redisServerPath finds redis-server: REDIS_SERVER, then PATH, then the
+// places Debian and Homebrew install it (sbin is often not on PATH).
+func redisServerPath() (string, error) {
+	if p := os.Getenv("REDIS_SERVER"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server", "/opt/homebrew/bin/redis-server", "/usr/local/sbin/redis-server"} {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("redis-server not found on PATH or in the usual places; install it (apt-get install redis-server) or set REDIS_SERVER")
+}
