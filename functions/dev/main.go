@@ -39,6 +39,7 @@ import (
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
 	"github.com/personalcrm/core/shared/platform"
+	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/ratelimit"
 	"github.com/personalcrm/core/shared/testkit"
 )
@@ -83,6 +84,8 @@ type server struct {
 	cache *cache.Cache
 	// sandbox is the sandbox Google the server serves, when it uses one.
 	sandbox *testkit.Google
+	// jobs runs the job consumers and schedules.
+	jobs *background
 }
 
 // setup prepares the database and every route.
@@ -126,21 +129,24 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err != nil {
 		return nil, err
 	}
+	jobs := newBackground(cfg, log, mon, pool, c)
 	opts := api.Options{Log: log, Monitor: mon, Sessions: sessions, Limiter: ratelimit.New(c, log, mon)}.WithConfig(cfg)
 	srv := api.NewServer(opts, routes.All(routes.Deps{
 		Log: log,
 		Checks: []health.Check{
 			{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, pool) }},
 			{Name: "cache", Run: c.Ping},
+			jobs.queue.Check(),
 		},
 		Contacts: contact.NewService(pool, contact.WithCache(c)),
 		Login:    login,
 		Callback: callback,
 		Users:    user.NewService(pool),
 		Sessions: sessions,
+		Jobs:     queue.NewReader(pool),
 	})...)
 	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
-	s := &server{cfg: cfg, log: log, pool: pool, handler: srv, cache: c}
+	s := &server{cfg: cfg, log: log, pool: pool, handler: srv, cache: c, jobs: jobs}
 	s.sandbox = mountSandbox(srv, cfg)
 	srv.HandleFunc("GET /{$}", home)
 	return s, nil
@@ -157,6 +163,10 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer s.pool.Close()
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	s.jobs.start(jobsCtx)
+	defer s.jobs.wait()
+	defer stopJobs()
 
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
 	if err != nil {
@@ -166,6 +176,7 @@ func run(ctx context.Context, out io.Writer) error {
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(out, "Personal CRM API on http://localhost:%d (routes: %d; try GET /health)\n", cfg.Port, len(catalog.Routes()))
+	fmt.Fprintf(out, "Job consumers: %d, schedules: %d, in this process\n", len(s.jobs.workers), len(catalog.Schedules()))
 	fmt.Fprintf(out, "Sign in with Google: open %s in a browser", authroutes.LoginURL(cfg.AuthURL))
 	if s.sandbox != nil {
 		fmt.Fprintf(out, " (the built-in sandbox Google asks for any email; set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET for the real one)")

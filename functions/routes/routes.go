@@ -9,6 +9,7 @@ import (
 	authroutes "github.com/personalcrm/core/functions/routes/auth"
 	"github.com/personalcrm/core/functions/routes/contacts"
 	"github.com/personalcrm/core/functions/routes/health"
+	"github.com/personalcrm/core/functions/routes/jobs"
 	"github.com/personalcrm/core/functions/routes/openapi"
 	userroutes "github.com/personalcrm/core/functions/routes/user"
 	"github.com/personalcrm/core/shared/api"
@@ -16,6 +17,7 @@ import (
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/user"
 	healthcheck "github.com/personalcrm/core/shared/health"
+	"github.com/personalcrm/core/shared/queue"
 )
 
 // Deps are what the routes need.
@@ -29,6 +31,9 @@ type Deps struct {
 	Callback authroutes.CallbackDeps
 	Users    *user.Service
 	Sessions *auth.CachedSessions
+
+	// Jobs reads the state of users' jobs.
+	Jobs *queue.Reader
 }
 
 // All returns every route of the catalog, bound to deps. With zero Deps the
@@ -50,6 +55,7 @@ func All(d Deps) []api.Route {
 		userroutes.Features(),
 		userroutes.SessionsList(d.Sessions),
 		userroutes.SessionsRevoke(d.Sessions),
+		jobs.Get(d.Jobs),
 	}
 }
 

@@ -20,6 +20,18 @@ const (
 	UserFeatures       = "user-features"
 	UserSessionsList   = "user-sessions-list"
 	UserSessionsRevoke = "user-sessions-revoke"
+	JobsGet            = "jobs-get"
+
+	// Job types: each is a queue and the Lambda that consumes it.
+	EmailSync         = "email-sync"
+	ContactExtraction = "contact-extraction"
+	Enrichment        = "enrichment"
+	AIAnalysis        = "ai-analysis"
+
+	// Operations.
+	Migrate     = "migrate"
+	OutboxRelay = "outbox-relay"
+	Maintenance = "maintenance"
 )
 
 var functions = []Function{
@@ -101,6 +113,93 @@ var functions = []Function{
 		Summary: "End one of the signed-in user's sessions",
 		Uses:    []Resource{Database},
 	},
+}
+
+// Jobs: time-limited, retried with backoff up to MaxAttempts deliveries,
+// then dead (their message in the type's dead-letter queue).
+var jobFunctions = []Function{
+	{
+		Name: EmailSync, Kind: Job,
+		Summary:  "Sync one mail account and enqueue contact extraction for new mail",
+		MemoryMB: 512, Timeout: 5 * time.Minute, MaxConcurrency: 5,
+		MaxAttempts: 5, BatchSize: 1,
+		Uses:     []Resource{Database, Google, TokenKeys},
+		Enqueues: []string{ContactExtraction},
+	},
+	{
+		Name: ContactExtraction, Kind: Job,
+		Summary: "Find the people an email was exchanged with and record them as contacts",
+		Timeout: 30 * time.Second, MaxAttempts: 5, BatchSize: 10,
+		// The cache: its writes invalidate the user's cached contacts.
+		Uses: []Resource{Database, Cache},
+	},
+	{
+		Name: Enrichment, Kind: Job,
+		Summary: "Add public details to a contact",
+		Timeout: time.Minute, MaxConcurrency: 2, MaxAttempts: 3, BatchSize: 5,
+		Uses: []Resource{Database},
+	},
+	{
+		Name: AIAnalysis, Kind: Job,
+		Summary:  "Analyse a user's contacts and mail with a language model",
+		MemoryMB: 512, Timeout: 5 * time.Minute, MaxConcurrency: 5,
+		MaxAttempts: 3, BatchSize: 1,
+		Uses: []Resource{Database, OpenAI},
+	},
+}
+
+// Operations: run at deploy (migrate) or on a schedule.
+var opFunctions = []Function{
+	{
+		Name: Migrate, Kind: Op,
+		Summary: "Apply the database migrations; run at every deploy",
+		Timeout: 5 * time.Minute, MaxConcurrency: 1,
+		Uses: []Resource{Database},
+	},
+	{
+		Name: OutboxRelay, Kind: Op,
+		Summary: "Send jobs that are due and were not sent when their transaction committed",
+		Timeout: time.Minute, MaxConcurrency: 1,
+		Uses:     []Resource{Database},
+		Enqueues: []string{EmailSync, ContactExtraction, Enrichment, AIAnalysis},
+	},
+	{
+		Name: Maintenance, Kind: Op,
+		Summary: "Delete finished jobs past retention, expired sessions and expired verification tokens",
+		Timeout: 5 * time.Minute, MaxConcurrency: 1,
+		Uses: []Resource{Database},
+	},
+}
+
+// jobRoutes are the routes of the job queue.
+var jobRoutes = []Function{
+	{
+		Name: JobsGet, Kind: Route, Method: "GET", Path: "/v1/jobs/{id}", Access: Signed, Tag: "jobs",
+		Summary: "Get the state of one of the user's jobs",
+		Uses:    []Resource{Database},
+	},
+}
+
+// jobSchedules run the queue's periodic work. Periodic mail sync is not
+// here: it belongs with the email-sync job, which fans it out per account.
+var jobSchedules = []Schedule{
+	{
+		Name: "outbox", Every: time.Minute, Target: OutboxRelay,
+		Summary: "Send jobs left unsent in the outbox and delayed jobs that are now due",
+	},
+	{
+		Name: "maintenance", Every: 24 * time.Hour, Target: Maintenance,
+		Summary: "Delete finished jobs past retention, expired sessions and expired verification tokens",
+	},
+}
+
+// The job queue's entries are kept in lists of their own; they follow the
+// routes above, so All still lists routes first.
+func init() {
+	functions = append(functions, jobRoutes...)
+	functions = append(functions, jobFunctions...)
+	functions = append(functions, opFunctions...)
+	schedules = append(schedules, jobSchedules...)
 }
 
 var schedules = []Schedule{}

@@ -58,6 +58,8 @@ const (
 	VarFeatureAIAgents    = "FEATURE_AI_AGENTS"
 	VarFeatureEnrichment  = "FEATURE_ENRICHMENT"
 	VarFeatureWebhooks    = "FEATURE_WEBHOOKS"
+	VarJobsRetentionDays  = "JOBS_RETENTION_DAYS"
+	VarExtractIgnore      = "EXTRACT_IGNORE"
 )
 
 // Config is everything a function reads from its environment.
@@ -115,6 +117,16 @@ type Config struct {
 
 	// Features gate features for everyone: off here is off for every user.
 	Features Features
+
+	// QueueURLs maps a job type to its SQS queue URL, from the variables
+	// QUEUE_URL_<TYPE> (see QueueURLVar). Empty: the in-memory queue.
+	QueueURLs map[string]string `env:"-"`
+	// JobsRetentionDays is how long finished jobs are kept.
+	JobsRetentionDays int `env:"JOBS_RETENTION_DAYS"`
+	// ExtractIgnore are address patterns (path.Match globs, such as
+	// "*@notifications.example.com") contact extraction skips, besides its
+	// built-in list of automated senders.
+	ExtractIgnore []string `env:"EXTRACT_IGNORE" envSeparator:","`
 
 	// Level is LogLevel parsed.
 	Level slog.Level `env:"-"`
@@ -244,6 +256,9 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	}
 	if _, ok := vars[VarCacheTimeout]; !ok {
 		vars[VarCacheTimeout] = DefaultCacheTimeout.String()
+	}
+	if _, ok := vars[VarJobsRetentionDays]; !ok {
+		vars[VarJobsRetentionDays] = "30"
 	}
 
 	cfg := &Config{Function: fn}
@@ -459,6 +474,7 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 	if cfg.S3Region != "" && !validRegion(cfg.S3Region) {
 		p.add(VarS3Region, fmt.Sprintf("must be an AWS region like eu-west-1, not %q", cfg.S3Region))
 	}
+	validateJobs(cfg, vars, p)
 }
 
 func parseLevel(s string) (slog.Level, error) {

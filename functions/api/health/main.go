@@ -8,6 +8,8 @@ import (
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/platform"
+	"github.com/personalcrm/core/shared/queue"
+	"github.com/personalcrm/core/shared/queue/sqsqueue"
 )
 
 func main() {
@@ -15,5 +17,6 @@ func main() {
 	if err != nil {
 		platform.Fatal(err)
 	}
-	api.Start(app, health.Route(app.Log, app.Checks()...))
+	jobs := queue.New(app.DB, sqsqueue.FromConfig(app.Config), app.Log)
+	api.Start(app, health.Route(app.Log, append(app.Checks(), jobs.Check())...))
 }

@@ -1,0 +1,20 @@
+// Maintenance runs daily: it deletes finished jobs past their retention,
+// gives up jobs whose message is gone, and deletes expired sessions and
+// verification tokens.
+package main
+
+import (
+	"context"
+
+	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/platform"
+)
+
+func main() {
+	app, err := platform.Init(context.Background(), catalog.Maintenance)
+	if err != nil {
+		platform.Fatal(err)
+	}
+	workers.StartOp(app, workers.Maintenance(app.DB, workers.Retention(app)))
+}

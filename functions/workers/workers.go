@@ -1,0 +1,171 @@
+// Package workers holds the handler of every job type and scheduled
+// operation, with their dependencies: the Lambda mains under functions/jobs
+// and functions/ops each wire one, and the local server runs them all.
+package workers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/cache"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/logging"
+	"github.com/personalcrm/core/shared/monitor"
+	"github.com/personalcrm/core/shared/queue"
+	"github.com/personalcrm/core/shared/queue/worker"
+)
+
+// Deps are what the handlers need.
+type Deps struct {
+	Log     *slog.Logger
+	Monitor *monitor.Monitor
+	DB      *db.Pool
+	// Backend changes the visibility of failed messages; nil leaves them
+	// to the queue's visibility timeout.
+	Backend queue.Backend
+	// Worker tunes the job adapters (backoff, concurrency).
+	Worker worker.Options
+	// Extraction decides whose addresses make contacts.
+	Extraction email.Policy
+	// Cache holds the reads that the jobs' writes invalidate; nil is none.
+	Cache *cache.Cache
+}
+
+func (d Deps) options() worker.Options {
+	o := d.Worker
+	if o.Log == nil {
+		o.Log = d.Log
+	}
+	if o.Monitor == nil {
+		o.Monitor = d.Monitor
+	}
+	return o
+}
+
+// Jobs returns the worker of every job type of the catalog.
+func Jobs(d Deps) []*worker.Worker {
+	return []*worker.Worker{
+		EmailSync(d),
+		ContactExtraction(d),
+		Enrichment(d),
+		AIAnalysis(d),
+	}
+}
+
+// ContactExtraction records the people of one email as the user's
+// contacts. An email that is gone (deleted with its user, or by the user)
+// leaves nothing to do.
+func ContactExtraction(d Deps) *worker.Worker {
+	emails := email.NewService(d.DB)
+	contacts := contact.NewService(d.DB, contact.WithCache(d.Cache))
+	log := d.Log
+	if log == nil {
+		log = logging.Discard()
+	}
+	h := func(ctx context.Context, job queue.Job, p queue.ContactExtraction) error {
+		ex, err := emails.Participants(ctx, p.UserID, p.EmailID, d.Extraction)
+		if errs.Is(err, errs.KindNotFound) {
+			log.InfoContext(ctx, "email gone; nothing to extract", "email_id", p.EmailID)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read email %s: %w", p.EmailID, err)
+		}
+		in := contact.Interaction{EmailID: p.EmailID, At: ex.Email.At(), Participants: make([]contact.Participant, len(ex.Participants))}
+		for i, pt := range ex.Participants {
+			in.Participants[i] = contact.Participant{Email: pt.Email, Name: pt.Name, Role: pt.Role}
+		}
+		rec, err := contacts.RecordInteraction(ctx, p.UserID, in)
+		if errs.Is(err, errs.KindNotFound) {
+			log.InfoContext(ctx, "email gone; nothing to extract", "email_id", p.EmailID)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("record contacts of email %s: %w", p.EmailID, err)
+		}
+		log.DebugContext(ctx, "contacts extracted", "email_id", p.EmailID,
+			"participants", len(in.Participants), "linked", rec.Linked)
+		return nil
+	}
+	return worker.New(catalog.MustLookup(catalog.ContactExtraction), d.DB, d.Backend, h, d.options())
+}
+
+// errNotBuilt ends the jobs of types whose handler is not written yet:
+// they are dead at once, with a reason the user and the operator can read,
+// and their messages go to the dead-letter queue, from which they can be
+// redriven once the handler exists.
+var errNotBuilt = queue.Permanent(&errs.Error{
+	Kind:    errs.KindUnavailable,
+	Message: "This kind of job is not available yet",
+	Err:     fmt.Errorf("no handler for this job type yet"),
+})
+
+func notBuilt[P queue.Payload](context.Context, queue.Job, P) error { return errNotBuilt }
+
+// EmailSync will sync one mail account; its handler is not built yet.
+func EmailSync(d Deps) *worker.Worker {
+	return worker.New(catalog.MustLookup(catalog.EmailSync), d.DB, d.Backend, notBuilt[queue.EmailSync], d.options())
+}
+
+// Enrichment will add public details to a contact; its handler is not
+// built yet.
+func Enrichment(d Deps) *worker.Worker {
+	return worker.New(catalog.MustLookup(catalog.Enrichment), d.DB, d.Backend, notBuilt[queue.Enrichment], d.options())
+}
+
+// AIAnalysis will analyse a user's data with a language model; its handler
+// is not built yet.
+func AIAnalysis(d Deps) *worker.Worker {
+	return worker.New(catalog.MustLookup(catalog.AIAnalysis), d.DB, d.Backend, notBuilt[queue.AIAnalysis], d.options())
+}
+
+// Op is a scheduled or deploy-time operation.
+type Op struct {
+	Function catalog.Function
+	Run      func(ctx context.Context) (any, error)
+}
+
+// Relay sends the jobs the outbox holds that are due.
+func Relay(q *queue.Queue) Op {
+	return Op{Function: catalog.MustLookup(catalog.OutboxRelay), Run: func(ctx context.Context) (any, error) {
+		return q.Relay(ctx, queue.RelayOptions{})
+	}}
+}
+
+// MaintenanceReport says what Maintenance deleted.
+type MaintenanceReport struct {
+	FinishedJobsDeleted int64        `json:"finishedJobsDeleted"`
+	StaleJobsExpired    int64        `json:"staleJobsExpired"`
+	Expired             auth.Expired `json:"expired"`
+}
+
+// StaleAfter is how long a sent, failed or running job may go without
+// change before Maintenance gives it up: past the queues' four days of
+// message retention, its message is gone.
+const StaleAfter = 5 * 24 * time.Hour
+
+// Maintenance deletes finished jobs older than retention, gives up jobs
+// whose message is gone, and deletes expired sessions and verification
+// tokens.
+func Maintenance(pool *db.Pool, retention time.Duration) Op {
+	return Op{Function: catalog.MustLookup(catalog.Maintenance), Run: func(ctx context.Context) (any, error) {
+		var r MaintenanceReport
+		var err error
+		now := time.Now()
+		if r.FinishedJobsDeleted, err = queue.DeleteFinished(ctx, pool, now.Add(-retention)); err != nil {
+			return r, err
+		}
+		if r.StaleJobsExpired, err = queue.ExpireStale(ctx, pool, now.Add(-StaleAfter)); err != nil {
+			return r, err
+		}
+		r.Expired, err = auth.DeleteExpired(ctx, pool)
+		return r, err
+	}}
+}

@@ -1,0 +1,319 @@
+package workers_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/queue"
+	"github.com/personalcrm/core/shared/queue/worker"
+	"github.com/personalcrm/core/shared/testkit"
+)
+
+// mailbox is a user with synced mail whose expected contacts are known.
+type mailbox struct {
+	user   uuid.UUID
+	owner  string
+	emails []uuid.UUID
+	// want is each expected contact's interaction count.
+	want map[string]int
+}
+
+// seed stores n emails of a new user, exchanged with people drawn from a
+// set of size people, plus the user's own addresses and automated senders
+// that make no contact. Headers use display names, encoded words, odd
+// casing and groups.
+func seed(tb testing.TB, pool *db.Pool, n, people int) mailbox {
+	tb.Helper()
+	ctx := context.Background()
+	owner := "owner-" + uuid.NewString()[:8] + "@mine.example"
+	user, _ := testkit.User(tb, pool, owner)
+	svc := email.NewService(pool)
+	r := rand.New(rand.NewPCG(1, uint64(n)))
+	person := func(i int) (header, addr string) {
+		addr = fmt.Sprintf("person%03d@example.com", i)
+		switch i % 4 {
+		case 0:
+			return fmt.Sprintf("Person %d <%s>", i, addr), addr
+		case 1:
+			return fmt.Sprintf("=?UTF-8?Q?P=C3=A9rson_%d?= <%s>", i, strings.ToUpper(addr)), addr
+		case 2:
+			return fmt.Sprintf(`"Person, %d" <%s>`, i, addr), addr
+		}
+		return addr, addr
+	}
+	m := mailbox{user: user, owner: owner, want: map[string]int{}}
+	for i := range n {
+		in := map[string]bool{}
+		pick := func(k int) string {
+			var parts []string
+			for range k {
+				h, a := person(r.IntN(people))
+				parts = append(parts, h)
+				in[a] = true
+			}
+			return strings.Join(parts, ", ")
+		}
+		f := email.Fields{Mailbox: owner, Subject: fmt.Sprintf("Message %d", i)}
+		sent := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute)
+		f.SentAt = &sent
+		if i%2 == 0 {
+			f.From = pick(1)
+			f.To = "Me <" + strings.ToUpper(owner) + ">, " + pick(1)
+		} else {
+			f.From = owner
+			f.To = "Team: " + pick(2) + ";"
+		}
+		f.Cc = pick(r.IntN(3)) + ", Robot <noreply@example.com>"
+		e, err := svc.Create(ctx, user, f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		m.emails = append(m.emails, e.ID)
+		for a := range in {
+			m.want[a]++
+		}
+	}
+	return m
+}
+
+// counts reads every contact's interaction count, and the links.
+func counts(tb testing.TB, pool *db.Pool, user uuid.UUID) (map[string]int, int) {
+	tb.Helper()
+	ctx := context.Background()
+	rows, err := pool.Query(ctx, `select email, interaction_count from contacts where user_id = $1`, user)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var e string
+		var n int
+		if err := rows.Scan(&e, &n); err != nil {
+			tb.Fatal(err)
+		}
+		out[e] = n
+	}
+	var links int
+	if err := pool.QueryRow(ctx, `select count(*) from email_contacts where user_id = $1`, user).Scan(&links); err != nil {
+		tb.Fatal(err)
+	}
+	return out, links
+}
+
+// duplicateEffects is how far the contacts are from what each email
+// counted once gives: extra or missing interactions, and extra links.
+func duplicateEffects(tb testing.TB, pool *db.Pool, m mailbox) int {
+	tb.Helper()
+	got, links := counts(tb, pool, m.user)
+	off, wantLinks := 0, 0
+	for a, n := range m.want {
+		wantLinks += n
+		off += abs(got[a] - n)
+	}
+	for a, n := range got {
+		if _, ok := m.want[a]; !ok {
+			off += n + 1 // a contact that should not exist
+		}
+	}
+	return off + abs(links-wantLinks)
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// enqueueAll writes a contact-extraction job per email and sends them.
+func enqueueAll(tb testing.TB, q *queue.Queue, m mailbox) []queue.Job {
+	tb.Helper()
+	var jobs []queue.Job
+	err := q.InTx(context.Background(), func(tx *queue.Tx) error {
+		for _, id := range m.emails {
+			j, err := tx.Enqueue(context.Background(), queue.ContactExtraction{UserID: m.user, EmailID: id})
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return jobs
+}
+
+func TestContactExtraction(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	mem := queue.NewMemory(queue.MemoryOptions{})
+	q := queue.New(pool, mem, nil)
+	w := workers.ContactExtraction(workers.Deps{DB: pool, Backend: mem, Extraction: email.WithIgnore()})
+	fn := w.Function()
+	m := seed(t, pool, 30, 12)
+	jobs := enqueueAll(t, q, m)
+
+	// Every batch is delivered twice, as SQS may: the second changes nothing.
+	var batches []events.SQSEvent
+	for {
+		ds, err := mem.Receive(context.Background(), fn.Name, fn.BatchSize, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 0 {
+			break
+		}
+		batches = append(batches, worker.Event(fn.Name, ds))
+	}
+	for round := range 2 {
+		for _, ev := range batches {
+			res, err := w.Handle(context.Background(), ev)
+			if err != nil || len(res.BatchItemFailures) != 0 {
+				t.Fatalf("round %d: %+v %v", round, res, err)
+			}
+		}
+		if n := duplicateEffects(t, pool, m); n != 0 {
+			got, _ := counts(t, pool, m.user)
+			t.Fatalf("round %d: %d duplicate effects\n%s", round, n, cmp.Diff(m.want, got))
+		}
+	}
+	for _, j := range jobs {
+		got, err := queue.Get(context.Background(), pool, m.user, j.ID)
+		if err != nil || got.State != queue.Succeeded || got.Attempts != 1 {
+			t.Fatalf("job %s: %+v %v", j.ID, got, err)
+		}
+	}
+	got, _ := counts(t, pool, m.user)
+	if _, ok := got[m.owner]; ok {
+		t.Error("the user is their own contact")
+	}
+	if _, ok := got["noreply@example.com"]; ok {
+		t.Error("an automated sender is a contact")
+	}
+}
+
+// TestContactExtractionOfAMissingEmail: an email deleted since its job was
+// enqueued leaves nothing to do.
+func TestContactExtractionOfAMissingEmail(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	mem := queue.NewMemory(queue.MemoryOptions{})
+	q := queue.New(pool, mem, nil)
+	w := workers.ContactExtraction(workers.Deps{DB: pool, Backend: mem})
+	user, _ := testkit.User(t, pool, "gone@example.com")
+	jobs := enqueueAll(t, q, mailbox{user: user, emails: []uuid.UUID{uuid.New()}})
+	if _, err := worker.PollOnce(context.Background(), mem, w.Function(), w.Handle, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := queue.Get(context.Background(), pool, user, jobs[0].ID); got.State != queue.Succeeded {
+		t.Fatalf("job: %s", got.State)
+	}
+}
+
+// TestJobsNotBuiltYet: the job types whose handler is not written yet
+// can be enqueued; each job is dead at once with a reason.
+func TestJobsNotBuiltYet(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	mem := queue.NewMemory(queue.MemoryOptions{})
+	q := queue.New(pool, mem, nil)
+	user, _ := testkit.User(t, pool, "early@example.com")
+	deps := workers.Deps{DB: pool, Backend: mem}
+	payloads := map[string]queue.Payload{
+		catalog.EmailSync:  queue.EmailSync{UserID: user, AccountID: uuid.New()},
+		catalog.Enrichment: queue.Enrichment{UserID: user, ContactID: uuid.New()},
+		catalog.AIAnalysis: queue.AIAnalysis{UserID: user, Type: "summary"},
+	}
+	for _, w := range []*worker.Worker{workers.EmailSync(deps), workers.Enrichment(deps), workers.AIAnalysis(deps)} {
+		var j queue.Job
+		err := q.InTx(context.Background(), func(tx *queue.Tx) error {
+			var err error
+			j, err = tx.Enqueue(context.Background(), payloads[w.Function().Name])
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := worker.PollOnce(context.Background(), mem, w.Function(), w.Handle, 0); err != nil {
+			t.Fatal(err)
+		}
+		got, err := queue.Get(context.Background(), pool, user, j.ID)
+		if err != nil || got.State != queue.Dead || got.Attempts != 1 ||
+			got.LastError == nil || *got.LastError != "This kind of job is not available yet" ||
+			got.Error == nil || !strings.Contains(*got.Error, "no handler for this job type yet") {
+			t.Errorf("%s job: %+v %v", w.Function().Name, got, err)
+		}
+	}
+	if len(workers.Jobs(deps)) != len(catalog.Jobs()) {
+		t.Errorf("%d workers for %d job types", len(workers.Jobs(deps)), len(catalog.Jobs()))
+	}
+}
+
+func TestMaintenance(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	ctx := context.Background()
+	user, _ := testkit.User(t, pool, "tidy@example.com")
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`insert into sessions (id, user_id, token_hash, expires_at) values ($1, $2, 'old', now() - interval '1 hour')`, uuid.New(), user)
+	exec(`insert into verification_tokens (identifier, token_hash, expires_at) values ('a', 'old', now() - interval '1 minute'),
+		('b', 'new', now() + interval '1 hour')`)
+	exec(`insert into jobs (id, kind, user_id, payload, max_attempts, state, finished_at) values
+		($1, 'contact-extraction', $3, '{}', 5, 'succeeded', now() - interval '8 days'),
+		($2, 'contact-extraction', $3, '{}', 5, 'succeeded', now() - interval '1 day')`, uuid.New(), uuid.New(), user)
+
+	res, err := workers.Maintenance(pool, 7*24*time.Hour).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := res.(workers.MaintenanceReport)
+	if got.FinishedJobsDeleted != 1 || got.Expired.Sessions != 1 || got.Expired.VerificationTokens != 1 {
+		t.Fatalf("report %+v", got)
+	}
+	var sessions, tokens, jobs int
+	if err := pool.QueryRow(ctx, `select (select count(*) from sessions), (select count(*) from verification_tokens), (select count(*) from jobs)`).
+		Scan(&sessions, &tokens, &jobs); err != nil {
+		t.Fatal(err)
+	}
+	// The user's live session (from testkit.User), the live token, the recent job.
+	if sessions != 1 || tokens != 1 || jobs != 1 {
+		t.Fatalf("left %d sessions, %d tokens, %d jobs", sessions, tokens, jobs)
+	}
+}
+
+func TestRelayOp(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	mem := queue.NewMemory(queue.MemoryOptions{})
+	user, _ := testkit.User(t, pool, "relay@example.com")
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `insert into jobs (id, kind, user_id, payload, max_attempts, created_at)
+		values ($1, 'contact-extraction', $2, $3, 5, now() - interval '1 minute')`,
+		uuid.New(), user, `{"userId":"`+user.String()+`","emailId":"`+uuid.NewString()+`"}`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := workers.Relay(queue.New(pool, mem, nil)).Run(ctx)
+	if err != nil || res.(queue.RelayResult).Sent != 1 {
+		t.Fatalf("relay: %+v %v", res, err)
+	}
+}
