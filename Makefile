@@ -53,8 +53,8 @@ FORCE:
 
 ## bench: the performance budgets, one line per figure
 bench: tools
-	@$(GO) test -run '^$$' -bench 'BenchmarkColdStart|BenchmarkWarmRequest|BenchmarkCacheRatios' -benchtime=1x -timeout 30m \
-		./functions ./functions/routes/contacts | grep -E '^[a-z_0-9-]+ [0-9.]+ ' || true
+	@$(GO) test -p 1 -run '^$$' -bench 'BenchmarkColdStart|BenchmarkWarmRequest|BenchmarkCacheRatios|BenchmarkJobsBudget' -benchtime=1x -timeout 30m \
+		./functions ./functions/routes/contacts ./functions/workers | grep -E '^[a-z_0-9-]+ [0-9.]+ ' || true
 
 ## synth: build the functions, then synthesize the CloudFormation template (offline)
 synth: tools build
