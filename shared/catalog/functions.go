@@ -75,18 +75,22 @@ var functions = []Function{
 	{
 		Name: AuthLogin, Kind: Route, Method: "GET", Path: "/auth/google/login", Access: Public, Tag: "auth",
 		Summary: "Start signing in with Google: redirect to Google's consent screen",
-		Uses:    []Resource{Database, Google},
+		Uses:    []Resource{Database, Google, Cache},
+		// Per client IP: each login writes a sign-in state.
+		Limit: &Limit{Requests: 30, Per: time.Minute, Burst: 10},
 	},
 	{
 		Name: AuthCallback, Kind: Route, Method: "GET", Path: "/auth/google/callback", Access: Public, Tag: "auth",
 		Summary: "Finish signing in with Google: store the account and start a session",
-		Uses:    []Resource{Database, Google, TokenKeys},
+		Uses:    []Resource{Database, Google, TokenKeys, Cache},
+		Limit:   &Limit{Requests: 30, Per: time.Minute, Burst: 10},
 		Timeout: 20 * time.Second,
 	},
 	{
 		Name: AuthLogout, Kind: Route, Method: "POST", Path: "/auth/logout", Access: Signed, Tag: "auth",
 		Summary: "Sign out: end this session",
-		Uses:    []Resource{Database},
+		// The cache: signing out drops the session's cached lookup.
+		Uses: []Resource{Database, Cache},
 	},
 	{
 		Name: UserGet, Kind: Route, Method: "GET", Path: "/v1/user", Access: Signed, Tag: "user",
@@ -111,7 +115,8 @@ var functions = []Function{
 	{
 		Name: UserSessionsRevoke, Kind: Route, Method: "DELETE", Path: "/v1/user/sessions/{id}", Access: Signed, Tag: "user",
 		Summary: "End one of the signed-in user's sessions",
-		Uses:    []Resource{Database},
+		// The cache: ending a session drops its cached lookup.
+		Uses: []Resource{Database, Cache},
 	},
 }
 
