@@ -209,7 +209,8 @@ func WithEnv(vars map[string]string) Option {
 }
 
 // WithSecrets resolves secret variables whose value is a Secrets Manager
-// ARN through r.
+// ARN through r, which is not called when no variable holds one. Without
+// it, such a variable is a configuration error.
 func WithSecrets(r SecretResolver) Option {
 	return func(l *loader) { l.resolver = r }
 }
@@ -269,6 +270,8 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 
 	if l.resolver != nil {
 		resolveSecrets(ctx, cfg, l.resolver, &problems)
+	} else {
+		unresolvedSecrets(cfg, &problems)
 	}
 	validate(cfg, vars, &problems)
 
@@ -302,6 +305,15 @@ func (p *problemList) add(v, msg string) {
 		}
 	}
 	*p = append(*p, Problem{Var: v, Message: msg})
+}
+
+func (p problemList) has(v string) bool {
+	for _, q := range p {
+		if q.Var == v {
+			return true
+		}
+	}
+	return false
 }
 
 func (p problemList) sort() {
@@ -395,6 +407,9 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 	}
 	if cfg.DatabaseURL != "" {
 		checkDatabaseURL(cfg.DatabaseURL, prod, p)
+		if cfg.DatabaseIAMAuth && !tlsMode(cfg.DatabaseURL) && !p.has(VarDatabaseURL) {
+			p.add(VarDatabaseIAMAuth, "sends an IAM token as the password, so DATABASE_URL must set sslmode=require, verify-ca or verify-full")
+		}
 	}
 
 	if cfg.RedisURL != "" {
@@ -501,13 +516,23 @@ func checkDatabaseURL(raw string, prod bool, p *problemList) {
 		p.add(VarDatabaseURL, "must name a host")
 		return
 	}
-	if prod {
-		switch u.Query().Get("sslmode") {
-		case "require", "verify-ca", "verify-full":
-		default:
-			p.add(VarDatabaseURL, "must set sslmode=require, verify-ca or verify-full in production")
-		}
+	if prod && !tlsMode(raw) {
+		p.add(VarDatabaseURL, "must set sslmode=require, verify-ca or verify-full in production")
 	}
+}
+
+// tlsMode reports whether a database URL's sslmode never connects in
+// plain text.
+func tlsMode(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	switch u.Query().Get("sslmode") {
+	case "require", "verify-ca", "verify-full":
+		return true
+	}
+	return false
 }
 
 func checkHTTPURL(name string, u *url.URL, prod bool, p *problemList) {

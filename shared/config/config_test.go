@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -250,5 +251,80 @@ func TestLoadAuthVariables(t *testing.T) {
 		config.WithSecrets(fakeResolver{arn: "k9:short"}))
 	if msg := problems(t, err)["TOKEN_KEYS"]; !strings.Contains(msg, "32 bytes") || strings.Contains(err.Error(), "short") {
 		t.Fatalf("bad resolved token keys: %v", err)
+	}
+}
+
+// countingResolver answers every reference with its own name, counting
+// calls per reference; each call waits until want calls are in flight at
+// once, so sequential resolution never gets past the first.
+type countingResolver struct {
+	mu       sync.Mutex
+	calls    map[string]int
+	inFlight int
+	want     int
+	all      chan struct{}
+}
+
+func (c *countingResolver) ResolveSecret(ctx context.Context, ref string) (string, error) {
+	c.mu.Lock()
+	c.calls[ref]++
+	c.inFlight++
+	if c.inFlight == c.want {
+		close(c.all)
+	}
+	c.mu.Unlock()
+	select {
+	case <-c.all:
+	case <-time.After(10 * time.Second):
+		return "", errors.New("secrets were not fetched concurrently")
+	}
+	return "resolved-" + ref[strings.LastIndex(ref, ":")+1:] + "-0123456789abcdef0123456789abcdef", nil
+}
+
+func TestSecretsResolvedOnceEachConcurrently(t *testing.T) {
+	arn := func(name string) string { return "arn:aws:secretsmanager:eu-west-1:123456789012:secret:" + name }
+	env := with(production(), "AUTH_SECRET", arn("auth"))
+	env["GOOGLE_CLIENT_SECRET"] = arn("google")
+	env["OPENAI_API_KEY"] = arn("google") // the same secret twice: one call
+	env["REDIS_PASSWORD"] = arn("cache")
+	r := &countingResolver{calls: map[string]int{}, want: 3, all: make(chan struct{})}
+	cfg, err := config.Load(context.Background(), allFn, config.WithEnv(env), config.WithSecrets(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(map[string]int{arn("auth"): 1, arn("google"): 1, arn("cache"): 1}, r.calls); d != "" {
+		t.Errorf("calls per secret (-want +got):\n%s", d)
+	}
+	if !strings.HasPrefix(cfg.OpenAIAPIKey.Reveal(), "resolved-google-") || !strings.HasPrefix(cfg.RedisPassword.Reveal(), "resolved-cache-") ||
+		!strings.HasPrefix(cfg.AuthSecret.Reveal(), "resolved-auth-") {
+		t.Errorf("values: %q %q %q", cfg.OpenAIAPIKey.Reveal(), cfg.RedisPassword.Reveal(), cfg.AuthSecret.Reveal())
+	}
+}
+
+// Without a resolver, an ARN is a configuration error, not a key.
+func TestUnresolvedSecretARNRefused(t *testing.T) {
+	arn := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:auth-AbCdEf"
+	_, err := config.Load(context.Background(), allFn, config.WithEnv(with(production(), "AUTH_SECRET", arn)))
+	if msg := problems(t, err)["AUTH_SECRET"]; !strings.Contains(msg, "Secrets Manager ARN") {
+		t.Fatalf("AUTH_SECRET holding an ARN with no resolver: %v", err)
+	}
+	if !config.IsSecretRef(arn) || config.IsSecretRef("plain-value") {
+		t.Error("IsSecretRef")
+	}
+}
+
+// IAM authentication sends a bearer token as the password: never in plain
+// text, whatever the environment.
+func TestIAMAuthNeedsTLS(t *testing.T) {
+	_, err := config.Load(context.Background(), dbFn, config.WithEnv(map[string]string{
+		"APP_ENV": "test", "DATABASE_IAM_AUTH": "true", "DATABASE_URL": "postgres://crm@localhost:5432/crm?sslmode=prefer",
+	}))
+	if msg := problems(t, err)["DATABASE_IAM_AUTH"]; !strings.Contains(msg, "sslmode=require") {
+		t.Fatalf("IAM auth over sslmode=prefer: %v", err)
+	}
+	if _, err := config.Load(context.Background(), dbFn, config.WithEnv(map[string]string{
+		"APP_ENV": "test", "DATABASE_IAM_AUTH": "true", "DATABASE_URL": "postgres://crm@localhost:5432/crm?sslmode=require",
+	})); err != nil {
+		t.Fatal(err)
 	}
 }

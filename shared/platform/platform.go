@@ -12,11 +12,14 @@ import (
 	"sync"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/awsenv"
 	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
+	"github.com/personalcrm/core/shared/config/awssecret"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/health"
 	"github.com/personalcrm/core/shared/logging"
@@ -43,17 +46,26 @@ type App struct {
 	Cache *cache.Cache
 	// Limiter enforces the routes' rate limits; nil without a cache.
 	Limiter *ratelimit.Limiter
+	// BeforeConnect is what the pool runs before each new connection (an
+	// IAM token as the password with DATABASE_IAM_AUTH); nil otherwise.
+	// Connections made outside the pool (migrations) use it too.
+	BeforeConnect func(context.Context, *pgx.ConnConfig) error
 
 	closeOnce sync.Once
 }
 
-// Init builds the App of the catalog function name. It does no network
-// I/O: the pool connects on first use. Errors name every bad variable.
+// Init builds the App of the catalog function name. The pool connects on
+// first use; the only network I/O is reading the secrets whose variables
+// hold a Secrets Manager ARN (none outside AWS), once each. Errors name
+// every bad variable.
 func Init(ctx context.Context, name string, opts ...config.Option) (*App, error) {
 	fn, ok := catalog.Lookup(name)
 	if !ok {
 		return nil, fmt.Errorf("no function %q in the catalog", name)
 	}
+	// The resolver builds its client only when a variable holds an ARN;
+	// a caller's own WithSecrets comes later and wins.
+	opts = append([]config.Option{config.WithSecrets(awssecret.FromEnv())}, opts...)
 	cfg, err := config.Load(ctx, fn, opts...)
 	if err != nil {
 		return nil, err
@@ -83,7 +95,14 @@ func Init(ctx context.Context, name string, opts ...config.Option) (*App, error)
 		if config.Lambda() {
 			mode = db.Lambda
 		}
-		app.DB, err = db.Open(ctx, cfg.DatabaseURL, db.Options{Mode: mode})
+		if cfg.DatabaseIAMAuth {
+			region := awsenv.Region()
+			if region == "" {
+				return nil, fmt.Errorf("%s: %w", config.VarDatabaseIAMAuth, awsenv.ErrNoRegion)
+			}
+			app.BeforeConnect = db.IAMAuth(region, awsenv.Credentials())
+		}
+		app.DB, err = db.Open(ctx, cfg.DatabaseURL, db.Options{Mode: mode, BeforeConnect: app.BeforeConnect})
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/personalcrm/core/functions/workers"
 	"github.com/personalcrm/core/shared/catalog"
@@ -18,13 +21,28 @@ func main() {
 		platform.Fatal(err)
 	}
 	workers.StartOp(app, workers.Op{Function: app.Function, Run: func(ctx context.Context) (any, error) {
-		res, err := migrate.Up(ctx, app.Config.DatabaseURL, app.Log)
+		res, err := untilReachable(ctx, app.Log, defaultBackoff, func(ctx context.Context) (migrate.Result, error) {
+			return up(ctx, app)
+		})
 		if err != nil {
 			return nil, err
 		}
 		app.Log.InfoContext(ctx, "schema migrated", "version", res.Version, "applied", len(res.Applied))
 		return report{Applied: append([]int64{}, res.Applied...)}, nil
 	}})
+}
+
+// up applies the migrations once, connecting as the pool does (with an
+// IAM token under DATABASE_IAM_AUTH).
+func up(ctx context.Context, app *platform.App) (migrate.Result, error) {
+	cfg, err := pgx.ParseConfig(app.Config.DatabaseURL)
+	if err != nil {
+		return migrate.Result{}, fmt.Errorf("parse database url: %w", err)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = connectTimeout
+	}
+	return migrate.UpConfig(ctx, cfg, app.BeforeConnect, app.Log)
 }
 
 // report is the invocation's answer: the migrations it applied, none when

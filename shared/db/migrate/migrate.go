@@ -34,13 +34,19 @@ func Up(ctx context.Context, url string, log *slog.Logger) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("parse database url: %w", errors.Unwrap(err))
 	}
-	return UpConfig(ctx, cfg, log)
+	return UpConfig(ctx, cfg, nil, log)
 }
 
-// UpConfig is Up for a parsed connection config (e.g. with an IAM
-// BeforeConnect already applied by the caller).
-func UpConfig(ctx context.Context, cfg *pgx.ConnConfig, log *slog.Logger) (Result, error) {
-	sqlDB := stdlib.OpenDB(*cfg)
+// UpConfig is Up for a parsed connection config. beforeConnect, when not
+// nil, runs before each connection is made with a copy of cfg, as
+// db.Options.BeforeConnect does for a pool (db.IAMAuth sets a fresh IAM
+// token as the password).
+func UpConfig(ctx context.Context, cfg *pgx.ConnConfig, beforeConnect func(context.Context, *pgx.ConnConfig) error, log *slog.Logger) (Result, error) {
+	var opts []stdlib.OptionOpenDB
+	if beforeConnect != nil {
+		opts = append(opts, stdlib.OptionBeforeConnect(beforeConnect))
+	}
+	sqlDB := stdlib.OpenDB(*cfg, opts...)
 	defer sqlDB.Close()
 	return up(ctx, sqlDB, log)
 }

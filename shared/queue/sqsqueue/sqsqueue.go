@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -22,11 +21,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/uuid"
 
+	"github.com/personalcrm/core/shared/awsenv"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/queue"
 )
@@ -57,7 +56,7 @@ func FromEnv(urls map[string]string) *Backend {
 }
 
 func envClient(urls map[string]string) (*sqs.Client, error) {
-	region := firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
+	region := awsenv.Region()
 	if region == "" {
 		for _, u := range urls {
 			if region = regionOf(u); region != "" {
@@ -68,25 +67,12 @@ func envClient(urls map[string]string) (*sqs.Client, error) {
 	if region == "" {
 		return nil, errors.New("sqs: no region: set AWS_REGION")
 	}
-	o := sqs.Options{
-		Region: region,
-		Credentials: credentials.NewStaticCredentialsProvider(
-			os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), os.Getenv("AWS_SESSION_TOKEN")),
+	return sqs.New(sqs.Options{
+		Region:           region,
+		Credentials:      awsenv.Credentials(),
 		RetryMaxAttempts: 3,
-	}
-	if ep := firstEnv("AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL"); ep != "" {
-		o.BaseEndpoint = aws.String(ep)
-	}
-	return sqs.New(o), nil
-}
-
-func firstEnv(names ...string) string {
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			return v
-		}
-	}
-	return ""
+		BaseEndpoint:     awsenv.Endpoint("SQS"),
+	}), nil
 }
 
 // regionOf reads the region of https://sqs.<region>.amazonaws.com/...
