@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
@@ -25,26 +24,9 @@ import (
 	"github.com/personalcrm/core/shared/testkit"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // devServer runs the local server's handler on a test server, with its
 // own database and the built-in sandbox Google.
-func devServer(t *testing.T) (*server, string, *syncBuffer) {
+func devServer(t *testing.T) (*server, string, *testkit.Buffer) {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
@@ -55,7 +37,7 @@ func devServer(t *testing.T) (*server, string, *syncBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	s, err := setup(context.Background(), cfg, logging.New(logs, nil))
 	if err != nil {
 		t.Fatal(err)

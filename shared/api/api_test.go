@@ -1,14 +1,12 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,23 +32,6 @@ func (f fakeSessions) Resolve(_ context.Context, token string) (auth.Principal, 
 	return auth.Principal{}, errs.Unauthenticated("Authentication required")
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type idInput struct {
 	ID   uuid.UUID `path:"id"`
 	Mode string    `query:"mode"`
@@ -67,8 +48,8 @@ const secretText = "password=hunter2 at 10.0.0.7"
 
 // server serves GET /v1/contacts/{id} with a handler whose behaviour the
 // query parameter mode picks.
-func server(t *testing.T) (*api.Server, *syncBuffer, *syncBuffer) {
-	logs, metrics := &syncBuffer{}, &syncBuffer{}
+func server(t *testing.T) (*api.Server, *testkit.Buffer, *testkit.Buffer) {
+	logs, metrics := &testkit.Buffer{}, &testkit.Buffer{}
 	log := logging.New(logs, nil)
 	h := func(ctx context.Context, in *idInput) (*idOutput, error) {
 		switch in.Mode {

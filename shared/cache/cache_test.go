@@ -1,7 +1,6 @@
 package cache_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -367,23 +366,6 @@ func (f *flaky) Allow(ctx context.Context, key string, r cache.Rate) (cache.Deci
 	return f.Backend.Allow(ctx, key, r)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func metricCount(out, name string) int {
 	return strings.Count(out, fmt.Sprintf(`"Name":%q`, name))
 }
@@ -396,7 +378,7 @@ func TestDeadCacheDegrades(t *testing.T) {
 	}{{"refused", 1}, {"hanging", 2}} {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
-			logs, metrics := &syncBuffer{}, &syncBuffer{}
+			logs, metrics := &testkit.Buffer{}, &testkit.Buffer{}
 			f := &flaky{Backend: cache.NewMemory(0)}
 			c := cache.New(f, cache.Options{
 				Log:        logging.New(logs, nil),

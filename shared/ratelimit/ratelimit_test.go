@@ -1,7 +1,6 @@
 package ratelimit_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -168,7 +167,7 @@ func TestFailsOpenWhenRedisIsDown(t *testing.T) {
 	t.Parallel()
 	pool := testkit.DB(t)
 	redis := testkit.StartRedis(t)
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	c, err := cache.Open(redis.URL(), cache.RedisOptions{}, cache.Options{Timeout: 200 * time.Millisecond, RetryAfter: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -188,21 +187,4 @@ func TestFailsOpenWhenRedisIsDown(t *testing.T) {
 	if !strings.Contains(logs.String(), "rate limit not enforced") {
 		t.Fatalf("the log does not say limits are off:\n%s", logs)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

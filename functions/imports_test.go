@@ -1,0 +1,56 @@
+package functions_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportRules keeps the layers apart: no Lambda links the test kit,
+// domain packages stay free of transports, AWS and each other, and
+// platform packages import neither domain packages nor functions.
+func TestImportRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{.Name}}|{{join .Deps \" \"}}|{{join .Imports \" \"}}",
+		"github.com/personalcrm/core/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	const mod = "github.com/personalcrm/core/"
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		head, rest, _ := strings.Cut(line, "|")
+		deps, imports, _ := strings.Cut(rest, "|")
+		path, name, _ := strings.Cut(head, " ")
+		rel := strings.TrimPrefix(path, mod)
+		isLambda := name == "main" && (strings.HasPrefix(rel, "functions/api/") || strings.HasPrefix(rel, "functions/jobs/") || strings.HasPrefix(rel, "functions/ops/"))
+		if isLambda {
+			checked++
+			for _, d := range strings.Fields(deps) {
+				if d == mod+"shared/testkit" || strings.HasPrefix(d, mod+"shared/testkit/") {
+					t.Errorf("%s links %s", rel, d)
+				}
+			}
+		}
+		if strings.HasPrefix(rel, "shared/domain/") {
+			for _, imp := range strings.Fields(imports) {
+				switch {
+				case imp == "net/http", strings.HasPrefix(imp, "github.com/aws/"),
+					imp == mod+"shared/api", strings.HasPrefix(imp, mod+"functions/"):
+					t.Errorf("domain package %s imports %s", rel, imp)
+				case strings.HasPrefix(imp, mod+"shared/domain/") && !strings.HasPrefix(imp, path):
+					t.Errorf("domain package %s imports another domain, %s", rel, imp)
+				}
+			}
+		}
+		if !strings.HasPrefix(rel, "shared/domain/") && strings.HasPrefix(rel, "shared/") && rel != "shared/testkit" {
+			for _, imp := range strings.Fields(imports) {
+				if strings.HasPrefix(imp, mod+"functions/") || strings.HasPrefix(imp, mod+"shared/domain/") {
+					t.Errorf("platform package %s imports %s", rel, imp)
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no Lambda packages found")
+	}
+}
