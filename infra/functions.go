@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -25,8 +26,9 @@ type wiring struct {
 	cache    *cache
 	secrets  map[string]awssecretsmanager.Secret
 	queues   map[string]*jobQueue
-	// authURL is the API's public base URL.
-	authURL *string
+	// authURL is the API's public base URL (AUTH_URL); redirectURL is
+	// where the browser lands after signing in (AUTH_REDIRECT_URL).
+	authURL, redirectURL *string
 	// assetRoot holds <name>/bootstrap for every function.
 	assetRoot string
 }
@@ -89,6 +91,20 @@ func (w *wiring) newFunction(scope constructs.Construct, fn catalog.Function) aw
 			Resources: jsii.Strings(*w.queues[job].queue.QueueArn()),
 		}))
 	}
+	if fn.Needs(catalog.QueueStats) {
+		// Reading attributes only: the depths, and the redrive policy
+		// that names each dead-letter queue.
+		var arns []*string
+		for _, job := range sortedKeys(w.queues) {
+			arns = append(arns, w.queues[job].queue.QueueArn(), w.queues[job].dlq.QueueArn())
+		}
+		if len(arns) > 0 {
+			f.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions:   jsii.Strings("sqs:GetQueueAttributes"),
+				Resources: &arns,
+			}))
+		}
+	}
 	return f
 }
 
@@ -103,6 +119,9 @@ func (w *wiring) environment(fn catalog.Function) *map[string]*string {
 		config.VarAppEnv:   jsii.String(string(config.Production)),
 		config.VarLogLevel: jsii.String(w.settings.LogLevel),
 	}
+	for _, v := range w.settings.Features {
+		env[v] = jsii.String("true")
+	}
 	if fn.Needs(catalog.Database) {
 		env[config.VarDatabaseURL] = w.db.url
 		env[config.VarDatabaseIAMAuth] = jsii.String("true")
@@ -110,15 +129,20 @@ func (w *wiring) environment(fn catalog.Function) *map[string]*string {
 	if fn.Needs(catalog.Cache) {
 		env[config.VarRedisURL] = w.cache.url
 	}
+	// Every route builds its cookies and accepts cookie-authenticated
+	// writes from these origins only; sign-in redirects with them.
+	if fn.Kind == catalog.Route || fn.Needs(catalog.Google) {
+		env[config.VarAuthURL] = w.authURL
+		env[config.VarAuthRedirectURL] = w.redirectURL
+	}
 	if fn.Needs(catalog.Google) {
 		env[config.VarGoogleClientID] = jsii.String(w.settings.GoogleClientID)
-		env[config.VarAuthURL] = w.authURL
 	}
 	for _, spec := range secretsOf(fn) {
 		env[spec.Var] = w.secrets[spec.Var].SecretArn()
 	}
-	for _, job := range fn.Enqueues {
-		env[queueURLVar(job)] = w.queues[job].queue.QueueUrl()
+	for _, job := range queuesOf(fn, sortedKeys(w.queues)) {
+		env[config.QueueURLVar(job)] = w.queues[job].queue.QueueUrl()
 	}
 	return &env
 }
@@ -136,6 +160,15 @@ func reservedConcurrency(fn catalog.Function) *float64 {
 		return nil
 	}
 	return jsii.Number(float64(n))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func optional(s string) *string {

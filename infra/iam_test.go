@@ -19,9 +19,11 @@ func TestLeastPrivilege(t *testing.T) {
 			secrets[s.logicalID(sec)] = v
 		}
 		queues := map[string]string{}
+		dlqs := map[string]bool{}
 		for job, q := range s.stack.Queues {
 			queues[s.logicalID(q.queue)] = job
 			queues[s.logicalID(q.dlq)] = job + " (dead letters)"
+			dlqs[s.logicalID(q.dlq)] = true
 		}
 		proxy := s.ofType("AWS::RDS::DBProxy")[0]
 
@@ -51,6 +53,10 @@ func TestLeastPrivilege(t *testing.T) {
 					case queues[id] != "":
 						job := queues[id]
 						switch {
+						case fn.Needs(catalog.QueueStats) && p.Action == "sqs:GetQueueAttributes":
+							granted["stats "+job] = true
+						case dlqs[id]:
+							t.Errorf("%s: %s (queue %s): no function touches a dead-letter queue but to read its depth", fn.Name, what, job)
 						case sends[job] && p.Action == "sqs:SendMessage":
 							granted["send "+job] = true
 						case fn.Kind == catalog.Job && job == fn.Name && strings.HasPrefix(p.Action, "sqs:") && p.Action != "sqs:SendMessage":
@@ -89,6 +95,11 @@ func TestLeastPrivilege(t *testing.T) {
 			}
 			if fn.Kind == catalog.Job {
 				want = append(want, "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage")
+			}
+			if fn.Needs(catalog.QueueStats) {
+				for job := range s.stack.Queues {
+					want = append(want, "stats "+job, "stats "+job+" (dead letters)")
+				}
 			}
 			var missing []string
 			for _, w := range want {

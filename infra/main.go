@@ -1,7 +1,11 @@
 // Command infra is the CDK app of the CRM backend: one stack per stage, with
 // a Lambda, route, queue or schedule for every entry of shared/catalog.
 //
-//	cdk synth -c stage=dev|prod [-c alarmEmail=ops@example.com] [-c googleClientId=...] [-c nag=true]
+//	cdk synth -c stage=dev|prod [-c appUrl=https://app.example.com/] [-c googleClientId=...]
+//	          [-c alarmEmail=ops@example.com] [-c features=ai-agents,enrichment] [-c nag=true]
+//	          [-c assetRoot=<dir with <name>/bootstrap>]
+//
+// prod requires appUrl and googleClientId.
 package main
 
 import (
@@ -29,17 +33,22 @@ func main() {
 // build adds the stage's stack to app, from the context's settings.
 func build(app awscdk.App) error {
 	stage := contextString(app, "stage", "dev")
-	s, err := stageSettings(stage)
+	s, err := settingsFor(Context{
+		Stage:          stage,
+		AlarmEmail:     contextString(app, "alarmEmail", ""),
+		GoogleClientID: contextString(app, "googleClientId", ""),
+		AppURL:         contextString(app, "appUrl", ""),
+		Features:       contextString(app, "features", ""),
+	})
 	if err != nil {
 		return err
 	}
-	s.AlarmEmail = contextString(app, "alarmEmail", s.AlarmEmail)
-	s.GoogleClientID = contextString(app, "googleClientId", s.GoogleClientID)
 
 	root, err := repoRoot(".")
 	if err != nil {
 		return err
 	}
+	assets := contextString(app, "assetRoot", filepath.Join(root, ".build"))
 	stack, err := NewStack(app, "crm-"+stage, &StackProps{
 		StackProps: awscdk.StackProps{
 			Env:                   environment(),
@@ -49,7 +58,7 @@ func build(app awscdk.App) error {
 		Settings:  s,
 		Functions: catalog.All(),
 		Schedules: catalog.Schedules(),
-		AssetRoot: filepath.Join(root, ".build"),
+		AssetRoot: assets,
 	})
 	if err != nil {
 		return err

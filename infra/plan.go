@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -67,7 +68,7 @@ var appSecrets = []secretSpec{
 // new kind of resource in the catalog needs its wiring here first.
 var provided = map[catalog.Resource]bool{
 	catalog.Database: true, catalog.Cache: true, catalog.Google: true,
-	catalog.TokenKeys: true, catalog.OpenAI: true,
+	catalog.TokenKeys: true, catalog.OpenAI: true, catalog.QueueStats: true,
 }
 
 // secretsOf returns the secrets fn may read.
@@ -81,10 +82,31 @@ func secretsOf(fn catalog.Function) []secretSpec {
 	return out
 }
 
-// queueURLVar names the variable that holds a job type's queue URL:
-// email-sync -> QUEUE_URL_EMAIL_SYNC.
-func queueURLVar(jobType string) string {
-	return "QUEUE_URL_" + strings.ToUpper(strings.ReplaceAll(jobType, "-", "_"))
+// queuesOf lists the job types whose queue URL fn is given: those it
+// sends to, a job's own (its worker pushes a failed message's visibility
+// out), and every queue for a function reading their depths.
+func queuesOf(fn catalog.Function, jobs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(j string) {
+		if !seen[j] {
+			seen[j] = true
+			out = append(out, j)
+		}
+	}
+	for _, j := range fn.Enqueues {
+		add(j)
+	}
+	if fn.Kind == catalog.Job {
+		add(fn.Name)
+	}
+	if fn.Needs(catalog.QueueStats) {
+		for _, j := range jobs {
+			add(j)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // lambdaTimeout rounds a catalog timeout up to whole seconds, Lambda's unit.
@@ -224,6 +246,8 @@ func validate(fns []catalog.Function, schedules []catalog.Schedule) error {
 			bad("schedule %s: target %s is a %s; want an op or a job", s.Name, s.Target, t.Kind)
 		case t.Kind == catalog.Op && s.Payload != "":
 			bad("schedule %s: a payload is only sent to a job", s.Name)
+		case t.Kind == catalog.Job && !jsonObject(s.Payload):
+			bad("schedule %s: job %s needs a payload, a JSON object of its job type", s.Name, s.Target)
 		}
 	}
 	if len(errs) == 0 {
@@ -231,4 +255,9 @@ func validate(fns []catalog.Function, schedules []catalog.Schedule) error {
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return fmt.Errorf("catalog: %w", errors.Join(errs...))
+}
+
+func jsonObject(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.HasPrefix(s, "{") && json.Valid([]byte(s))
 }

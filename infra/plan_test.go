@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/personalcrm/core/shared/catalog"
 )
 
@@ -107,15 +109,69 @@ func TestRateExpression(t *testing.T) {
 	}
 }
 
-func TestQueueURLVar(t *testing.T) {
-	for job, want := range map[string]string{
-		"email-sync":         "QUEUE_URL_EMAIL_SYNC",
-		"contact-extraction": "QUEUE_URL_CONTACT_EXTRACTION",
-		"enrichment":         "QUEUE_URL_ENRICHMENT",
+func TestQueuesOf(t *testing.T) {
+	jobs := []string{"ai-analysis", "contact-extraction", "email-sync"}
+	for _, tc := range []struct {
+		name string
+		fn   catalog.Function
+		want []string
+	}{
+		{"route", catalog.Function{Kind: catalog.Route}, nil},
+		{"producer", catalog.Function{Kind: catalog.Route, Enqueues: []string{"email-sync"}}, []string{"email-sync"}},
+		{"job, its own and its producer's", catalog.Function{Name: "email-sync", Kind: catalog.Job, Enqueues: []string{"contact-extraction"}},
+			[]string{"contact-extraction", "email-sync"}},
+		{"queue stats", catalog.Function{Kind: catalog.Route, Uses: []catalog.Resource{catalog.QueueStats}}, jobs},
 	} {
-		if got := queueURLVar(job); got != want {
-			t.Errorf("queueURLVar(%q) = %q, want %q", job, got, want)
+		if d := cmp.Diff(tc.want, queuesOf(tc.fn, jobs)); d != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, d)
 		}
+	}
+}
+
+func TestValidateScheduledJobPayload(t *testing.T) {
+	job := catalog.Function{Name: "email-sync", Kind: catalog.Job, MemoryMB: 256, Timeout: time.Minute, MaxAttempts: 3, BatchSize: 10}
+	for _, payload := range []string{"", "null", "[1]", "{"} {
+		err := validate([]catalog.Function{job}, []catalog.Schedule{{Name: "s", Every: time.Hour, Target: "email-sync", Payload: payload}})
+		if err == nil || !strings.Contains(err.Error(), "needs a payload") {
+			t.Errorf("payload %q: %v", payload, err)
+		}
+	}
+}
+
+func TestSettingsFor(t *testing.T) {
+	dev, err := settingsFor(Context{Stage: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dev.AppURL != "" || dev.GoogleClientID != placeholderGoogleClientID || len(dev.Features) != 0 {
+		t.Errorf("dev defaults: %+v", dev)
+	}
+	prod, err := settingsFor(Context{Stage: "prod", AppURL: "https://app.example.com/", GoogleClientID: "id.apps.googleusercontent.com",
+		AlarmEmail: "ops@example.com", Features: "webhooks, ai-agents"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prod.AppURL != "https://app.example.com/" || prod.GoogleClientID != "id.apps.googleusercontent.com" || prod.AlarmEmail != "ops@example.com" {
+		t.Errorf("prod: %+v", prod)
+	}
+	if d := cmp.Diff([]string{"FEATURE_AI_AGENTS", "FEATURE_WEBHOOKS"}, prod.Features); d != "" {
+		t.Errorf("features (-want +got):\n%s", d)
+	}
+
+	_, err = settingsFor(Context{Stage: "prod"})
+	for _, want := range []string{"appUrl is required", "googleClientId is required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("prod without context: %v, want %q", err, want)
+		}
+	}
+	_, err = settingsFor(Context{Stage: "dev", AppURL: "http://app.example.com", Features: "teleport", AlarmEmail: "ops"})
+	for _, want := range []string{"must be an absolute https URL", `unknown feature "teleport"`, "not an email address"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("bad context: %v, want %q", err, want)
+		}
+	}
+	if _, err := settingsFor(Context{Stage: "staging"}); err == nil {
+		t.Error("unknown stage accepted")
 	}
 }
 

@@ -68,11 +68,9 @@ func (sc *scheduler) add(scope constructs.Construct, s Settings, sch catalog.Sch
 			Resources: jsii.Strings(*q.queue.QueueArn()),
 		}))
 		t.Arn = q.queue.QueueArn()
-		payload := sch.Payload
-		if payload == "" {
-			payload = "{}"
-		}
-		t.Input = jsii.String(payload)
+		// The message has no job id: the worker adopts it as a new job
+		// and decodes this payload as the job type's (checked in tests).
+		t.Input = jsii.String(sch.Payload)
 	default:
 		role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions:   jsii.Strings("lambda:InvokeFunction"),

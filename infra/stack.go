@@ -84,14 +84,15 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 	}
 
 	w := &wiring{
-		settings:  s,
-		net:       net,
-		db:        db,
-		cache:     cache,
-		secrets:   out.Secrets,
-		queues:    out.Queues,
-		authURL:   api.api.ApiEndpoint(),
-		assetRoot: props.AssetRoot,
+		settings:    s,
+		net:         net,
+		db:          db,
+		cache:       cache,
+		secrets:     out.Secrets,
+		queues:      out.Queues,
+		authURL:     api.api.ApiEndpoint(),
+		redirectURL: redirectURL(s, api),
+		assetRoot:   props.AssetRoot,
 	}
 	for _, fn := range props.Functions {
 		sc := scopes[fn.Name]
@@ -199,3 +200,15 @@ func checkAssets(root string, fns []catalog.Function) error {
 	}
 	return nil
 }
+
+// redirectURL is AUTH_REDIRECT_URL: the web app, or without one the API's
+// GET /v1/user, which shows who signed in.
+func redirectURL(s Settings, api *httpAPI) *string {
+	if s.AppURL != "" {
+		return jsii.String(s.AppURL)
+	}
+	return awscdk.Fn_Join(jsii.String(""), &[]*string{api.api.ApiEndpoint(), jsii.String(defaultLanding)})
+}
+
+// defaultLanding is where sign-in lands on a stage without a web app.
+const defaultLanding = "/v1/user"

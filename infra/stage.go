@@ -2,11 +2,16 @@ package main
 
 import (
 	"fmt"
+	"net/url"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+
+	"github.com/personalcrm/core/shared/config"
 )
 
 // Settings are what differs between stages. Everything else comes from the
@@ -63,6 +68,14 @@ type Settings struct {
 	// GoogleClientID is the OAuth client id (not a secret); a placeholder
 	// until the operator sets it with -c googleClientId=...
 	GoogleClientID string
+	// AppURL is the web app: where the browser lands after signing in
+	// (AUTH_REDIRECT_URL), and with the API the only origin whose
+	// cookie-authenticated writes are accepted. Empty: the API's own
+	// GET /v1/user, which shows the signed-in user (a stage without a
+	// web app).
+	AppURL string
+	// Features are the FEATURE_* gates switched on for every function.
+	Features []string
 }
 
 // placeholderGoogleClientID is deployed until an operator supplies the real
@@ -132,4 +145,64 @@ func (s Settings) dbRemovalPolicy() awscdk.RemovalPolicy {
 		return awscdk.RemovalPolicy_DESTROY
 	}
 	return awscdk.RemovalPolicy_SNAPSHOT
+}
+
+// Context holds the settings an operator passes with -c key=value.
+type Context struct {
+	Stage, AlarmEmail, GoogleClientID, AppURL, Features string
+}
+
+// featureVars maps the names accepted by -c features=... to their gates.
+var featureVars = map[string]string{
+	"ai-agents":  config.VarFeatureAIAgents,
+	"enrichment": config.VarFeatureEnrichment,
+	"webhooks":   config.VarFeatureWebhooks,
+}
+
+// settingsFor returns the stage's settings with the operator's context
+// applied, and reports every problem at once. Prod has no defaults for
+// what identifies the deployment: its web app and its Google client.
+func settingsFor(c Context) (Settings, error) {
+	s, err := stageSettings(c.Stage)
+	if err != nil {
+		return Settings{}, err
+	}
+	var problems []string
+	if c.AlarmEmail != "" {
+		if !strings.Contains(c.AlarmEmail, "@") {
+			problems = append(problems, fmt.Sprintf("alarmEmail %q is not an email address", c.AlarmEmail))
+		}
+		s.AlarmEmail = c.AlarmEmail
+	}
+	if c.GoogleClientID != "" {
+		s.GoogleClientID = c.GoogleClientID
+	} else if s.Stage == "prod" {
+		problems = append(problems, "googleClientId is required for prod: -c googleClientId=<id>.apps.googleusercontent.com")
+	}
+	if c.AppURL != "" {
+		u, err := url.Parse(c.AppURL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("appUrl %q must be an absolute https URL (the functions run in production mode)", c.AppURL))
+		}
+		s.AppURL = c.AppURL
+	} else if s.Stage == "prod" {
+		problems = append(problems, "appUrl is required for prod: -c appUrl=https://<web app>/ (where sign-in lands)")
+	}
+	for _, name := range strings.Split(c.Features, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		v, ok := featureVars[name]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("features: unknown feature %q (known: ai-agents, enrichment, webhooks)", name))
+			continue
+		}
+		s.Features = append(s.Features, v)
+	}
+	sort.Strings(s.Features)
+	if len(problems) > 0 {
+		return Settings{}, fmt.Errorf("stage %s: %s", s.Stage, strings.Join(problems, "; "))
+	}
+	return s, nil
 }

@@ -26,6 +26,8 @@ import (
 
 // synthesized is one stack, its template and what cdk-nag said about it.
 type synthesized struct {
+	// name is the catalog's: real or fixture.
+	name     string
 	stack    *Stack
 	fns      []catalog.Function
 	scheds   []catalog.Schedule
@@ -82,7 +84,7 @@ func realCatalog() ([]catalog.Function, []catalog.Schedule) {
 func fixtureCatalog() ([]catalog.Function, []catalog.Schedule) {
 	fns := []catalog.Function{
 		{Name: "health", Kind: catalog.Route, Method: "GET", Path: "/health", MemoryMB: 256, Timeout: 10 * time.Second,
-			Uses: []catalog.Resource{catalog.Database, catalog.Cache}},
+			Uses: []catalog.Resource{catalog.Database, catalog.Cache, catalog.QueueStats}},
 		{Name: "auth-callback", Kind: catalog.Route, Method: "GET", Path: "/auth/google/callback", MemoryMB: 512, Timeout: 15 * time.Second,
 			Uses: []catalog.Resource{catalog.Database, catalog.Cache, catalog.Google, catalog.TokenKeys}},
 		{Name: "contacts-get", Kind: catalog.Route, Method: "GET", Path: "/v1/contacts/{id}", MemoryMB: 256, Timeout: 10 * time.Second,
@@ -108,7 +110,8 @@ func fixtureCatalog() ([]catalog.Function, []catalog.Schedule) {
 	}
 	scheds := []catalog.Schedule{
 		{Name: "outbox", Every: time.Minute, Target: "outbox-relay", Summary: "Send jobs left in the outbox"},
-		{Name: "periodic-sync", Every: 6 * time.Hour, Target: "email-sync", Payload: `{"all":true}`, Summary: "Sync every account"},
+		{Name: "periodic-sync", Every: 6 * time.Hour, Target: "email-sync", Summary: "Sync one account",
+			Payload: `{"userId":"0190a6f0-0000-7000-8000-000000000001","accountId":"0190a6f0-0000-7000-8000-000000000002"}`},
 	}
 	return fns, scheds
 }
@@ -143,6 +146,11 @@ func doSynth(name, stage string, cat func() ([]catalog.Function, []catalog.Sched
 		return nil, err
 	}
 	settings.AlarmEmail = "ops@example.com"
+	if stage == "prod" {
+		settings.AppURL = "https://app.example.com/"
+		settings.GoogleClientID = "1234-abc.apps.googleusercontent.com"
+		settings.Features = []string{"FEATURE_AI_AGENTS"}
+	}
 
 	outdir := filepath.Join(assetRoot, "cdk.out."+name+"."+stage)
 	// A failed validation (cdk-nag errors among its findings) panics
@@ -176,7 +184,7 @@ func doSynth(name, stage string, cat func() ([]catalog.Function, []catalog.Sched
 	ann := assertions.Annotations_FromStack(st.Stack)
 	nagRE := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
 	s = &synthesized{
-		stack: st, fns: fns, scheds: scheds, settings: settings,
+		name: name, stack: st, fns: fns, scheds: scheds, settings: settings,
 		template: tpl, resources: doc.Resources, outputs: doc.Outputs,
 		nagErrors:   messages(ann.FindError(jsii.String("*"), nagRE)),
 		nagWarnings: messages(ann.FindWarning(jsii.String("*"), nagRE)),

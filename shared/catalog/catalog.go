@@ -52,6 +52,9 @@ const (
 	TokenKeys Resource = "token-keys"
 	// OpenAI is the OpenAI API key.
 	OpenAI Resource = "openai"
+	// QueueStats is reading the depth of every job type's queue and
+	// dead-letter queue (not sending to or receiving from them).
+	QueueStats Resource = "queue-stats"
 )
 
 // Function is one deployable function.

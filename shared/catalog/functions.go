@@ -38,7 +38,7 @@ var functions = []Function{
 	{
 		Name: Health, Kind: Route, Method: "GET", Path: "/health", Access: Public, Tag: "system",
 		Summary: "Report the health of the database, cache and queue",
-		Uses:    []Resource{Database, Cache},
+		Uses:    []Resource{Database, Cache, QueueStats},
 	},
 	{
 		Name: OpenAPI, Kind: Route, Method: "GET", Path: "/openapi.json", Access: Public, Tag: "system",

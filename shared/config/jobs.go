@@ -20,8 +20,9 @@ func QueueURLVar(jobType string) string {
 }
 
 // validateJobs reads the queue URLs and checks the job settings. In
-// production a function needs the URL of every queue it sends to, and a
-// job the URL of its own queue (to delay its retries).
+// production a function needs the URL of every queue it sends to, a job
+// the URL of its own queue (to delay its retries), and one that reads the
+// queues' depths (QueueStats) the URL of every queue.
 func validateJobs(cfg *Config, vars map[string]string, p *problemList) {
 	prod := cfg.Env == Production
 	fn := cfg.Function
@@ -65,6 +66,11 @@ func validateJobs(cfg *Config, vars map[string]string, p *problemList) {
 		needed := append([]string(nil), fn.Enqueues...)
 		if fn.Kind == catalog.Job {
 			needed = append(needed, fn.Name)
+		}
+		if fn.Needs(catalog.QueueStats) {
+			for _, j := range catalog.Jobs() {
+				needed = append(needed, j.Name)
+			}
 		}
 		for _, job := range needed {
 			if vars[QueueURLVar(job)] == "" {

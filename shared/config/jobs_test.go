@@ -100,3 +100,30 @@ func TestLoadJobs(t *testing.T) {
 		})
 	}
 }
+
+// A function that reports the queues' depths needs every queue's URL in
+// production, and none outside it.
+func TestQueueStatsNeedsEveryQueue(t *testing.T) {
+	fn := catalog.Function{Name: "stats", Uses: []catalog.Resource{catalog.Database, catalog.QueueStats}}
+	env := production()
+	_, err := config.Load(context.Background(), fn, config.WithEnv(env))
+	got := problems(t, err)
+	for _, j := range catalog.Jobs() {
+		if !strings.Contains(got[config.QueueURLVar(j.Name)], "required in production") {
+			t.Errorf("%s not required: %v", config.QueueURLVar(j.Name), err)
+		}
+	}
+	for _, j := range catalog.Jobs() {
+		env[config.QueueURLVar(j.Name)] = "https://sqs.eu-west-1.amazonaws.com/123456789012/crm-prod-" + j.Name
+	}
+	cfg, err := config.Load(context.Background(), fn, config.WithEnv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.QueueURLs) != len(catalog.Jobs()) {
+		t.Errorf("queue URLs %v", cfg.QueueURLs)
+	}
+	if _, err := config.Load(context.Background(), fn, config.WithEnv(map[string]string{"APP_ENV": "test"})); err != nil {
+		t.Errorf("outside production: %v", err)
+	}
+}
