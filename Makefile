@@ -13,10 +13,19 @@ BUILD_DIR  := .build
 FUNCTION_DIRS := $(patsubst %/main.go,%,$(wildcard functions/api/*/main.go functions/jobs/*/main.go functions/ops/*/main.go))
 FUNCTION_BINS := $(foreach d,$(FUNCTION_DIRS),$(BUILD_DIR)/$(notdir $(d))/bootstrap)
 
+# The stage and the operator's settings, passed to the CDK app as context
+# (prod requires APP_URL and GOOGLE_CLIENT_ID; see infra/README.md).
 STAGE ?= dev
+CDK_CONTEXT := -c stage=$(STAGE) \
+	$(if $(APP_URL),-c appUrl=$(APP_URL)) \
+	$(if $(GOOGLE_CLIENT_ID),-c googleClientId=$(GOOGLE_CLIENT_ID)) \
+	$(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) \
+	$(if $(FEATURES),-c features=$(FEATURES))
+# The pinned CLI; npx puts node_modules/.bin first on PATH, so the CLI and
+# the app's jsii runtime run on the pinned Node.
 CDK   := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk
 
-.PHONY: dev flag test test-short lint build bench synth diff deploy tools clean
+.PHONY: dev flag test test-short lint build bench synth diff deploy bootstrap tools clean
 
 ## dev: run every route locally on :3000 (PORT), creating and migrating its database
 dev:
@@ -56,17 +65,22 @@ bench: tools
 	@$(GO) test -p 1 -run '^$$' -bench 'BenchmarkColdStart|BenchmarkWarmRequest|BenchmarkCacheRatios|BenchmarkJobsBudget' -benchtime=1x -timeout 30m \
 		./functions ./functions/routes/contacts ./functions/workers | grep -E '^[a-z_0-9-]+ [0-9.]+ ' || true
 
-## synth: build the functions, then synthesize the CloudFormation template (offline)
+## synth: build the functions, then synthesize the CloudFormation template into cdk.out
+##        (offline, no AWS credentials needed)
 synth: tools build
-	$(CDK) synth -c stage=$(STAGE) --quiet --no-notices
+	$(CDK) synth $(CDK_CONTEXT) --quiet --no-notices
 
 ## diff: build, then show what a deploy would change
 diff: tools build
-	$(CDK) diff -c stage=$(STAGE) --no-notices
+	$(CDK) diff $(CDK_CONTEXT) --no-notices
 
-## deploy: build, then deploy the stage (STAGE=dev|prod, ALARM_EMAIL, GOOGLE_CLIENT_ID)
+## deploy: build, then deploy the stage (STAGE=dev|prod, APP_URL, GOOGLE_CLIENT_ID, ALARM_EMAIL, FEATURES)
 deploy: tools build
-	$(CDK) deploy -c stage=$(STAGE) $(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) $(if $(GOOGLE_CLIENT_ID),-c googleClientId=$(GOOGLE_CLIENT_ID))
+	$(CDK) deploy $(CDK_CONTEXT) --no-notices
+
+## bootstrap: prepare the account and region of the current credentials for CDK deploys (once)
+bootstrap: tools
+	$(CDK) bootstrap --no-notices
 
 ## tools: the pinned Node tools (SQS emulator, CDK CLI) from package-lock.json
 tools: node_modules/.package-lock.json

@@ -34,6 +34,9 @@ type database struct {
 	// url is DATABASE_URL: the proxy endpoint with TLS verified and no
 	// password (an IAM token is used).
 	url *string
+	// network is what must be in place before a function reaches the
+	// proxy: the security groups and their rules.
+	network []constructs.Construct
 }
 
 func newDatabase(scope constructs.Construct, s Settings, net *network) *database {
@@ -121,7 +124,8 @@ func newDatabase(scope constructs.Construct, s Settings, net *network) *database
 		proxy.Endpoint(),
 		jsii.String(fmt.Sprintf(":%d/%s?sslmode=verify-full", proxyPort, dbName)),
 	})
-	return &database{instance: instance, proxy: proxy, url: url}
+	return &database{instance: instance, proxy: proxy, url: url,
+		network: []constructs.Construct{instanceSG, proxySG, net.functions}}
 }
 
 // cache is a Valkey replication group with TLS and an AUTH token.

@@ -10,7 +10,7 @@ import (
 func TestNag(t *testing.T) {
 	for _, c := range []struct {
 		name, stage string
-	}{{"real", "dev"}, {"fixture", "dev"}, {"fixture", "prod"}} {
+	}{{"real", "dev"}, {"real", "prod"}, {"fixture", "dev"}, {"fixture", "prod"}} {
 		t.Run(c.name+"/"+c.stage, func(t *testing.T) {
 			cat := realCatalog
 			if c.name == "fixture" {

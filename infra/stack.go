@@ -142,6 +142,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 // and proxy exist. A migration error fails the trigger, so the deploy fails
 // and rolls back before any new code runs.
 func newMigration(scope constructs.Construct, entry catalog.Function, f awslambda.Function, db *database) triggers.Trigger {
+	after := append([]constructs.Construct{db.instance, db.proxy}, db.network...)
 	return triggers.NewTrigger(scope, jsii.String("Migration"), &triggers.TriggerProps{
 		Handler:        f,
 		InvocationType: triggers.InvocationType_REQUEST_RESPONSE,
@@ -149,7 +150,10 @@ func newMigration(scope constructs.Construct, entry catalog.Function, f awslambd
 		// Migrations are embedded in the binary: a new binary is a new
 		// version, and runs again.
 		ExecuteOnHandlerChange: jsii.Bool(true),
-		ExecuteAfter:           &[]constructs.Construct{db.instance, db.proxy},
+		// The proxy, its target and the security group rules that let the
+		// function reach it; IAM and a young proxy may still refuse for a
+		// few minutes, which the op retries.
+		ExecuteAfter: &after,
 	})
 }
 

@@ -59,6 +59,12 @@ type synthOnce struct {
 }
 
 func TestMain(m *testing.M) {
+	// The pinned Node (package.json), as the CLI uses, when installed.
+	if root, err := repoRoot("."); err == nil {
+		if bin := filepath.Join(root, "node_modules", ".bin"); isFile(filepath.Join(bin, "node")) {
+			os.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+		}
+	}
 	os.Setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 	os.Setenv("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 	dir, err := os.MkdirTemp("", "crm-infra-assets-")
