@@ -68,13 +68,25 @@ func suppress(st *Stack, s Settings, db *database, c *cache, fns []catalog.Funct
 // apiAuthReason says why a route has no API Gateway authorizer
 // (AwsSolutions-APIG4).
 func apiAuthReason(fn catalog.Function) string {
-	if fn.Access == catalog.Signed {
-		return "Signed route: the session cookie from the app's own Google sign-in is verified by the " +
-			"function (shared/api) against the sessions table; an authorizer would add a second Lambda and a " +
-			"database read to every request"
+	route := fn.Method + " " + fn.Path
+	switch {
+	case fn.Access == catalog.Signed:
+		return "Signed route " + route + ": the Bearer token or session cookie is checked by the function (shared/api) " +
+			"against the sessions table and answers 401 without a live session; an authorizer would add a second " +
+			"Lambda and a database read to every request"
+	case fn.Tag == "auth":
+		reason := "Sign-in route " + route + ": it runs before any session exists; the OAuth state and PKCE " +
+			"verifier bind the flow to the browser that started it"
+		if fn.Limit != nil {
+			reason += ", and it is rate limited per client IP"
+		}
+		return reason
+	case fn.Tag == "system":
+		return "Public by design (" + route + "): uptime probes read the health report and clients the API " +
+			"document; neither holds user data"
 	}
-	return "Public route by design (" + fn.Method + " " + fn.Path + "): health, the API document, the sign-in " +
-		"flow and provider webhooks, which verify their own signatures"
+	return "Public route " + route + ": it authenticates its caller itself (a provider's signed request), " +
+		"as API Gateway authorizers cannot verify such signatures"
 }
 
 type rule struct {
