@@ -20,7 +20,8 @@ CDK_CONTEXT := -c stage=$(STAGE) \
 	$(if $(APP_URL),-c appUrl=$(APP_URL)) \
 	$(if $(GOOGLE_CLIENT_ID),-c googleClientId=$(GOOGLE_CLIENT_ID)) \
 	$(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) \
-	$(if $(FEATURES),-c features=$(FEATURES))
+	$(if $(FEATURES),-c features=$(FEATURES)) \
+	$(if $(SECRETS_REVISION),-c secretsRevision=$(SECRETS_REVISION))
 # The pinned CLI; npx puts node_modules/.bin first on PATH, so the CLI and
 # the app's jsii runtime run on the pinned Node.
 CDK   := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk
@@ -74,7 +75,8 @@ synth: tools build
 diff: tools build
 	$(CDK) diff $(CDK_CONTEXT) --no-notices
 
-## deploy: build, then deploy the stage (STAGE=dev|prod, APP_URL, GOOGLE_CLIENT_ID, ALARM_EMAIL, FEATURES)
+## deploy: build, then deploy the stage (STAGE=dev|prod, APP_URL, GOOGLE_CLIENT_ID, ALARM_EMAIL, FEATURES,
+##         SECRETS_REVISION: change it to make running functions read their secrets again)
 deploy: tools build
 	$(CDK) deploy $(CDK_CONTEXT) --no-notices
 

@@ -141,11 +141,19 @@ func (w *wiring) environment(fn catalog.Function) *map[string]*string {
 	for _, spec := range secretsOf(fn) {
 		env[spec.Var] = w.secrets[spec.Var].SecretArn()
 	}
+	if len(secretsOf(fn)) > 0 && w.settings.SecretsRevision != "" {
+		env[secretsRevisionVar] = jsii.String(w.settings.SecretsRevision)
+	}
 	for _, job := range queuesOf(fn, sortedKeys(w.queues)) {
 		env[config.QueueURLVar(job)] = w.queues[job].queue.QueueUrl()
 	}
 	return &env
 }
+
+// secretsRevisionVar is read by no code: a new value is a configuration
+// change, so Lambda replaces the function's execution environments, and
+// the new ones read every secret again.
+const secretsRevisionVar = "SECRETS_REVISION"
 
 // reservedConcurrency caps the function at its entry's MaxConcurrency. A
 // job's cap matches its event source's, which cannot go below two: a lower

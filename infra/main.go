@@ -2,7 +2,8 @@
 // a Lambda, route, queue or schedule for every entry of shared/catalog.
 //
 //	cdk synth -c stage=dev|prod [-c appUrl=https://app.example.com/] [-c googleClientId=...]
-//	          [-c alarmEmail=ops@example.com] [-c features=ai-agents,enrichment] [-c nag=true]
+//	          [-c alarmEmail=ops@example.com] [-c features=ai-agents,enrichment] [-c secretsRevision=2]
+//	          [-c nag=true]
 //	          [-c assetRoot=<dir with <name>/bootstrap>]
 //
 // prod requires appUrl and googleClientId.
@@ -34,11 +35,12 @@ func main() {
 func build(app awscdk.App) error {
 	stage := contextString(app, "stage", "dev")
 	s, err := settingsFor(Context{
-		Stage:          stage,
-		AlarmEmail:     contextString(app, "alarmEmail", ""),
-		GoogleClientID: contextString(app, "googleClientId", ""),
-		AppURL:         contextString(app, "appUrl", ""),
-		Features:       contextString(app, "features", ""),
+		Stage:           stage,
+		AlarmEmail:      contextString(app, "alarmEmail", ""),
+		GoogleClientID:  contextString(app, "googleClientId", ""),
+		AppURL:          contextString(app, "appUrl", ""),
+		Features:        contextString(app, "features", ""),
+		SecretsRevision: contextString(app, "secretsRevision", ""),
 	})
 	if err != nil {
 		return err

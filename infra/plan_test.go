@@ -147,11 +147,12 @@ func TestSettingsFor(t *testing.T) {
 		t.Errorf("dev defaults: %+v", dev)
 	}
 	prod, err := settingsFor(Context{Stage: "prod", AppURL: "https://app.example.com/", GoogleClientID: "id.apps.googleusercontent.com",
-		AlarmEmail: "ops@example.com", Features: "webhooks, ai-agents"})
+		AlarmEmail: "ops@example.com", Features: "webhooks, ai-agents", SecretsRevision: "3"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prod.AppURL != "https://app.example.com/" || prod.GoogleClientID != "id.apps.googleusercontent.com" || prod.AlarmEmail != "ops@example.com" {
+	if prod.AppURL != "https://app.example.com/" || prod.GoogleClientID != "id.apps.googleusercontent.com" ||
+		prod.AlarmEmail != "ops@example.com" || prod.SecretsRevision != "3" {
 		t.Errorf("prod: %+v", prod)
 	}
 	if d := cmp.Diff([]string{"FEATURE_AI_AGENTS", "FEATURE_WEBHOOKS"}, prod.Features); d != "" {

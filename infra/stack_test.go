@@ -78,7 +78,7 @@ func TestFunctionPerEntry(t *testing.T) {
 }
 
 // wantEnv is the configuration a function's entry entitles it to, by name.
-func wantEnv(fn catalog.Function, jobs []string, features []string) []string {
+func wantEnv(fn catalog.Function, jobs []string, features []string, revision bool) []string {
 	vars := []string{config.VarAppEnv, config.VarLogLevel}
 	vars = append(vars, features...)
 	if fn.Needs(catalog.Database) {
@@ -98,6 +98,9 @@ func wantEnv(fn catalog.Function, jobs []string, features []string) []string {
 	}
 	if fn.Needs(catalog.OpenAI) {
 		vars = append(vars, config.VarOpenAIAPIKey)
+	}
+	if len(secretsOf(fn)) > 0 && revision {
+		vars = append(vars, secretsRevisionVar)
 	}
 	queues := map[string]bool{}
 	for _, j := range fn.Enqueues {
@@ -119,7 +122,13 @@ func wantEnv(fn catalog.Function, jobs []string, features []string) []string {
 }
 
 func TestEnvironment(t *testing.T) {
-	eachCatalog(t, func(t *testing.T, s *synthesized) {
+	eachCatalog(t, testEnvironment)
+	// prod sets the web app, feature gates and a secrets revision.
+	t.Run("prod", func(t *testing.T) { testEnvironment(t, synth(t, "real", "prod", realCatalog)) })
+}
+
+func testEnvironment(t *testing.T, s *synthesized) {
+	{
 		for _, fn := range s.fns {
 			env := s.env(fn.Name)
 			var got []string
@@ -127,7 +136,7 @@ func TestEnvironment(t *testing.T) {
 				got = append(got, k)
 			}
 			sort.Strings(got)
-			if d := cmp.Diff(wantEnv(fn, s.jobs(), s.settings.Features), got); d != "" {
+			if d := cmp.Diff(wantEnv(fn, s.jobs(), s.settings.Features, s.settings.SecretsRevision != ""), got); d != "" {
 				t.Errorf("%s: variables (-want +got):\n%s", fn.Name, d)
 			}
 			if env[config.VarAppEnv] != "production" {
@@ -155,7 +164,7 @@ func TestEnvironment(t *testing.T) {
 				}
 			}
 		}
-	})
+	}
 }
 
 // jobs are the job types of the synthesized catalog.

@@ -76,6 +76,10 @@ type Settings struct {
 	AppURL string
 	// Features are the FEATURE_* gates switched on for every function.
 	Features []string
+	// SecretsRevision, when set, is given to every function that reads a
+	// secret (SECRETS_REVISION): changing it replaces those functions'
+	// execution environments, which read the secrets' current values.
+	SecretsRevision string
 }
 
 // placeholderGoogleClientID is deployed until an operator supplies the real
@@ -149,7 +153,7 @@ func (s Settings) dbRemovalPolicy() awscdk.RemovalPolicy {
 
 // Context holds the settings an operator passes with -c key=value.
 type Context struct {
-	Stage, AlarmEmail, GoogleClientID, AppURL, Features string
+	Stage, AlarmEmail, GoogleClientID, AppURL, Features, SecretsRevision string
 }
 
 // featureVars maps the names accepted by -c features=... to their gates.
@@ -201,6 +205,7 @@ func settingsFor(c Context) (Settings, error) {
 		s.Features = append(s.Features, v)
 	}
 	sort.Strings(s.Features)
+	s.SecretsRevision = c.SecretsRevision
 	if len(problems) > 0 {
 		return Settings{}, fmt.Errorf("stage %s: %s", s.Stage, strings.Join(problems, "; "))
 	}

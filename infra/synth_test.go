@@ -156,6 +156,7 @@ func doSynth(name, stage string, cat func() ([]catalog.Function, []catalog.Sched
 		settings.AppURL = "https://app.example.com/"
 		settings.GoogleClientID = "1234-abc.apps.googleusercontent.com"
 		settings.Features = []string{"FEATURE_AI_AGENTS"}
+		settings.SecretsRevision = "2"
 	}
 
 	outdir := filepath.Join(assetRoot, "cdk.out."+name+"."+stage)
