@@ -100,7 +100,7 @@ func cliEnv(home string) []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "HOME="+home, "GOFLAGS=-mod=mod", "GOPROXY=off",
+	return append(env, "HOME="+home, "GOFLAGS=-mod=readonly", "GOPROXY=off",
 		"CDK_DISABLE_CLI_TELEMETRY=true", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20",
 		"GOCACHE="+goEnv("GOCACHE"), "GOMODCACHE="+goEnv("GOMODCACHE"))
 }
