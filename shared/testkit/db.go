@@ -128,7 +128,28 @@ func ensureTemplate(ctx context.Context) (string, error) {
 	if _, err := conn.Exec(ctx, "alter database "+name+" with is_template true allow_connections false"); err != nil {
 		return "", err
 	}
+	dropStaleTemplates(ctx, conn, name)
 	return name, nil
+}
+
+// dropStaleTemplates removes the templates of earlier schema versions, so
+// they do not pile up on a developer's server. One still being copied
+// cannot be dropped; it goes next time.
+func dropStaleTemplates(ctx context.Context, conn *pgx.Conn, current string) {
+	rows, err := conn.Query(ctx, `select datname from pg_database where datistemplate and datname like 'crm\_tpl\_%' and datname <> $1`, current)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		ident := pgx.Identifier{n}.Sanitize()
+		if _, err := conn.Exec(ctx, "alter database "+ident+" is_template false"); err == nil {
+			conn.Exec(ctx, "drop database if exists "+ident)
+		}
+	}
 }
 
 func migrationsHash() (string, error) {
