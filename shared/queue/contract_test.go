@@ -2,7 +2,6 @@ package queue_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,24 +19,6 @@ type backend interface {
 	queue.Receiver
 }
 
-// clock is a test clock the in-memory queue reads.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // harness runs the contract against one backend. later receives what
 // becomes visible after d: the in-memory queue moves its clock, SQS waits.
 type harness struct {
@@ -46,7 +27,7 @@ type harness struct {
 }
 
 func memoryHarness(t *testing.T) harness {
-	c := &clock{t: time.Now()}
+	c := testkit.NewClock(time.Now())
 	m := queue.NewMemory(queue.MemoryOptions{Now: c.Now})
 	return harness{b: m, later: func(t *testing.T, kind string, d time.Duration, limit int) []queue.Delivery {
 		c.Add(d)

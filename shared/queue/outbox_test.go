@@ -19,7 +19,7 @@ import (
 type fixture struct {
 	pool  *db.Pool
 	mem   *queue.Memory
-	clock *clock
+	clock *testkit.Clock
 	q     *queue.Queue
 	user  uuid.UUID
 }
@@ -27,7 +27,7 @@ type fixture struct {
 func newFixture(t *testing.T) fixture {
 	t.Helper()
 	pool := testkit.DB(t)
-	c := &clock{t: time.Now()}
+	c := testkit.NewClock(time.Now())
 	mem := queue.NewMemory(queue.MemoryOptions{Now: c.Now})
 	user, _ := testkit.User(t, pool, "outbox@example.com")
 	return fixture{pool: pool, mem: mem, clock: c, q: queue.New(pool, mem, nil), user: user}

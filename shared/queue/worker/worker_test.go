@@ -24,29 +24,11 @@ type backend interface {
 	queue.Receiver
 }
 
-// clock is a test clock the in-memory queue reads.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	pool  *db.Pool
 	b     backend
 	mem   *queue.Memory // nil on SQS
-	clock *clock
+	clock *testkit.Clock
 	q     *queue.Queue
 	user  uuid.UUID
 	wait  time.Duration // long poll of a receive
@@ -61,7 +43,7 @@ func newFixture(t *testing.T, sqs bool) *fixture {
 		_, b := testkit.SQS(t).JobQueues(t)
 		f.b, f.wait = b, 2*time.Second
 	} else {
-		f.clock = &clock{t: time.Now()}
+		f.clock = testkit.NewClock(time.Now())
 		f.mem = queue.NewMemory(queue.MemoryOptions{Now: f.clock.Now})
 		f.b = f.mem
 	}
