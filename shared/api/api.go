@@ -147,8 +147,6 @@ type Server struct {
 	gates   feature.Gates
 	limiter RateLimiter
 	routes  []Route
-	ready   bool
-	started time.Time
 }
 
 // NewServer builds a server for routes.

@@ -211,8 +211,3 @@ func NewReader(q db.Querier) *Reader { return &Reader{db: q} }
 func (r *Reader) Get(ctx context.Context, userID, id uuid.UUID) (Job, error) {
 	return Get(ctx, r.db, userID, id)
 }
-
-// load returns the job id, whoever it belongs to.
-func load(ctx context.Context, q db.Querier, id uuid.UUID) (Job, error) {
-	return scanJob(q.Query(ctx, `select `+columns+` from jobs where id = $1`, id))
-}
