@@ -37,9 +37,11 @@ dev:
 flag:
 	$(GO) run ./functions/dev flag $(ARGS)
 
-## test: every test, against real PostgreSQL, Redis, the SQS emulator, RIE and CDK
+## test: every test, against real PostgreSQL, Redis, the SQS emulator, RIE and CDK;
+## then the library and handler tests again under the race detector
 test: tools lint
 	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -race -short -timeout 20m ./shared/... ./functions/routes/... ./functions/workers/...
 
 ## test-short: the tests without building every function
 test-short:
