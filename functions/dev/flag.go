@@ -8,12 +8,12 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/feature"
+	"github.com/personalcrm/core/shared/platform"
 )
 
 const flagUsage = `usage:
@@ -81,7 +81,7 @@ func flagCommand(ctx context.Context, args []string, out io.Writer) error {
 		// Drop the user's cached settings so running functions see the
 		// change at once; without a shared cache they see it within the
 		// session cache's lifetime.
-		c, err := cache.Open(cfg.RedisURL, cache.RedisOptions{Password: cfg.RedisPassword.Reveal(), Timeout: cfg.CacheTimeout}, cache.Options{Timeout: cfg.CacheTimeout})
+		c, err := platform.OpenCache(cfg, nil, nil)
 		if err == nil {
 			defer c.Close()
 			settings = settings.WithCache(c)

@@ -114,9 +114,7 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		mon = monitor.New(os.Stdout, log, platform.Namespace, function.Name)
 	}
 	// Without REDIS_URL the cache is in this process's memory.
-	c, err := cache.Open(cfg.RedisURL,
-		cache.RedisOptions{Password: cfg.RedisPassword.Reveal(), Timeout: cfg.CacheTimeout, PoolSize: 16},
-		cache.Options{Log: log, Monitor: mon, Timeout: cfg.CacheTimeout})
+	c, err := platform.OpenCache(cfg, log, mon)
 	if err != nil {
 		return nil, err
 	}

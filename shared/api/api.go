@@ -106,8 +106,6 @@ type Options struct {
 	Monitor *monitor.Monitor
 	// Sessions resolves tokens; required when any route is Signed.
 	Sessions Authenticator
-	// CookieName is the session cookie's name when Cookie has none.
-	CookieName string
 	// Cookie is the session cookie's policy: its name, and how a renewed
 	// session's cookie is sent again. WithConfig sets it.
 	Cookie auth.Cookie
@@ -131,9 +129,6 @@ type RateLimiter interface {
 	Allow(ctx context.Context, route, caller string, l catalog.Limit) error
 }
 
-// DefaultCookieName is the session cookie's name when Options leave it empty.
-const DefaultCookieName = "crm_session"
-
 // Server serves a set of routes. It is an http.Handler and, through
 // Lambda, an API Gateway HTTP API handler.
 type Server struct {
@@ -154,11 +149,8 @@ func NewServer(o Options, routes ...Route) *Server {
 	if o.Log == nil {
 		o.Log = logging.Discard()
 	}
-	if o.CookieName == "" {
-		o.CookieName = DefaultCookieName
-	}
 	if o.Cookie.Name == "" {
-		o.Cookie = auth.Cookie{Name: o.CookieName}
+		o.Cookie = auth.Cookie{Name: auth.CookieName}
 	}
 	if o.Title == "" {
 		o.Title = "Personal CRM API"

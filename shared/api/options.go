@@ -14,7 +14,6 @@ import (
 // the feature gates.
 func (o Options) WithConfig(cfg *config.Config) Options {
 	o.Cookie = auth.SessionCookie(cfg.AuthURL, cfg.Env == config.Production)
-	o.CookieName = o.Cookie.Name
 	o.TrustedOrigins = nil
 	for _, u := range []*url.URL{cfg.AuthURL, cfg.AuthRedirectURL} {
 		if u != nil && u.Host != "" {

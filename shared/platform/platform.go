@@ -78,13 +78,7 @@ func Init(ctx context.Context, name string, opts ...config.Option) (*App, error)
 		Monitor:  monitor.New(os.Stdout, log, Namespace, fn.Name),
 	}
 	if fn.Needs(catalog.Cache) && (cfg.RedisURL != "" || !config.Lambda()) {
-		pool := 16
-		if config.Lambda() {
-			pool = cache.DefaultPoolSize
-		}
-		app.Cache, err = cache.Open(cfg.RedisURL,
-			cache.RedisOptions{Password: cfg.RedisPassword.Reveal(), Timeout: cfg.CacheTimeout, PoolSize: pool},
-			cache.Options{Log: log, Monitor: app.Monitor, Timeout: cfg.CacheTimeout})
+		app.Cache, err = OpenCache(cfg, log, app.Monitor)
 		if err != nil {
 			return nil, err
 		}
@@ -116,6 +110,18 @@ func Init(ctx context.Context, name string, opts ...config.Option) (*App, error)
 // extension that makes Lambda send it). It does not return.
 func Start(app *App, handler any) {
 	lambda.StartWithOptions(handler, lambda.WithEnableSIGTERM(app.Close))
+}
+
+// OpenCache opens the cache cfg names: Redis at REDIS_URL, else process
+// memory. It does not connect; the first call does. log and mon may be nil.
+func OpenCache(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor) (*cache.Cache, error) {
+	pool := 16
+	if config.Lambda() {
+		pool = cache.DefaultPoolSize
+	}
+	return cache.Open(cfg.RedisURL,
+		cache.RedisOptions{Password: cfg.RedisPassword.Reveal(), Timeout: cfg.CacheTimeout, PoolSize: pool},
+		cache.Options{Log: log, Monitor: mon, Timeout: cfg.CacheTimeout})
 }
 
 // Checks are the health checks of the App's dependencies.
