@@ -58,8 +58,8 @@ func TestRIE(t *testing.T) {
 		start := time.Now()
 		invokeEcho(t, fn, "ping")
 		t.Logf("first invocation (function init included) took %v", time.Since(start))
-		if !strings.Contains(fn.Logs(), `echo handling "ping"`) {
-			t.Errorf("the function's stdout is not in the logs:\n%s", fn.Logs())
+		if logs := fn.WaitLogs(5*time.Second, `echo handling "ping"`); !strings.Contains(logs, `echo handling "ping"`) {
+			t.Errorf("the function's stdout is not in the logs:\n%s", logs)
 		}
 		invokeEcho(t, fn, "ping again")
 	})
