@@ -179,14 +179,14 @@ func TestCachedSessionsFeaturesAndExpiry(t *testing.T) {
 				t.Errorf("a cache hit claims to have renewed the session")
 			}
 			// Expiry is honoured by a cached entry too.
-			if _, err := pool.Exec(ctx, "update sessions set expires_at = now() + interval '1 second' where user_id = $1", userID); err != nil {
+			if _, err := pool.Exec(ctx, "update sessions set expires_at = now() + interval '3 seconds' where user_id = $1", userID); err != nil {
 				t.Fatal(err)
 			}
 			s.Forget(ctx, token)
 			if _, err := s.Resolve(ctx, token); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(1100 * time.Millisecond)
+			time.Sleep(3100 * time.Millisecond)
 			if _, err := s.Resolve(ctx, token); !errs.Is(err, errs.KindUnauthenticated) {
 				t.Fatalf("expired session served from the cache: %v", err)
 			}
