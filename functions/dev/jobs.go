@@ -37,8 +37,12 @@ type rawSender interface {
 }
 
 // newBackground uses SQS when queue URLs are configured, and the
-// in-memory queue otherwise.
-func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, pool *db.Pool, c *cache.Cache) *background {
+// in-memory queue otherwise. Errors: a bad TOKEN_KEYS.
+func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, pool *db.Pool, c *cache.Cache) (*background, error) {
+	tokenKeys, err := cfg.TokenBox()
+	if err != nil {
+		return nil, err
+	}
 	var backend queue.Backend
 	var receiver queue.Receiver
 	if b := sqsqueue.FromConfig(cfg); b != nil {
@@ -51,10 +55,10 @@ func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, p
 	deps := workers.Deps{Log: log, Monitor: mon, DB: pool, Backend: backend, Extraction: email.WithIgnore(cfg.ExtractIgnore...), Cache: c}
 	retention := time.Duration(cfg.JobsRetentionDays) * 24 * time.Hour
 	ops := map[string]workers.Op{}
-	for _, op := range []workers.Op{workers.Relay(q), workers.Maintenance(pool, retention)} {
+	for _, op := range []workers.Op{workers.Relay(q), workers.Maintenance(pool, retention, tokenKeys, log)} {
 		ops[op.Function.Name] = op
 	}
-	return &background{log: log, queue: q, receiver: receiver, workers: workers.Jobs(deps), ops: ops}
+	return &background{log: log, queue: q, receiver: receiver, workers: workers.Jobs(deps), ops: ops}, nil
 }
 
 // start runs the consumers and schedules until ctx ends; wait waits for

@@ -16,10 +16,12 @@ import (
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
+	"github.com/personalcrm/core/shared/sealbox"
 )
 
 // Deps are what the handlers need.
@@ -139,11 +141,16 @@ func Relay(q *queue.Queue) Op {
 	}}
 }
 
-// MaintenanceReport says what Maintenance deleted.
+// MaintenanceReport says what Maintenance deleted and sealed again.
 type MaintenanceReport struct {
 	FinishedJobsDeleted int64        `json:"finishedJobsDeleted"`
 	StaleJobsExpired    int64        `json:"staleJobsExpired"`
 	Expired             auth.Expired `json:"expired"`
+	// TokenKeys counts the accounts whose provider tokens were sealed
+	// again with the newest TOKEN_KEYS key, those holding a token no key
+	// opens, and those still on an older key (stale: 0 means the older
+	// keys can be removed).
+	TokenKeys google.RekeyReport `json:"tokenKeys"`
 }
 
 // StaleAfter is how long a sent, failed or running job may go without
@@ -152,9 +159,11 @@ type MaintenanceReport struct {
 const StaleAfter = 5 * 24 * time.Hour
 
 // Maintenance deletes finished jobs older than retention, gives up jobs
-// whose message is gone, and deletes expired sessions and verification
-// tokens.
-func Maintenance(pool *db.Pool, retention time.Duration) Op {
+// whose message is gone, deletes expired sessions and verification
+// tokens, and seals provider tokens sealed with an older key of tokenKeys
+// again with its newest (logging to log the accounts whose tokens no key
+// opens).
+func Maintenance(pool *db.Pool, retention time.Duration, tokenKeys *sealbox.Box, log *slog.Logger) Op {
 	return Op{Function: catalog.MustLookup(catalog.Maintenance), Run: func(ctx context.Context) (any, error) {
 		var r MaintenanceReport
 		var err error
@@ -165,7 +174,10 @@ func Maintenance(pool *db.Pool, retention time.Duration) Op {
 		if r.StaleJobsExpired, err = queue.ExpireStale(ctx, pool, now.Add(-StaleAfter)); err != nil {
 			return r, err
 		}
-		r.Expired, err = auth.DeleteExpired(ctx, pool)
+		if r.Expired, err = auth.DeleteExpired(ctx, pool); err != nil {
+			return r, err
+		}
+		r.TokenKeys, err = google.Rekey(ctx, pool, tokenKeys, google.RekeyOptions{Log: log})
 		return r, err
 	}}
 }

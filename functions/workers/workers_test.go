@@ -11,13 +11,17 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
+	"golang.org/x/oauth2"
 
 	"github.com/personalcrm/core/functions/workers"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
+	"github.com/personalcrm/core/shared/sealbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
@@ -282,13 +286,28 @@ func TestMaintenance(t *testing.T) {
 		($1, 'contact-extraction', $3, '{}', 5, 'succeeded', now() - interval '8 days'),
 		($2, 'contact-extraction', $3, '{}', 5, 'succeeded', now() - interval '1 day')`, uuid.New(), uuid.New(), user)
 
-	res, err := workers.Maintenance(pool, 7*24*time.Hour).Run(ctx)
+	// An account whose tokens the old key sealed, before k2 was added.
+	k1 := "k1:" + sealbox.NewKey()
+	oldKeys, _ := sealbox.ParseKeys(k1)
+	keys, _ := sealbox.ParseKeys("k2:" + sealbox.NewKey() + "," + k1)
+	account := uuid.New()
+	exec(`insert into accounts (id, user_id, provider, provider_account_id) values ($1, $2, 'google', 'sub')`, account, user)
+	if err := google.NewTokens(pool, nil, oldKeys).Save(ctx, nil, user, account, &oauth2.Token{AccessToken: "a", RefreshToken: "r"}); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := workers.Maintenance(pool, 7*24*time.Hour, keys, logging.Discard()).Run(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := res.(workers.MaintenanceReport)
-	if got.FinishedJobsDeleted != 1 || got.Expired.Sessions != 1 || got.Expired.VerificationTokens != 1 {
+	if got.FinishedJobsDeleted != 1 || got.Expired.Sessions != 1 || got.Expired.VerificationTokens != 1 ||
+		got.TokenKeys != (google.RekeyReport{Reencrypted: 1}) {
 		t.Fatalf("report %+v", got)
+	}
+	var access []byte
+	if err := pool.QueryRow(ctx, `select access_token from accounts where id = $1`, account).Scan(&access); err != nil || keys.Stale(access) {
+		t.Fatalf("access token still on the old key (%v)", err)
 	}
 	var sessions, tokens, jobs int
 	if err := pool.QueryRow(ctx, `select (select count(*) from sessions), (select count(*) from verification_tokens), (select count(*) from jobs)`).

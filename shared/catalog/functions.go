@@ -170,9 +170,11 @@ var opFunctions = []Function{
 	},
 	{
 		Name: Maintenance, Kind: Op,
-		Summary: "Delete finished jobs past retention, expired sessions and expired verification tokens",
+		Summary: "Delete finished jobs past retention, expired sessions and expired verification tokens; " +
+			"seal provider tokens sealed with an older key again with the newest",
 		Timeout: 5 * time.Minute, MaxConcurrency: 1,
-		Uses: []Resource{Database},
+		// The token keys: it opens provider tokens and seals them again.
+		Uses: []Resource{Database, TokenKeys},
 	},
 }
 
@@ -194,7 +196,8 @@ var jobSchedules = []Schedule{
 	},
 	{
 		Name: "maintenance", Every: 24 * time.Hour, Target: Maintenance,
-		Summary: "Delete finished jobs past retention, expired sessions and expired verification tokens",
+		Summary: "Delete finished jobs past retention, expired sessions and expired verification tokens; " +
+			"seal provider tokens again with the newest key",
 	},
 }
 

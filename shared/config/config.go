@@ -555,3 +555,14 @@ func validRegion(r string) bool {
 	}
 	return !slices.ContainsFunc(parts, func(s string) bool { return s == "" || strings.ToLower(s) != s })
 }
+
+// TokenBox is the key ring of TokenKeys, which seals and opens provider
+// tokens. Errors (TOKEN_KEYS unset or malformed) name the variable and
+// never hold key material.
+func (c *Config) TokenBox() (*sealbox.Box, error) {
+	box, err := sealbox.ParseKeys(c.TokenKeys.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", VarTokenKeys, err)
+	}
+	return box, nil
+}

@@ -243,9 +243,16 @@ func TestLoadAuthVariables(t *testing.T) {
 	}
 	// A Secrets Manager reference is checked once resolved, not before.
 	arn := "arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-keys"
-	if _, err := config.Load(context.Background(), allFn, config.WithEnv(with(production(), "TOKEN_KEYS", arn)),
-		config.WithSecrets(fakeResolver{arn: "k9:" + key32})); err != nil {
+	resolved, err := config.Load(context.Background(), allFn, config.WithEnv(with(production(), "TOKEN_KEYS", arn)),
+		config.WithSecrets(fakeResolver{arn: "k9:" + key32}))
+	if err != nil {
 		t.Fatalf("resolved token keys: %v", err)
+	}
+	if box, err := resolved.TokenBox(); err != nil || box.Newest() != "k9" {
+		t.Fatalf("TokenBox of the resolved keys: %v", err)
+	}
+	if _, err := (&config.Config{}).TokenBox(); err == nil || !strings.Contains(err.Error(), "TOKEN_KEYS") {
+		t.Fatalf("TokenBox without keys: %v", err)
 	}
 	_, err = config.Load(context.Background(), allFn, config.WithEnv(with(production(), "TOKEN_KEYS", arn)),
 		config.WithSecrets(fakeResolver{arn: "k9:short"}))

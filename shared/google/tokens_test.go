@@ -72,6 +72,31 @@ func (f tokenFixture) expire(t *testing.T, accountID uuid.UUID) {
 	}
 }
 
+// holdFirstRefresh makes the sandbox hold the first refresh, after
+// calling started (if not nil), until another session of the test's
+// database waits for a lock, or for at most five seconds.
+func (f tokenFixture) holdFirstRefresh(started func()) {
+	ctx := context.Background()
+	var dbName string
+	f.pool.QueryRow(ctx, "select current_database()").Scan(&dbName)
+	waiting := func() bool {
+		var n int
+		f.pool.QueryRow(ctx, `select count(*) from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'`, dbName).Scan(&n)
+		return n > 0
+	}
+	var once sync.Once
+	f.g.OnRefresh(func() {
+		once.Do(func() {
+			if started != nil {
+				started()
+			}
+			for i := 0; i < 500 && !waiting(); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	})
+}
+
 func TestTokenFreshAndRefreshed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -125,21 +150,7 @@ func TestConcurrentRefreshesMakeOneCall(t *testing.T) {
 	userID, accountID, _ := f.account(t, "ada@example.com")
 	f.expire(t, accountID)
 
-	var dbName string
-	f.pool.QueryRow(ctx, "select current_database()").Scan(&dbName)
-	waiting := func() bool {
-		var n int
-		f.pool.QueryRow(ctx, `select count(*) from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'`, dbName).Scan(&n)
-		return n > 0
-	}
-	var once sync.Once
-	f.g.OnRefresh(func() {
-		once.Do(func() {
-			for i := 0; i < 500 && !waiting(); i++ {
-				time.Sleep(10 * time.Millisecond)
-			}
-		})
-	})
+	f.holdFirstRefresh(nil)
 
 	const callers = 2
 	var wg sync.WaitGroup

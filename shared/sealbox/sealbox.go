@@ -204,6 +204,11 @@ func (b *Box) Stale(sealed []byte) bool {
 	return !ok || id != b.newest
 }
 
+// Prefix returns the bytes every value sealed with the newest key begins
+// with (the header). A value that does not begin with them is Stale, so a
+// database can find the values to seal again without reading them all.
+func (b *Box) Prefix() []byte { return header(b.newest) }
+
 func header(id string) []byte {
 	return append([]byte{version, byte(len(id))}, id...)
 }

@@ -81,6 +81,15 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatalf("new values sealed with %q, want the newest key k2", id)
 	}
 
+	if !bytes.HasPrefix(fresh, rotated.Prefix()) || bytes.HasPrefix(old, rotated.Prefix()) {
+		t.Fatal("Prefix does not tell values of the newest key from the others")
+	}
+	// A key id that begins another's: the prefix still tells them apart.
+	k10 := ring(t, "k10:"+sealbox.NewKey()).Seal([]byte("x"), ad)
+	if bytes.HasPrefix(k10, ring(t, "k1:"+k1).Prefix()) {
+		t.Fatal("a value of k10 has the prefix of k1")
+	}
+
 	retired := ring(t, "k2:"+k2)
 	if _, err := retired.Open(old, ad); !errors.Is(err, sealbox.ErrOpen) || !strings.Contains(err.Error(), `"k1"`) {
 		t.Fatalf("opening with a retired key: %v; want ErrOpen naming k1", err)

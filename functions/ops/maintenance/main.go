@@ -1,6 +1,7 @@
 // Maintenance runs daily: it deletes finished jobs past their retention,
-// gives up jobs whose message is gone, and deletes expired sessions and
-// verification tokens.
+// gives up jobs whose message is gone, deletes expired sessions and
+// verification tokens, and seals provider tokens sealed with an older
+// TOKEN_KEYS key again with the newest.
 package main
 
 import (
@@ -16,5 +17,9 @@ func main() {
 	if err != nil {
 		platform.Fatal(err)
 	}
-	workers.StartOp(app, workers.Maintenance(app.DB, workers.Retention(app)))
+	tokenKeys, err := app.Config.TokenBox()
+	if err != nil {
+		platform.Fatal(err)
+	}
+	workers.StartOp(app, workers.Maintenance(app.DB, workers.Retention(app), tokenKeys, app.Log))
 }

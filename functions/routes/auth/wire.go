@@ -11,7 +11,6 @@ import (
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/google"
-	"github.com/personalcrm/core/shared/sealbox"
 )
 
 // LoginURL is the login route's absolute URL on the API at authURL.
@@ -42,9 +41,9 @@ func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSe
 	if err != nil {
 		return CallbackDeps{}, err
 	}
-	box, err := sealbox.ParseKeys(cfg.TokenKeys.Reveal())
+	box, err := cfg.TokenBox()
 	if err != nil {
-		return CallbackDeps{}, fmt.Errorf("%s: %w", config.VarTokenKeys, err)
+		return CallbackDeps{}, err
 	}
 	if cfg.AuthRedirectURL == nil {
 		return CallbackDeps{}, fmt.Errorf("%s is not set", config.VarAuthRedirectURL)
