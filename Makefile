@@ -47,11 +47,12 @@ test: tools lint
 test-short:
 	$(GO) test -short ./...
 
-## lint: gofmt and go vet
+## lint: gofmt, go vet and staticcheck (pinned in go.mod)
 lint:
 	@unformatted="$$(gofmt -l functions shared infra)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 ## build: every Lambda to .build/<name>/bootstrap (linux/$(BUILD_ARCH))
 build: $(FUNCTION_BINS)

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the Go bindings have no other type for a stack's synthesis messages than cxapi's
+
 package main
 
 import (

@@ -39,6 +39,7 @@ func flagCommand(ctx context.Context, args []string, out io.Writer) error {
 			}
 			names += string(f)
 		}
+		//lint:ignore ST1005 the usage text is printed whole, ending with its last line
 		return fmt.Errorf(flagUsage, names)
 	}
 	var verb, who string

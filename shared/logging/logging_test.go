@@ -380,16 +380,17 @@ type record struct {
 // A value without secrets is written as encoding/json writes it.
 func TestWalkMatchesJSON(t *testing.T) {
 	v := record{
-		ID:     "r1",
-		At:     time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC),
-		IP:     net.ParseIP("10.0.0.1"),
-		Raw:    []byte("raw bytes"),
-		Ratio:  0.1,
-		Labels: map[int]string{1: "one"},
-		Next:   &record{ID: "r2", Any: []int{1, 2}},
-		Any:    map[string]any{"x": 1.5, "y": nil},
-		Dur:    time.Second,
-		Tags:   [2]string{"a", "b"},
+		unexposed: 7,
+		ID:        "r1",
+		At:        time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC),
+		IP:        net.ParseIP("10.0.0.1"),
+		Raw:       []byte("raw bytes"),
+		Ratio:     0.1,
+		Labels:    map[int]string{1: "one"},
+		Next:      &record{ID: "r2", Any: []int{1, 2}},
+		Any:       map[string]any{"x": 1.5, "y": nil},
+		Dur:       time.Second,
+		Tags:      [2]string{"a", "b"},
 		embedding: embedding{
 			inner: inner{Region: "eu"},
 			Name:  "n",
