@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -184,6 +185,26 @@ func TestTokenReusedThenRefreshed(t *testing.T) {
 	clock.Add(-time.Minute)
 	if third, _ := tok.Token(ctx); third == second || dateOf(t, third) != "20260304T051507Z" {
 		t.Fatalf("clock set back: token signed at %s, want a new one", dateOf(t, third))
+	}
+}
+
+// Connections opened at once share one signature.
+func TestTokenSharedByConcurrentConnections(t *testing.T) {
+	creds := &countingCreds{}
+	tok := newTokens(t, testkit.NewClock(signedAt), creds)
+	tokens := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range tokens {
+		wg.Go(func() { tokens[i], _ = tok.Token(context.Background()) })
+	}
+	wg.Wait()
+	for _, token := range tokens {
+		if token == "" || token != tokens[0] {
+			t.Fatal("concurrent callers got different or no tokens")
+		}
+	}
+	if creds.n.Load() != 1 {
+		t.Fatalf("%d signatures for concurrent callers, want 1", creds.n.Load())
 	}
 }
 
