@@ -39,6 +39,9 @@ func TestEveryFunctionConfigures(t *testing.T) {
 				if fn.Needs(catalog.Database) && !cfg.DatabaseIAMAuth {
 					t.Errorf("%s: connects without IAM authentication", fn.Name)
 				}
+				if fn.Needs(catalog.Cache) && (!cfg.CacheIAMAuth() || cfg.RedisPassword != "") {
+					t.Errorf("%s: signs in to the cache without IAM authentication", fn.Name)
+				}
 				if fn.Kind == catalog.Route && (cfg.AuthURL == nil || cfg.AuthRedirectURL == nil) {
 					t.Errorf("%s: a route without AUTH_URL and AUTH_REDIRECT_URL rejects cookie-authenticated writes", fn.Name)
 				}

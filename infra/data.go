@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	appcache "github.com/personalcrm/core/shared/cache"
 )
 
 // Names inside PostgreSQL. Functions connect as dbUser through the proxy with
@@ -128,14 +130,22 @@ func newDatabase(scope constructs.Construct, s Settings, net *network) *database
 		network: []constructs.Construct{instanceSG, proxySG, net.functions}}
 }
 
-// cache is a Valkey replication group with TLS and an AUTH token.
+// cache is a Valkey replication group with TLS whose clients sign in with
+// IAM: one ElastiCache user, authenticated by IAM tokens and allowed what
+// shared/cache does, and a disabled default user, which every user group
+// must hold.
 type cache struct {
 	group awselasticache.CfnReplicationGroup
-	// url is REDIS_URL; the password travels separately as a secret ARN.
-	url *string
+	// user is the functions' ElastiCache user; userID is its id and name
+	// (CACHE_IAM_USER).
+	user   awselasticache.CfnUser
+	userID string
+	// url is REDIS_URL; name is the replication group id (CACHE_NAME)
+	// that IAM tokens are signed for.
+	url, name *string
 }
 
-func newCache(scope constructs.Construct, s Settings, net *network, authToken awssecretsmanager.ISecret) *cache {
+func newCache(scope constructs.Construct, s Settings, net *network) *cache {
 	prefix := "crm-" + s.Stage
 	sg := awsec2.NewSecurityGroup(scope, jsii.String("CacheSecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc:              net.vpc,
@@ -150,11 +160,41 @@ func newCache(scope constructs.Construct, s Settings, net *network, authToken aw
 		Description:          jsii.String("Private subnets of the cache"),
 		SubnetIds:            toAny(*net.vpc.SelectSubnets(net.private).SubnetIds),
 	})
+
+	// User ids are unique in the account and region, hence the stage in
+	// them. For IAM authentication the user name must equal the id.
+	userID := prefix + "-app"
+	user := awselasticache.NewCfnUser(scope, jsii.String("CacheUser"), &awselasticache.CfnUserProps{
+		Engine:             jsii.String(cacheEngine),
+		UserId:             jsii.String(userID),
+		UserName:           jsii.String(userID),
+		AuthenticationMode: map[string]any{"Type": "iam"},
+		AccessString:       jsii.String(appcache.AccessString),
+	})
+	// The default user is required in a user group; it is off, so a
+	// connection that does not sign in as the functions' user can do
+	// nothing, and with no password there is no secret to keep.
+	defaultID := prefix + "-default"
+	defaultUser := awselasticache.NewCfnUser(scope, jsii.String("CacheDefaultUser"), &awselasticache.CfnUserProps{
+		Engine:             jsii.String(cacheEngine),
+		UserId:             jsii.String(defaultID),
+		UserName:           jsii.String("default"),
+		AuthenticationMode: map[string]any{"Type": "no-password-required"},
+		AccessString:       jsii.String("off -@all"),
+	})
+	users := awselasticache.NewCfnUserGroup(scope, jsii.String("CacheUsers"), &awselasticache.CfnUserGroupProps{
+		Engine:      jsii.String(cacheEngine),
+		UserGroupId: jsii.String(prefix),
+		UserIds:     jsii.Strings(userID, defaultID),
+	})
+	users.AddDependency(user)
+	users.AddDependency(defaultUser)
+
 	multiAZ := s.CacheNodes > 1
 	group := awselasticache.NewCfnReplicationGroup(scope, jsii.String("Cache"), &awselasticache.CfnReplicationGroupProps{
 		ReplicationGroupId:          jsii.String(prefix),
 		ReplicationGroupDescription: jsii.String("Cache of the CRM functions"),
-		Engine:                      jsii.String("valkey"),
+		Engine:                      jsii.String(cacheEngine),
 		EngineVersion:               jsii.String("8.0"),
 		CacheNodeType:               jsii.String(s.CacheNodeType),
 		NumCacheClusters:            jsii.Number(float64(s.CacheNodes)),
@@ -163,13 +203,12 @@ func newCache(scope constructs.Construct, s Settings, net *network, authToken aw
 		Port:                        jsii.Number(cachePort),
 		CacheSubnetGroupName:        subnets.Ref(),
 		SecurityGroupIds:            &[]*string{sg.SecurityGroupId()},
-		TransitEncryptionEnabled:    jsii.Bool(true),
-		AtRestEncryptionEnabled:     jsii.Bool(true),
-		// A dynamic reference: the token is resolved by CloudFormation and
-		// never appears in the template.
-		AuthToken:               awscdk.SecretValue_SecretsManager(authToken.SecretArn(), nil).UnsafeUnwrap(),
-		AutoMinorVersionUpgrade: jsii.Bool(true),
-		SnapshotRetentionLimit:  jsii.Number(float64(s.CacheSnapshotRetention)),
+		// IAM tokens are bearer credentials: TLS is required.
+		TransitEncryptionEnabled: jsii.Bool(true),
+		AtRestEncryptionEnabled:  jsii.Bool(true),
+		UserGroupIds:             &[]*string{users.Ref()},
+		AutoMinorVersionUpgrade:  jsii.Bool(true),
+		SnapshotRetentionLimit:   jsii.Number(float64(s.CacheSnapshotRetention)),
 	})
 	group.Node().AddDependency(subnets)
 
@@ -179,7 +218,21 @@ func newCache(scope constructs.Construct, s Settings, net *network, authToken aw
 		jsii.String(":"),
 		group.AttrPrimaryEndPointPort(),
 	})
-	return &cache{group: group, url: url}
+	return &cache{group: group, user: user, userID: userID, url: url, name: group.Ref()}
+}
+
+// cacheEngine is the engine of the replication group and of its users.
+const cacheEngine = "valkey"
+
+// arn is the replication group's ARN, the resource of elasticache:Connect
+// with the user's.
+func (c *cache) arn() *string {
+	return awscdk.Stack_Of(c.group).FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("elasticache"),
+		Resource:     jsii.String("replicationgroup"),
+		ResourceName: c.group.Ref(),
+		ArnFormat:    awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
 }
 
 func toAny(ss []*string) *[]interface{} {

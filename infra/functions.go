@@ -79,6 +79,14 @@ func (w *wiring) newFunction(scope constructs.Construct, fn catalog.Function) aw
 	if fn.Needs(catalog.Database) {
 		w.db.proxy.GrantConnect(f, jsii.String(dbUser))
 	}
+	if fn.Needs(catalog.Cache) {
+		// IAM authentication checks both: the cache, and the user the
+		// token signs in as.
+		f.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Actions:   jsii.Strings("elasticache:Connect"),
+			Resources: &[]*string{w.cache.arn(), w.cache.user.AttrArn()},
+		}))
+	}
 	for _, spec := range secretsOf(fn) {
 		f.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
@@ -128,6 +136,8 @@ func (w *wiring) environment(fn catalog.Function) *map[string]*string {
 	}
 	if fn.Needs(catalog.Cache) {
 		env[config.VarRedisURL] = w.cache.url
+		env[config.VarCacheIAMUser] = jsii.String(w.cache.userID)
+		env[config.VarCacheName] = w.cache.name
 	}
 	// Every route builds its cookies and accepts cookie-authenticated
 	// writes from these origins only; sign-in redirects with them.

@@ -26,6 +26,7 @@ func TestLeastPrivilege(t *testing.T) {
 			dlqs[s.logicalID(q.dlq)] = true
 		}
 		proxy := s.ofType("AWS::RDS::DBProxy")[0]
+		cacheUser, cacheGroup := s.cacheUsers()
 
 		for _, fn := range s.fns {
 			fnID, r := s.fn(fn.Name)
@@ -64,6 +65,11 @@ func TestLeastPrivilege(t *testing.T) {
 						default:
 							t.Errorf("%s: %s (queue %s), which its entry does not name", fn.Name, what, job)
 						}
+					case id == cacheGroup || id == cacheUser:
+						if p.Action != "elasticache:Connect" || !fn.Needs(catalog.Cache) {
+							t.Errorf("%s: %s, but its entry does not use the cache", fn.Name, what)
+						}
+						granted[map[bool]string{true: "cache", false: "cache user"}[id == cacheGroup]] = true
 					case id == proxy:
 						if p.Action != "rds-db:connect" || !fn.Needs(catalog.Database) {
 							t.Errorf("%s: %s, but its entry does not use the database", fn.Name, what)
@@ -93,6 +99,9 @@ func TestLeastPrivilege(t *testing.T) {
 			if fn.Needs(catalog.Database) {
 				want = append(want, "database")
 			}
+			if fn.Needs(catalog.Cache) {
+				want = append(want, "cache", "cache user")
+			}
 			if fn.Kind == catalog.Job {
 				want = append(want, "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage")
 			}
@@ -120,7 +129,8 @@ func TestLeastPrivilege(t *testing.T) {
 }
 
 // TestNoOtherRoleReadsAppSecrets: outside the functions, nothing in the
-// stack may read an application secret or send to a job queue.
+// stack may read an application secret, send to a job queue or connect to
+// the cache.
 func TestNoOtherRoleReadsAppSecrets(t *testing.T) {
 	eachCatalog(t, func(t *testing.T, s *synthesized) {
 		fnRoles := map[string]bool{}
@@ -135,6 +145,8 @@ func TestNoOtherRoleReadsAppSecrets(t *testing.T) {
 		for job, q := range s.stack.Queues {
 			watched[s.logicalID(q.queue)] = "queue " + job
 		}
+		user, group := s.cacheUsers()
+		watched[user], watched[group] = "cache user", "cache"
 		scheduleTargets := map[string]bool{}
 		for _, id := range s.ofType("AWS::Scheduler::Schedule") {
 			tg := s.resources[id].Properties["Target"].(map[string]any)

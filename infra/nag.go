@@ -24,8 +24,6 @@ var secretRotationReasons = map[string]string{
 		"and keeps the old ones, which a generic rotation function would destroy",
 	"OPENAI_API_KEY": "The OpenAI API key is issued in the OpenAI dashboard; " +
 		"it is rotated there and pasted in",
-	"REDIS_PASSWORD": "ElastiCache has no managed rotation for AUTH tokens: a change needs the " +
-		"ROTATE then SET token strategy on the replication group, done by an operator",
 }
 
 func suppress(st *Stack, s Settings, db *database, c *cache, fns []catalog.Function) {
@@ -41,6 +39,11 @@ func suppress(st *Stack, s Settings, db *database, c *cache, fns []catalog.Funct
 		nagSuppress(db.instance, false, rule{"AwsSolutions-RDS10",
 			"Stage " + s.Stage + " is disposable and torn down with its stack; prod has deletion protection", ""})
 	}
+	nagSuppress(c.group, false, rule{"AwsSolutions-AEC6",
+		"Clients sign in with ElastiCache IAM authentication instead of an AUTH token: the replication group's " +
+			"user group holds one IAM-authenticated user, allowed only the commands and key prefixes shared/cache " +
+			"uses, and a default user that is off; each function whose catalog entry uses the cache may " +
+			"elasticache:Connect as that user, over TLS", ""})
 	if s.CacheNodes < 2 {
 		nagSuppress(c.group, false, rule{"AwsSolutions-AEC4",
 			"Stage " + s.Stage + " runs one cache node: the cache is optional to every request (a miss reads " +

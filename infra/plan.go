@@ -49,8 +49,8 @@ type secretSpec struct {
 	Fill bool
 }
 
-// appSecrets are the secrets functions read at init. The cache's AUTH token
-// is among them: it is generated here and handed to ElastiCache too.
+// appSecrets are the secrets functions read at init. The cache has none:
+// functions sign in to it with IAM tokens.
 var appSecrets = []secretSpec{
 	{Var: config.VarAuthSecret, Resource: catalog.Google, ID: "AuthSecret",
 		Description: "Signs session cookies and OAuth state (random; replace to sign everyone out)"},
@@ -60,8 +60,6 @@ var appSecrets = []secretSpec{
 		Description: "Keys that encrypt provider tokens at rest (id:base64-32-byte-key, comma-separated, newest first): replace the placeholder", Fill: true},
 	{Var: config.VarOpenAIAPIKey, Resource: catalog.OpenAI, ID: "OpenAIAPIKey",
 		Description: "OpenAI API key: replace the placeholder", Fill: true},
-	{Var: config.VarRedisPassword, Resource: catalog.Cache, ID: "CacheAuthToken",
-		Description: "AUTH token of the Valkey cache (random; ElastiCache reads it at deploy)"},
 }
 
 // provided are the resources the stack knows how to give a function; a

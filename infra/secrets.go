@@ -9,10 +9,9 @@ import (
 )
 
 // newSecrets creates the application secrets some function reads, keyed by
-// the variable that carries their ARN. The cache's AUTH token always exists,
-// because the cache does.
+// the variable that carries their ARN.
 func newSecrets(scope constructs.Construct, s Settings, fns []catalog.Function) map[string]awssecretsmanager.Secret {
-	used := map[catalog.Resource]bool{catalog.Cache: true}
+	used := map[catalog.Resource]bool{}
 	for _, fn := range fns {
 		for _, r := range fn.Uses {
 			used[r] = true
@@ -27,8 +26,8 @@ func newSecrets(scope constructs.Construct, s Settings, fns []catalog.Function) 
 		// recovery window, and a fixed name would block the next deploy.
 		out[spec.Var] = awssecretsmanager.NewSecret(scope, jsii.String(spec.ID), &awssecretsmanager.SecretProps{
 			Description: jsii.String("crm-" + s.Stage + " " + spec.Var + ": " + spec.Description),
-			// Letters and digits only: valid as an ElastiCache AUTH token and
-			// safe in any header or URL; 64 of them carry ~380 bits.
+			// Letters and digits only: safe in any header or URL; 64 of
+			// them carry ~380 bits.
 			GenerateSecretString: &awssecretsmanager.SecretStringGenerator{
 				PasswordLength:     jsii.Number(64),
 				ExcludePunctuation: jsii.Bool(true),

@@ -15,7 +15,6 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/personalcrm/core/shared/catalog"
-	"github.com/personalcrm/core/shared/config"
 )
 
 // StackProps is what a stage's stack is made from: its settings and the
@@ -66,7 +65,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 	out.Secrets = newSecrets(stack, s, props.Functions)
 	db := newDatabase(stack, s, net)
 	out.DatabaseSecret = db.instance.Secret()
-	cache := newCache(stack, s, net, out.Secrets[config.VarRedisPassword])
+	cache := newCache(stack, s, net)
 	api := newHTTPAPI(stack, s)
 	ops := newOperations(stack, s)
 	sched := newScheduler(stack, s)

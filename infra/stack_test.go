@@ -12,6 +12,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 
+	appcache "github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 )
@@ -85,7 +86,7 @@ func wantEnv(fn catalog.Function, jobs []string, features []string, revision boo
 		vars = append(vars, config.VarDatabaseURL, config.VarDatabaseIAMAuth)
 	}
 	if fn.Needs(catalog.Cache) {
-		vars = append(vars, config.VarRedisURL, config.VarRedisPassword)
+		vars = append(vars, config.VarRedisURL, config.VarCacheIAMUser, config.VarCacheName)
 	}
 	if fn.Kind == catalog.Route || fn.Needs(catalog.Google) {
 		vars = append(vars, config.VarAuthURL, config.VarAuthRedirectURL)
@@ -153,8 +154,17 @@ func testEnvironment(t *testing.T, s *synthesized) {
 					t.Errorf("%s: DATABASE_IAM_AUTH = %v", fn.Name, env[config.VarDatabaseIAMAuth])
 				}
 			}
-			if fn.Needs(catalog.Cache) && !strings.Contains(fmt.Sprint(env[config.VarRedisURL]), "rediss://") {
-				t.Errorf("%s: REDIS_URL is not TLS: %v", fn.Name, env[config.VarRedisURL])
+			if fn.Needs(catalog.Cache) {
+				if !strings.Contains(fmt.Sprint(env[config.VarRedisURL]), "rediss://") {
+					t.Errorf("%s: REDIS_URL is not TLS: %v", fn.Name, env[config.VarRedisURL])
+				}
+				user, group := s.cacheUsers()
+				if env[config.VarCacheIAMUser] != s.resources[user].Properties["UserId"] {
+					t.Errorf("%s: CACHE_IAM_USER = %v, want the cache user's id", fn.Name, env[config.VarCacheIAMUser])
+				}
+				if firstRef(env[config.VarCacheName]) != group {
+					t.Errorf("%s: CACHE_NAME = %v, want the replication group's id", fn.Name, env[config.VarCacheName])
+				}
 			}
 			// Secrets travel as references to the secret (its ARN), never a value.
 			for _, spec := range secretsOf(fn) {
@@ -562,11 +572,81 @@ func TestStageSettings(t *testing.T) {
 			t.Errorf("%s: proxy TLS %v, IAM %v", c.s.settings.Stage, proxy["RequireTLS"], auth["IAMAuth"])
 		}
 		cache := c.s.resources[c.s.ofType("AWS::ElastiCache::ReplicationGroup")[0]].Properties
-		if cache["TransitEncryptionEnabled"] != true || cache["AtRestEncryptionEnabled"] != true ||
-			!strings.Contains(fmt.Sprint(cache["AuthToken"]), "resolve:secretsmanager") {
-			t.Errorf("%s: cache encryption/auth %v", c.s.settings.Stage, cache)
+		if cache["TransitEncryptionEnabled"] != true || cache["AtRestEncryptionEnabled"] != true {
+			t.Errorf("%s: cache encryption %v", c.s.settings.Stage, cache)
 		}
 	}
+}
+
+// cacheUsers returns the logical ids of the functions' ElastiCache user
+// and of the replication group.
+func (s *synthesized) cacheUsers() (user, group string) {
+	for _, id := range s.ofType("AWS::ElastiCache::User") {
+		if s.resources[id].Properties["UserName"] != "default" {
+			user = id
+		}
+	}
+	return user, s.ofType("AWS::ElastiCache::ReplicationGroup")[0]
+}
+
+// TestCacheIAMAuth: the cache takes IAM authentication only, as one user
+// allowed what shared/cache does; the default user is off, and there is no
+// AUTH token.
+func TestCacheIAMAuth(t *testing.T) {
+	eachCatalog(t, func(t *testing.T, s *synthesized) {
+		prefix := "crm-" + s.settings.Stage
+		users := s.ofType("AWS::ElastiCache::User")
+		if len(users) != 2 {
+			t.Fatalf("%d cache users, want the functions' and the default", len(users))
+		}
+		byName := map[string]map[string]any{}
+		ids := map[string]bool{}
+		for _, id := range users {
+			p := s.resources[id].Properties
+			byName[fmt.Sprint(p["UserName"])] = p
+			ids[fmt.Sprint(p["UserId"])] = true
+		}
+		app := byName[prefix+"-app"]
+		if d := cmp.Diff(map[string]any{
+			"Engine": "valkey", "UserId": prefix + "-app", "UserName": prefix + "-app",
+			"AuthenticationMode": map[string]any{"Type": "iam"}, "AccessString": appcache.AccessString,
+		}, app); d != "" {
+			t.Errorf("the functions' user (-want +got):\n%s", d)
+		}
+		def := byName["default"]
+		if def == nil || def["Engine"] != "valkey" || !strings.HasPrefix(fmt.Sprint(def["AccessString"]), "off ") ||
+			def["UserId"] == "default" || def["Passwords"] != nil {
+			t.Errorf("default user %v: want it off, with an id of its own and no password", def)
+		}
+
+		groups := s.ofType("AWS::ElastiCache::UserGroup")
+		if len(groups) != 1 {
+			t.Fatalf("%d user groups, want 1", len(groups))
+		}
+		ug := s.resources[groups[0]]
+		members := map[string]bool{}
+		for _, u := range strs(ug.Properties["UserIds"]) {
+			members[u] = true
+		}
+		if ug.Properties["Engine"] != "valkey" || !reflect.DeepEqual(members, ids) {
+			t.Errorf("user group %v, want exactly the users %v", ug.Properties, ids)
+		}
+		for _, u := range users {
+			if !dependsOn(ug)[u] {
+				t.Errorf("user group created before user %s", u)
+			}
+		}
+
+		_, groupID := s.cacheUsers()
+		rg := s.resources[groupID].Properties
+		if firstRef(rg["UserGroupIds"]) != groups[0] || len(asSlice(rg["UserGroupIds"])) != 1 {
+			t.Errorf("replication group user groups %v, want %s", rg["UserGroupIds"], groups[0])
+		}
+		if rg["AuthToken"] != nil || rg["TransitEncryptionEnabled"] != true || rg["Engine"] != "valkey" {
+			t.Errorf("replication group: AUTH token %v, TLS %v, engine %v: want no token, TLS, valkey",
+				rg["AuthToken"], rg["TransitEncryptionEnabled"], rg["Engine"])
+		}
+	})
 }
 
 // TestInterfaceEndpoints: SQS and Secrets Manager are reached privately.

@@ -38,6 +38,15 @@
 // one timeout, and the requests keep being served from the database.
 // Invalidations that fail are kept and retried once the cache answers.
 //
+// # Signing in
+//
+// In AWS the cache is ElastiCache over TLS with IAM authentication: each
+// new connection sends AUTH with the ElastiCache user's name and a
+// short-lived token from package iamauth (RedisOptions.Credentials), and
+// that user's access string (AccessString) allows only the commands and
+// keys this package sends. A static AUTH token (REDIS_PASSWORD) remains for
+// a Redis without IAM.
+//
 // # What may be cached
 //
 // Values are stored as JSON. Never cache secrets (tokens, keys, provider

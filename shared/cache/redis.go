@@ -39,7 +39,21 @@ type RedisOptions struct {
 	Timeout time.Duration
 	// PoolSize caps connections (DefaultPoolSize when zero).
 	PoolSize int
+	// ConnMaxLifetime retires a connection this long after it was opened
+	// (zero: never), such as before ElastiCache closes one authenticated
+	// with an IAM token.
+	ConnMaxLifetime time.Duration
 }
+
+// AccessString is the ACL that lets a Valkey or Redis user do what the
+// Redis backend of a Cache with DefaultPrefix does, and nothing else: the
+// commands of Get (GET, MGET), Set, SetNX, Delete (DEL) and Ping; the GCRA
+// script of Allow (EVALSHA, EVAL when the script is not loaded yet, and
+// the TIME, GET and SET it runs, which Valkey checks too); on the cache's
+// keys and the rate limiter's, which github.com/go-redis/redis_rate
+// prefixes with "rate:". ElastiCache takes it as a user's access string.
+const AccessString = "on ~" + DefaultPrefix + "* ~rate:" + DefaultPrefix + "* -@all " +
+	"+ping +get +mget +set +del +evalsha +eval +time"
 
 // DefaultPoolSize suits a Lambda, which serves one request at a time; a
 // long-running process may want more.
@@ -84,6 +98,7 @@ func NewRedis(url string, o RedisOptions) (*Redis, error) {
 	opt.PoolSize = o.PoolSize
 	opt.MinIdleConns = 0
 	opt.ConnMaxIdleTime = 5 * time.Minute
+	opt.ConnMaxLifetime = o.ConnMaxLifetime
 	return &Redis{opt: opt}, nil
 }
 

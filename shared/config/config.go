@@ -42,6 +42,8 @@ const (
 	VarDatabaseIAMAuth    = "DATABASE_IAM_AUTH"
 	VarRedisURL           = "REDIS_URL"
 	VarRedisPassword      = "REDIS_PASSWORD"
+	VarCacheIAMUser       = "CACHE_IAM_USER"
+	VarCacheName          = "CACHE_NAME"
 	VarCacheTimeout       = "CACHE_TIMEOUT"
 	VarAuthURL            = "AUTH_URL"
 	VarAuthSecret         = "AUTH_SECRET"
@@ -77,6 +79,12 @@ type Config struct {
 	// RedisURL is redis:// or rediss:// (TLS); empty means an in-memory cache.
 	RedisURL      string `env:"REDIS_URL"`
 	RedisPassword Secret `env:"REDIS_PASSWORD"`
+	// CacheIAMUser and CacheName turn on ElastiCache IAM authentication
+	// instead of REDIS_PASSWORD: each new connection signs in as the
+	// ElastiCache user CacheIAMUser (its id, which is also its name) with
+	// a token signed for the replication group CacheName.
+	CacheIAMUser string `env:"CACHE_IAM_USER"`
+	CacheName    string `env:"CACHE_NAME"`
 	// CacheTimeout bounds one cache operation: a slow cache costs a
 	// request at most this long before the request goes on without it.
 	CacheTimeout time.Duration `env:"CACHE_TIMEOUT"`
@@ -412,17 +420,7 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 		}
 	}
 
-	if cfg.RedisURL != "" {
-		u, err := url.Parse(cfg.RedisURL)
-		switch {
-		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
-			p.add(VarRedisURL, "must be a redis:// or rediss:// URL with a host")
-		case prod && u.Scheme != "rediss":
-			p.add(VarRedisURL, "must use TLS (rediss://) in production")
-		}
-	} else if prod && fn.Needs(catalog.Cache) {
-		p.add(VarRedisURL, "required in production")
-	}
+	validateCache(cfg, p)
 	if cfg.CacheTimeout < time.Millisecond || cfg.CacheTimeout > 5*time.Second {
 		p.add(VarCacheTimeout, "must be a duration between 1ms and 5s, like 100ms")
 	}
@@ -490,6 +488,68 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 		p.add(VarS3Region, fmt.Sprintf("must be an AWS region like eu-west-1, not %q", cfg.S3Region))
 	}
 	validateJobs(cfg, vars, p)
+}
+
+// CacheIAMAuth reports whether the cache signs in with ElastiCache IAM
+// authentication (CACHE_IAM_USER and CACHE_NAME).
+func (c *Config) CacheIAMAuth() bool { return c.CacheIAMUser != "" && c.CacheName != "" }
+
+func validateCache(cfg *Config, p *problemList) {
+	prod := cfg.Env == Production
+	tls := false
+	if cfg.RedisURL != "" {
+		u, err := url.Parse(cfg.RedisURL)
+		switch {
+		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
+			p.add(VarRedisURL, "must be a redis:// or rediss:// URL with a host")
+		case prod && u.Scheme != "rediss":
+			p.add(VarRedisURL, "must use TLS (rediss://) in production")
+		default:
+			tls = u.Scheme == "rediss"
+		}
+	} else if prod && cfg.Function.Needs(catalog.Cache) {
+		p.add(VarRedisURL, "required in production")
+	}
+
+	iam := cfg.CacheIAMUser != "" || cfg.CacheName != ""
+	switch {
+	case cfg.CacheIAMUser == "" && cfg.CacheName != "":
+		p.add(VarCacheIAMUser, "required with CACHE_NAME: the ElastiCache user (id and name) to sign in as")
+	case cfg.CacheIAMUser != "" && !elastiCacheID(cfg.CacheIAMUser, false):
+		p.add(VarCacheIAMUser, "must be an ElastiCache user id: a letter, then letters, digits and single hyphens, not ending with a hyphen")
+	}
+	switch {
+	case cfg.CacheName == "" && cfg.CacheIAMUser != "":
+		p.add(VarCacheName, "required with CACHE_IAM_USER: the replication group id IAM tokens are signed for")
+	case cfg.CacheName != "" && !elastiCacheID(cfg.CacheName, true):
+		p.add(VarCacheName, "must be a replication group id: 1-40 lower-case letters, digits and single hyphens, starting with a letter, not ending with a hyphen")
+	}
+	if iam && cfg.RedisURL != "" && !tls && !p.has(VarRedisURL) && !p.has(VarCacheIAMUser) {
+		p.add(VarCacheIAMUser, "sends an IAM token as the password, so REDIS_URL must use TLS (rediss://)")
+	}
+	if iam && cfg.RedisPassword != "" {
+		p.add(VarRedisPassword, "must be unset with CACHE_IAM_USER: the cache signs in with IAM tokens instead")
+	}
+	if prod && cfg.Function.Needs(catalog.Cache) && !iam && cfg.RedisPassword == "" {
+		p.add(VarCacheIAMUser, "required in production, with CACHE_NAME, unless REDIS_PASSWORD is set: the cache must authenticate")
+	}
+}
+
+// elastiCacheID reports whether s is a valid ElastiCache user id or, with
+// group, replication group id (which ElastiCache stores in lower case, and
+// the token must name as stored).
+func elastiCacheID(s string, group bool) bool {
+	if s == "" || (group && len(s) > 40) || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') ||
+		strings.HasSuffix(s, "-") || strings.Contains(s, "--") {
+		return false
+	}
+	for _, r := range s {
+		lower := r >= 'a' && r <= 'z'
+		if !(lower || r >= '0' && r <= '9' || r == '-' || !group && r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 func parseLevel(s string) (slog.Level, error) {

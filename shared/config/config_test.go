@@ -34,6 +34,8 @@ func production() map[string]string {
 		"DATABASE_URL":         "postgres://app@proxy.example.com:5432/crm?sslmode=verify-full",
 		"DATABASE_IAM_AUTH":    "true",
 		"REDIS_URL":            "rediss://cache.example.com:6379",
+		"CACHE_IAM_USER":       "crm-prod-app",
+		"CACHE_NAME":           "crm-prod",
 		"AUTH_URL":             "https://api.example.com",
 		"AUTH_SECRET":          strings.Repeat("s", 40),
 		"GOOGLE_CLIENT_ID":     "id.apps.googleusercontent.com",
@@ -80,7 +82,7 @@ func TestLoadProductionValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Env != config.Production || !cfg.DatabaseIAMAuth || cfg.AuthURL.Host != "api.example.com" || cfg.GoogleClientSecret.Reveal() != "google-secret" {
+	if cfg.Env != config.Production || !cfg.DatabaseIAMAuth || !cfg.CacheIAMAuth() || cfg.CacheIAMUser != "crm-prod-app" || cfg.CacheName != "crm-prod" || cfg.AuthURL.Host != "api.example.com" || cfg.GoogleClientSecret.Reveal() != "google-secret" {
 		t.Fatalf("unexpected config: %+v", cfg)
 	}
 	if s := fmt.Sprintf("%v %+v", cfg, cfg); strings.Contains(s, "google-secret") || strings.Contains(s, "sk-test") {
@@ -132,6 +134,17 @@ func TestLoadProblems(t *testing.T) {
 		{"cache timeout too long", dbFn, with(production(), "CACHE_TIMEOUT", "30s"), map[string]string{"CACHE_TIMEOUT": "between 1ms and 5s"}},
 		{"cache timeout zero", dbFn, with(production(), "CACHE_TIMEOUT", "0s"), map[string]string{"CACHE_TIMEOUT": "between 1ms and 5s"}},
 		{"cache required in production", allFn, with(production(), "REDIS_URL", "<unset>"), map[string]string{"REDIS_URL": "required"}},
+		{"cache authentication required in production", allFn, with(production(), "CACHE_IAM_USER", "<unset>", "CACHE_NAME", "<unset>"), map[string]string{"CACHE_IAM_USER": "required in production"}},
+		{"cache AUTH token instead of IAM", allFn, with(production(), "CACHE_IAM_USER", "<unset>", "CACHE_NAME", "<unset>", "REDIS_PASSWORD", "auth-token"), nil},
+		{"cache IAM user without cache name", allFn, with(production(), "CACHE_NAME", "<unset>"), map[string]string{"CACHE_NAME": "required with CACHE_IAM_USER"}},
+		{"cache name without IAM user", allFn, with(production(), "CACHE_IAM_USER", "<unset>"), map[string]string{"CACHE_IAM_USER": "required with CACHE_NAME"}},
+		{"cache IAM user with double hyphen", allFn, with(production(), "CACHE_IAM_USER", "crm--app"), map[string]string{"CACHE_IAM_USER": "ElastiCache user id"}},
+		{"cache IAM user starting with a digit", allFn, with(production(), "CACHE_IAM_USER", "1app"), map[string]string{"CACHE_IAM_USER": "ElastiCache user id"}},
+		{"cache name in upper case", allFn, with(production(), "CACHE_NAME", "Crm-Prod"), map[string]string{"CACHE_NAME": "replication group id"}},
+		{"cache name too long", allFn, with(production(), "CACHE_NAME", "c"+strings.Repeat("x", 40)), map[string]string{"CACHE_NAME": "replication group id"}},
+		{"cache IAM and a password", allFn, with(production(), "REDIS_PASSWORD", "auth-token"), map[string]string{"REDIS_PASSWORD": "must be unset with CACHE_IAM_USER"}},
+		{"cache IAM without TLS", dbFn, with(production(), "APP_ENV", "test", "REDIS_URL", "redis://cache:6379"), map[string]string{"CACHE_IAM_USER": "rediss://"}},
+		{"cache IAM with TLS outside production", dbFn, with(production(), "APP_ENV", "test", "REDIS_URL", "rediss://cache:6379"), nil},
 		{"auth url http in production", googleFn, with(production(), "AUTH_URL", "http://api.example.com"), map[string]string{"AUTH_URL": "https"}},
 		{"auth url relative", googleFn, with(production(), "AUTH_URL", "/x"), map[string]string{"AUTH_URL": "absolute"}},
 		{"short auth secret", googleFn, with(production(), "AUTH_SECRET", "short"), map[string]string{"AUTH_SECRET": "32"}},
@@ -157,6 +170,7 @@ func TestLoadProblems(t *testing.T) {
 		}, map[string]string{
 			"LOG_LEVEL": "", "DATABASE_URL": "", "FEATURE_AI_AGENTS": "", "AUTH_URL": "", "AUTH_SECRET": "",
 			"GOOGLE_CLIENT_ID": "", "GOOGLE_CLIENT_SECRET": "", "TOKEN_KEYS": "", "OPENAI_API_KEY": "", "REDIS_URL": "", "AUTH_REDIRECT_URL": "",
+			"CACHE_IAM_USER": "",
 		}},
 	}
 	for _, tt := range tests {
@@ -290,7 +304,8 @@ func (c *countingResolver) ResolveSecret(ctx context.Context, ref string) (strin
 
 func TestSecretsResolvedOnceEachConcurrently(t *testing.T) {
 	arn := func(name string) string { return "arn:aws:secretsmanager:eu-west-1:123456789012:secret:" + name }
-	env := with(production(), "AUTH_SECRET", arn("auth"))
+	// The cache signs in with REDIS_PASSWORD here, not IAM.
+	env := with(production(), "AUTH_SECRET", arn("auth"), "CACHE_IAM_USER", "<unset>", "CACHE_NAME", "<unset>")
 	env["GOOGLE_CLIENT_SECRET"] = arn("google")
 	env["OPENAI_API_KEY"] = arn("google") // the same secret twice: one call
 	env["REDIS_PASSWORD"] = arn("cache")

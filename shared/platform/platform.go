@@ -17,6 +17,7 @@ import (
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/awsenv"
 	"github.com/personalcrm/core/shared/cache"
+	"github.com/personalcrm/core/shared/cache/iamauth"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/config/awssecret"
@@ -90,9 +91,9 @@ func Init(ctx context.Context, name string, opts ...config.Option) (*App, error)
 			mode = db.Lambda
 		}
 		if cfg.DatabaseIAMAuth {
-			region := awsenv.Region()
-			if region == "" {
-				return nil, fmt.Errorf("%s: %w", config.VarDatabaseIAMAuth, awsenv.ErrNoRegion)
+			region, err := iamRegion(config.VarDatabaseIAMAuth)
+			if err != nil {
+				return nil, err
 			}
 			app.BeforeConnect = db.IAMAuth(region, awsenv.Credentials())
 		}
@@ -113,15 +114,42 @@ func Start(app *App, handler any) {
 }
 
 // OpenCache opens the cache cfg names: Redis at REDIS_URL, else process
-// memory. It does not connect; the first call does. log and mon may be nil.
+// memory. With CACHE_IAM_USER each new connection signs in with an
+// ElastiCache IAM token (credentials and region from the Lambda
+// environment), and connections are retired before ElastiCache's 12-hour
+// limit on them. It does not connect; the first call does. log and mon may
+// be nil. Errors: a bad REDIS_URL, or IAM auth without a region.
 func OpenCache(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor) (*cache.Cache, error) {
 	pool := 16
 	if config.Lambda() {
 		pool = cache.DefaultPoolSize
 	}
-	return cache.Open(cfg.RedisURL,
-		cache.RedisOptions{Password: cfg.RedisPassword.Reveal(), Timeout: cfg.CacheTimeout, PoolSize: pool},
-		cache.Options{Log: log, Monitor: mon, Timeout: cfg.CacheTimeout})
+	ro := cache.RedisOptions{Password: cfg.RedisPassword.Reveal(), Timeout: cfg.CacheTimeout, PoolSize: pool}
+	if cfg.RedisURL != "" && cfg.CacheIAMAuth() {
+		region, err := iamRegion(config.VarCacheIAMUser)
+		if err != nil {
+			return nil, err
+		}
+		tokens, err := iamauth.New(iamauth.Config{
+			CacheName: cfg.CacheName, User: cfg.CacheIAMUser, Region: region, Credentials: awsenv.Credentials(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		ro.Credentials = tokens.Credentials
+		ro.ConnMaxLifetime = iamauth.MaxConnLifetime
+	}
+	return cache.Open(cfg.RedisURL, ro, cache.Options{Log: log, Monitor: mon, Timeout: cfg.CacheTimeout})
+}
+
+// iamRegion is the region IAM tokens are signed for, from the environment;
+// the error names the variable that asked for IAM authentication.
+func iamRegion(variable string) (string, error) {
+	region := awsenv.Region()
+	if region == "" {
+		return "", fmt.Errorf("%s: %w", variable, awsenv.ErrNoRegion)
+	}
+	return region, nil
 }
 
 // Checks are the health checks of the App's dependencies.

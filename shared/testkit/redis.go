@@ -2,7 +2,14 @@ package testkit
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -91,7 +98,9 @@ type RedisServer struct {
 	path string
 	dir  string
 	port int
-	proc *os.Process
+	// tlsPort, when not zero, is a second port that speaks TLS only.
+	tlsPort int
+	proc    *os.Process
 	// exited receives the process's end; Wait runs in a goroutine.
 	exited chan error
 }
@@ -100,11 +109,28 @@ type RedisServer struct {
 // port, keeping nothing on disk, and stops it when the test ends.
 func StartRedis(t testing.TB) *RedisServer {
 	t.Helper()
+	return startRedis(t, false)
+}
+
+// StartRedisTLS is StartRedis with a second port that speaks TLS only,
+// with a self-signed certificate for 127.0.0.1: TLSURL.
+func StartRedisTLS(t testing.TB) *RedisServer {
+	t.Helper()
+	return startRedis(t, true)
+}
+
+func startRedis(t testing.TB, tls bool) *RedisServer {
+	t.Helper()
 	path, err := redisServerPath()
 	if err != nil {
 		t.Fatalf("testkit: %v", err)
 	}
 	s := &RedisServer{t: t, path: path, dir: t.TempDir()}
+	if tls {
+		if err := writeSelfSigned(s.dir); err != nil {
+			t.Fatalf("testkit: certificate for redis-server: %v", err)
+		}
+	}
 	t.Cleanup(s.Kill)
 	for attempt := 0; ; attempt++ {
 		port, err := freePort()
@@ -112,6 +138,11 @@ func StartRedis(t testing.TB) *RedisServer {
 			t.Fatalf("testkit: find a free port: %v", err)
 		}
 		s.port = port
+		if tls {
+			if s.tlsPort, err = freePort(); err != nil {
+				t.Fatalf("testkit: find a free port: %v", err)
+			}
+		}
 		err = s.start()
 		if err == nil {
 			return s
@@ -124,6 +155,15 @@ func StartRedis(t testing.TB) *RedisServer {
 
 // URL is the server's redis:// URL.
 func (s *RedisServer) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
+
+// TLSURL is the rediss:// URL of a server started with StartRedisTLS. Its
+// certificate is self-signed, so the URL skips verifying it.
+func (s *RedisServer) TLSURL() string {
+	if s.tlsPort == 0 {
+		s.t.Fatal("testkit: TLSURL of a redis-server started without TLS")
+	}
+	return fmt.Sprintf("rediss://127.0.0.1:%d/0?skip_verify=true", s.tlsPort)
+}
 
 // Kill stops the server at once (SIGKILL), losing its data, as a crash
 // would. Killing a stopped server does nothing.
@@ -146,10 +186,15 @@ func (s *RedisServer) Restart() {
 }
 
 func (s *RedisServer) start() error {
-	cmd := exec.Command(s.path,
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--daemonize", "no", "--loglevel", "warning")
+		"--daemonize", "no", "--loglevel", "warning"}
+	if s.tlsPort != 0 {
+		cert, key := filepath.Join(s.dir, "tls.crt"), filepath.Join(s.dir, "tls.key")
+		args = append(args, "--tls-port", strconv.Itoa(s.tlsPort), "--tls-cert-file", cert, "--tls-key-file", key,
+			"--tls-ca-cert-file", cert, "--tls-auth-clients", "no")
+	}
+	cmd := exec.Command(s.path, args...)
 	out, err := os.Create(filepath.Join(s.dir, "redis.log"))
 	if err != nil {
 		return err
@@ -178,6 +223,38 @@ func (s *RedisServer) start() error {
 	cmd.Process.Kill()
 	<-exited
 	return fmt.Errorf("redis-server on port %d did not answer within 10s", s.port)
+}
+
+// writeSelfSigned writes tls.crt and tls.key into dir: a self-signed
+// certificate for 127.0.0.1.
+func writeSelfSigned(dir string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "testkit redis"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
 }
 
 // ping reports whether a Redis answers PING on port.
