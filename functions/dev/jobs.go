@@ -38,7 +38,7 @@ type rawSender interface {
 
 // newBackground uses SQS when queue URLs are configured, and the
 // in-memory queue otherwise.
-func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, pool *db.Pool, c *cache.Cache) *background {
+func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, pool *db.Pool, c *cache.Cache) (*background, error) {
 	var backend queue.Backend
 	var receiver queue.Receiver
 	if b := sqsqueue.FromConfig(cfg); b != nil {
@@ -48,13 +48,17 @@ func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, p
 		backend, receiver = m, m
 	}
 	q := queue.New(pool, backend, log)
-	deps := workers.Deps{Log: log, Monitor: mon, DB: pool, Backend: backend, Extraction: email.WithIgnore(cfg.ExtractIgnore...), Cache: c}
+	mail, err := workers.NewMailSync(cfg, pool)
+	if err != nil {
+		return nil, err
+	}
+	deps := workers.Deps{Log: log, Monitor: mon, DB: pool, Backend: backend, Extraction: email.WithIgnore(cfg.ExtractIgnore...), Cache: c, Mail: mail}
 	retention := time.Duration(cfg.JobsRetentionDays) * 24 * time.Hour
 	ops := map[string]workers.Op{}
 	for _, op := range []workers.Op{workers.Relay(q), workers.Maintenance(pool, retention)} {
 		ops[op.Function.Name] = op
 	}
-	return &background{log: log, queue: q, receiver: receiver, workers: workers.Jobs(deps), ops: ops}
+	return &background{log: log, queue: q, receiver: receiver, workers: workers.Jobs(deps), ops: ops}, nil
 }
 
 // start runs the consumers and schedules until ctx ends; wait waits for

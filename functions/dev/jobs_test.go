@@ -21,7 +21,10 @@ func TestBackgroundRunsJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bg := newBackground(cfg, logging.Discard(), nil, pool, nil)
+	bg, err := newBackground(cfg, logging.Discard(), nil, pool, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(bg.workers) != 4 || len(bg.ops) != 2 {
 		t.Fatalf("%d consumers and %d operations", len(bg.workers), len(bg.ops))
 	}

@@ -127,7 +127,10 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err != nil {
 		return nil, err
 	}
-	jobs := newBackground(cfg, log, mon, pool, c)
+	jobs, err := newBackground(cfg, log, mon, pool, c)
+	if err != nil {
+		return nil, err
+	}
 	opts := api.Options{Log: log, Monitor: mon, Sessions: sessions, Limiter: ratelimit.New(c, log, mon)}.WithConfig(cfg)
 	srv := api.NewServer(opts, routes.All(routes.Deps{
 		Log: log,

@@ -128,8 +128,10 @@ var jobFunctions = []Function{
 		Summary:  "Sync one mail account and enqueue contact extraction for new mail",
 		MemoryMB: 512, Timeout: 5 * time.Minute, MaxConcurrency: 5,
 		MaxAttempts: 5, BatchSize: 1,
-		Uses:     []Resource{Database, Google, TokenKeys},
-		Enqueues: []string{ContactExtraction},
+		Uses: []Resource{Database, Google, TokenKeys},
+		// Itself: a run that leaves part of a mailbox for later enqueues
+		// the job that continues.
+		Enqueues: []string{ContactExtraction, EmailSync},
 	},
 	{
 		Name: ContactExtraction, Kind: Job,

@@ -11,7 +11,6 @@ import (
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/google"
-	"github.com/personalcrm/core/shared/sealbox"
 )
 
 // LoginURL is the login route's absolute URL on the API at authURL.
@@ -38,13 +37,9 @@ func NewLoginDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSessi
 // NewCallbackDeps builds Callback's dependencies from the configuration.
 // It does no I/O. Errors: a bad TOKEN_KEYS or Google configuration.
 func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSessions, log *slog.Logger) (CallbackDeps, error) {
-	g, err := google.FromConfig(cfg)
+	g, tokens, err := google.TokensFromConfig(cfg, pool)
 	if err != nil {
 		return CallbackDeps{}, err
-	}
-	box, err := sealbox.ParseKeys(cfg.TokenKeys.Reveal())
-	if err != nil {
-		return CallbackDeps{}, fmt.Errorf("%s: %w", config.VarTokenKeys, err)
 	}
 	if cfg.AuthRedirectURL == nil {
 		return CallbackDeps{}, fmt.Errorf("%s is not set", config.VarAuthRedirectURL)
@@ -52,7 +47,7 @@ func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSe
 	return CallbackDeps{
 		Google:      g,
 		States:      authn.NewStates(pool, []byte(cfg.AuthSecret.Reveal())),
-		SignIn:      user.NewSignIn(pool, google.NewTokens(pool, g, box), sessions),
+		SignIn:      user.NewSignIn(pool, tokens, sessions),
 		Cookies:     CookiesFor(cfg.AuthURL, cfg.Env == config.Production),
 		RedirectURL: cfg.AuthRedirectURL.String(),
 		LoginURL:    LoginURL(cfg.AuthURL),
