@@ -136,11 +136,11 @@ func TestListAndGet(t *testing.T) {
 			}
 
 			for query, want := range map[string][]string{
-				"q=SUBJECT+4":                      {"Subject 4"},
-				"q=" + url.QueryEscape("person 2"): {"Subject 2"},
-				"q=" + url.QueryEscape("100%_"):    want,
-				"q=nothing":                        nil,
-				"contactId=" + friend.ID.String():  {"Subject 6", "Subject 3", "Subject 0"},
+				"q=SUBJECT+4":                                      {"Subject 4"},
+				"q=" + url.QueryEscape("person 2"):                 {"Subject 2"},
+				"q=" + url.QueryEscape("100%_"):                    want,
+				"q=nothing":                                        nil,
+				"contactId=" + friend.ID.String():                  {"Subject 6", "Subject 3", "Subject 0"},
 				"contactId=" + friend.ID.String() + "&q=subject+3": {"Subject 3"},
 			} {
 				if d := cmp.Diff(want, subjects(list(t, tr, f.aliceToken, query))); d != "" {

@@ -70,7 +70,7 @@ func (s *Service) List(ctx context.Context, userID uuid.UUID, q Query) (Page, er
 		sql += fmt.Sprintf(" and (sort_at, id) < ($%d, $%d)", len(args)-1, len(args))
 	}
 	if search := strings.TrimSpace(q.Search); search != "" {
-		args = append(args, "%"+escapeLike(search)+"%")
+		args = append(args, db.ContainsPattern(search))
 		// The expression matches the trigram index emails_search_idx.
 		sql += fmt.Sprintf(" and (coalesce(subject, '') || ' ' || coalesce(snippet, '') || ' ' || coalesce(from_header, '')) ilike $%d", len(args))
 	}
@@ -86,8 +86,4 @@ func (s *Service) List(ctx context.Context, userID uuid.UUID, q Query) (Page, er
 		page.Next = &Cursor{At: last.SortAt, ID: last.ID}
 	}
 	return page, nil
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
