@@ -52,7 +52,11 @@ func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, p
 		backend, receiver = m, m
 	}
 	q := queue.New(pool, backend, log)
-	deps := workers.Deps{Log: log, Monitor: mon, DB: pool, Backend: backend, Extraction: email.WithIgnore(cfg.ExtractIgnore...), Cache: c}
+	mail, err := workers.NewMailSync(cfg, pool)
+	if err != nil {
+		return nil, err
+	}
+	deps := workers.Deps{Log: log, Monitor: mon, DB: pool, Backend: backend, Extraction: email.WithIgnore(cfg.ExtractIgnore...), Cache: c, Mail: mail}
 	retention := time.Duration(cfg.JobsRetentionDays) * 24 * time.Hour
 	ops := map[string]workers.Op{}
 	for _, op := range []workers.Op{workers.Relay(q), workers.Maintenance(pool, retention, tokenKeys, log)} {

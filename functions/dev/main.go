@@ -34,6 +34,7 @@ import (
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/db/migrate"
 	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/health"
 	"github.com/personalcrm/core/shared/logging"
@@ -145,6 +146,8 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		Users:    user.NewService(pool),
 		Sessions: sessions,
 		Jobs:     queue.NewReader(pool),
+		Emails:   email.NewService(pool),
+		Syncs:    email.NewSyncs(pool, jobs.queue),
 	})...)
 	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
 	s := &server{cfg: cfg, log: log, pool: pool, handler: srv, cache: c, jobs: jobs}

@@ -8,6 +8,7 @@ import (
 
 	authroutes "github.com/personalcrm/core/functions/routes/auth"
 	"github.com/personalcrm/core/functions/routes/contacts"
+	"github.com/personalcrm/core/functions/routes/emails"
 	"github.com/personalcrm/core/functions/routes/health"
 	"github.com/personalcrm/core/functions/routes/jobs"
 	"github.com/personalcrm/core/functions/routes/openapi"
@@ -15,6 +16,7 @@ import (
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/domain/user"
 	healthcheck "github.com/personalcrm/core/shared/health"
 	"github.com/personalcrm/core/shared/queue"
@@ -34,6 +36,10 @@ type Deps struct {
 
 	// Jobs reads the state of users' jobs.
 	Jobs *queue.Reader
+
+	// Emails reads synced mail; Syncs takes requests to sync.
+	Emails *email.Service
+	Syncs  *email.Syncs
 }
 
 // All returns every route of the catalog, bound to deps. With zero Deps the
@@ -56,6 +62,9 @@ func All(d Deps) []api.Route {
 		userroutes.SessionsList(d.Sessions),
 		userroutes.SessionsRevoke(d.Sessions),
 		jobs.Get(d.Jobs),
+		emails.List(d.Emails),
+		emails.Get(d.Emails),
+		emails.Sync(d.Syncs),
 	}
 }
 

@@ -38,6 +38,8 @@ type Deps struct {
 	Extraction email.Policy
 	// Cache holds the reads that the jobs' writes invalidate; nil is none.
 	Cache *cache.Cache
+	// Mail is what email-sync needs to read Gmail.
+	Mail MailSync
 }
 
 func (d Deps) options() worker.Options {
@@ -110,11 +112,6 @@ var errNotBuilt = queue.Permanent(&errs.Error{
 })
 
 func notBuilt[P queue.Payload](context.Context, queue.Job, P) error { return errNotBuilt }
-
-// EmailSync will sync one mail account; its handler is not built yet.
-func EmailSync(d Deps) *worker.Worker {
-	return worker.New(catalog.MustLookup(catalog.EmailSync), d.DB, d.Backend, notBuilt[queue.EmailSync], d.options())
-}
 
 // Enrichment will add public details to a contact; its handler is not
 // built yet.

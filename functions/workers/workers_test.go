@@ -239,11 +239,10 @@ func TestJobsNotBuiltYet(t *testing.T) {
 	user, _ := testkit.User(t, pool, "early@example.com")
 	deps := workers.Deps{DB: pool, Backend: mem}
 	payloads := map[string]queue.Payload{
-		catalog.EmailSync:  queue.EmailSync{UserID: user, AccountID: uuid.New()},
 		catalog.Enrichment: queue.Enrichment{UserID: user, ContactID: uuid.New()},
 		catalog.AIAnalysis: queue.AIAnalysis{UserID: user, Type: "summary"},
 	}
-	for _, w := range []*worker.Worker{workers.EmailSync(deps), workers.Enrichment(deps), workers.AIAnalysis(deps)} {
+	for _, w := range []*worker.Worker{workers.Enrichment(deps), workers.AIAnalysis(deps)} {
 		var j queue.Job
 		err := q.InTx(context.Background(), func(tx *queue.Tx) error {
 			var err error

@@ -22,6 +22,10 @@ const (
 	UserSessionsRevoke = "user-sessions-revoke"
 	JobsGet            = "jobs-get"
 
+	EmailsList = "emails-list"
+	EmailsGet  = "emails-get"
+	EmailsSync = "emails-sync"
+
 	// Job types: each is a queue and the Lambda that consumes it.
 	EmailSync         = "email-sync"
 	ContactExtraction = "contact-extraction"
@@ -128,8 +132,10 @@ var jobFunctions = []Function{
 		Summary:  "Sync one mail account and enqueue contact extraction for new mail",
 		MemoryMB: 512, Timeout: 5 * time.Minute, MaxConcurrency: 5,
 		MaxAttempts: 5, BatchSize: 1,
-		Uses:     []Resource{Database, Google, TokenKeys},
-		Enqueues: []string{ContactExtraction},
+		Uses: []Resource{Database, Google, TokenKeys},
+		// Itself: a run that leaves part of a mailbox for later enqueues
+		// the job that continues.
+		Enqueues: []string{ContactExtraction, EmailSync},
 	},
 	{
 		Name: ContactExtraction, Kind: Job,
@@ -187,6 +193,27 @@ var jobRoutes = []Function{
 	},
 }
 
+// emailRoutes are the routes of the user's synced mail.
+var emailRoutes = []Function{
+	{
+		Name: EmailsList, Kind: Route, Method: "GET", Path: "/v1/emails", Access: Signed, Tag: "emails",
+		Summary: "List and search the user's synced emails, newest first",
+		Uses:    []Resource{Database},
+	},
+	{
+		Name: EmailsGet, Kind: Route, Method: "GET", Path: "/v1/emails/{id}", Access: Signed, Tag: "emails",
+		Summary: "Get one synced email",
+		Uses:    []Resource{Database},
+	},
+	{
+		Name: EmailsSync, Kind: Route, Method: "POST", Path: "/v1/emails/sync", Access: Signed, Tag: "emails",
+		Summary:  "Sync the user's Google mail now: enqueue an email-sync job, one at a time per account",
+		Uses:     []Resource{Database},
+		Enqueues: []string{EmailSync},
+		Limit:    &Limit{Requests: 10, Per: time.Minute, Burst: 5},
+	},
+}
+
 // jobSchedules run the queue's periodic work. Periodic mail sync is not
 // here: it belongs with the email-sync job, which fans it out per account.
 var jobSchedules = []Schedule{
@@ -205,6 +232,7 @@ var jobSchedules = []Schedule{
 // routes above, so All still lists routes first.
 func init() {
 	functions = append(functions, jobRoutes...)
+	functions = append(functions, emailRoutes...)
 	functions = append(functions, jobFunctions...)
 	functions = append(functions, opFunctions...)
 	schedules = append(schedules, jobSchedules...)

@@ -184,3 +184,9 @@ func (t *Table[T]) Update(ctx context.Context, q Querier, userID, id uuid.UUID, 
 	b.WriteString(" where user_id = $1 and id = $2 returning " + t.list)
 	return t.Scan(q.Query(ctx, b.String(), args...))
 }
+
+// ContainsPattern is the LIKE pattern that matches text containing s:
+// s's wildcards and escapes are taken literally.
+func ContainsPattern(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
+}

@@ -37,9 +37,13 @@ const (
 // and profile, then Gmail, Calendar and Contacts read-only.
 var Scopes = []string{"openid", "email", "profile", ScopeGmailReadonly, ScopeCalendarReadonly, ScopeContactsReadonly}
 
-// Endpoints are the URLs of Google's OAuth and OpenID services.
+// Endpoints are the URLs of Google's OAuth and OpenID services, and the
+// base URL of the Gmail API.
 type Endpoints struct {
 	Auth, Token, Revoke, UserInfo string
+	// Gmail is the Gmail API's root URL, ending in a slash; its methods
+	// are under gmail/v1/.
+	Gmail string
 }
 
 // Production are Google's own endpoints.
@@ -48,6 +52,7 @@ var Production = Endpoints{
 	Token:    "https://oauth2.googleapis.com/token",
 	Revoke:   "https://oauth2.googleapis.com/revoke",
 	UserInfo: "https://openidconnect.googleapis.com/v1/userinfo",
+	Gmail:    "https://gmail.googleapis.com/",
 }
 
 // SandboxEndpoints are the endpoints of a sandbox Google served at base:
@@ -59,6 +64,7 @@ func SandboxEndpoints(base string) Endpoints {
 		Token:    base + "/token",
 		Revoke:   base + "/revoke",
 		UserInfo: base + "/v1/userinfo",
+		Gmail:    base + "/",
 	}
 }
 

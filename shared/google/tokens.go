@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
+	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/sealbox"
@@ -68,6 +69,21 @@ func (e *ReconsentError) Unwrap() error { return errReconsent }
 func (e *ReconsentError) Permanent() bool { return true }
 
 var errReconsent = errs.Forbidden("Google access has expired or was revoked; sign in with Google again to restore it")
+
+// TokensFromConfig returns the client cfg describes (see FromConfig) and
+// the token store on store, sealing with TOKEN_KEYS. It does no I/O.
+// Errors: a bad Google configuration or TOKEN_KEYS.
+func TokensFromConfig(cfg *config.Config, store Store) (*Client, *Tokens, error) {
+	g, err := FromConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	box, err := cfg.TokenBox()
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, NewTokens(store, g, box), nil
+}
 
 // The sealed columns of accounts.
 const (

@@ -25,8 +25,10 @@ import (
 // Google is a sandbox Google: the OAuth 2.0 authorization server (a
 // consent page, the token endpoint with client authentication, PKCE S256,
 // the authorization code and refresh token grants, revocation) and the
-// OpenID Connect endpoints (discovery, keys, userinfo), speaking Google's
-// wire format so that golang.org/x/oauth2 runs against it unchanged.
+// OpenID Connect endpoints (discovery, keys, userinfo), and the Gmail API
+// methods mail sync reads (a mailbox per person, in memory), speaking
+// Google's wire format so that golang.org/x/oauth2 and
+// google.golang.org/api/gmail/v1 run against it unchanged.
 //
 // Like Google, it issues a refresh token only with access_type=offline and
 // only at consent: the first time a person allows the client, or when the
@@ -52,6 +54,9 @@ type Google struct {
 	calls     map[string]int
 	down      bool
 	onRefresh func()
+
+	boxes     map[string]*gmailBox // by lower-case email
+	gmailFail int
 }
 
 // GoogleUser is a person with a sandbox Google account.
@@ -123,6 +128,7 @@ func NewGoogle(o GoogleOptions) *Google {
 		refresh:      map[string]*refreshGrant{},
 		consents:     map[string]bool{},
 		calls:        map[string]int{},
+		boxes:        map[string]*gmailBox{},
 	}
 }
 
@@ -206,7 +212,9 @@ func (g *Google) OnRefresh(f func()) {
 }
 
 // Calls returns how many requests each grant type and endpoint got:
-// "authorization_code", "refresh_token", "revoke", "userinfo".
+// "authorization_code", "refresh_token", "revoke", "userinfo", "gmail" (any
+// Gmail method) and "gmail <last path element>" ("gmail messages",
+// "gmail history", "gmail profile", "gmail <message id>").
 func (g *Google) Calls(name string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -253,6 +261,10 @@ func (g *Google) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/userinfo", g.userinfo)
 	mux.HandleFunc("GET /.well-known/openid-configuration", g.discovery)
 	mux.HandleFunc("GET /oauth2/v3/certs", g.certs)
+	mux.HandleFunc("GET /gmail/v1/users/{user}/profile", g.gmail(g.gmailProfile))
+	mux.HandleFunc("GET /gmail/v1/users/{user}/messages", g.gmail(g.gmailList))
+	mux.HandleFunc("GET /gmail/v1/users/{user}/messages/{id}", g.gmail(g.gmailGet))
+	mux.HandleFunc("GET /gmail/v1/users/{user}/history", g.gmail(g.gmailHistory))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
 		down := g.down

@@ -1,9 +1,5 @@
-// Email-sync consumes its SQS queue: it will sync one mail account per job.
-//
-// Its handler is not built yet: each job is recorded dead with the reason
-// "This kind of job is not available yet" (operators read "no handler for
-// this job type yet") and its message goes to the dead-letter queue, from
-// which it can be redriven once the handler exists.
+// Email-sync consumes its SQS queue: it syncs one Google account's mail
+// per job and enqueues contact extraction for each new message.
 package main
 
 import (
@@ -19,5 +15,9 @@ func main() {
 	if err != nil {
 		platform.Fatal(err)
 	}
-	workers.StartJob(app, workers.EmailSync(workers.AppDeps(app)))
+	deps := workers.AppDeps(app)
+	if deps.Mail, err = workers.NewMailSync(app.Config, app.DB); err != nil {
+		platform.Fatal(err)
+	}
+	workers.StartJob(app, workers.EmailSync(deps))
 }

@@ -37,11 +37,7 @@ func NewLoginDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSessi
 // NewCallbackDeps builds Callback's dependencies from the configuration.
 // It does no I/O. Errors: a bad TOKEN_KEYS or Google configuration.
 func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSessions, log *slog.Logger) (CallbackDeps, error) {
-	g, err := google.FromConfig(cfg)
-	if err != nil {
-		return CallbackDeps{}, err
-	}
-	box, err := cfg.TokenBox()
+	g, tokens, err := google.TokensFromConfig(cfg, pool)
 	if err != nil {
 		return CallbackDeps{}, err
 	}
@@ -51,7 +47,7 @@ func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSe
 	return CallbackDeps{
 		Google:      g,
 		States:      authn.NewStates(pool, []byte(cfg.AuthSecret.Reveal())),
-		SignIn:      user.NewSignIn(pool, google.NewTokens(pool, g, box), sessions),
+		SignIn:      user.NewSignIn(pool, tokens, sessions),
 		Cookies:     CookiesFor(cfg.AuthURL, cfg.Env == config.Production),
 		RedirectURL: cfg.AuthRedirectURL.String(),
 		LoginURL:    LoginURL(cfg.AuthURL),

@@ -31,20 +31,13 @@ type Job struct {
 	FinishedAt  *time.Time `json:"finishedAt" nullable:"true" doc:"When it succeeded or died"`
 }
 
-func toJob(j queue.Job) Job {
+// ToJob is j on the wire.
+func ToJob(j queue.Job) Job {
 	return Job{
 		ID: j.ID, Type: j.Kind, State: string(j.State), Attempts: j.Attempts, MaxAttempts: j.MaxAttempts,
 		LastError: j.LastError, RunAt: j.RunAt.UTC(), CreatedAt: j.CreatedAt.UTC(), UpdatedAt: j.UpdatedAt.UTC(),
-		StartedAt: utc(j.StartedAt), FinishedAt: utc(j.FinishedAt),
+		StartedAt: api.UTC(j.StartedAt), FinishedAt: api.UTC(j.FinishedAt),
 	}
-}
-
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
 }
 
 // IDInput names one job in the path.
@@ -73,6 +66,6 @@ func Get(svc Getter) api.Route {
 		if err != nil {
 			return nil, err
 		}
-		return &JobOutput{Body: toJob(j)}, nil
+		return &JobOutput{Body: ToJob(j)}, nil
 	})
 }

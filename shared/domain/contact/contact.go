@@ -281,7 +281,7 @@ func (s *Service) list(ctx context.Context, userID uuid.UUID, q Query) (Page, er
 		sql += " and (sort_key, id) > ($3, $4)"
 	}
 	if search := q.Search; search != "" {
-		args = append(args, "%"+escapeLike(strings.ToLower(search))+"%")
+		args = append(args, db.ContainsPattern(strings.ToLower(search)))
 		// The expression matches the trigram index contacts_search_idx.
 		sql += fmt.Sprintf(" and (coalesce(name, '') || ' ' || coalesce(email, '') || ' ' || coalesce(company, '')) ilike $%d", len(args))
 	}
@@ -297,8 +297,4 @@ func (s *Service) list(ctx context.Context, userID uuid.UUID, q Query) (Page, er
 		page.Next = &Cursor{SortKey: last.SortKey, ID: last.ID}
 	}
 	return page, nil
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

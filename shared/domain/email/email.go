@@ -42,6 +42,8 @@ type Email struct {
 	ReceivedAt *time.Time        `db:"received_at"`
 	CreatedAt  time.Time         `db:"created_at"`
 	UpdatedAt  time.Time         `db:"updated_at"`
+	// SortAt is At as the database keeps it, for the list order.
+	SortAt time.Time `db:"sort_at"`
 }
 
 // At is when the email happened: sent, else received, else stored.
@@ -86,9 +88,18 @@ type Fields struct {
 // Create stores an email of userID. Errors: Conflict (the account has a
 // message with this provider id), NotFound (no such account or user).
 func (s *Service) Create(ctx context.Context, userID uuid.UUID, f Fields) (Email, error) {
-	id, err := uuid.NewV7()
+	vals, err := f.values()
 	if err != nil {
 		return Email{}, err
+	}
+	return s.table.Insert(ctx, s.db, userID, vals)
+}
+
+// values are the columns of a new email with f, under a new id.
+func (f Fields) values() (db.Values, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
 	}
 	headers := map[string]string{}
 	for k, v := range f.Headers {
@@ -98,13 +109,13 @@ func (s *Service) Create(ctx context.Context, userID uuid.UUID, f Fields) (Email
 	// the database reads it as the column's jsonb.
 	hdrs, err := json.Marshal(headers)
 	if err != nil {
-		return Email{}, err
+		return nil, err
 	}
 	labels := f.Labels
 	if labels == nil {
 		labels = []string{}
 	}
-	return s.table.Insert(ctx, s.db, userID, db.Values{
+	return db.Values{
 		{Column: "id", Value: id},
 		{Column: "account_id", Value: f.AccountID},
 		{Column: "provider_id", Value: nullable(f.ProviderID)},
@@ -123,7 +134,7 @@ func (s *Service) Create(ctx context.Context, userID uuid.UUID, f Fields) (Email
 		{Column: "labels", Value: labels},
 		{Column: "sent_at", Value: f.SentAt},
 		{Column: "received_at", Value: f.ReceivedAt},
-	})
+	}, nil
 }
 
 func nullable(s string) *string {

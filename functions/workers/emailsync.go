@@ -1,0 +1,397 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"net/mail"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/api/gmail/v1"
+	"google.golang.org/api/googleapi"
+	"google.golang.org/api/option"
+
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/config"
+	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/logging"
+	"github.com/personalcrm/core/shared/queue"
+	"github.com/personalcrm/core/shared/queue/worker"
+)
+
+// MailSync is what email-sync needs besides the database: Google's
+// client and the accounts' tokens, and how much one run does.
+type MailSync struct {
+	Google *google.Client
+	Tokens *google.Tokens
+	// PageSize is how many messages one list call asks for; default
+	// DefaultPageSize.
+	PageSize int
+	// PerRun is about how many messages one run reads before it leaves
+	// the rest to a continuation job; default DefaultPerRun.
+	PerRun int
+	// Newest is how many of the newest messages a full sync reads;
+	// default DefaultNewest.
+	Newest int
+}
+
+// Defaults of MailSync.
+const (
+	DefaultPageSize = 100
+	DefaultPerRun   = 500
+	DefaultNewest   = 2000
+)
+
+// NewMailSync builds email-sync's dependencies from the configuration.
+// It does no I/O. Errors: a bad TOKEN_KEYS or Google configuration.
+func NewMailSync(cfg *config.Config, store google.Store) (MailSync, error) {
+	g, tokens, err := google.TokensFromConfig(cfg, store)
+	return MailSync{Google: g, Tokens: tokens}, err
+}
+
+// The headers a synced message keeps: the address headers, subject,
+// date and ids, and those the extraction rules read (see email.Automated).
+var (
+	syncedHeaders = []string{"From", "To", "Cc", "Bcc", "Reply-To", "Subject", "Date", "Message-ID", "Auto-Submitted", "Precedence", "List-Id"}
+	ruleHeaders   = []string{"auto-submitted", "precedence", "list-id"}
+)
+
+// skippedLabels mark messages that were not exchanged with anyone.
+var skippedLabels = []string{"DRAFT", "SPAM"}
+
+// fetchConcurrency is how many messages a run fetches at once, well
+// within Gmail's per-user quota.
+const fetchConcurrency = 4
+
+var errMailNotConfigured = errors.New("email-sync has no Google client or token store")
+
+type mailSyncer struct {
+	d     Deps
+	m     MailSync
+	fn    catalog.Function
+	syncs *email.Syncs
+	mails *email.Service
+	queue *queue.Queue
+}
+
+// EmailSync syncs one Google account's mail into emails, and enqueues a
+// contact extraction for each new message in the transaction that stores
+// it. The first sync of an account, and one asked as Full, reads the
+// newest messages page by page; later ones read the mailbox's history
+// since the previous one, and start over with a full sync when Gmail no
+// longer has that history. A run does about PerRun messages and leaves
+// the rest to a continuation job. Runs of one account never overlap, and
+// a message is stored, and extracted, once however often it is read.
+func EmailSync(d Deps) *worker.Worker {
+	fn := catalog.MustLookup(catalog.EmailSync)
+	m := d.Mail
+	if m.PageSize <= 0 {
+		m.PageSize = DefaultPageSize
+	}
+	if m.PerRun <= 0 {
+		m.PerRun = DefaultPerRun
+	}
+	if m.Newest <= 0 {
+		m.Newest = DefaultNewest
+	}
+	if d.Log == nil {
+		d.Log = logging.Discard()
+	}
+	q := queue.New(d.DB, d.Backend, d.Log)
+	s := &mailSyncer{d: d, m: m, fn: fn, syncs: email.NewSyncs(d.DB, q), mails: email.NewService(d.DB), queue: q}
+	return worker.New(fn, d.DB, d.Backend, s.run, d.options())
+}
+
+// run is one run of a sync.
+type run struct {
+	*mailSyncer
+	p       queue.EmailSync
+	gmail   *gmail.Service
+	mailbox string
+	st      email.SyncState
+	// read counts the messages this run has looked at.
+	read int
+}
+
+func (s *mailSyncer) run(ctx context.Context, job queue.Job, p queue.EmailSync) error {
+	if s.m.Google == nil || s.m.Tokens == nil {
+		return errMailNotConfigured
+	}
+	st, err := s.syncs.Acquire(ctx, p.UserID, p.AccountID, s.fn.Timeout+time.Minute)
+	if err != nil {
+		return err
+	}
+	defer s.syncs.Release(context.WithoutCancel(ctx), p.AccountID)
+
+	ts := s.m.Tokens.TokenSource(ctx, p.UserID, p.AccountID)
+	if _, err := ts.Token(); err != nil {
+		return fmt.Errorf("token of account %s: %w", p.AccountID, err)
+	}
+	svc, err := gmail.NewService(ctx, option.WithHTTPClient(s.m.Google.HTTPClient(ctx, ts)), option.WithEndpoint(s.m.Google.Endpoints().Gmail))
+	if err != nil {
+		return fmt.Errorf("gmail client: %w", err)
+	}
+	profile, err := svc.Users.GetProfile("me").Context(ctx).Do()
+	if err != nil {
+		return gmailErr("read the mailbox's profile", err)
+	}
+	r := &run{mailSyncer: s, p: p, gmail: svc, mailbox: profile.EmailAddress, st: st}
+	if p.Full || (st.HistoryID == "" && !st.Full()) {
+		r.startFull(profile.HistoryId)
+	}
+	if !r.st.Full() {
+		expired, err := r.incremental(ctx)
+		if err != nil || !expired {
+			return err
+		}
+		s.d.Log.InfoContext(ctx, "mail history expired; syncing in full", "account_id", p.AccountID)
+		r.startFull(profile.HistoryId)
+	}
+	return r.full(ctx)
+}
+
+func (r *run) startFull(historyID uint64) {
+	r.st.FullHistoryID = strconv.FormatUint(historyID, 10)
+	r.st.PageToken, r.st.Listed = "", 0
+}
+
+// full lists the mailbox, newest first, from the state's page on.
+func (r *run) full(ctx context.Context) error {
+	for {
+		call := r.gmail.Users.Messages.List("me").MaxResults(int64(min(r.m.PageSize, r.m.Newest-r.st.Listed))).Context(ctx)
+		if r.st.PageToken != "" {
+			call = call.PageToken(r.st.PageToken)
+		}
+		res, err := call.Do()
+		if err != nil {
+			return gmailErr("list messages", err)
+		}
+		ids := make([]string, len(res.Messages))
+		for i, m := range res.Messages {
+			ids[i] = m.Id
+		}
+		r.st.Listed += len(ids)
+		r.st.PageToken = res.NextPageToken
+		done := res.NextPageToken == "" || r.st.Listed >= r.m.Newest
+		if done {
+			r.st.HistoryID, r.st.FullHistoryID, r.st.PageToken, r.st.Listed = r.st.FullHistoryID, "", "", 0
+		}
+		more, err := r.store(ctx, ids, done, "full:"+r.st.FullHistoryID+":"+strconv.Itoa(r.st.Listed))
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// incremental reads the messages added since the state's history id. It
+// reports expired, and does nothing, when Gmail no longer has that
+// history.
+func (r *run) incremental(ctx context.Context) (expired bool, err error) {
+	start, err := strconv.ParseUint(r.st.HistoryID, 10, 64)
+	if err != nil {
+		return true, nil // not a history id: start over
+	}
+	page := ""
+	for {
+		call := r.gmail.Users.History.List("me").StartHistoryId(start).HistoryTypes("messageAdded").
+			MaxResults(int64(r.m.PageSize)).Context(ctx)
+		if page != "" {
+			call = call.PageToken(page)
+		}
+		res, err := call.Do()
+		var ge *googleapi.Error
+		if errors.As(err, &ge) && ge.Code == http.StatusNotFound {
+			return true, nil
+		}
+		if err != nil {
+			return false, gmailErr("list the mailbox's history", err)
+		}
+		var ids []string
+		for _, h := range res.History {
+			for _, a := range h.MessagesAdded {
+				if a.Message != nil {
+					ids = append(ids, a.Message.Id)
+				}
+			}
+			r.st.HistoryID = strconv.FormatUint(h.Id, 10)
+		}
+		page = res.NextPageToken
+		done := page == ""
+		if done {
+			r.st.HistoryID = strconv.FormatUint(res.HistoryId, 10)
+		}
+		more, err := r.store(ctx, ids, done, "history:"+r.st.HistoryID)
+		if err != nil || !more {
+			return false, err
+		}
+	}
+}
+
+// store fetches and stores the messages ids that are not stored yet, and
+// records the state, in one transaction; done says the sync is up to
+// date. Unless done, when the run has read its share it enqueues a job
+// to continue from position, and more is false.
+func (r *run) store(ctx context.Context, ids []string, done bool, position string) (more bool, err error) {
+	ids = slices.Compact(slices.Clone(ids))
+	stored, err := r.mails.Stored(ctx, r.p.AccountID, ids)
+	if err != nil {
+		return false, err
+	}
+	var fetch []string
+	for _, id := range ids {
+		if !stored[id] {
+			fetch = append(fetch, id)
+		}
+	}
+	msgs, err := r.fetch(ctx, fetch)
+	if err != nil {
+		return false, err
+	}
+	r.read += len(ids)
+	stop := !done && (r.read >= r.m.PerRun || r.nearDeadline(ctx))
+	var added int
+	err = r.queue.InTx(ctx, func(tx *queue.Tx) error {
+		for _, m := range msgs {
+			e, isNew, err := r.mails.Save(ctx, tx, r.p.UserID, r.fields(m))
+			if err != nil {
+				return fmt.Errorf("store message %s: %w", m.Id, err)
+			}
+			if !isNew {
+				continue
+			}
+			added++
+			if _, err := tx.Enqueue(ctx, queue.ContactExtraction{UserID: r.p.UserID, EmailID: e.ID}); err != nil {
+				return err
+			}
+		}
+		if stop {
+			next := queue.EmailSync{UserID: r.p.UserID, AccountID: r.p.AccountID}
+			if _, err := tx.Enqueue(ctx, next, queue.Singleton(email.ContinueKey(r.p.AccountID, position))); err != nil {
+				return err
+			}
+		}
+		return r.syncs.Save(ctx, tx, r.st, done)
+	})
+	if err != nil {
+		return false, err
+	}
+	r.d.Log.DebugContext(ctx, "mail stored", "account_id", r.p.AccountID, "listed", len(ids), "new", added, "done", done, "continued", stop)
+	return !done && !stop, nil
+}
+
+// nearDeadline reports whether the invocation has too little time left
+// for another page.
+func (r *run) nearDeadline(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) < r.fn.Timeout/3
+}
+
+// fetch reads the metadata of messages ids, a few at a time. Messages
+// deleted since they were listed, drafts and spam are left out.
+func (r *run) fetch(ctx context.Context, ids []string) ([]*gmail.Message, error) {
+	out := make([]*gmail.Message, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fetchConcurrency)
+	for i, id := range ids {
+		g.Go(func() error {
+			m, err := r.gmail.Users.Messages.Get("me", id).Format("metadata").MetadataHeaders(syncedHeaders...).Context(gctx).Do()
+			var ge *googleapi.Error
+			if errors.As(err, &ge) && ge.Code == http.StatusNotFound {
+				return nil
+			}
+			if err != nil {
+				return gmailErr("read a message", err)
+			}
+			if !slices.ContainsFunc(m.LabelIds, func(l string) bool { return slices.Contains(skippedLabels, l) }) {
+				out[i] = m
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(out, func(m *gmail.Message) bool { return m == nil }), nil
+}
+
+// fields are the columns of a Gmail message.
+func (r *run) fields(m *gmail.Message) email.Fields {
+	account := r.p.AccountID
+	f := email.Fields{
+		AccountID: &account, ProviderID: m.Id, ThreadID: m.ThreadId, Mailbox: r.mailbox,
+		Snippet: html.UnescapeString(m.Snippet), Labels: m.LabelIds, Headers: map[string]string{},
+	}
+	if m.InternalDate > 0 {
+		t := time.UnixMilli(m.InternalDate).UTC()
+		f.ReceivedAt = &t
+	}
+	if m.Payload == nil {
+		return f
+	}
+	for _, h := range m.Payload.Headers {
+		name := strings.ToLower(h.Name)
+		switch name {
+		case "from":
+			f.From = h.Value
+		case "to":
+			f.To = h.Value
+		case "cc":
+			f.Cc = h.Value
+		case "bcc":
+			f.Bcc = h.Value
+		case "reply-to":
+			f.ReplyTo = h.Value
+		case "subject":
+			f.Subject = h.Value
+		case "message-id":
+			f.MessageID = h.Value
+		case "date":
+			if t, err := mail.ParseDate(h.Value); err == nil {
+				t = t.UTC()
+				f.SentAt = &t
+			}
+		default:
+			if slices.Contains(ruleHeaders, name) {
+				f.Headers[name] = h.Value
+			}
+		}
+	}
+	return f
+}
+
+// gmailErr says what failed: Gmail's rate limits and server errors are
+// worth a retry (RateLimited, after Gmail's Retry-After; Unavailable);
+// whatever else Gmail refuses is not expected and is retried as an
+// internal error. Errors of the token source keep their kind: an account
+// that needs consent again ends the job.
+func gmailErr(what string, err error) error {
+	var ge *googleapi.Error
+	if errors.As(err, &ge) {
+		switch {
+		case ge.Code == http.StatusTooManyRequests:
+			retry := 30 * time.Second
+			if s, err := strconv.Atoi(ge.Header.Get("Retry-After")); err == nil && s > 0 {
+				retry = time.Duration(s) * time.Second
+			}
+			e := errs.RateLimit(retry)
+			e.Message, e.Err = "Gmail is limiting requests; the sync will resume shortly", fmt.Errorf("%s: %w", what, err)
+			return e
+		case ge.Code >= 500:
+			return errs.Unavailable("Gmail", fmt.Errorf("%s: %w", what, err))
+		}
+		return fmt.Errorf("%s: Gmail answered %d %s", what, ge.Code, ge.Message)
+	}
+	var gone *google.ReconsentError
+	if errors.As(err, &gone) || errs.KindOf(err) != errs.KindInternal {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return errs.Unavailable("Gmail", fmt.Errorf("%s: %w", what, err))
+}

@@ -1,0 +1,402 @@
+package workers_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/queue"
+	"github.com/personalcrm/core/shared/queue/worker"
+	"github.com/personalcrm/core/shared/testkit"
+)
+
+// mailFixture is a user with a Google account at a sandbox Google whose
+// mailbox the email-sync worker reads, on an in-memory queue.
+type mailFixture struct {
+	pool    *db.Pool
+	mem     *queue.Memory
+	q       *queue.Queue
+	kit     testkit.GoogleKit
+	sync    *worker.Worker
+	user    uuid.UUID
+	account uuid.UUID
+	addr    string
+	sent    int // messages delivered so far
+}
+
+func newMailFixture(t *testing.T, m workers.MailSync) *mailFixture {
+	t.Helper()
+	pool := testkit.DB(t)
+	mem := queue.NewMemory(queue.MemoryOptions{})
+	kit := testkit.StartGoogleKit(t, pool, testkit.GoogleOptions{})
+	m.Google, m.Tokens = kit.Client, kit.Tokens
+	addr := "owner@mine.example"
+	user, _, account := kit.Account(t, pool, addr)
+	return &mailFixture{
+		pool: pool, mem: mem, q: queue.New(pool, mem, nil), kit: kit, addr: addr, user: user, account: account,
+		sync: workers.EmailSync(workers.Deps{DB: pool, Backend: mem, Mail: m}),
+	}
+}
+
+// deliver adds n messages to the mailbox, each from a person of its own.
+func (f *mailFixture) deliver(n int) []string {
+	var ids []string
+	for range n {
+		f.sent++
+		i := f.sent
+		sent := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)
+		ids = append(ids, f.kit.Sandbox.AddMessage(f.addr, testkit.GmailMessage{
+			Snippet:  fmt.Sprintf("Message %d &amp; more", i),
+			Headers:  testkit.MessageHeaders(fmt.Sprintf("Person %d <person%d@example.com>", i, i), "Owner <"+f.addr+">", fmt.Sprintf("Hello %d", i), sent),
+			Received: sent.Add(time.Minute),
+		}))
+	}
+	return ids
+}
+
+// request enqueues a sync as the API does.
+func (f *mailFixture) request(t *testing.T, full bool) queue.Job {
+	t.Helper()
+	var j queue.Job
+	err := f.q.InTx(context.Background(), func(tx *queue.Tx) error {
+		var err error
+		j, err = tx.Enqueue(context.Background(), queue.EmailSync{UserID: f.user, AccountID: f.account, Full: full}, queue.Singleton(email.SyncKey(f.account)))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// drain runs the email-sync jobs on the queue, continuations included,
+// until none is left, and returns how many ran.
+func (f *mailFixture) drain(t *testing.T) int {
+	t.Helper()
+	runs := 0
+	for {
+		n, err := worker.PollOnce(context.Background(), f.mem, f.sync.Function(), f.sync.Handle, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return runs
+		}
+		if runs += n; runs > 50 {
+			t.Fatal("the sync does not end")
+		}
+	}
+}
+
+// counts are the user's emails, their distinct provider ids, the
+// contact-extraction jobs and the emails those jobs name.
+type tally struct{ emails, providerIDs, extractions, extracted int }
+
+func (f *mailFixture) tally(t *testing.T) tally {
+	t.Helper()
+	var c tally
+	err := f.pool.QueryRow(context.Background(), `select
+		(select count(*) from emails where user_id = $1),
+		(select count(distinct provider_id) from emails where user_id = $1),
+		(select count(*) from jobs where user_id = $1 and kind = 'contact-extraction'),
+		(select count(distinct payload->>'emailId') from jobs where user_id = $1 and kind = 'contact-extraction')`, f.user).
+		Scan(&c.emails, &c.providerIDs, &c.extractions, &c.extracted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (f *mailFixture) wantCounts(t *testing.T, n int) {
+	t.Helper()
+	if got := f.tally(t); got != (tally{n, n, n, n}) {
+		t.Fatalf("got %+v, want %d emails, each once and extracted once", got, n)
+	}
+}
+
+func (f *mailFixture) state(t *testing.T) (history, full *string) {
+	t.Helper()
+	if err := f.pool.QueryRow(context.Background(), `select history_id, full_history_id from sync_state where account_id = $1`, f.account).Scan(&history, &full); err != nil {
+		t.Fatal(err)
+	}
+	return history, full
+}
+
+func (f *mailFixture) job(t *testing.T, id uuid.UUID) queue.Job {
+	t.Helper()
+	j, err := queue.Get(context.Background(), f.pool, f.user, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func TestEmailSyncFull(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t, workers.MailSync{PageSize: 10})
+	ctx := context.Background()
+	ids := f.deliver(25)
+	j := f.request(t, false)
+	if runs := f.drain(t); runs != 1 {
+		t.Fatalf("%d runs", runs)
+	}
+	if got := f.job(t, j.ID); got.State != queue.Succeeded {
+		t.Fatalf("job %s", describe(got))
+	}
+	f.wantCounts(t, 25)
+	if history, full := f.state(t); history == nil || full != nil {
+		t.Fatalf("state: history %v, full sync %v", history, full)
+	}
+
+	// The message as stored: headers, dates, labels, snippet unescaped.
+	var e email.Email
+	rows, err := f.pool.Query(ctx, `select `+db.NewTable[email.Email]("emails", "email").Columns()+` from emails where provider_id = $1`, ids[0])
+	if err == nil {
+		e, err = db.NewTable[email.Email]("emails", "email").Scan(rows, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *e.From != "Person 1 <person1@example.com>" || *e.Subject != "Hello 1" || *e.Mailbox != f.addr ||
+		*e.Snippet != "Message 1 & more" || e.MessageID == nil || e.AccountID == nil || *e.AccountID != f.account ||
+		e.SentAt == nil || !e.SentAt.Equal(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)) ||
+		e.ReceivedAt == nil || !e.ReceivedAt.Equal(time.Date(2026, 3, 1, 10, 1, 0, 0, time.UTC)) ||
+		len(e.Labels) != 1 || e.Labels[0] != "INBOX" {
+		t.Errorf("stored %+v", e)
+	}
+
+	// The extraction jobs make the senders contacts.
+	extract := workers.ContactExtraction(workers.Deps{DB: f.pool, Backend: f.mem, Extraction: email.WithIgnore()})
+	for {
+		n, err := worker.PollOnce(ctx, f.mem, extract.Function(), extract.Handle, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	var contacts int
+	if err := f.pool.QueryRow(ctx, `select count(*) from contacts where user_id = $1 and email like 'person%@example.com'`, f.user).Scan(&contacts); err != nil || contacts != 25 {
+		t.Fatalf("%d contacts: %v", contacts, err)
+	}
+
+	// Again, in full: nothing new, nothing extracted twice, and messages
+	// already stored are not fetched again.
+	fetched := f.kit.Sandbox.Calls("gmail " + ids[0])
+	f.request(t, true)
+	f.drain(t)
+	f.wantCounts(t, 25)
+	if n := f.kit.Sandbox.Calls("gmail " + ids[0]); n != fetched {
+		t.Errorf("a stored message was fetched again: %d then %d", fetched, n)
+	}
+}
+
+// TestEmailSyncTwice: the same job delivered and run twice (its outcome
+// lost after its work) stores each message once.
+func TestEmailSyncTwice(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t, workers.MailSync{})
+	f.deliver(6)
+	j := f.request(t, true)
+	f.drain(t)
+	// As if the outcome had not been recorded: the job runs again.
+	if _, err := f.pool.Exec(context.Background(), `update jobs set state = 'sent', finished_at = null where id = $1`, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.mem.Send(context.Background(), j.Kind, []queue.Message{{JobID: j.ID, Kind: j.Kind, Body: j.Payload}}); err != nil {
+		t.Fatal(err)
+	}
+	if runs := f.drain(t); runs != 1 {
+		t.Fatalf("%d runs", runs)
+	}
+	if got := f.job(t, j.ID); got.State != queue.Succeeded || got.Attempts != 2 {
+		t.Fatalf("job %s", describe(got))
+	}
+	f.wantCounts(t, 6)
+}
+
+func TestEmailSyncIncremental(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t, workers.MailSync{PageSize: 2})
+	old := f.deliver(5)
+	f.request(t, false)
+	f.drain(t)
+	f.wantCounts(t, 5)
+	lists := f.kit.Sandbox.Calls("gmail messages")
+
+	f.deliver(3)
+	j := f.request(t, false)
+	f.drain(t)
+	if got := f.job(t, j.ID); got.State != queue.Succeeded {
+		t.Fatalf("job %s", describe(got))
+	}
+	f.wantCounts(t, 8)
+	if n := f.kit.Sandbox.Calls("gmail messages"); n != lists {
+		t.Errorf("an incremental sync listed the mailbox (%d list calls, were %d)", n, lists)
+	}
+	if f.kit.Sandbox.Calls("gmail history") < 2 { // 3 additions in pages of 2
+		t.Errorf("%d history calls", f.kit.Sandbox.Calls("gmail history"))
+	}
+	for _, id := range old {
+		if n := f.kit.Sandbox.Calls("gmail " + id); n != 1 {
+			t.Errorf("old message %s fetched %d times", id, n)
+		}
+	}
+
+	// Nothing new: nothing changes.
+	f.request(t, false)
+	f.drain(t)
+	f.wantCounts(t, 8)
+}
+
+// TestEmailSyncHistoryExpired: when Gmail no longer has the history since
+// the last sync, the sync starts over in full and stores what is new once.
+func TestEmailSyncHistoryExpired(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t, workers.MailSync{})
+	f.deliver(4)
+	f.request(t, false)
+	f.drain(t)
+	before, _ := f.state(t)
+	lists := f.kit.Sandbox.Calls("gmail messages")
+
+	f.deliver(2)
+	f.kit.Sandbox.ExpireHistory(f.addr)
+	j := f.request(t, false)
+	f.drain(t)
+	if got := f.job(t, j.ID); got.State != queue.Succeeded {
+		t.Fatalf("job %s", describe(got))
+	}
+	f.wantCounts(t, 6)
+	if f.kit.Sandbox.Calls("gmail messages") == lists {
+		t.Error("no full sync after the history expired")
+	}
+	if after, full := f.state(t); after == nil || *after == *before || full != nil {
+		t.Errorf("state: history %v (was %v), full sync %v", after, before, full)
+	}
+}
+
+// TestEmailSyncContinues: a run reads about PerRun messages and leaves the
+// rest to continuation jobs, until the newest Newest are read.
+func TestEmailSyncContinues(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t, workers.MailSync{PageSize: 4, PerRun: 8, Newest: 30})
+	f.deliver(35)
+	j := f.request(t, false)
+
+	// The first run stops after two pages and enqueues the next part.
+	if n, err := worker.PollOnce(context.Background(), f.mem, f.sync.Function(), f.sync.Handle, 0); err != nil || n != 1 {
+		t.Fatalf("%d runs: %v", n, err)
+	}
+	if got := f.job(t, j.ID); got.State != queue.Succeeded {
+		t.Fatalf("job %s", describe(got))
+	}
+	f.wantCounts(t, 8)
+	if _, full := f.state(t); full == nil {
+		t.Fatal("the full sync is not in progress")
+	}
+	var pending int
+	if err := f.pool.QueryRow(context.Background(), `select count(*) from jobs where kind = 'email-sync' and state in ('pending', 'sent')`).Scan(&pending); err != nil || pending != 1 {
+		t.Fatalf("%d continuation jobs: %v", pending, err)
+	}
+
+	if runs := f.drain(t); runs != 3 { // 8 + 8 + 8 + 6 of the newest 30
+		t.Fatalf("%d more runs", runs)
+	}
+	f.wantCounts(t, 30)
+	var oldest int
+	if err := f.pool.QueryRow(context.Background(), `select count(*) from emails where subject in ('Hello 1', 'Hello 5')`).Scan(&oldest); err != nil || oldest != 0 {
+		t.Fatalf("%d of the oldest messages stored: %v", oldest, err)
+	}
+	if history, full := f.state(t); history == nil || full != nil {
+		t.Fatalf("state: history %v, full sync %v", history, full)
+	}
+}
+
+// TestEmailSyncNeedsConsent: an account whose grant is gone ends the job
+// at once with a message the user can act on, and no secret in it.
+func TestEmailSyncNeedsConsent(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t, workers.MailSync{})
+	f.deliver(2)
+	f.kit.Sandbox.RevokeUser(f.addr)
+	if _, err := f.pool.Exec(context.Background(), `update accounts set expires_at = now() - interval '1 second' where id = $1`, f.account); err != nil {
+		t.Fatal(err)
+	}
+	j := f.request(t, false)
+	f.drain(t)
+	got := f.job(t, j.ID)
+	if got.State != queue.Dead || got.Attempts != 1 || got.LastError == nil ||
+		*got.LastError != "Google access has expired or was revoked; sign in with Google again to restore it" {
+		t.Fatalf("job %s", describe(got))
+	}
+	for _, secret := range f.kit.Sandbox.Issued() {
+		if strings.Contains(*got.LastError, secret) || (got.Error != nil && strings.Contains(*got.Error, secret)) {
+			t.Fatal("a token reached the job's errors")
+		}
+	}
+	f.wantCounts(t, 0)
+	if len(f.mem.DeadLetters(j.Kind)) != 1 {
+		t.Errorf("%d dead letters", len(f.mem.DeadLetters(j.Kind)))
+	}
+}
+
+// TestEmailSyncGmailFailures: Gmail's rate limits and server errors are
+// retried; the job says why.
+func TestEmailSyncGmailFailures(t *testing.T) {
+	t.Parallel()
+	for status, msg := range map[int]string{
+		http.StatusTooManyRequests:    "Gmail is limiting requests; the sync will resume shortly",
+		http.StatusServiceUnavailable: "Gmail is unavailable",
+	} {
+		f := newMailFixture(t, workers.MailSync{})
+		f.deliver(2)
+		f.kit.Sandbox.FailGmail(status)
+		j := f.request(t, false)
+		f.drain(t)
+		got := f.job(t, j.ID)
+		if got.State != queue.Failed || got.LastError == nil || *got.LastError != msg {
+			t.Errorf("%d: job %s", status, describe(got))
+		}
+		f.wantCounts(t, 0)
+	}
+}
+
+// TestEmailSyncUnknownAccount: a job for an account that is gone ends.
+func TestEmailSyncUnknownAccount(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t, workers.MailSync{})
+	var j queue.Job
+	err := f.q.InTx(context.Background(), func(tx *queue.Tx) error {
+		var err error
+		j, err = tx.Enqueue(context.Background(), queue.EmailSync{UserID: f.user, AccountID: uuid.New()})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.drain(t)
+	if got := f.job(t, j.ID); got.State != queue.Dead || got.LastError == nil || *got.LastError != "Account not found" {
+		t.Fatalf("job %s", describe(got))
+	}
+}
+
+// describe shows a job's state and errors.
+func describe(j queue.Job) string {
+	deref := func(s *string) string {
+		if s == nil {
+			return "<nil>"
+		}
+		return *s
+	}
+	return fmt.Sprintf("%s after %d attempts: %q (%s)", j.State, j.Attempts, deref(j.LastError), deref(j.Error))
+}

@@ -1,0 +1,217 @@
+package email
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/queue"
+)
+
+// Save stores a synced message of userID's account f.AccountID in q (the
+// caller's transaction), once per (account, provider id): a message
+// stored before keeps its id and row, with its labels and snippet brought
+// up to date. New reports whether the message was stored now. Errors:
+// NotFound (no such account or user).
+func (s *Service) Save(ctx context.Context, q db.Querier, userID uuid.UUID, f Fields) (e Email, isNew bool, err error) {
+	if f.AccountID == nil || f.ProviderID == "" {
+		return Email{}, false, errors.New("save email: a synced message needs its account and provider id")
+	}
+	vals, err := f.values()
+	if err != nil {
+		return Email{}, false, err
+	}
+	cols := []string{"user_id"}
+	marks := []string{"$1"}
+	args := []any{userID}
+	for _, v := range vals {
+		args = append(args, v.Value)
+		cols = append(cols, v.Column)
+		marks = append(marks, fmt.Sprintf("$%d", len(args)))
+	}
+	// xmax is 0 on a row this statement inserted, and set on one it
+	// updated.
+	sql := `insert into emails (` + strings.Join(cols, ", ") + `) values (` + strings.Join(marks, ", ") + `)
+		on conflict (account_id, provider_id) where account_id is not null and provider_id is not null
+		do update set labels = excluded.labels, snippet = excluded.snippet, updated_at = now()
+			where emails.user_id = excluded.user_id
+		returning ` + s.table.Columns() + `, xmax = 0 as inserted`
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return Email{}, false, db.Err(err, "email")
+	}
+	out, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[saved])
+	if err != nil {
+		return Email{}, false, db.Err(err, "email")
+	}
+	return out.Email, out.Inserted, nil
+}
+
+type saved struct {
+	Email
+	Inserted bool `db:"inserted"`
+}
+
+// SyncState is where the sync of one account stands.
+type SyncState struct {
+	AccountID uuid.UUID
+	UserID    uuid.UUID
+	// HistoryID is where the next incremental sync starts; empty before
+	// the first full sync ends.
+	HistoryID string
+	// FullHistoryID is set while a full sync is in progress: the
+	// mailbox's history id when it started. PageToken is its next page
+	// (empty for the first) and Listed how many messages it has listed.
+	FullHistoryID string
+	PageToken     string
+	Listed        int
+	LastSyncedAt  *time.Time
+}
+
+// Full reports whether a full sync is in progress.
+func (s SyncState) Full() bool { return s.FullHistoryID != "" }
+
+// Syncs keeps the sync state of accounts and takes requests to sync.
+type Syncs struct {
+	db    Store
+	queue *queue.Queue
+}
+
+// NewSyncs returns the sync states on store; requests are enqueued on q.
+func NewSyncs(store Store, q *queue.Queue) *Syncs { return &Syncs{db: store, queue: q} }
+
+// ErrSyncBusy says that another run is syncing the account.
+var ErrSyncBusy = errs.Unavailable("Mail sync", errors.New("another run holds the account's sync"))
+
+// Acquire holds the sync of the user's account for lease and returns its
+// state: a new account's is empty. Errors: NotFound (no such account of
+// this user); ErrSyncBusy while another run holds it.
+func (s *Syncs) Acquire(ctx context.Context, userID, accountID uuid.UUID, lease time.Duration) (SyncState, error) {
+	st := SyncState{AccountID: accountID, UserID: userID}
+	var history, full, page *string
+	err := s.db.QueryRow(ctx, `insert into sync_state (account_id, user_id, locked_until)
+			select id, user_id, now() + $3::interval from accounts where id = $2 and user_id = $1
+		on conflict (account_id) do update set locked_until = excluded.locked_until, updated_at = now()
+			where sync_state.locked_until is null or sync_state.locked_until < now()
+		returning history_id, full_history_id, page_token, listed, last_synced_at`, userID, accountID, lease).
+		Scan(&history, &full, &page, &st.Listed, &st.LastSyncedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var exists bool
+		if err := s.db.QueryRow(ctx, `select exists (select 1 from accounts where id = $2 and user_id = $1)`, userID, accountID).Scan(&exists); err != nil {
+			return st, db.Err(err, "account")
+		}
+		if !exists {
+			return st, errs.NotFound("account")
+		}
+		return st, ErrSyncBusy
+	}
+	if err != nil {
+		return st, db.Err(err, "account")
+	}
+	st.HistoryID, st.FullHistoryID, st.PageToken = deref(history), deref(full), deref(page)
+	return st, nil
+}
+
+// Save records st in q (the transaction that stored the messages it
+// covers); synced marks a sync that came up to date.
+func (s *Syncs) Save(ctx context.Context, q db.Querier, st SyncState, synced bool) error {
+	_, err := q.Exec(ctx, `update sync_state set history_id = $2, full_history_id = $3, page_token = $4, listed = $5,
+			last_synced_at = case when $6 then now() else last_synced_at end, updated_at = now()
+		where account_id = $1`,
+		st.AccountID, nullable(st.HistoryID), nullable(st.FullHistoryID), nullable(st.PageToken), st.Listed, synced)
+	return db.Err(err, "sync state")
+}
+
+// Release lets other runs sync the account.
+func (s *Syncs) Release(ctx context.Context, accountID uuid.UUID) error {
+	_, err := s.db.Exec(ctx, `update sync_state set locked_until = null where account_id = $1`, accountID)
+	return db.Err(err, "sync state")
+}
+
+// SyncKey is the singleton key of an account's sync requests: one waits
+// or runs at a time.
+func SyncKey(accountID uuid.UUID) string { return "account:" + accountID.String() }
+
+// ContinueKey is the singleton key of the job that continues an
+// account's sync from position, where a run stopped: a run that enqueues
+// the next part holds its own key, so each part has its own.
+func ContinueKey(accountID uuid.UUID, position string) string {
+	return "account:" + accountID.String() + ":from:" + position
+}
+
+// RequestSync enqueues a sync of each of the user's Google accounts, one
+// waiting or running per account: while one is, it is returned instead.
+// full re-reads the mailbox. It returns the job of the user's first
+// account. Errors: NotFound (no Google account); Forbidden when the
+// account's access must be granted again.
+func (s *Syncs) RequestSync(ctx context.Context, userID uuid.UUID, full bool) (queue.Job, error) {
+	rows, err := s.db.Query(ctx, `select id, needs_reconsent or refresh_token is null from accounts
+		where user_id = $1 and provider = $2 order by created_at, id`, userID, google.Provider)
+	if err != nil {
+		return queue.Job{}, db.Err(err, "Google account")
+	}
+	type account struct {
+		ID   uuid.UUID
+		Gone bool
+	}
+	accounts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[account])
+	if err != nil {
+		return queue.Job{}, db.Err(err, "Google account")
+	}
+	if len(accounts) == 0 {
+		return queue.Job{}, errs.NotFound("Google account")
+	}
+	if accounts[0].Gone {
+		return queue.Job{}, &google.ReconsentError{AccountID: accounts[0].ID}
+	}
+	var first queue.Job
+	err = s.queue.InTx(ctx, func(tx *queue.Tx) error {
+		for i, a := range accounts {
+			if a.Gone {
+				continue
+			}
+			j, err := tx.Enqueue(ctx, queue.EmailSync{UserID: userID, AccountID: a.ID, Full: full}, queue.Singleton(SyncKey(a.ID)))
+			if err != nil {
+				return err
+			}
+			if i == 0 {
+				first = j
+			}
+		}
+		return nil
+	})
+	return first, err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// Stored returns which of the provider ids the account's stored messages
+// have.
+func (s *Service) Stored(ctx context.Context, accountID uuid.UUID, providerIDs []string) (map[string]bool, error) {
+	rows, err := s.db.Query(ctx, `select provider_id from emails where account_id = $1 and provider_id = any($2)`, accountID, providerIDs)
+	if err != nil {
+		return nil, db.Err(err, "email")
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, db.Err(err, "email")
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}

@@ -1,0 +1,276 @@
+package testkit
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// GmailMessage is a message in a sandbox mailbox.
+type GmailMessage struct {
+	// ID and ThreadID are set by AddMessage when empty.
+	ID, ThreadID string
+	LabelIDs     []string
+	Snippet      string
+	// Headers are the message's headers in order, as name-value pairs.
+	Headers [][2]string
+	// Received is Gmail's internalDate; zero is when it was added.
+	Received time.Time
+
+	historyID uint64
+}
+
+// gmailBox is one person's mailbox: messages in the order they arrived,
+// and the history of additions.
+type gmailBox struct {
+	messages []*GmailMessage
+	byID     map[string]*GmailMessage
+	history  uint64
+	// oldest is the history id before which the history is gone: a
+	// start before it answers 404, as Gmail does after about a week.
+	oldest uint64
+}
+
+// The Gmail API error statuses by code.
+var gmailStatus = map[int]string{
+	http.StatusBadRequest: "INVALID_ARGUMENT", http.StatusUnauthorized: "UNAUTHENTICATED",
+	http.StatusNotFound: "NOT_FOUND", http.StatusTooManyRequests: "RESOURCE_EXHAUSTED",
+	http.StatusInternalServerError: "INTERNAL", http.StatusServiceUnavailable: "UNAVAILABLE",
+}
+
+func gmailError(w http.ResponseWriter, code int, message, reason string) {
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
+		"code": code, "message": message, "status": gmailStatus[code],
+		"errors": []map[string]string{{"message": message, "domain": "global", "reason": reason}},
+	}})
+}
+
+func (g *Google) mailbox(email string) *gmailBox {
+	key := strings.ToLower(email)
+	b, ok := g.boxes[key]
+	if !ok {
+		b = &gmailBox{byID: map[string]*GmailMessage{}, history: 1000}
+		g.boxes[key] = b
+	}
+	return b
+}
+
+// AddMessage delivers m to the mailbox of email, as the newest message,
+// and returns its id. Its arrival is a history record.
+func (g *Google) AddMessage(email string, m GmailMessage) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	b := g.mailbox(email)
+	b.history++
+	m.historyID = b.history
+	if m.ID == "" {
+		m.ID = fmt.Sprintf("18c%013x", b.history)
+	}
+	if m.ThreadID == "" {
+		m.ThreadID = m.ID
+	}
+	if m.Received.IsZero() {
+		m.Received = time.Now()
+	}
+	if m.LabelIDs == nil {
+		m.LabelIDs = []string{"INBOX"}
+	}
+	b.messages = append(b.messages, &m)
+	b.byID[m.ID] = &m
+	return m.ID
+}
+
+// ExpireHistory drops the history of the mailbox of email: a history
+// list from before now answers 404.
+func (g *Google) ExpireHistory(email string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	b := g.mailbox(email)
+	b.history++
+	b.oldest = b.history
+}
+
+// FailGmail makes the Gmail API answer status to every request (0: work
+// again), as when Gmail rate limits or fails.
+func (g *Google) FailGmail(status int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gmailFail = status
+}
+
+// gmail serves the Gmail API methods mail sync calls: users.getProfile,
+// users.messages.list, users.messages.get and users.history.list, for the
+// user "me" or the person's address, with the access tokens the sandbox
+// issued.
+func (g *Google) gmail(h func(w http.ResponseWriter, r *http.Request, u GoogleUser, b *gmailBox)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		g.calls["gmail"]++
+		g.calls["gmail "+r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]]++
+		fail := g.gmailFail
+		g.mu.Unlock()
+		if fail != 0 {
+			gmailError(w, fail, http.StatusText(fail), "backendError")
+			return
+		}
+		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		u, ok := g.UserOf(tok)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
+			gmailError(w, http.StatusUnauthorized, "Request had invalid authentication credentials.", "authError")
+			return
+		}
+		if id := r.PathValue("user"); id != "me" && !strings.EqualFold(id, u.Email) {
+			gmailError(w, http.StatusForbidden, "Delegation denied for "+u.Email, "forbidden")
+			return
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		h(w, r, u, g.mailbox(u.Email))
+	}
+}
+
+func writeGmail(w http.ResponseWriter, body any) {
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	json.NewEncoder(w).Encode(body)
+}
+
+// pageOf reads maxResults and pageToken (an offset) of a list request.
+func pageOf(r *http.Request, n int) (from, to int, next string, ok bool) {
+	size := 100
+	if s := r.URL.Query().Get("maxResults"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			return 0, 0, "", false
+		}
+		size = min(v, 500)
+	}
+	if s := r.URL.Query().Get("pageToken"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			return 0, 0, "", false
+		}
+		from = v
+	}
+	from = min(from, n)
+	to = min(from+size, n)
+	if to < n {
+		next = strconv.Itoa(to)
+	}
+	return from, to, next, true
+}
+
+func (g *Google) gmailProfile(w http.ResponseWriter, r *http.Request, u GoogleUser, b *gmailBox) {
+	writeGmail(w, map[string]any{
+		"emailAddress": u.Email, "messagesTotal": len(b.messages), "threadsTotal": len(b.messages),
+		"historyId": strconv.FormatUint(b.history, 10),
+	})
+}
+
+// gmailList lists message ids newest first.
+func (g *Google) gmailList(w http.ResponseWriter, r *http.Request, u GoogleUser, b *gmailBox) {
+	from, to, next, ok := pageOf(r, len(b.messages))
+	if !ok {
+		gmailError(w, http.StatusBadRequest, "Invalid pageToken or maxResults", "invalidArgument")
+		return
+	}
+	refs := []map[string]string{}
+	for i := from; i < to; i++ {
+		m := b.messages[len(b.messages)-1-i]
+		refs = append(refs, map[string]string{"id": m.ID, "threadId": m.ThreadID})
+	}
+	body := map[string]any{"resultSizeEstimate": len(refs)}
+	if len(refs) > 0 {
+		body["messages"] = refs
+	}
+	if next != "" {
+		body["nextPageToken"] = next
+	}
+	writeGmail(w, body)
+}
+
+// gmailGet answers one message in the metadata (headers of
+// metadataHeaders, or all), minimal or full format; full has no body
+// parts here.
+func (g *Google) gmailGet(w http.ResponseWriter, r *http.Request, u GoogleUser, b *gmailBox) {
+	m, ok := b.byID[r.PathValue("id")]
+	if !ok {
+		gmailError(w, http.StatusNotFound, "Requested entity was not found.", "notFound")
+		return
+	}
+	q := r.URL.Query()
+	body := map[string]any{
+		"id": m.ID, "threadId": m.ThreadID, "labelIds": m.LabelIDs, "snippet": m.Snippet,
+		"historyId": strconv.FormatUint(m.historyID, 10), "internalDate": strconv.FormatInt(m.Received.UnixMilli(), 10),
+		"sizeEstimate": 1024,
+	}
+	if q.Get("format") != "minimal" {
+		want := q["metadataHeaders"]
+		headers := []map[string]string{}
+		for _, h := range m.Headers {
+			if q.Get("format") != "metadata" || len(want) == 0 || slices.ContainsFunc(want, func(n string) bool { return strings.EqualFold(n, h[0]) }) {
+				headers = append(headers, map[string]string{"name": h[0], "value": h[1]})
+			}
+		}
+		body["payload"] = map[string]any{"partId": "", "mimeType": "text/plain", "filename": "", "headers": headers}
+	}
+	writeGmail(w, body)
+}
+
+// gmailHistory lists the additions after startHistoryId, oldest first.
+func (g *Google) gmailHistory(w http.ResponseWriter, r *http.Request, u GoogleUser, b *gmailBox) {
+	start, err := strconv.ParseUint(r.URL.Query().Get("startHistoryId"), 10, 64)
+	if err != nil {
+		gmailError(w, http.StatusBadRequest, "Invalid startHistoryId", "invalidArgument")
+		return
+	}
+	if start < b.oldest {
+		gmailError(w, http.StatusNotFound, "Requested entity was not found.", "notFound")
+		return
+	}
+	var added []*GmailMessage
+	for _, m := range b.messages {
+		if m.historyID > start {
+			added = append(added, m)
+		}
+	}
+	from, to, next, ok := pageOf(r, len(added))
+	if !ok {
+		gmailError(w, http.StatusBadRequest, "Invalid pageToken or maxResults", "invalidArgument")
+		return
+	}
+	var records []map[string]any
+	for _, m := range added[from:to] {
+		ref := map[string]any{"id": m.ID, "threadId": m.ThreadID, "labelIds": m.LabelIDs}
+		records = append(records, map[string]any{
+			"id": strconv.FormatUint(m.historyID, 10), "messages": []any{ref},
+			"messagesAdded": []any{map[string]any{"message": ref}},
+		})
+	}
+	body := map[string]any{"historyId": strconv.FormatUint(b.history, 10)}
+	if len(records) > 0 {
+		body["history"] = records
+	}
+	if next != "" {
+		body["nextPageToken"] = next
+	}
+	writeGmail(w, body)
+}
+
+// MessageHeaders builds the usual headers of a message: Date, From, To,
+// Subject and a Message-ID.
+func MessageHeaders(from, to, subject string, sent time.Time) [][2]string {
+	return [][2]string{
+		{"Date", sent.Format(time.RFC1123Z)},
+		{"From", from},
+		{"To", to},
+		{"Subject", subject},
+		{"Message-ID", fmt.Sprintf("<%d.%s@sandbox.example>", sent.UnixNano(), randomHex(4))},
+	}
+}
