@@ -38,11 +38,11 @@ type Deps struct {
 	Extraction email.Policy
 	// Cache holds the reads that the jobs' writes invalidate; nil is none.
 	Cache *cache.Cache
-	// Mail is what email-sync needs to read Gmail.
-	Mail MailSync
 }
 
-func (d Deps) options() worker.Options {
+// Options are the job adapters' options, with the logger and monitor of
+// d where Worker leaves them unset.
+func (d Deps) Options() worker.Options {
 	o := d.Worker
 	if o.Log == nil {
 		o.Log = d.Log
@@ -53,10 +53,12 @@ func (d Deps) options() worker.Options {
 	return o
 }
 
-// Jobs returns the worker of every job type of the catalog.
-func Jobs(d Deps) []*worker.Worker {
+// Jobs returns the worker of every job type of the catalog, given
+// email-sync's: that one is built by package mailsync (mailsync.Worker),
+// which only the email-sync function and the local server link.
+func Jobs(d Deps, emailSync *worker.Worker) []*worker.Worker {
 	return []*worker.Worker{
-		EmailSync(d),
+		emailSync,
 		ContactExtraction(d),
 		Enrichment(d),
 		AIAnalysis(d),
@@ -98,7 +100,7 @@ func ContactExtraction(d Deps) *worker.Worker {
 			"participants", len(in.Participants), "linked", rec.Linked)
 		return nil
 	}
-	return worker.New(catalog.MustLookup(catalog.ContactExtraction), d.DB, d.Backend, h, d.options())
+	return worker.New(catalog.MustLookup(catalog.ContactExtraction), d.DB, d.Backend, h, d.Options())
 }
 
 // errNotBuilt ends the jobs of types whose handler is not written yet:
@@ -116,13 +118,13 @@ func notBuilt[P queue.Payload](context.Context, queue.Job, P) error { return err
 // Enrichment will add public details to a contact; its handler is not
 // built yet.
 func Enrichment(d Deps) *worker.Worker {
-	return worker.New(catalog.MustLookup(catalog.Enrichment), d.DB, d.Backend, notBuilt[queue.Enrichment], d.options())
+	return worker.New(catalog.MustLookup(catalog.Enrichment), d.DB, d.Backend, notBuilt[queue.Enrichment], d.Options())
 }
 
 // AIAnalysis will analyse a user's data with a language model; its handler
 // is not built yet.
 func AIAnalysis(d Deps) *worker.Worker {
-	return worker.New(catalog.MustLookup(catalog.AIAnalysis), d.DB, d.Backend, notBuilt[queue.AIAnalysis], d.options())
+	return worker.New(catalog.MustLookup(catalog.AIAnalysis), d.DB, d.Backend, notBuilt[queue.AIAnalysis], d.Options())
 }
 
 // Op is a scheduled or deploy-time operation.

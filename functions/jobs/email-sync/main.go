@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/functions/workers/mailsync"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/platform"
 )
@@ -15,9 +16,9 @@ func main() {
 	if err != nil {
 		platform.Fatal(err)
 	}
-	deps := workers.AppDeps(app)
-	if deps.Mail, err = workers.NewMailSync(app.Config, app.DB); err != nil {
+	mail, err := mailsync.FromConfig(app.Config, app.DB)
+	if err != nil {
 		platform.Fatal(err)
 	}
-	workers.StartJob(app, workers.EmailSync(deps))
+	workers.StartJob(app, mailsync.Worker(workers.AppDeps(app), mail))
 }

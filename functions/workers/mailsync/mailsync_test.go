@@ -1,4 +1,4 @@
-package workers_test
+package mailsync_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/functions/workers/mailsync"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/queue"
@@ -32,7 +33,7 @@ type mailFixture struct {
 	sent    int // messages delivered so far
 }
 
-func newMailFixture(t *testing.T, m workers.MailSync) *mailFixture {
+func newMailFixture(t *testing.T, m mailsync.Options) *mailFixture {
 	t.Helper()
 	pool := testkit.DB(t)
 	mem := queue.NewMemory(queue.MemoryOptions{})
@@ -42,7 +43,7 @@ func newMailFixture(t *testing.T, m workers.MailSync) *mailFixture {
 	user, _, account := kit.Account(t, pool, addr)
 	return &mailFixture{
 		pool: pool, mem: mem, q: queue.New(pool, mem, nil), kit: kit, addr: addr, user: user, account: account,
-		sync: workers.EmailSync(workers.Deps{DB: pool, Backend: mem, Mail: m}),
+		sync: mailsync.Worker(workers.Deps{DB: pool, Backend: mem}, m),
 	}
 }
 
@@ -141,7 +142,7 @@ func (f *mailFixture) job(t *testing.T, id uuid.UUID) queue.Job {
 
 func TestEmailSyncFull(t *testing.T) {
 	t.Parallel()
-	f := newMailFixture(t, workers.MailSync{PageSize: 10})
+	f := newMailFixture(t, mailsync.Options{PageSize: 10})
 	ctx := context.Background()
 	ids := f.deliver(25)
 	j := f.request(t, false)
@@ -204,7 +205,7 @@ func TestEmailSyncFull(t *testing.T) {
 // lost after its work) stores each message once.
 func TestEmailSyncTwice(t *testing.T) {
 	t.Parallel()
-	f := newMailFixture(t, workers.MailSync{})
+	f := newMailFixture(t, mailsync.Options{})
 	f.deliver(6)
 	j := f.request(t, true)
 	f.drain(t)
@@ -226,7 +227,7 @@ func TestEmailSyncTwice(t *testing.T) {
 
 func TestEmailSyncIncremental(t *testing.T) {
 	t.Parallel()
-	f := newMailFixture(t, workers.MailSync{PageSize: 2})
+	f := newMailFixture(t, mailsync.Options{PageSize: 2})
 	old := f.deliver(5)
 	f.request(t, false)
 	f.drain(t)
@@ -262,7 +263,7 @@ func TestEmailSyncIncremental(t *testing.T) {
 // the last sync, the sync starts over in full and stores what is new once.
 func TestEmailSyncHistoryExpired(t *testing.T) {
 	t.Parallel()
-	f := newMailFixture(t, workers.MailSync{})
+	f := newMailFixture(t, mailsync.Options{})
 	f.deliver(4)
 	f.request(t, false)
 	f.drain(t)
@@ -289,7 +290,7 @@ func TestEmailSyncHistoryExpired(t *testing.T) {
 // rest to continuation jobs, until the newest Newest are read.
 func TestEmailSyncContinues(t *testing.T) {
 	t.Parallel()
-	f := newMailFixture(t, workers.MailSync{PageSize: 4, PerRun: 8, Newest: 30})
+	f := newMailFixture(t, mailsync.Options{PageSize: 4, PerRun: 8, Newest: 30})
 	f.deliver(35)
 	j := f.request(t, false)
 
@@ -326,7 +327,7 @@ func TestEmailSyncContinues(t *testing.T) {
 // at once with a message the user can act on, and no secret in it.
 func TestEmailSyncNeedsConsent(t *testing.T) {
 	t.Parallel()
-	f := newMailFixture(t, workers.MailSync{})
+	f := newMailFixture(t, mailsync.Options{})
 	f.deliver(2)
 	f.kit.Sandbox.RevokeUser(f.addr)
 	if _, err := f.pool.Exec(context.Background(), `update accounts set expires_at = now() - interval '1 second' where id = $1`, f.account); err != nil {
@@ -358,7 +359,7 @@ func TestEmailSyncGmailFailures(t *testing.T) {
 		http.StatusTooManyRequests:    "Gmail is limiting requests; the sync will resume shortly",
 		http.StatusServiceUnavailable: "Gmail is unavailable",
 	} {
-		f := newMailFixture(t, workers.MailSync{})
+		f := newMailFixture(t, mailsync.Options{})
 		f.deliver(2)
 		f.kit.Sandbox.FailGmail(status)
 		j := f.request(t, false)
@@ -374,7 +375,7 @@ func TestEmailSyncGmailFailures(t *testing.T) {
 // TestEmailSyncUnknownAccount: a job for an account that is gone ends.
 func TestEmailSyncUnknownAccount(t *testing.T) {
 	t.Parallel()
-	f := newMailFixture(t, workers.MailSync{})
+	f := newMailFixture(t, mailsync.Options{})
 	var j queue.Job
 	err := f.q.InTx(context.Background(), func(tx *queue.Tx) error {
 		var err error

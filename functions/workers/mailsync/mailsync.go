@@ -1,4 +1,9 @@
-package workers
+// Package mailsync is the email-sync job: it reads a Google account's
+// mail through the Gmail API into emails. It is a package of its own so
+// that only the email-sync function links the Gmail client and what it
+// brings (gRPC, OpenTelemetry), whose package initialisation would
+// otherwise add to every job's cold start.
+package mailsync
 
 import (
 	"context"
@@ -17,6 +22,7 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 
+	"github.com/personalcrm/core/functions/workers"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/domain/email"
@@ -27,9 +33,9 @@ import (
 	"github.com/personalcrm/core/shared/queue/worker"
 )
 
-// MailSync is what email-sync needs besides the database: Google's
-// client and the accounts' tokens, and how much one run does.
-type MailSync struct {
+// Options are what email-sync needs besides the workers' dependencies:
+// Google's client and the accounts' tokens, and how much one run does.
+type Options struct {
 	Google *google.Client
 	Tokens *google.Tokens
 	// PageSize is how many messages one list call asks for; default
@@ -43,18 +49,18 @@ type MailSync struct {
 	Newest int
 }
 
-// Defaults of MailSync.
+// Defaults of Options.
 const (
 	DefaultPageSize = 100
 	DefaultPerRun   = 500
 	DefaultNewest   = 2000
 )
 
-// NewMailSync builds email-sync's dependencies from the configuration.
-// It does no I/O. Errors: a bad TOKEN_KEYS or Google configuration.
-func NewMailSync(cfg *config.Config, store google.Store) (MailSync, error) {
+// FromConfig builds the Options from the configuration. It does no I/O.
+// Errors: a bad TOKEN_KEYS or Google configuration.
+func FromConfig(cfg *config.Config, store google.Store) (Options, error) {
 	g, tokens, err := google.TokensFromConfig(cfg, store)
-	return MailSync{Google: g, Tokens: tokens}, err
+	return Options{Google: g, Tokens: tokens}, err
 }
 
 // The headers a synced message keeps: the address headers, subject,
@@ -74,15 +80,15 @@ const fetchConcurrency = 4
 var errMailNotConfigured = errors.New("email-sync has no Google client or token store")
 
 type mailSyncer struct {
-	d     Deps
-	m     MailSync
+	d     workers.Deps
+	m     Options
 	fn    catalog.Function
 	syncs *email.Syncs
 	mails *email.Service
 	queue *queue.Queue
 }
 
-// EmailSync syncs one Google account's mail into emails, and enqueues a
+// Worker syncs one Google account's mail into emails, and enqueues a
 // contact extraction for each new message in the transaction that stores
 // it. The first sync of an account, and one asked as Full, reads the
 // newest messages page by page; later ones read the mailbox's history
@@ -90,9 +96,8 @@ type mailSyncer struct {
 // longer has that history. A run does about PerRun messages and leaves
 // the rest to a continuation job. Runs of one account never overlap, and
 // a message is stored, and extracted, once however often it is read.
-func EmailSync(d Deps) *worker.Worker {
+func Worker(d workers.Deps, m Options) *worker.Worker {
 	fn := catalog.MustLookup(catalog.EmailSync)
-	m := d.Mail
 	if m.PageSize <= 0 {
 		m.PageSize = DefaultPageSize
 	}
@@ -107,7 +112,7 @@ func EmailSync(d Deps) *worker.Worker {
 	}
 	q := queue.New(d.DB, d.Backend, d.Log)
 	s := &mailSyncer{d: d, m: m, fn: fn, syncs: email.NewSyncs(d.DB, q), mails: email.NewService(d.DB), queue: q}
-	return worker.New(fn, d.DB, d.Backend, s.run, d.options())
+	return worker.New(fn, d.DB, d.Backend, s.run, d.Options())
 }
 
 // run is one run of a sync.
