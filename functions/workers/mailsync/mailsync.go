@@ -341,32 +341,24 @@ func (r *run) fields(m *gmail.Message) email.Fields {
 	if m.Payload == nil {
 		return f
 	}
+	text := map[string]*string{
+		"from": &f.From, "to": &f.To, "cc": &f.Cc, "bcc": &f.Bcc, "reply-to": &f.ReplyTo,
+		"subject": &f.Subject, "message-id": &f.MessageID,
+	}
 	for _, h := range m.Payload.Headers {
 		name := strings.ToLower(h.Name)
-		switch name {
-		case "from":
-			f.From = h.Value
-		case "to":
-			f.To = h.Value
-		case "cc":
-			f.Cc = h.Value
-		case "bcc":
-			f.Bcc = h.Value
-		case "reply-to":
-			f.ReplyTo = h.Value
-		case "subject":
-			f.Subject = h.Value
-		case "message-id":
-			f.MessageID = h.Value
-		case "date":
+		if dst, ok := text[name]; ok {
+			*dst = h.Value
+			continue
+		}
+		switch {
+		case name == "date":
 			if t, err := mail.ParseDate(h.Value); err == nil {
 				t = t.UTC()
 				f.SentAt = &t
 			}
-		default:
-			if slices.Contains(ruleHeaders, name) {
-				f.Headers[name] = h.Value
-			}
+		case slices.Contains(ruleHeaders, name):
+			f.Headers[name] = h.Value
 		}
 	}
 	return f
