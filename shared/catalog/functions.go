@@ -85,10 +85,12 @@ var functions = []Function{
 	},
 	{
 		Name: AuthCallback, Kind: Route, Method: "GET", Path: "/auth/google/callback", Access: Public, Tag: "auth",
-		Summary: "Finish signing in with Google: store the account and start a session",
+		Summary: "Finish signing in with Google: store the account, start a session and the account's mail sync",
 		Uses:    []Resource{Database, Google, TokenKeys, Cache},
-		Limit:   &Limit{Requests: 30, Per: time.Minute, Burst: 10},
-		Timeout: 20 * time.Second,
+		// The account's first mail sync, enqueued with the sign-in.
+		Enqueues: []string{EmailSync},
+		Limit:    &Limit{Requests: 30, Per: time.Minute, Burst: 10},
+		Timeout:  20 * time.Second,
 	},
 	{
 		Name: AuthLogout, Kind: Route, Method: "POST", Path: "/auth/logout", Access: Signed, Tag: "auth",
