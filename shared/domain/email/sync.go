@@ -248,6 +248,9 @@ func (s *Syncs) Due(ctx context.Context, before time.Time, after uuid.UUID, limi
 // enqueued; the others had one already.
 func (s *Syncs) RequestEach(ctx context.Context, accounts []Account) (int, error) {
 	n := 0
+	if len(accounts) == 0 {
+		return 0, nil
+	}
 	err := s.queue.InTx(ctx, func(tx *queue.Tx) error {
 		n = 0
 		for _, a := range accounts {
