@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -268,5 +269,80 @@ func TestLocalURLFollowsPort(t *testing.T) {
 	got = localEnv([]string{"PORT=4100", "AUTH_URL=https://crm.test"})
 	if got["AUTH_URL"] != "https://crm.test" || got["AUTH_REDIRECT_URL"] != "" {
 		t.Fatalf("an explicit AUTH_URL was changed: %v", got)
+	}
+}
+
+// TestSignInSyncsSandboxMail: in the local server, signing in at the
+// sandbox Google fills the person's mailbox, the sign-in starts the first
+// sync, and its mail's people become contacts, with no one for the
+// automated sender.
+func TestSignInSyncsSandboxMail(t *testing.T) {
+	t.Parallel()
+	s, base, _ := devServer(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.jobs.start(ctx)
+	t.Cleanup(s.jobs.wait)
+	t.Cleanup(cancel)
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	page, err := browser.Get(base + "/auth/google/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	landed := testkit.Consent(t, browser, page, "ada@example.com", true)
+	landed.Body.Close()
+	if landed.StatusCode != http.StatusOK || landed.Request.URL.String() != base+"/" {
+		t.Fatalf("landed on %s with %d", landed.Request.URL, landed.StatusCode)
+	}
+
+	type contact struct {
+		Name  *string `json:"name"`
+		Email *string `json:"email"`
+	}
+	var contacts []contact
+	names := func() map[string]bool {
+		out := map[string]bool{}
+		for _, c := range contacts {
+			if c.Name != nil {
+				out[*c.Name] = true
+			}
+		}
+		return out
+	}
+	all := func() bool {
+		got := names()
+		for _, p := range sandboxPeople {
+			if !got[p] {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !all() {
+		if time.Now().After(deadline) {
+			t.Fatalf("contacts after a minute: %v, want %v", names(), sandboxPeople)
+		}
+		time.Sleep(50 * time.Millisecond)
+		res, err := browser.Get(base + "/v1/contacts?limit=100")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct{ Items []contact }
+		err = json.NewDecoder(res.Body).Decode(&page)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || err != nil {
+			t.Fatalf("GET /v1/contacts: %d %v", res.StatusCode, err)
+		}
+		contacts = page.Items
+	}
+	for _, c := range contacts {
+		if c.Email != nil && (*c.Email == sandboxNoReply || *c.Email == "ada@example.com") {
+			t.Errorf("contact %s from the sandbox mailbox", *c.Email)
+		}
+	}
+	if len(contacts) != len(sandboxPeople) {
+		t.Errorf("%d contacts, want %d: %v", len(contacts), len(sandboxPeople), names())
 	}
 }

@@ -60,7 +60,7 @@ func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, p
 	deps := workers.Deps{Log: log, Monitor: mon, DB: pool, Backend: backend, Extraction: email.WithIgnore(cfg.ExtractIgnore...), Cache: c}
 	retention := time.Duration(cfg.JobsRetentionDays) * 24 * time.Hour
 	ops := map[string]workers.Op{}
-	for _, op := range []workers.Op{workers.Relay(q), workers.Maintenance(pool, retention, tokenKeys, log)} {
+	for _, op := range []workers.Op{workers.Relay(q), workers.Maintenance(pool, retention, tokenKeys, log), workers.SyncAccounts(pool, q, workers.SyncAccountsOptions{})} {
 		ops[op.Function.Name] = op
 	}
 	return &background{log: log, queue: q, receiver: receiver, workers: workers.Jobs(deps, mailsync.Worker(deps, mail)), ops: ops}, nil

@@ -124,11 +124,11 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err != nil {
 		return nil, err
 	}
-	callback, err := authroutes.NewCallbackDeps(cfg, pool, sessions, log)
+	jobs, err := newBackground(cfg, log, mon, pool, c)
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := newBackground(cfg, log, mon, pool, c)
+	callback, err := authroutes.NewCallbackDeps(cfg, pool, sessions, jobs.queue, log)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,8 @@ import (
 
 // mountSandbox serves a sandbox Google at AUTH_URL + /sandbox/google when
 // sign-in uses the sandbox there (no Google client id and no
-// GOOGLE_SANDBOX_URL elsewhere), and returns it; else nil.
+// GOOGLE_SANDBOX_URL elsewhere), and returns it; else nil. Each person
+// who first signs in there finds mail in their mailbox (sandboxMailbox).
 func mountSandbox(srv *api.Server, cfg *config.Config) *testkit.Google {
 	if cfg.GoogleClientID != "" || cfg.GoogleSandboxURL != nil {
 		return nil
@@ -19,6 +20,7 @@ func mountSandbox(srv *api.Server, cfg *config.Config) *testkit.Google {
 	g := testkit.NewGoogle(testkit.GoogleOptions{
 		BaseURL:  cfg.AuthURL.JoinPath(google.SandboxPath).String(),
 		ClientID: google.SandboxClientID, ClientSecret: google.SandboxClientSecret,
+		NewMailbox: sandboxMailbox,
 	})
 	srv.HandleFunc(google.SandboxPath+"/", http.StripPrefix(google.SandboxPath, g.Handler()).ServeHTTP)
 	return g

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
@@ -178,5 +180,81 @@ func Maintenance(pool *db.Pool, retention time.Duration, tokenKeys *sealbox.Box,
 		}
 		r.TokenKeys, err = google.Rekey(ctx, pool, tokenKeys, google.RekeyOptions{Log: log})
 		return r, err
+	}}
+}
+
+// SyncAccountsReport says what SyncAccounts found and enqueued.
+type SyncAccountsReport struct {
+	// Due counts the accounts whose sync was due.
+	Due int `json:"due"`
+	// Enqueued counts the syncs enqueued now; the other due accounts had
+	// one waiting or running already.
+	Enqueued int `json:"enqueued"`
+	// Complete is false when the run stopped near its deadline and left
+	// due accounts to the next run.
+	Complete bool `json:"complete"`
+}
+
+// SyncAccountsOptions tune SyncAccounts.
+type SyncAccountsOptions struct {
+	// Batch is how many accounts one transaction enqueues; default
+	// DefaultSyncBatch.
+	Batch int
+	// Fresh is how recent an account's last sync may be for it to be
+	// skipped; default half of catalog.MailSyncPeriod. Less than the
+	// period, since the sync a run enqueues ends a little after the run:
+	// at the next run it is not quite a period old, yet due.
+	Fresh time.Duration
+}
+
+// DefaultSyncBatch is SyncAccounts' default batch.
+const DefaultSyncBatch = 200
+
+// SyncAccounts enqueues an incremental email-sync of every Google account
+// that can sync (Gmail granted, a refresh token, no need for consent) and
+// whose last sync is older than o.Fresh or never came up to date, and no
+// run holds. It goes by account id in batches, each in one transaction,
+// and stops early, leaving the rest to the next run, when its deadline
+// nears. One sync waits or runs per account, so a run right after another
+// enqueues nothing new.
+func SyncAccounts(pool *db.Pool, q *queue.Queue, o SyncAccountsOptions) Op {
+	if o.Batch <= 0 {
+		o.Batch = DefaultSyncBatch
+	}
+	if o.Fresh <= 0 {
+		o.Fresh = catalog.MailSyncPeriod / 2
+	}
+	fn := catalog.MustLookup(catalog.SyncAccounts)
+	syncs := email.NewSyncs(pool, q)
+	return Op{Function: fn, Run: func(ctx context.Context) (any, error) {
+		var r SyncAccountsReport
+		start := time.Now()
+		before := start.Add(-o.Fresh)
+		// It starts no batch in the last quarter of the time it has.
+		var stopAt time.Time
+		if dl, ok := ctx.Deadline(); ok {
+			stopAt = dl.Add(-dl.Sub(start) / 4)
+		}
+		after := uuid.Nil
+		for {
+			if !stopAt.IsZero() && !time.Now().Before(stopAt) {
+				return r, nil
+			}
+			due, err := syncs.Due(ctx, before, after, o.Batch)
+			if err != nil {
+				return r, err
+			}
+			n, err := syncs.RequestEach(ctx, due)
+			if err != nil {
+				return r, err
+			}
+			r.Due += len(due)
+			r.Enqueued += n
+			if len(due) < o.Batch {
+				r.Complete = true
+				return r, nil
+			}
+			after = due[len(due)-1].ID
+		}
 	}}
 }

@@ -33,9 +33,10 @@ const (
 	AIAnalysis        = "ai-analysis"
 
 	// Operations.
-	Migrate     = "migrate"
-	OutboxRelay = "outbox-relay"
-	Maintenance = "maintenance"
+	Migrate      = "migrate"
+	OutboxRelay  = "outbox-relay"
+	Maintenance  = "maintenance"
+	SyncAccounts = "sync-accounts"
 )
 
 var functions = []Function{
@@ -85,10 +86,12 @@ var functions = []Function{
 	},
 	{
 		Name: AuthCallback, Kind: Route, Method: "GET", Path: "/auth/google/callback", Access: Public, Tag: "auth",
-		Summary: "Finish signing in with Google: store the account and start a session",
+		Summary: "Finish signing in with Google: store the account, start a session and the account's mail sync",
 		Uses:    []Resource{Database, Google, TokenKeys, Cache},
-		Limit:   &Limit{Requests: 30, Per: time.Minute, Burst: 10},
-		Timeout: 20 * time.Second,
+		// The account's first mail sync, enqueued with the sign-in.
+		Enqueues: []string{EmailSync},
+		Limit:    &Limit{Requests: 30, Per: time.Minute, Burst: 10},
+		Timeout:  20 * time.Second,
 	},
 	{
 		Name: AuthLogout, Kind: Route, Method: "POST", Path: "/auth/logout", Access: Signed, Tag: "auth",
@@ -175,6 +178,13 @@ var opFunctions = []Function{
 		Enqueues: []string{EmailSync, ContactExtraction, Enrichment, AIAnalysis},
 	},
 	{
+		Name: SyncAccounts, Kind: Op,
+		Summary: "Enqueue an incremental mail sync of every Google account that can sync and was not synced lately",
+		Timeout: time.Minute, MaxConcurrency: 1,
+		Uses:     []Resource{Database},
+		Enqueues: []string{EmailSync},
+	},
+	{
 		Name: Maintenance, Kind: Op,
 		Summary: "Delete finished jobs past retention, expired sessions and expired verification tokens; " +
 			"seal provider tokens sealed with an older key again with the newest",
@@ -214,8 +224,14 @@ var emailRoutes = []Function{
 	},
 }
 
-// jobSchedules run the queue's periodic work. Periodic mail sync is not
-// here: it belongs with the email-sync job, which fans it out per account.
+// MailSyncPeriod is how often every account's mail is synced without
+// anyone asking. A quarter of an hour brings new correspondents in within
+// the hour they write, while an idle mailbox costs one Gmail history call
+// per period (far within Gmail's per-user quota) and a sync (at most
+// email-sync's five minutes) ends long before the next is due.
+const MailSyncPeriod = 15 * time.Minute
+
+// jobSchedules run the queue's periodic work.
 var jobSchedules = []Schedule{
 	{
 		Name: "outbox", Every: time.Minute, Target: OutboxRelay,
@@ -225,6 +241,10 @@ var jobSchedules = []Schedule{
 		Name: "maintenance", Every: 24 * time.Hour, Target: Maintenance,
 		Summary: "Delete finished jobs past retention, expired sessions and expired verification tokens; " +
 			"seal provider tokens again with the newest key",
+	},
+	{
+		Name: "mail-sync", Every: MailSyncPeriod, Target: SyncAccounts,
+		Summary: "Enqueue a mail sync of every account not synced in the last period",
 	},
 }
 

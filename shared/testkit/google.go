@@ -43,6 +43,7 @@ type Google struct {
 	clientSecret string
 	accessTTL    time.Duration
 	rotate       bool
+	newMailbox   func(GoogleUser) []GmailMessage
 
 	mu        sync.Mutex
 	users     map[string]GoogleUser // by lower-case email
@@ -81,6 +82,9 @@ type GoogleOptions struct {
 	// RotateRefreshTokens makes each refresh return a new refresh token and
 	// retire the one used, as some providers do.
 	RotateRefreshTokens bool
+	// NewMailbox, when set, gives the mailbox of each person who first
+	// appears at the consent page its messages, oldest first.
+	NewMailbox func(u GoogleUser) []GmailMessage
 }
 
 // The credentials of the sandbox's client, as shared/google names them.
@@ -122,6 +126,7 @@ func NewGoogle(o GoogleOptions) *Google {
 		clientSecret: o.ClientSecret,
 		accessTTL:    o.AccessTokenTTL,
 		rotate:       o.RotateRefreshTokens,
+		newMailbox:   o.NewMailbox,
 		users:        map[string]GoogleUser{},
 		codes:        map[string]*authCode{},
 		access:       map[string]*accessGrant{},
@@ -400,6 +405,11 @@ func (g *Google) consent(w http.ResponseWriter, r *http.Request) {
 			name = email[:strings.IndexByte(email, '@')]
 		}
 		u = g.addUser(GoogleUser{Email: email, EmailVerified: true, Name: name})
+		if g.newMailbox != nil {
+			for _, m := range g.newMailbox(u) {
+				g.addMessage(u.Email, m)
+			}
+		}
 	}
 	prompts := strings.Fields(v.Get("prompt"))
 	offline := v.Get("access_type") == "offline"

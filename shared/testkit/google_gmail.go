@@ -66,6 +66,10 @@ func (g *Google) mailbox(email string) *gmailBox {
 func (g *Google) AddMessage(email string, m GmailMessage) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.addMessage(email, m)
+}
+
+func (g *Google) addMessage(email string, m GmailMessage) string {
 	b := g.mailbox(email)
 	b.history++
 	m.historyID = b.history

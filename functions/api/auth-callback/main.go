@@ -8,6 +8,8 @@ import (
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/platform"
+	"github.com/personalcrm/core/shared/queue"
+	"github.com/personalcrm/core/shared/queue/sqsqueue"
 )
 
 func main() {
@@ -15,7 +17,7 @@ func main() {
 	if err != nil {
 		platform.Fatal(err)
 	}
-	deps, err := authroutes.NewCallbackDeps(app.Config, app.DB, app.Sessions, app.Log)
+	deps, err := authroutes.NewCallbackDeps(app.Config, app.DB, app.Sessions, queue.New(app.DB, sqsqueue.FromConfig(app.Config), app.Log), app.Log)
 	if err != nil {
 		platform.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/logging"
+	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
@@ -55,7 +56,7 @@ func setup(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	callback, err := authroutes.NewCallbackDeps(cfg, pool, sessions, logging.Discard())
+	callback, err := authroutes.NewCallbackDeps(cfg, pool, sessions, queue.New(pool, nil, nil), logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,5 +564,72 @@ func TestSessionRenewal(t *testing.T) {
 	}
 	if x3, _ := row(); x3 != x2 {
 		t.Fatal("the request after a renewal wrote again")
+	}
+}
+
+// syncJobs are the email-sync jobs waiting or running for the account of
+// email, by their singleton key and payload.
+func syncJobs(t *testing.T, pool *db.Pool, email string) (accountID uuid.UUID, keys []string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := pool.QueryRow(ctx, `select a.id from accounts a join users u on u.id = a.user_id where lower(u.email) = lower($1)`, email).
+		Scan(&accountID); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(ctx, `select coalesce(singleton_key, '') from jobs
+		where kind = $1 and state in ('pending', 'sent', 'running') and (payload->>'accountId')::uuid = $2`, catalog.EmailSync, accountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return accountID, keys
+}
+
+// TestSignInStartsMailSync: signing in enqueues the account's first mail
+// sync with the sign-in; signing in again while it waits adds none, and
+// once it has run, the next sign-in starts another.
+func TestSignInStartsMailSync(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	signIn := func() {
+		t.Helper()
+		client := browser(t)
+		if res, body := callback(t, client, f.toCallback(t, client, "ada@example.com")); res.StatusCode != http.StatusFound {
+			t.Fatalf("sign-in: %d %s", res.StatusCode, body)
+		}
+	}
+	signIn()
+	account, keys := syncJobs(t, f.pool, "ada@example.com")
+	want := []string{"account:" + account.String()}
+	if diff := cmp.Diff(want, keys); diff != "" {
+		t.Fatalf("email-sync jobs after sign-in (-want +got):\n%s", diff)
+	}
+	var payload string
+	f.pool.QueryRow(context.Background(), `select payload::text from jobs where kind = $1`, catalog.EmailSync).Scan(&payload)
+	if strings.Contains(payload, `"full":true`) {
+		t.Fatalf("payload %s", payload)
+	}
+
+	signIn()
+	if _, keys := syncJobs(t, f.pool, "ada@example.com"); !cmp.Equal(want, keys) {
+		t.Fatalf("email-sync jobs after a second sign-in: %v", keys)
+	}
+
+	if _, err := f.pool.Exec(context.Background(), `update jobs set state = 'succeeded', finished_at = now() where kind = $1`, catalog.EmailSync); err != nil {
+		t.Fatal(err)
+	}
+	signIn()
+	if _, keys := syncJobs(t, f.pool, "ada@example.com"); !cmp.Equal(want, keys) {
+		t.Fatalf("email-sync jobs after signing in once the first ran: %v", keys)
 	}
 }

@@ -9,8 +9,10 @@ import (
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/queue"
 )
 
 // LoginURL is the login route's absolute URL on the API at authURL.
@@ -34,9 +36,10 @@ func NewLoginDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSessi
 	}, nil
 }
 
-// NewCallbackDeps builds Callback's dependencies from the configuration.
-// It does no I/O. Errors: a bad TOKEN_KEYS or Google configuration.
-func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSessions, log *slog.Logger) (CallbackDeps, error) {
+// NewCallbackDeps builds Callback's dependencies from the configuration;
+// a sign-in enqueues the account's first mail sync on q. It does no I/O.
+// Errors: a bad TOKEN_KEYS or Google configuration.
+func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSessions, q *queue.Queue, log *slog.Logger) (CallbackDeps, error) {
 	g, tokens, err := google.TokensFromConfig(cfg, pool)
 	if err != nil {
 		return CallbackDeps{}, err
@@ -47,7 +50,7 @@ func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSe
 	return CallbackDeps{
 		Google:      g,
 		States:      authn.NewStates(pool, []byte(cfg.AuthSecret.Reveal())),
-		SignIn:      user.NewSignIn(pool, tokens, sessions),
+		SignIn:      user.NewSignIn(pool, tokens, sessions).WithMailSync(q, email.NewSyncs(pool, q)),
 		Cookies:     CookiesFor(cfg.AuthURL, cfg.Env == config.Production),
 		RedirectURL: cfg.AuthRedirectURL.String(),
 		LoginURL:    LoginURL(cfg.AuthURL),

@@ -178,7 +178,7 @@ func (s *Syncs) RequestSync(ctx context.Context, userID uuid.UUID, full bool) (q
 			if a.Gone {
 				continue
 			}
-			j, err := tx.Enqueue(ctx, queue.EmailSync{UserID: userID, AccountID: a.ID, Full: full}, queue.Singleton(SyncKey(a.ID)))
+			j, err := enqueueSync(ctx, tx, userID, a.ID, full)
 			if err != nil {
 				return err
 			}
@@ -189,6 +189,82 @@ func (s *Syncs) RequestSync(ctx context.Context, userID uuid.UUID, full bool) (q
 		return nil
 	})
 	return first, err
+}
+
+// enqueueSync enqueues in tx a sync of the user's account, unless one
+// waits or runs already: then it returns that one, with Existing set.
+func enqueueSync(ctx context.Context, tx *queue.Tx, userID, accountID uuid.UUID, full bool) (queue.Job, error) {
+	return tx.Enqueue(ctx, queue.EmailSync{UserID: userID, AccountID: accountID, Full: full}, queue.Singleton(SyncKey(accountID)))
+}
+
+// canSync holds for an accounts row (as a) whose mail can be synced: a
+// Google account with a refresh token, Gmail read access granted (scope
+// is the space-separated list Google returned) and no need for consent
+// again.
+const canSync = `a.provider = '` + google.Provider + `' and a.refresh_token is not null and not a.needs_reconsent
+	and '` + google.ScopeGmailReadonly + `' = any (string_to_array(a.scope, ' '))`
+
+// SyncAfterSignIn enqueues in tx, the transaction of a sign-in that has
+// stored the account's tokens, a sync of the user's account when it can
+// sync, so that mail arrives without anyone asking. One sync waits or runs
+// per account: signing in while one does adds none. It reports whether
+// the account can sync.
+func (s *Syncs) SyncAfterSignIn(ctx context.Context, tx *queue.Tx, userID, accountID uuid.UUID) (bool, error) {
+	var ok bool
+	err := tx.QueryRow(ctx, `select exists (select 1 from accounts a where a.id = $1 and a.user_id = $2 and `+canSync+`)`,
+		accountID, userID).Scan(&ok)
+	if err != nil || !ok {
+		return false, db.Err(err, "account")
+	}
+	_, err = enqueueSync(ctx, tx, userID, accountID, false)
+	return true, err
+}
+
+// Account names one user's account.
+type Account struct {
+	ID     uuid.UUID
+	UserID uuid.UUID
+}
+
+// Due returns, by id, up to limit accounts with an id above after whose
+// sync is due: they can sync, their last sync came up to date before
+// before or never did, and no run holds them now.
+func (s *Syncs) Due(ctx context.Context, before time.Time, after uuid.UUID, limit int) ([]Account, error) {
+	rows, err := s.db.Query(ctx, `select a.id, a.user_id from accounts a
+			left join sync_state s on s.account_id = a.id
+		where a.id > $1 and `+canSync+`
+			and (s.last_synced_at is null or s.last_synced_at < $2)
+			and (s.locked_until is null or s.locked_until < now())
+		order by a.id limit $3`, after, before, limit)
+	if err != nil {
+		return nil, db.Err(err, "account")
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Account])
+	return out, db.Err(err, "account")
+}
+
+// RequestEach enqueues an incremental sync of each of accounts, in one
+// transaction, one waiting or running per account. It returns how many it
+// enqueued; the others had one already.
+func (s *Syncs) RequestEach(ctx context.Context, accounts []Account) (int, error) {
+	n := 0
+	if len(accounts) == 0 {
+		return 0, nil
+	}
+	err := s.queue.InTx(ctx, func(tx *queue.Tx) error {
+		n = 0
+		for _, a := range accounts {
+			j, err := enqueueSync(ctx, tx, a.UserID, a.ID, false)
+			if err != nil {
+				return err
+			}
+			if !j.Existing {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
 }
 
 func deref(s *string) string {

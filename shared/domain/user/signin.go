@@ -15,6 +15,7 @@ import (
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/queue"
 )
 
 // Identity is a person as Google describes them at sign-in.
@@ -38,16 +39,33 @@ type SessionCreator interface {
 	Create(ctx context.Context, q db.Querier, userID uuid.UUID, m auth.Meta) (string, auth.Session, error)
 }
 
+// MailSyncer starts the mail sync of an account in the transaction of its
+// sign-in (email.Syncs does): it enqueues one when the account can sync,
+// and reports whether it can.
+type MailSyncer interface {
+	SyncAfterSignIn(ctx context.Context, tx *queue.Tx, userID, accountID uuid.UUID) (bool, error)
+}
+
 // SignIn turns a Google sign-in into a user, their account and a session.
 type SignIn struct {
 	db       Store
 	tokens   TokenSaver
 	sessions SessionCreator
+	queue    *queue.Queue
+	mail     MailSyncer
 }
 
 // NewSignIn returns the sign-in service on store.
 func NewSignIn(store Store, tokens TokenSaver, sessions SessionCreator) *SignIn {
 	return &SignIn{db: store, tokens: tokens, sessions: sessions}
+}
+
+// WithMailSync makes each sign-in start the account's mail sync through
+// mail, in its transaction, with q's outbox: the job exists exactly when
+// the sign-in commits, and is sent then.
+func (s *SignIn) WithMailSync(q *queue.Queue, mail MailSyncer) *SignIn {
+	s.queue, s.mail = q, mail
+	return s
 }
 
 // Result is a completed sign-in.
@@ -56,6 +74,9 @@ type Result struct {
 	AccountID uuid.UUID
 	// Created is true when the user is new.
 	Created bool
+	// MailSync is true when the account's mail sync was started (or
+	// already waiting or running): it can sync.
+	MailSync bool
 	// Token is the new session's token; it exists only here.
 	Token   string
 	Session auth.Session
@@ -90,9 +111,10 @@ func (s *SignIn) UserHasGrant(ctx context.Context, userID uuid.UUID) (bool, erro
 
 // Complete signs in the person id with Google's tokens, in one
 // transaction: it finds their user by Google subject (or, the first time,
-// by verified email, else creates one), stores the account's tokens and
-// starts a session. A returning user's email follows Google's; their name
-// and picture are only filled in where empty, so their own edits stay.
+// by verified email, else creates one), stores the account's tokens,
+// starts a session and, WithMailSync, the account's mail sync. A
+// returning user's email follows Google's; their name and picture are only
+// filled in where empty, so their own edits stay.
 //
 // Errors: Invalid (no subject or email); Forbidden (a new person whose
 // email Google has not verified); Conflict (the email belongs to a user
@@ -107,7 +129,7 @@ func (s *SignIn) Complete(ctx context.Context, id Identity, tok *oauth2.Token, m
 		id.Picture = ""
 	}
 	var out Result
-	err := db.InTx(ctx, s.db, func(tx db.Tx) error {
+	complete := func(tx db.Tx) error {
 		var err error
 		out.User, out.AccountID, out.Created, err = upsert(ctx, tx, id)
 		if err != nil {
@@ -118,7 +140,19 @@ func (s *SignIn) Complete(ctx context.Context, id Identity, tok *oauth2.Token, m
 		}
 		out.Token, out.Session, err = s.sessions.Create(ctx, tx, out.User.ID, m)
 		return err
-	})
+	}
+	var err error
+	if s.queue == nil || s.mail == nil {
+		err = db.InTx(ctx, s.db, complete)
+	} else {
+		err = s.queue.InTx(ctx, func(tx *queue.Tx) error {
+			if err := complete(tx.Tx); err != nil {
+				return err
+			}
+			out.MailSync, err = s.mail.SyncAfterSignIn(ctx, tx, out.User.ID, out.AccountID)
+			return err
+		})
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("sign in: %w", err)
 	}

@@ -11,9 +11,11 @@ import (
 
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/sealbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
@@ -194,5 +196,54 @@ func TestUpdate(t *testing.T) {
 	pool.Exec(ctx, `update users set features = '{"webhooks": "yes", "ai-agents": true}' where id = $1`, u.ID)
 	if got, err := users.Get(ctx, u.ID); err != nil || !cmp.Equal(got.Features, user.Settings{"ai-agents": true}) {
 		t.Fatalf("hand-written features: %v %v", got.Features, err)
+	}
+}
+
+// TestSignInStartsMailSync: a sign-in whose account may read Gmail
+// enqueues its mail sync in the sign-in's transaction, one per account;
+// one without Gmail access, or without a refresh token, enqueues none.
+func TestSignInStartsMailSync(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, s := signIn(t)
+	q := queue.New(pool, nil, nil)
+	s.WithMailSync(q, email.NewSyncs(pool, q))
+	withScope := func(tk *oauth2.Token, scope string) *oauth2.Token {
+		return tk.WithExtra(map[string]any{"scope": scope})
+	}
+	pending := func() int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, `select count(*) from jobs where kind = 'email-sync' and state = 'pending'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// No refresh token yet: nothing can sync.
+	ada := user.Identity{Subject: "101", Email: "ada@example.com", EmailVerified: true}
+	res, err := s.Complete(ctx, ada, withScope(tok(""), "openid email "+google.ScopeGmailReadonly), auth.Meta{})
+	if err != nil || res.MailSync || pending() != 0 {
+		t.Fatalf("without a refresh token: %v, started %v, %d pending", err, res.MailSync, pending())
+	}
+	// Gmail not granted.
+	res, err = s.Complete(ctx, ada, withScope(tok("1//r"), "openid email profile"), auth.Meta{})
+	if err != nil || res.MailSync || pending() != 0 {
+		t.Fatalf("without the Gmail scope: %v, started %v, %d pending", err, res.MailSync, pending())
+	}
+	// Granted: one sync, however often Ada signs in while it waits.
+	for i := range 2 {
+		res, err = s.Complete(ctx, ada, withScope(tok(""), "openid "+google.ScopeGmailReadonly+" email"), auth.Meta{})
+		if err != nil || !res.MailSync || pending() != 1 {
+			t.Fatalf("sign-in %d with the Gmail scope: %v, started %v, %d pending", i+1, err, res.MailSync, pending())
+		}
+	}
+	// A failed sign-in leaves no job.
+	if _, err := pool.Exec(ctx, `delete from jobs`); err != nil {
+		t.Fatal(err)
+	}
+	bad := user.Identity{Subject: "303", Email: "eve@example.com"}
+	if _, err := s.Complete(ctx, bad, withScope(tok("1//e"), google.ScopeGmailReadonly), auth.Meta{}); !errs.Is(err, errs.KindForbidden) || pending() != 0 {
+		t.Fatalf("refused sign-in: %v, %d pending", err, pending())
 	}
 }

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/personalcrm/core/shared/testkit"
+)
+
+// The correspondents of a new sandbox mailbox, as its contacts should
+// show them, and its automated sender, who makes no contact.
+var (
+	sandboxPeople  = []string{"Grace Hopper", "Alan Turing", "Katherine Johnson", "Renée Dupont"}
+	sandboxNoReply = "no-reply@billing.example.net"
+)
+
+// sandboxMailbox is the mail of a person who first signs in at the local
+// server's sandbox Google: a few weeks of exchanges with several people
+// (one of them Cc'd, one with a display name in RFC 2047 encoded words)
+// and a machine's invoice, so that the first sync has people to find.
+func sandboxMailbox(u testkit.GoogleUser) []testkit.GmailMessage {
+	now := time.Now()
+	me := fmt.Sprintf("%s <%s>", u.Name, u.Email)
+	msg := func(daysAgo int, from, to, subject, snippet string, labels []string, extra ...[2]string) testkit.GmailMessage {
+		sent := now.Add(-time.Duration(daysAgo)*24*time.Hour - 3*time.Hour)
+		return testkit.GmailMessage{
+			LabelIDs: labels, Snippet: snippet, Received: sent.Add(time.Minute),
+			Headers: append(testkit.MessageHeaders(from, to, subject, sent), extra...),
+		}
+	}
+	inbox, sent := []string{"INBOX", "UNREAD"}, []string{"SENT"}
+	return []testkit.GmailMessage{
+		msg(20, "Grace Hopper <grace@example.com>", me, "Lunch on Thursday?",
+			"Are you free on Thursday? There is a new place near the harbour I would like to try.", inbox),
+		msg(19, me, "Grace Hopper <grace@example.com>", "Re: Lunch on Thursday?",
+			"Thursday works. Noon at the harbour?", sent),
+		msg(12, me, "Alan Turing <alan@example.org>", "Notes on the trajectory model",
+			"Here are my notes from Tuesday; Katherine checked the numbers.", sent,
+			[2]string{"Cc", "Katherine Johnson <katherine@example.org>"}),
+		msg(11, "Katherine Johnson <katherine@example.org>", me, "Re: Notes on the trajectory model",
+			"The second table is right now. See you at the review.", inbox,
+			[2]string{"Cc", "Alan Turing <alan@example.org>"}),
+		msg(6, "=?UTF-8?Q?Ren=C3=A9e_Dupont?= <renee@example.fr>", me, "Photos from the meetup",
+			"It was lovely to meet you in Lyon. The photos are in the shared album.", inbox),
+		msg(2, "Example Billing <"+sandboxNoReply+">", me, "Your invoice for this month",
+			"Your invoice is ready. This mailbox is not monitored.", inbox),
+	}
+}
