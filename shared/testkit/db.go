@@ -5,15 +5,18 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/db/migrate"
@@ -32,10 +35,24 @@ func ServerURL() string {
 }
 
 var (
-	templateOnce sync.Once
-	templateName string
-	templateErr  error
+	templateMu    sync.Mutex
+	templateName  string
+	templateReady bool
 )
+
+// testTemplate returns the name of the template database, preparing it on
+// first use, or again when fresh is set (another checkout on the same
+// server dropped it).
+func testTemplate(ctx context.Context, fresh bool) (string, error) {
+	templateMu.Lock()
+	defer templateMu.Unlock()
+	if templateReady && !fresh {
+		return templateName, nil
+	}
+	name, err := ensureTemplate(ctx)
+	templateName, templateReady = name, err == nil
+	return name, err
+}
 
 // DatabaseURL creates a new, migrated database for this test and returns
 // its URL; the database is dropped when the test ends. Each call takes
@@ -45,14 +62,22 @@ func DatabaseURL(t testing.TB) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	templateOnce.Do(func() { templateName, templateErr = ensureTemplate(ctx) })
-	if templateErr != nil {
-		t.Fatalf("testkit: prepare template database on %s: %v\n(start PostgreSQL or set TEST_DATABASE_URL)", redactURL(ServerURL()), templateErr)
+	tpl, err := testTemplate(ctx, false)
+	if err != nil {
+		t.Fatalf("testkit: prepare template database on %s: %v\n(start PostgreSQL or set TEST_DATABASE_URL)", redactURL(ServerURL()), err)
 	}
 	name := "crm_t_" + randomHex(6)
 	admin := connectServer(t, ctx)
 	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, fmt.Sprintf("create database %s template %s", name, templateName)); err != nil {
+	_, err = admin.Exec(ctx, fmt.Sprintf("create database %s template %s", name, tpl))
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "3D000" /* invalid_catalog_name */ {
+		// The template is gone: a test run of another schema version on
+		// this server took it for stale. Prepare it again.
+		if tpl, err = testTemplate(ctx, true); err == nil {
+			_, err = admin.Exec(ctx, fmt.Sprintf("create database %s template %s", name, tpl))
+		}
+	}
+	if err != nil {
 		t.Fatalf("testkit: create test database: %v", err)
 	}
 	t.Cleanup(func() {
@@ -113,8 +138,14 @@ func ensureTemplate(ctx context.Context) (string, error) {
 
 	var ready bool
 	err = conn.QueryRow(ctx, "select exists (select 1 from pg_database where datname = $1 and datistemplate)", name).Scan(&ready)
-	if err != nil || ready {
-		return name, err
+	if err != nil {
+		return "", err
+	}
+	// The comment says when the template was last used, so that runs of
+	// other schema versions on this server leave it alone meanwhile.
+	defer conn.Exec(context.Background(), "comment on database "+name+" is "+templateComment(time.Now()))
+	if ready {
+		return name, nil
 	}
 	if _, err := conn.Exec(ctx, "drop database if exists "+name+" with (force)"); err != nil {
 		return "", err
@@ -132,17 +163,40 @@ func ensureTemplate(ctx context.Context) (string, error) {
 	return name, nil
 }
 
-// dropStaleTemplates removes the templates of earlier schema versions, so
-// they do not pile up on a developer's server. One still being copied
-// cannot be dropped; it goes next time.
+// templateUnused is how long a template of another schema version must
+// have gone unused before a test run drops it: other checkouts on the same
+// server (a branch with a new migration) may be testing with it now.
+const templateUnused = 24 * time.Hour
+
+const templateCommentPrefix = "crm test template, last used "
+
+func templateComment(at time.Time) string {
+	return "'" + templateCommentPrefix + at.UTC().Format(time.RFC3339) + "'"
+}
+
+// dropStaleTemplates removes the templates of other schema versions that
+// have not been used for templateUnused, so they do not pile up on a
+// developer's server. One still being copied cannot be dropped; it goes
+// next time.
 func dropStaleTemplates(ctx context.Context, conn *pgx.Conn, current string) {
-	rows, err := conn.Query(ctx, `select datname from pg_database where datistemplate and datname like 'crm\_tpl\_%' and datname <> $1`, current)
+	rows, err := conn.Query(ctx, `select d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '')
+		from pg_database d where d.datistemplate and d.datname like 'crm\_tpl\_%' and d.datname <> $1`, current)
 	if err != nil {
 		return
 	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type tpl struct {
+		Name, Comment string
+	}
+	all, err := pgx.CollectRows(rows, pgx.RowToStructByPos[tpl])
 	if err != nil {
 		return
+	}
+	var names []string
+	for _, t := range all {
+		used, err := time.Parse(time.RFC3339, strings.TrimPrefix(t.Comment, templateCommentPrefix))
+		if err != nil || time.Since(used) > templateUnused {
+			names = append(names, t.Name)
+		}
 	}
 	for _, n := range names {
 		ident := pgx.Identifier{n}.Sanitize()
