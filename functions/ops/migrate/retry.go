@@ -36,11 +36,18 @@ var defaultBackoff = backoff{first: 2 * time.Second, max: 30 * time.Second, rese
 // once), or too little of ctx's time is left to try again.
 func untilReachable(ctx context.Context, log *slog.Logger, b backoff, attempt func(context.Context) (migrate.Result, error)) (migrate.Result, error) {
 	wait := b.first
+	var last error
 	for n := 1; ; n++ {
 		res, err := attempt(ctx)
 		if err == nil || !unreachable(err) {
 			return res, err
 		}
+		// An attempt cut short by the deadline says less than the
+		// failure before it.
+		if ctx.Err() != nil && last != nil {
+			err = last
+		}
+		last = err
 		// Full jitter around the doubling wait, never below half of it.
 		sleep := wait/2 + rand.N(wait/2+1)
 		if d, ok := ctx.Deadline(); ok && time.Until(d) < sleep+b.reserve {
