@@ -34,7 +34,7 @@ type Contact struct {
 	UpdatedAt         time.Time  `json:"updatedAt"`
 	PhotoURL          *string    `json:"photoUrl" nullable:"true" doc:"A picture of the person, found by enrichment"`
 	EnrichedAt        *time.Time `json:"enrichedAt" nullable:"true" doc:"When enrichment last changed the contact; null before any"`
-	EnrichedFrom      *string    `json:"enrichedFrom" nullable:"true" enum:"google-contacts" doc:"Where that enrichment looked the contact up"`
+	EnrichedFrom      *string    `json:"enrichedFrom" nullable:"true" doc:"Where that enrichment looked the contact up"`
 	EnrichmentMatched *bool      `json:"enrichmentMatched" nullable:"true" doc:"Whether that source knew the person"`
 }
 
