@@ -110,20 +110,8 @@ func (g *Google) FailGmail(status int) {
 // issued.
 func (g *Google) gmail(h func(w http.ResponseWriter, r *http.Request, u GoogleUser, b *gmailBox)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g.mu.Lock()
-		g.calls["gmail"]++
-		g.calls["gmail "+r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]]++
-		fail := g.gmailFail
-		g.mu.Unlock()
-		if fail != 0 {
-			gmailError(w, fail, http.StatusText(fail), "backendError")
-			return
-		}
-		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		u, ok := g.UserOf(tok)
+		u, _, ok := g.apiCall(w, r, "gmail", r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:], &g.gmailFail)
 		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
-			gmailError(w, http.StatusUnauthorized, "Request had invalid authentication credentials.", "authError")
 			return
 		}
 		if id := r.PathValue("user"); id != "me" && !strings.EqualFold(id, u.Email) {

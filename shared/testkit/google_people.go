@@ -80,20 +80,8 @@ func (g *Google) FailPeople(status int) {
 // "people" and "people <method>".
 func (g *Google) people(h func(w http.ResponseWriter, r *http.Request, b *peopleBook)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g.mu.Lock()
-		g.calls["people"]++
-		g.calls["people "+r.URL.Path[strings.LastIndexByte(r.URL.Path, ':')+1:]]++
-		fail := g.peopleFail
-		g.mu.Unlock()
-		if fail != 0 {
-			gmailError(w, fail, http.StatusText(fail), "backendError")
-			return
-		}
-		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		u, ok := g.UserOf(tok)
+		u, tok, ok := g.apiCall(w, r, "people", r.URL.Path[strings.LastIndexByte(r.URL.Path, ':')+1:], &g.peopleFail)
 		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
-			gmailError(w, http.StatusUnauthorized, "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.", "authError")
 			return
 		}
 		g.mu.Lock()
@@ -241,4 +229,27 @@ func (p *GooglePerson) json(mask []string) map[string]any {
 		}
 	}
 	return out
+}
+
+// apiCall starts a call of a method of one of Google's APIs: it counts
+// it as service and "service method", answers the failure *fail holds
+// (0: none), and reads the bearer token, answering 401 as Google does
+// when the sandbox did not issue it (or it expired or was revoked). ok
+// says the call may go on, as the person the token was issued to.
+func (g *Google) apiCall(w http.ResponseWriter, r *http.Request, service, method string, fail *int) (u GoogleUser, token string, ok bool) {
+	g.mu.Lock()
+	g.calls[service]++
+	g.calls[service+" "+method]++
+	failure := *fail
+	g.mu.Unlock()
+	if failure != 0 {
+		gmailError(w, failure, http.StatusText(failure), "backendError")
+		return GoogleUser{}, "", false
+	}
+	token, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if u, ok = g.UserOf(token); !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
+		gmailError(w, http.StatusUnauthorized, "Request had invalid authentication credentials.", "authError")
+	}
+	return u, token, ok
 }
