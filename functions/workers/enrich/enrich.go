@@ -143,7 +143,7 @@ func (e *enricher) googleContacts(ctx context.Context, userID uuid.UUID, c conta
 	}
 	account, err := e.o.Tokens.AccountOf(ctx, userID)
 	if err != nil {
-		return nil, fmt.Errorf("Google account of the user: %w", err)
+		return nil, fmt.Errorf("the user's Google account: %w", err)
 	}
 	ts := e.o.Tokens.TokenSource(ctx, userID, account)
 	if _, err := ts.Token(); err != nil {
