@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/functions/workers/enrich"
 	"github.com/personalcrm/core/functions/workers/mailsync"
 	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
@@ -57,13 +58,17 @@ func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, p
 	if err != nil {
 		return nil, err
 	}
+	enrichment, err := enrich.FromConfig(cfg, pool)
+	if err != nil {
+		return nil, err
+	}
 	deps := workers.Deps{Log: log, Monitor: mon, DB: pool, Backend: backend, Extraction: email.WithIgnore(cfg.ExtractIgnore...), Cache: c}
 	retention := time.Duration(cfg.JobsRetentionDays) * 24 * time.Hour
 	ops := map[string]workers.Op{}
 	for _, op := range []workers.Op{workers.Relay(q), workers.Maintenance(pool, retention, tokenKeys, log), workers.SyncAccounts(pool, q, workers.SyncAccountsOptions{})} {
 		ops[op.Function.Name] = op
 	}
-	return &background{log: log, queue: q, receiver: receiver, workers: workers.Jobs(deps, mailsync.Worker(deps, mail)), ops: ops}, nil
+	return &background{log: log, queue: q, receiver: receiver, workers: workers.Jobs(deps, mailsync.Worker(deps, mail), enrich.Worker(deps, enrichment)), ops: ops}, nil
 }
 
 // start runs the consumers and schedules until ctx ends; wait waits for

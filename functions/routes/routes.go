@@ -27,6 +27,8 @@ type Deps struct {
 	Log      *slog.Logger
 	Checks   []healthcheck.Check
 	Contacts *contact.Service
+	// Enrichments takes requests to enrich contacts.
+	Enrichments *contact.Enrichments
 
 	// Signing in and out, and the signed-in user's routes.
 	Login    authroutes.LoginDeps
@@ -53,6 +55,7 @@ func All(d Deps) []api.Route {
 		contacts.Get(d.Contacts),
 		contacts.Update(d.Contacts),
 		contacts.Delete(d.Contacts),
+		contacts.Enrich(d.Enrichments),
 		authroutes.Login(d.Login),
 		authroutes.Callback(d.Callback),
 		authroutes.Logout(d.Sessions, d.Login.Cookies),

@@ -55,16 +55,12 @@ func (d Deps) Options() worker.Options {
 	return o
 }
 
-// Jobs returns the worker of every job type of the catalog, given
-// email-sync's: that one is built by package mailsync (mailsync.Worker),
-// which only the email-sync function and the local server link.
-func Jobs(d Deps, emailSync *worker.Worker) []*worker.Worker {
-	return []*worker.Worker{
-		emailSync,
-		ContactExtraction(d),
-		Enrichment(d),
-		AIAnalysis(d),
-	}
+// Jobs returns the worker of every job type of the catalog, given those
+// built by packages of their own, which only their function and the
+// local server link: email-sync's (mailsync.Worker, with the Gmail
+// client) and enrichment's (enrich.Worker, with the People API client).
+func Jobs(d Deps, own ...*worker.Worker) []*worker.Worker {
+	return append(own, ContactExtraction(d), AIAnalysis(d))
 }
 
 // ContactExtraction records the people of one email as the user's
@@ -116,12 +112,6 @@ var errNotBuilt = queue.Permanent(&errs.Error{
 })
 
 func notBuilt[P queue.Payload](context.Context, queue.Job, P) error { return errNotBuilt }
-
-// Enrichment will add public details to a contact; its handler is not
-// built yet.
-func Enrichment(d Deps) *worker.Worker {
-	return worker.New(catalog.MustLookup(catalog.Enrichment), d.DB, d.Backend, notBuilt[queue.Enrichment], d.Options())
-}
 
 // AIAnalysis will analyse a user's data with a language model; its handler
 // is not built yet.

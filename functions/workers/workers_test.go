@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/functions/workers/enrich"
 	"github.com/personalcrm/core/functions/workers/mailsync"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/db"
@@ -242,10 +243,9 @@ func TestJobsNotBuiltYet(t *testing.T) {
 	user, _ := testkit.User(t, pool, "early@example.com")
 	deps := workers.Deps{DB: pool, Backend: mem}
 	payloads := map[string]queue.Payload{
-		catalog.Enrichment: queue.Enrichment{UserID: user, ContactID: uuid.New()},
 		catalog.AIAnalysis: queue.AIAnalysis{UserID: user, Type: "summary"},
 	}
-	for _, w := range []*worker.Worker{workers.Enrichment(deps), workers.AIAnalysis(deps)} {
+	for _, w := range []*worker.Worker{workers.AIAnalysis(deps)} {
 		var j queue.Job
 		err := q.InTx(context.Background(), func(tx *queue.Tx) error {
 			var err error
@@ -266,7 +266,7 @@ func TestJobsNotBuiltYet(t *testing.T) {
 		}
 	}
 	var got, want []string
-	for _, w := range workers.Jobs(deps, mailsync.Worker(deps, mailsync.Options{})) {
+	for _, w := range workers.Jobs(deps, mailsync.Worker(deps, mailsync.Options{}), enrich.Worker(deps, enrich.Options{})) {
 		got = append(got, w.Function().Name)
 	}
 	for _, fn := range catalog.Jobs() {

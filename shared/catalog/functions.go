@@ -11,6 +11,7 @@ const (
 	ContactsGet    = "contacts-get"
 	ContactsUpdate = "contacts-update"
 	ContactsDelete = "contacts-delete"
+	ContactsEnrich = "contacts-enrich"
 
 	AuthLogin          = "auth-login"
 	AuthCallback       = "auth-callback"
@@ -76,6 +77,13 @@ var functions = []Function{
 		Name: ContactsDelete, Kind: Route, Method: "DELETE", Path: "/v1/contacts/{id}", Access: Signed, Tag: "contacts",
 		Summary: "Delete a contact",
 		Uses:    []Resource{Database, Cache},
+	},
+	{
+		Name: ContactsEnrich, Kind: Route, Method: "POST", Path: "/v1/contacts/{id}/enrich", Access: Signed, Tag: "contacts",
+		Summary:  "Enrich a contact from the user's Google Contacts: enqueue an enrichment job, one at a time per contact",
+		Uses:     []Resource{Database},
+		Enqueues: []string{Enrichment},
+		Limit:    &Limit{Requests: 30, Per: time.Minute, Burst: 10},
 	},
 	{
 		Name: AuthLogin, Kind: Route, Method: "GET", Path: "/auth/google/login", Access: Public, Tag: "auth",
@@ -149,9 +157,10 @@ var jobFunctions = []Function{
 	},
 	{
 		Name: Enrichment, Kind: Job,
-		Summary: "Add public details to a contact",
+		Summary: "Fill a contact's details from the user's Google Contacts",
 		Timeout: time.Minute, MaxConcurrency: 2, MaxAttempts: 3, BatchSize: 5,
-		Uses: []Resource{Database},
+		// The cache: its writes invalidate the user's cached contacts.
+		Uses: []Resource{Database, Google, TokenKeys, Cache},
 	},
 	{
 		Name: AIAnalysis, Kind: Job,

@@ -38,12 +38,15 @@ const (
 var Scopes = []string{"openid", "email", "profile", ScopeGmailReadonly, ScopeCalendarReadonly, ScopeContactsReadonly}
 
 // Endpoints are the URLs of Google's OAuth and OpenID services, and the
-// base URL of the Gmail API.
+// base URLs of the Gmail and People APIs.
 type Endpoints struct {
 	Auth, Token, Revoke, UserInfo string
 	// Gmail is the Gmail API's root URL, ending in a slash; its methods
 	// are under gmail/v1/.
 	Gmail string
+	// People is the People API's root URL, ending in a slash; its
+	// methods are under v1/.
+	People string
 }
 
 // Production are Google's own endpoints.
@@ -53,6 +56,7 @@ var Production = Endpoints{
 	Revoke:   "https://oauth2.googleapis.com/revoke",
 	UserInfo: "https://openidconnect.googleapis.com/v1/userinfo",
 	Gmail:    "https://gmail.googleapis.com/",
+	People:   "https://people.googleapis.com/",
 }
 
 // SandboxEndpoints are the endpoints of a sandbox Google served at base:
@@ -65,6 +69,7 @@ func SandboxEndpoints(base string) Endpoints {
 		Revoke:   base + "/revoke",
 		UserInfo: base + "/v1/userinfo",
 		Gmail:    base + "/",
+		People:   base + "/",
 	}
 }
 

@@ -25,10 +25,11 @@ import (
 // Google is a sandbox Google: the OAuth 2.0 authorization server (a
 // consent page, the token endpoint with client authentication, PKCE S256,
 // the authorization code and refresh token grants, revocation) and the
-// OpenID Connect endpoints (discovery, keys, userinfo), and the Gmail API
-// methods mail sync reads (a mailbox per person, in memory), speaking
-// Google's wire format so that golang.org/x/oauth2 and
-// google.golang.org/api/gmail/v1 run against it unchanged.
+// OpenID Connect endpoints (discovery, keys, userinfo), the Gmail API
+// methods mail sync reads (a mailbox per person, in memory) and the People
+// API's contact search (Google Contacts per person), speaking Google's
+// wire format so that golang.org/x/oauth2, google.golang.org/api/gmail/v1
+// and google.golang.org/api/people/v1 run against it unchanged.
 //
 // Like Google, it issues a refresh token only with access_type=offline and
 // only at consent: the first time a person allows the client, or when the
@@ -58,6 +59,9 @@ type Google struct {
 
 	boxes     map[string]*gmailBox // by lower-case email
 	gmailFail int
+
+	books      map[string]*peopleBook // Google Contacts, by lower-case email
+	peopleFail int
 }
 
 // GoogleUser is a person with a sandbox Google account.
@@ -219,7 +223,8 @@ func (g *Google) OnRefresh(f func()) {
 // Calls returns how many requests each grant type and endpoint got:
 // "authorization_code", "refresh_token", "revoke", "userinfo", "gmail" (any
 // Gmail method) and "gmail <last path element>" ("gmail messages",
-// "gmail history", "gmail profile", "gmail <message id>").
+// "gmail history", "gmail profile", "gmail <message id>"), "people" (any
+// People API method) and "people <method>" ("people searchContacts").
 func (g *Google) Calls(name string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -270,6 +275,7 @@ func (g *Google) Handler() http.Handler {
 	mux.HandleFunc("GET /gmail/v1/users/{user}/messages", g.gmail(g.gmailList))
 	mux.HandleFunc("GET /gmail/v1/users/{user}/messages/{id}", g.gmail(g.gmailGet))
 	mux.HandleFunc("GET /gmail/v1/users/{user}/history", g.gmail(g.gmailHistory))
+	mux.HandleFunc("GET /v1/people:searchContacts", g.people(g.peopleSearch))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
 		down := g.down

@@ -38,7 +38,7 @@ type gmailBox struct {
 // The Gmail API error statuses by code.
 var gmailStatus = map[int]string{
 	http.StatusBadRequest: "INVALID_ARGUMENT", http.StatusUnauthorized: "UNAUTHENTICATED",
-	http.StatusNotFound: "NOT_FOUND", http.StatusTooManyRequests: "RESOURCE_EXHAUSTED",
+	http.StatusForbidden: "PERMISSION_DENIED", http.StatusNotFound: "NOT_FOUND", http.StatusTooManyRequests: "RESOURCE_EXHAUSTED",
 	http.StatusInternalServerError: "INTERNAL", http.StatusServiceUnavailable: "UNAVAILABLE",
 }
 
@@ -114,20 +114,8 @@ func (g *Google) FailGmail(status int) {
 // issued.
 func (g *Google) gmail(h func(w http.ResponseWriter, r *http.Request, u GoogleUser, b *gmailBox)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		g.mu.Lock()
-		g.calls["gmail"]++
-		g.calls["gmail "+r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]]++
-		fail := g.gmailFail
-		g.mu.Unlock()
-		if fail != 0 {
-			gmailError(w, fail, http.StatusText(fail), "backendError")
-			return
-		}
-		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		u, ok := g.UserOf(tok)
+		u, _, ok := g.apiCall(w, r, "gmail", r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:], &g.gmailFail)
 		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
-			gmailError(w, http.StatusUnauthorized, "Request had invalid authentication credentials.", "authError")
 			return
 		}
 		if id := r.PathValue("user"); id != "me" && !strings.EqualFold(id, u.Email) {

@@ -1,15 +1,12 @@
-// Enrichment consumes its SQS queue: it will add public details to a contact.
-//
-// Its handler is not built yet: each job is recorded dead with the reason
-// "This kind of job is not available yet" (operators read "no handler for
-// this job type yet") and its message goes to the dead-letter queue, from
-// which it can be redriven once the handler exists.
+// Enrichment consumes its SQS queue: it fills one contact's details from
+// the user's Google Contacts per job.
 package main
 
 import (
 	"context"
 
 	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/functions/workers/enrich"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/platform"
 )
@@ -19,5 +16,9 @@ func main() {
 	if err != nil {
 		platform.Fatal(err)
 	}
-	workers.StartJob(app, workers.Enrichment(workers.AppDeps(app)))
+	o, err := enrich.FromConfig(app.Config, app.DB)
+	if err != nil {
+		platform.Fatal(err)
+	}
+	workers.StartJob(app, enrich.Worker(workers.AppDeps(app), o))
 }

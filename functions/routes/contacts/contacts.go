@@ -9,11 +9,14 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/personalcrm/core/functions/routes/jobs"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/feature"
+	"github.com/personalcrm/core/shared/queue"
 )
 
 // Contact is a contact on the wire.
@@ -29,6 +32,10 @@ type Contact struct {
 	LastInteractionAt *time.Time `json:"lastInteractionAt" nullable:"true" doc:"When the latest of those emails was sent"`
 	CreatedAt         time.Time  `json:"createdAt"`
 	UpdatedAt         time.Time  `json:"updatedAt"`
+	PhotoURL          *string    `json:"photoUrl" nullable:"true" doc:"A picture of the person, found by enrichment"`
+	EnrichedAt        *time.Time `json:"enrichedAt" nullable:"true" doc:"When enrichment last changed the contact; null before any"`
+	EnrichedFrom      *string    `json:"enrichedFrom" nullable:"true" doc:"Where that enrichment looked the contact up"`
+	EnrichmentMatched *bool      `json:"enrichmentMatched" nullable:"true" doc:"Whether that source knew the person"`
 }
 
 func toContact(c contact.Contact) Contact {
@@ -36,6 +43,7 @@ func toContact(c contact.Contact) Contact {
 		ID: c.ID, Email: c.Email, Name: c.Name, Company: c.Company, JobTitle: c.JobTitle,
 		Phone: c.Phone, Notes: c.Notes, InteractionCount: c.InteractionCount,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
+		PhotoURL: c.PhotoURL, EnrichedAt: api.UTC(c.EnrichedAt), EnrichedFrom: c.EnrichedFrom, EnrichmentMatched: c.EnrichmentMatched,
 	}
 	if c.LastInteractionAt != nil {
 		t := c.LastInteractionAt.UTC()
@@ -225,4 +233,52 @@ func List(svc Lister) api.Route {
 		}
 		return out, nil
 	})
+}
+
+// EnrichRequest asks for an enrichment.
+type EnrichRequest struct {
+	Sources []string `json:"sources,omitempty" minItems:"1" maxItems:"10" doc:"Where to look the contact up (google-contacts, the user's Google Contacts); all sources when absent"`
+}
+
+// EnrichInput names a contact to enrich.
+type EnrichInput struct {
+	ID   uuid.UUID `path:"id" format:"uuid" doc:"The contact's id"`
+	Body *EnrichRequest
+}
+
+// EnrichOutput is the enrichment's job.
+type EnrichOutput struct {
+	Body jobs.Job
+}
+
+// Enricher enqueues enrichments.
+type Enricher interface {
+	Request(ctx context.Context, userID, id uuid.UUID, sources []string) (queue.Job, error)
+}
+
+// errEnrichmentOff answers users without the enrichment feature.
+var errEnrichmentOff = errs.Forbidden("Enrichment is not enabled for this account")
+
+// Enrich answers POST /v1/contacts/{id}/enrich: it enqueues an
+// enrichment of the contact and answers its job, or the one already
+// waiting or running for the contact. Follow it at GET /v1/jobs/{id}.
+func Enrich(svc Enricher) api.Route {
+	return api.Handle(catalog.ContactsEnrich, func(ctx context.Context, in *EnrichInput) (*EnrichOutput, error) {
+		userID, err := auth.UserID(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !feature.Enabled(ctx, feature.Enrichment) {
+			return nil, errEnrichmentOff
+		}
+		var sources []string
+		if in.Body != nil {
+			sources = in.Body.Sources
+		}
+		j, err := svc.Request(ctx, userID, in.ID, sources)
+		if err != nil {
+			return nil, err
+		}
+		return &EnrichOutput{Body: jobs.ToJob(j)}, nil
+	}, api.Status(http.StatusAccepted), api.Errors(http.StatusForbidden, http.StatusNotFound))
 }

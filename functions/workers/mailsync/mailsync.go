@@ -26,7 +26,6 @@ import (
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/domain/email"
-	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/queue"
@@ -364,31 +363,7 @@ func (r *run) fields(m *gmail.Message) email.Fields {
 	return f
 }
 
-// gmailErr says what failed: Gmail's rate limits and server errors are
-// worth a retry (RateLimited, after Gmail's Retry-After; Unavailable);
-// whatever else Gmail refuses is not expected and is retried as an
-// internal error. Errors of the token source keep their kind: an account
-// that needs consent again ends the job.
+// gmailErr says what failed (see google.APIError).
 func gmailErr(what string, err error) error {
-	var ge *googleapi.Error
-	if errors.As(err, &ge) {
-		switch {
-		case ge.Code == http.StatusTooManyRequests:
-			retry := 30 * time.Second
-			if s, err := strconv.Atoi(ge.Header.Get("Retry-After")); err == nil && s > 0 {
-				retry = time.Duration(s) * time.Second
-			}
-			e := errs.RateLimit(retry)
-			e.Message, e.Err = "Gmail is limiting requests; the sync will resume shortly", fmt.Errorf("%s: %w", what, err)
-			return e
-		case ge.Code >= 500:
-			return errs.Unavailable("Gmail", fmt.Errorf("%s: %w", what, err))
-		}
-		return fmt.Errorf("%s: Gmail answered %d %s", what, ge.Code, ge.Message)
-	}
-	var gone *google.ReconsentError
-	if errors.As(err, &gone) || errs.KindOf(err) != errs.KindInternal {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return errs.Unavailable("Gmail", fmt.Errorf("%s: %w", what, err))
+	return google.APIError("Gmail", "Gmail is limiting requests; the sync will resume shortly", what, err)
 }

@@ -32,6 +32,13 @@ type Contact struct {
 	UpdatedAt         time.Time  `db:"updated_at"`
 	// SortKey is the list order: name, else email, lower-cased.
 	SortKey string `db:"sort_key"`
+	// PhotoURL is a picture of the person, found by enrichment.
+	PhotoURL *string `db:"photo_url"`
+	// The last enrichment that changed the contact: when, from which
+	// source, and whether the source knew the person; nil before any.
+	EnrichedAt        *time.Time `db:"enriched_at"`
+	EnrichedFrom      *string    `db:"enriched_from"`
+	EnrichmentMatched *bool      `db:"enrichment_matched"`
 }
 
 // Limits on a contact's fields, in characters.
