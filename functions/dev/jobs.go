@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/functions/workers/aianalysis"
 	"github.com/personalcrm/core/functions/workers/mailsync"
 	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
@@ -63,7 +64,7 @@ func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, p
 	for _, op := range []workers.Op{workers.Relay(q), workers.Maintenance(pool, retention, tokenKeys, log)} {
 		ops[op.Function.Name] = op
 	}
-	return &background{log: log, queue: q, receiver: receiver, workers: workers.Jobs(deps, mailsync.Worker(deps, mail)), ops: ops}, nil
+	return &background{log: log, queue: q, receiver: receiver, workers: workers.Jobs(deps, mailsync.Worker(deps, mail), aianalysis.Worker(deps, aiOptions(cfg))), ops: ops}, nil
 }
 
 // start runs the consumers and schedules until ctx ends; wait waits for

@@ -53,16 +53,15 @@ func (d Deps) Options() worker.Options {
 	return o
 }
 
-// Jobs returns the worker of every job type of the catalog, given
-// email-sync's: that one is built by package mailsync (mailsync.Worker),
-// which only the email-sync function and the local server link.
-func Jobs(d Deps, emailSync *worker.Worker) []*worker.Worker {
-	return []*worker.Worker{
-		emailSync,
+// Jobs returns the worker of every job type of the catalog, given those
+// built by packages of their own, which only their function and the local
+// server link: email-sync's (mailsync.Worker) and ai-analysis's
+// (aianalysis.Worker).
+func Jobs(d Deps, own ...*worker.Worker) []*worker.Worker {
+	return append(own,
 		ContactExtraction(d),
 		Enrichment(d),
-		AIAnalysis(d),
-	}
+	)
 }
 
 // ContactExtraction records the people of one email as the user's
@@ -119,12 +118,6 @@ func notBuilt[P queue.Payload](context.Context, queue.Job, P) error { return err
 // built yet.
 func Enrichment(d Deps) *worker.Worker {
 	return worker.New(catalog.MustLookup(catalog.Enrichment), d.DB, d.Backend, notBuilt[queue.Enrichment], d.Options())
-}
-
-// AIAnalysis will analyse a user's data with a language model; its handler
-// is not built yet.
-func AIAnalysis(d Deps) *worker.Worker {
-	return worker.New(catalog.MustLookup(catalog.AIAnalysis), d.DB, d.Backend, notBuilt[queue.AIAnalysis], d.Options())
 }
 
 // Op is a scheduled or deploy-time operation.

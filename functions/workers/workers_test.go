@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/functions/workers/aianalysis"
 	"github.com/personalcrm/core/functions/workers/mailsync"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/db"
@@ -242,9 +243,8 @@ func TestJobsNotBuiltYet(t *testing.T) {
 	deps := workers.Deps{DB: pool, Backend: mem}
 	payloads := map[string]queue.Payload{
 		catalog.Enrichment: queue.Enrichment{UserID: user, ContactID: uuid.New()},
-		catalog.AIAnalysis: queue.AIAnalysis{UserID: user, Type: "summary"},
 	}
-	for _, w := range []*worker.Worker{workers.Enrichment(deps), workers.AIAnalysis(deps)} {
+	for _, w := range []*worker.Worker{workers.Enrichment(deps)} {
 		var j queue.Job
 		err := q.InTx(context.Background(), func(tx *queue.Tx) error {
 			var err error
@@ -265,7 +265,7 @@ func TestJobsNotBuiltYet(t *testing.T) {
 		}
 	}
 	var got, want []string
-	for _, w := range workers.Jobs(deps, mailsync.Worker(deps, mailsync.Options{})) {
+	for _, w := range workers.Jobs(deps, mailsync.Worker(deps, mailsync.Options{}), aianalysis.Worker(deps, aianalysis.Options{})) {
 		got = append(got, w.Function().Name)
 	}
 	for _, fn := range catalog.Jobs() {

@@ -26,6 +26,9 @@ const (
 	EmailsGet  = "emails-get"
 	EmailsSync = "emails-sync"
 
+	AIAnalyze      = "ai-analyze"
+	AIInsightsList = "ai-insights-list"
+
 	// Job types: each is a queue and the Lambda that consumes it.
 	EmailSync         = "email-sync"
 	ContactExtraction = "contact-extraction"
@@ -214,6 +217,24 @@ var emailRoutes = []Function{
 	},
 }
 
+// aiRoutes are the routes of AI analysis.
+var aiRoutes = []Function{
+	{
+		Name: AIAnalyze, Kind: Route, Method: "POST", Path: "/v1/ai/analyze", Access: Signed, Tag: "ai",
+		Summary: "Ask for an AI analysis (contact-summary, ...): enqueue an ai-analysis job, one at a time per type and contact",
+		// The cache: the rate limiter's backend.
+		Uses:     []Resource{Database, Cache},
+		Enqueues: []string{AIAnalysis},
+		// Each analysis is a paid model call.
+		Limit: &Limit{Requests: 20, Per: time.Hour, Burst: 5},
+	},
+	{
+		Name: AIInsightsList, Kind: Route, Method: "GET", Path: "/v1/ai/insights", Access: Signed, Tag: "ai",
+		Summary: "List the user's AI insights, newest first",
+		Uses:    []Resource{Database},
+	},
+}
+
 // jobSchedules run the queue's periodic work. Periodic mail sync is not
 // here: it belongs with the email-sync job, which fans it out per account.
 var jobSchedules = []Schedule{
@@ -233,6 +254,7 @@ var jobSchedules = []Schedule{
 func init() {
 	functions = append(functions, jobRoutes...)
 	functions = append(functions, emailRoutes...)
+	functions = append(functions, aiRoutes...)
 	functions = append(functions, jobFunctions...)
 	functions = append(functions, opFunctions...)
 	schedules = append(schedules, jobSchedules...)
