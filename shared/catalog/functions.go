@@ -226,7 +226,7 @@ var aiRoutes = []Function{
 		Uses:     []Resource{Database, Cache},
 		Enqueues: []string{AIAnalysis},
 		// Each analysis is a paid model call.
-		Limit: &Limit{Requests: 20, Per: time.Hour, Burst: 5},
+		Limit: &Limit{Requests: 60, Per: time.Hour, Burst: 10},
 	},
 	{
 		Name: AIInsightsList, Kind: Route, Method: "GET", Path: "/v1/ai/insights", Access: Signed, Tag: "ai",
