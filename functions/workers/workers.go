@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/personalcrm/core/shared/auth"
@@ -58,10 +59,10 @@ func (d Deps) Options() worker.Options {
 // server link: email-sync's (mailsync.Worker) and ai-analysis's
 // (aianalysis.Worker).
 func Jobs(d Deps, own ...*worker.Worker) []*worker.Worker {
-	return append(own,
+	return slices.Concat(own, []*worker.Worker{
 		ContactExtraction(d),
 		Enrichment(d),
-	)
+	})
 }
 
 // ContactExtraction records the people of one email as the user's
