@@ -84,6 +84,9 @@ func TestCatalogEntries(t *testing.T) {
 		if fn.Summary == "" {
 			t.Errorf("%s: no summary", fn.Name)
 		}
+		if fn.Limit != nil && !fn.Needs(catalog.Cache) {
+			t.Errorf("%s: rate limited without the cache, which keeps the limiter's counts", fn.Name)
+		}
 		if fn.MemoryMB < 128 || fn.MemoryMB > 10240 || fn.Timeout <= 0 || fn.Timeout.Minutes() > 15 {
 			t.Errorf("%s: memory %d MB or timeout %s outside Lambda's limits", fn.Name, fn.MemoryMB, fn.Timeout)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/functions/workers/aianalysis"
 	"github.com/personalcrm/core/functions/workers/enrich"
 	"github.com/personalcrm/core/functions/workers/mailsync"
 	"github.com/personalcrm/core/shared/cache"
@@ -68,7 +69,8 @@ func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, p
 	for _, op := range []workers.Op{workers.Relay(q), workers.Maintenance(pool, retention, tokenKeys, log), workers.SyncAccounts(pool, q, workers.SyncAccountsOptions{})} {
 		ops[op.Function.Name] = op
 	}
-	return &background{log: log, queue: q, receiver: receiver, workers: workers.Jobs(deps, mailsync.Worker(deps, mail), enrich.Worker(deps, enrichment)), ops: ops}, nil
+	own := []*worker.Worker{mailsync.Worker(deps, mail), enrich.Worker(deps, enrichment), aianalysis.Worker(deps, aiOptions(cfg))}
+	return &background{log: log, queue: q, receiver: receiver, workers: workers.Jobs(deps, own...), ops: ops}, nil
 }
 
 // start runs the consumers and schedules until ctx ends; wait waits for

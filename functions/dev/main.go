@@ -2,7 +2,8 @@
 // on one HTTP server, with the same handlers the Lambdas serve. It creates
 // and migrates its database at start. It is the `make dev` server, never a
 // Lambda. Without a Google client id it serves a sandbox Google at
-// /sandbox/google and signs in there.
+// /sandbox/google and signs in there; without an OpenAI API key AI
+// analysis asks a sandbox OpenAI at /sandbox/openai.
 //
 // It also has the operators' commands:
 //
@@ -35,6 +36,7 @@ import (
 	"github.com/personalcrm/core/shared/db/migrate"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/domain/insight"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/health"
 	"github.com/personalcrm/core/shared/logging"
@@ -85,6 +87,8 @@ type server struct {
 	cache *cache.Cache
 	// sandbox is the sandbox Google the server serves, when it uses one.
 	sandbox *testkit.Google
+	// openAI is the sandbox OpenAI the server serves, when it uses one.
+	openAI *testkit.OpenAI
 	// jobs runs the job consumers and schedules.
 	jobs *background
 }
@@ -149,10 +153,12 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		Jobs:        queue.NewReader(pool),
 		Emails:      email.NewService(pool),
 		Syncs:       email.NewSyncs(pool, jobs.queue),
+		Insights:    insight.NewService(pool, jobs.queue),
 	})...)
 	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
 	s := &server{cfg: cfg, log: log, pool: pool, handler: srv, cache: c, jobs: jobs}
 	s.sandbox = mountSandbox(srv, cfg)
+	s.openAI = mountOpenAI(srv, cfg)
 	srv.HandleFunc("GET /{$}", home)
 	return s, nil
 }
@@ -185,6 +191,9 @@ func run(ctx context.Context, out io.Writer) error {
 	fmt.Fprintf(out, "Sign in with Google: open %s in a browser", authroutes.LoginURL(cfg.AuthURL))
 	if s.sandbox != nil {
 		fmt.Fprintf(out, " (the built-in sandbox Google asks for any email; set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET for the real one)")
+	}
+	if s.openAI != nil {
+		fmt.Fprintf(out, "\nAI analysis asks the built-in sandbox OpenAI (set OPENAI_API_KEY for the real one; FEATURE_AI_AGENTS=true and `make flag` turn it on)")
 	}
 	fmt.Fprintf(out, "\nOr get a token without a browser: curl -s -X POST localhost:%d/auth/dev-login -d '{\"email\":\"you@example.com\"}'\n", cfg.Port)
 

@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 
+	"github.com/personalcrm/core/functions/workers/aianalysis"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/google"
@@ -24,6 +25,31 @@ func mountSandbox(srv *api.Server, cfg *config.Config) *testkit.Google {
 	})
 	srv.HandleFunc(google.SandboxPath+"/", http.StripPrefix(google.SandboxPath, g.Handler()).ServeHTTP)
 	return g
+}
+
+// openAISandboxPath is where the local server serves its sandbox OpenAI
+// when no OPENAI_API_KEY is set.
+const openAISandboxPath = "/sandbox/openai"
+
+// aiOptions are ai-analysis's options: OpenAI as configured or, without
+// OPENAI_API_KEY, the sandbox OpenAI that mountOpenAI serves.
+func aiOptions(cfg *config.Config) aianalysis.Options {
+	o := aianalysis.FromConfig(cfg)
+	if cfg.OpenAIAPIKey == "" {
+		o.Client = aianalysis.NewClient(config.SandboxOpenAIKey, cfg.AuthURL.JoinPath(openAISandboxPath, "v1").String())
+	}
+	return o
+}
+
+// mountOpenAI serves a sandbox OpenAI at AUTH_URL + /sandbox/openai when
+// there is no OPENAI_API_KEY, and returns it; else nil.
+func mountOpenAI(srv *api.Server, cfg *config.Config) *testkit.OpenAI {
+	if cfg.OpenAIAPIKey != "" {
+		return nil
+	}
+	o := testkit.NewOpenAI(testkit.OpenAIOptions{})
+	srv.HandleFunc(openAISandboxPath+"/", http.StripPrefix(openAISandboxPath, o.Handler()).ServeHTTP)
+	return o
 }
 
 // homePage is where the browser lands after signing in (the development

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 
+	"github.com/personalcrm/core/functions/routes/ai"
 	authroutes "github.com/personalcrm/core/functions/routes/auth"
 	"github.com/personalcrm/core/functions/routes/contacts"
 	"github.com/personalcrm/core/functions/routes/emails"
@@ -17,6 +18,7 @@ import (
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/domain/insight"
 	"github.com/personalcrm/core/shared/domain/user"
 	healthcheck "github.com/personalcrm/core/shared/health"
 	"github.com/personalcrm/core/shared/queue"
@@ -42,6 +44,9 @@ type Deps struct {
 	// Emails reads synced mail; Syncs takes requests to sync.
 	Emails *email.Service
 	Syncs  *email.Syncs
+
+	// Insights takes requests for AI analyses and lists their results.
+	Insights *insight.Service
 }
 
 // All returns every route of the catalog, bound to deps. With zero Deps the
@@ -68,6 +73,8 @@ func All(d Deps) []api.Route {
 		emails.List(d.Emails),
 		emails.Get(d.Emails),
 		emails.Sync(d.Syncs),
+		ai.Analyze(d.Insights),
+		ai.List(d.Insights),
 	}
 }
 

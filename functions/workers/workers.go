@@ -58,9 +58,10 @@ func (d Deps) Options() worker.Options {
 // Jobs returns the worker of every job type of the catalog, given those
 // built by packages of their own, which only their function and the
 // local server link: email-sync's (mailsync.Worker, with the Gmail
-// client) and enrichment's (enrich.Worker, with the People API client).
+// client), enrichment's (enrich.Worker, with the People API client) and
+// ai-analysis's (aianalysis.Worker, with the OpenAI client).
 func Jobs(d Deps, own ...*worker.Worker) []*worker.Worker {
-	return append(own, ContactExtraction(d), AIAnalysis(d))
+	return append(own, ContactExtraction(d))
 }
 
 // ContactExtraction records the people of one email as the user's
@@ -99,24 +100,6 @@ func ContactExtraction(d Deps) *worker.Worker {
 		return nil
 	}
 	return worker.New(catalog.MustLookup(catalog.ContactExtraction), d.DB, d.Backend, h, d.Options())
-}
-
-// errNotBuilt ends the jobs of types whose handler is not written yet:
-// they are dead at once, with a reason the user and the operator can read,
-// and their messages go to the dead-letter queue, from which they can be
-// redriven once the handler exists.
-var errNotBuilt = queue.Permanent(&errs.Error{
-	Kind:    errs.KindUnavailable,
-	Message: "This kind of job is not available yet",
-	Err:     fmt.Errorf("no handler for this job type yet"),
-})
-
-func notBuilt[P queue.Payload](context.Context, queue.Job, P) error { return errNotBuilt }
-
-// AIAnalysis will analyse a user's data with a language model; its handler
-// is not built yet.
-func AIAnalysis(d Deps) *worker.Worker {
-	return worker.New(catalog.MustLookup(catalog.AIAnalysis), d.DB, d.Backend, notBuilt[queue.AIAnalysis], d.Options())
 }
 
 // Op is a scheduled or deploy-time operation.

@@ -8,6 +8,7 @@ package catalog
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -94,7 +95,8 @@ type Function struct {
 	// BatchSize is the most messages one invocation receives.
 	BatchSize int
 
-	// Limit, when set, caps how often one caller may call a route.
+	// Limit, when set, caps how often one caller may call a route. The
+	// limiter keeps its counts in the cache, so the entry uses Cache.
 	Limit *Limit
 }
 
@@ -157,6 +159,11 @@ func (f Function) withDefaults() Function {
 	}
 	if f.Timeout == 0 {
 		f.Timeout = DefaultTimeout
+	}
+	// A rate limit is kept in the cache: without it the limiter lets
+	// every request through.
+	if f.Limit != nil && !f.Needs(Cache) {
+		f.Uses = append(slices.Clip(f.Uses), Cache)
 	}
 	if f.Kind == Job {
 		if f.MaxAttempts == 0 {

@@ -27,6 +27,9 @@ const (
 	EmailsGet  = "emails-get"
 	EmailsSync = "emails-sync"
 
+	AIAnalyze      = "ai-analyze"
+	AIInsightsList = "ai-insights-list"
+
 	// Job types: each is a queue and the Lambda that consumes it.
 	EmailSync         = "email-sync"
 	ContactExtraction = "contact-extraction"
@@ -233,6 +236,24 @@ var emailRoutes = []Function{
 	},
 }
 
+// aiRoutes are the routes of AI analysis.
+var aiRoutes = []Function{
+	{
+		Name: AIAnalyze, Kind: Route, Method: "POST", Path: "/v1/ai/analyze", Access: Signed, Tag: "ai",
+		Summary: "Ask for an AI analysis (contact-summary, ...): enqueue an ai-analysis job, one at a time per type and contact",
+		// The cache: the rate limiter's backend.
+		Uses:     []Resource{Database, Cache},
+		Enqueues: []string{AIAnalysis},
+		// Each analysis is a paid model call.
+		Limit: &Limit{Requests: 60, Per: time.Hour, Burst: 10},
+	},
+	{
+		Name: AIInsightsList, Kind: Route, Method: "GET", Path: "/v1/ai/insights", Access: Signed, Tag: "ai",
+		Summary: "List the user's AI insights, newest first",
+		Uses:    []Resource{Database},
+	},
+}
+
 // MailSyncPeriod is how often every account's mail is synced without
 // anyone asking. A quarter of an hour brings new correspondents in within
 // the hour they write, while an idle mailbox costs one Gmail history call
@@ -262,6 +283,7 @@ var jobSchedules = []Schedule{
 func init() {
 	functions = append(functions, jobRoutes...)
 	functions = append(functions, emailRoutes...)
+	functions = append(functions, aiRoutes...)
 	functions = append(functions, jobFunctions...)
 	functions = append(functions, opFunctions...)
 	schedules = append(schedules, jobSchedules...)

@@ -55,6 +55,7 @@ const (
 	VarTokenKeys          = "TOKEN_KEYS"
 	VarOpenAIAPIKey       = "OPENAI_API_KEY"
 	VarOpenAIBaseURL      = "OPENAI_BASE_URL"
+	VarOpenAIModel        = "OPENAI_MODEL"
 	VarS3Bucket           = "S3_BUCKET"
 	VarS3Region           = "S3_REGION"
 	VarFeatureAIAgents    = "FEATURE_AI_AGENTS"
@@ -117,8 +118,14 @@ type Config struct {
 	// key first and keep the old ones until nothing is sealed with them.
 	TokenKeys Secret `env:"TOKEN_KEYS"`
 
-	OpenAIAPIKey  Secret   `env:"OPENAI_API_KEY"`
+	// OpenAIAPIKey is the OpenAI API key. Without one (outside
+	// production) the local server serves a sandbox OpenAI.
+	OpenAIAPIKey Secret `env:"OPENAI_API_KEY"`
+	// OpenAIBaseURL replaces OpenAI's API base URL (with its /v1), for a
+	// compatible endpoint or a proxy.
 	OpenAIBaseURL *url.URL `env:"OPENAI_BASE_URL"`
+	// OpenAIModel is the chat model AI analysis asks.
+	OpenAIModel string `env:"OPENAI_MODEL"`
 
 	S3Bucket string `env:"S3_BUCKET"`
 	S3Region string `env:"S3_REGION"`
@@ -269,6 +276,9 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	if _, ok := vars[VarJobsRetentionDays]; !ok {
 		vars[VarJobsRetentionDays] = "30"
 	}
+	if _, ok := vars[VarOpenAIModel]; !ok {
+		vars[VarOpenAIModel] = DefaultOpenAIModel
+	}
 
 	cfg := &Config{Function: fn}
 	if err := env.ParseWithOptions(cfg, env.Options{Environment: vars}); err != nil {
@@ -294,6 +304,14 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 // ElastiCache round trip (well under a millisecond in the same VPC), far
 // below what a request can afford to lose.
 const DefaultCacheTimeout = 100 * time.Millisecond
+
+// DefaultOpenAIModel is OPENAI_MODEL when unset: a small, inexpensive
+// model that answers in JSON mode.
+const DefaultOpenAIModel = "gpt-4o-mini"
+
+// SandboxOpenAIKey is the API key of the local server's sandbox OpenAI;
+// production refuses it.
+const SandboxOpenAIKey = "sk-sandbox-development-only"
 
 // localDefaults make a fresh machine work in development and test.
 var localDefaults = map[string]string{
@@ -478,16 +496,41 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 		p.add(VarTokenKeys, "is the development default; set real keys in production")
 	}
 
-	if fn.Needs(catalog.OpenAI) && prod {
-		require(VarOpenAIAPIKey, cfg.OpenAIAPIKey != "")
-	}
-	if cfg.OpenAIBaseURL != nil {
-		checkHTTPURL(VarOpenAIBaseURL, cfg.OpenAIBaseURL, prod, p)
-	}
+	validateOpenAI(cfg, p)
 	if cfg.S3Region != "" && !validRegion(cfg.S3Region) {
 		p.add(VarS3Region, fmt.Sprintf("must be an AWS region like eu-west-1, not %q", cfg.S3Region))
 	}
 	validateJobs(cfg, vars, p)
+}
+
+func validateOpenAI(cfg *Config, p *problemList) {
+	prod := cfg.Env == Production
+	if cfg.Function.Needs(catalog.OpenAI) && prod && cfg.OpenAIAPIKey == "" {
+		p.add(VarOpenAIAPIKey, "required")
+	}
+	if prod && cfg.OpenAIAPIKey == SandboxOpenAIKey {
+		p.add(VarOpenAIAPIKey, "is the sandbox OpenAI's key; set a real key in production")
+	}
+	if cfg.OpenAIBaseURL != nil {
+		checkHTTPURL(VarOpenAIBaseURL, cfg.OpenAIBaseURL, prod, p)
+	}
+	if !validModel(cfg.OpenAIModel) {
+		p.add(VarOpenAIModel, "must be a model name of 1 to 100 letters, digits and . - _ : / (like gpt-4o-mini)")
+	}
+}
+
+// validModel reports whether s looks like an OpenAI model name, fine-tuned
+// ones ("ft:gpt-4o-mini:org::id") included.
+func validModel(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-_:/", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // CacheIAMAuth reports whether the cache signs in with ElastiCache IAM

@@ -101,6 +101,9 @@ func TestLoadDevelopmentDefaults(t *testing.T) {
 	if cfg.CacheTimeout != config.DefaultCacheTimeout {
 		t.Fatalf("cache timeout %v, want the default %v", cfg.CacheTimeout, config.DefaultCacheTimeout)
 	}
+	if cfg.OpenAIModel != config.DefaultOpenAIModel || cfg.OpenAIAPIKey != "" {
+		t.Fatalf("OpenAI model %q, key set %v: want the default model and no key", cfg.OpenAIModel, cfg.OpenAIAPIKey != "")
+	}
 }
 
 func TestLoadCacheTimeout(t *testing.T) {
@@ -161,6 +164,11 @@ func TestLoadProblems(t *testing.T) {
 		{"google sandbox url refused in production", dbFn, with(production(), "GOOGLE_SANDBOX_URL", "https://sandbox.example.com"), map[string]string{"GOOGLE_SANDBOX_URL": "development and test only"}},
 		{"google sandbox url relative", dbFn, with(production(), "APP_ENV", "test", "GOOGLE_SANDBOX_URL", "/sandbox"), map[string]string{"GOOGLE_SANDBOX_URL": "absolute"}},
 		{"openai key required in production", allFn, with(production(), "OPENAI_API_KEY", "<unset>"), map[string]string{"OPENAI_API_KEY": "required"}},
+		{"openai sandbox key refused in production", allFn, with(production(), "OPENAI_API_KEY", config.SandboxOpenAIKey), map[string]string{"OPENAI_API_KEY": "sandbox"}},
+		{"openai base url http in production", allFn, with(production(), "OPENAI_BASE_URL", "http://llm.example.com/v1"), map[string]string{"OPENAI_BASE_URL": "https"}},
+		{"openai model empty", allFn, with(production(), "OPENAI_MODEL", ""), map[string]string{"OPENAI_MODEL": "model name"}},
+		{"openai model with spaces", allFn, with(production(), "OPENAI_MODEL", "gpt 4"), map[string]string{"OPENAI_MODEL": "model name"}},
+		{"openai fine-tuned model", allFn, with(production(), "OPENAI_MODEL", "ft:gpt-4o-mini-2024-07-18:acme::abc123"), nil},
 		{"bad region", dbFn, with(production(), "S3_REGION", "moon"), map[string]string{"S3_REGION": "AWS region"}},
 		{"feature flag not a bool", dbFn, with(production(), "FEATURE_WEBHOOKS", "yes please"), map[string]string{"FEATURE_WEBHOOKS": "boolean"}},
 		{"unneeded variables are not required", dbFn, with(production(), "GOOGLE_CLIENT_ID", "<unset>", "GOOGLE_CLIENT_SECRET", "<unset>", "OPENAI_API_KEY", "<unset>", "TOKEN_KEYS", "<unset>", "REDIS_URL", "<unset>"), nil},

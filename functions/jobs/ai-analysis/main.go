@@ -1,15 +1,12 @@
-// AI-analysis consumes its SQS queue: it will analyse a user's data with a language model.
-//
-// Its handler is not built yet: each job is recorded dead with the reason
-// "This kind of job is not available yet" (operators read "no handler for
-// this job type yet") and its message goes to the dead-letter queue, from
-// which it can be redriven once the handler exists.
+// AI-analysis consumes its SQS queue: it runs one analysis of a user's
+// data with an OpenAI chat model per job and stores the insight.
 package main
 
 import (
 	"context"
 
 	"github.com/personalcrm/core/functions/workers"
+	"github.com/personalcrm/core/functions/workers/aianalysis"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/platform"
 )
@@ -19,5 +16,5 @@ func main() {
 	if err != nil {
 		platform.Fatal(err)
 	}
-	workers.StartJob(app, workers.AIAnalysis(workers.AppDeps(app)))
+	workers.StartJob(app, aianalysis.Worker(workers.AppDeps(app), aianalysis.FromConfig(app.Config)))
 }

@@ -1,0 +1,112 @@
+package insight_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/google/uuid"
+
+	"github.com/personalcrm/core/shared/domain/insight"
+	"github.com/personalcrm/core/shared/errs"
+)
+
+func TestParse(t *testing.T) {
+	id := uuid.New()
+	for _, tt := range []struct {
+		name    string
+		typ     string
+		contact *uuid.UUID
+		data    string
+		fields  []string
+		emails  int
+	}{
+		{name: "contact summary", typ: "contact-summary", contact: &id},
+		{name: "with emails", typ: "contact-summary", contact: &id, data: `{"emails": 5}`, emails: 5},
+		{name: "null data", typ: "contact-summary", contact: &id, data: `null`},
+		{name: "unknown type", typ: "horoscope", contact: &id, fields: []string{"type"}},
+		{name: "no contact", typ: "contact-summary", fields: []string{"contactId"}},
+		{name: "too many emails", typ: "contact-summary", contact: &id, data: `{"emails": 51}`, fields: []string{"data.emails"}},
+		{name: "negative emails", typ: "contact-summary", contact: &id, data: `{"emails": -1}`, fields: []string{"data.emails"}},
+		{name: "emails not a number", typ: "contact-summary", contact: &id, data: `{"emails": "all"}`, fields: []string{"data.emails"}},
+		{name: "unknown option", typ: "contact-summary", contact: &id, data: `{"contactId": "x"}`, fields: []string{"data.contactId"}},
+		{name: "data not an object", typ: "contact-summary", contact: &id, data: `[]`, fields: []string{"data"}},
+		{name: "everything wrong", typ: "", data: `{"x": 1}`, fields: []string{"type", "data.x"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			typ, in, err := insight.Parse(tt.typ, tt.contact, json.RawMessage(tt.data))
+			if len(tt.fields) > 0 {
+				e, ok := errs.As(err)
+				if !ok || e.Kind != errs.KindInvalid {
+					t.Fatalf("error %v, want Invalid", err)
+				}
+				var got []string
+				for f := range e.Fields {
+					got = append(got, f)
+				}
+				if d := cmp.Diff(tt.fields, got, cmpopts.SortSlices(func(a, b string) bool { return a < b })); d != "" {
+					t.Fatalf("fields (-want +got):\n%s", d)
+				}
+				return
+			}
+			if err != nil || typ.Name != tt.typ || in.Emails != tt.emails || *in.ContactID != id {
+				t.Fatalf("%+v %+v %v", typ, in, err)
+			}
+			// What the route accepts, the job reads back the same.
+			typ2, in2, err := insight.Decode(typ.Name, in.Data())
+			if err != nil || typ2.Name != typ.Name || !cmp.Equal(in, in2) {
+				t.Fatalf("decoded %+v %v, want %+v", in2, err, in)
+			}
+		})
+	}
+	if _, _, err := insight.Decode("contact-summary", json.RawMessage(`{"contactId": "`+id.String()+`", "tone": "kind"}`)); !errs.Is(err, errs.KindInvalid) {
+		t.Fatalf("job data with an unknown option: %v", err)
+	}
+}
+
+func TestCheckSummary(t *testing.T) {
+	typ, _ := insight.Lookup(insight.ContactSummary)
+	long := strings.Repeat("word ", 1000)
+	for _, tt := range []struct {
+		name, answer string
+		want         *insight.Summary
+	}{
+		{"complete", `{"summary": " Ada  builds engines. ", "topics": ["engines", " ", "math"], "relationship": "colleague", "suggestedFollowUp": "Ask about the engine."}`,
+			&insight.Summary{Summary: "Ada builds engines.", Topics: []string{"engines", "math"}, Relationship: "colleague", SuggestedFollowUp: "Ask about the engine."}},
+		{"no follow-up, extra keys", `{"summary": "s", "topics": [], "relationship": "r", "mood": "fine"}`,
+			&insight.Summary{Summary: "s", Topics: []string{}, Relationship: "r"}},
+		{"no summary", `{"topics": [], "relationship": "r"}`, nil},
+		{"no topics", `{"summary": "s", "relationship": "r"}`, nil},
+		{"topics not strings", `{"summary": "s", "topics": [1], "relationship": "r"}`, nil},
+		{"not JSON", `Ada is a colleague.`, nil},
+		{"an array", `[{"summary": "s"}]`, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			content, err := typ.Check(tt.answer)
+			if tt.want == nil {
+				if err == nil {
+					t.Fatalf("accepted: %s", content)
+				}
+				if strings.Contains(err.Error(), "Ada") || strings.Contains(err.Error(), `"s"`) {
+					t.Fatalf("the error quotes the answer: %v", err)
+				}
+				return
+			}
+			var got insight.Summary
+			if err != nil || json.Unmarshal(content, &got) != nil {
+				t.Fatalf("%s %v", content, err)
+			}
+			if d := cmp.Diff(*tt.want, got); d != "" {
+				t.Fatalf("content (-want +got):\n%s", d)
+			}
+		})
+	}
+	// Long answers are bounded.
+	content, err := typ.Check(`{"summary": "` + long + `", "topics": ["` + strings.Repeat(`t", "`, 20) + `t"], "relationship": "r"}`)
+	var got insight.Summary
+	if err != nil || json.Unmarshal(content, &got) != nil || len([]rune(got.Summary)) > 2000 || len(got.Topics) != 10 {
+		t.Fatalf("%d characters, %d topics (%v)", len([]rune(got.Summary)), len(got.Topics), err)
+	}
+}

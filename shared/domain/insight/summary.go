@@ -1,0 +1,203 @@
+package insight
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/errs"
+)
+
+// ContactSummary is the name of the contact summary analysis.
+const ContactSummary = "contact-summary"
+
+// Bounds of the contact summary's prompt and answer, in emails and
+// characters.
+const (
+	MaxEmails      = 50
+	maxSubject     = 200
+	maxSnippet     = 300
+	maxNotes       = 1000
+	maxField       = 200
+	maxSummary     = 2000
+	maxTopics      = 10
+	maxTopic       = 100
+	maxFollowUp    = 500
+	maxRelationTxt = 500
+)
+
+// Summary is the content of a contact summary insight.
+type Summary struct {
+	Summary      string   `json:"summary"`
+	Topics       []string `json:"topics"`
+	Relationship string   `json:"relationship"`
+	// SuggestedFollowUp is absent when the model sees nothing to follow up.
+	SuggestedFollowUp string `json:"suggestedFollowUp,omitempty"`
+}
+
+var contactSummary = Type{
+	Name:         ContactSummary,
+	Summary:      "Summarize one contact from the metadata of the mail exchanged with them",
+	NeedsContact: true,
+	options: func(in *Input, f errs.Fields) {
+		if in.Emails < 0 || in.Emails > MaxEmails {
+			f.Add("data.emails", fmt.Sprintf("must be between 1 and %d", MaxEmails))
+		}
+	},
+	prompt: summaryPrompt,
+	check:  checkSummary,
+}
+
+const summarySystem = `You help someone keep up with the people they know, in a personal CRM.
+You are given one of their contacts and the metadata of the most recent emails exchanged with that contact (date, the contact's role in the email, subject, snippet).
+Answer with a single JSON object and nothing else, with these keys:
+- "summary": two to four sentences on who the contact is to the user and what they have been discussing;
+- "topics": an array of up to 10 short topics that recur in the emails;
+- "relationship": a few words on the relationship (for example "colleague", "client", "friend", "vendor");
+- "suggestedFollowUp": optional, one sentence on what the user could follow up on, only when the emails suggest something.
+Use only the data given. Write in the language of the emails.`
+
+// contactRow is what the prompt says about the contact.
+type contactRow struct {
+	Email, Name, Company, JobTitle, Notes *string
+	InteractionCount                      int
+	LastInteractionAt                     *time.Time
+}
+
+// emailRow is what the prompt says about one email.
+type emailRow struct {
+	Subject, Snippet *string
+	At               time.Time
+	Role             string
+}
+
+// summaryPrompt reads the user's contact and the newest emails exchanged
+// with it, only ever of this user. Errors: NotFound (not the user's
+// contact).
+func summaryPrompt(ctx context.Context, s *Service, userID uuid.UUID, in Input) (Prompt, error) {
+	var c contactRow
+	err := s.db.QueryRow(ctx, `select email, name, company, job_title, notes, interaction_count, last_interaction_at
+		from contacts where id = $1 and user_id = $2`, *in.ContactID, userID).
+		Scan(&c.Email, &c.Name, &c.Company, &c.JobTitle, &c.Notes, &c.InteractionCount, &c.LastInteractionAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Prompt{}, errs.NotFound("contact")
+	}
+	if err != nil {
+		return Prompt{}, db.Err(err, "contact")
+	}
+	limit := in.Emails
+	if limit == 0 {
+		limit = MaxEmails
+	}
+	rows, err := s.db.Query(ctx, `select e.subject, e.snippet, e.sort_at, ec.role
+		from email_contacts ec join emails e on e.id = ec.email_id
+		where ec.contact_id = $1 and ec.user_id = $2 and e.user_id = $2
+		order by e.sort_at desc, e.id desc limit $3`, *in.ContactID, userID, limit)
+	if err != nil {
+		return Prompt{}, db.Err(err, "email")
+	}
+	emails, err := pgx.CollectRows(rows, pgx.RowToStructByPos[emailRow])
+	if err != nil {
+		return Prompt{}, db.Err(err, "email")
+	}
+
+	var b strings.Builder
+	b.WriteString("Contact:\n")
+	line := func(label string, v *string, max int) {
+		if v != nil && strings.TrimSpace(*v) != "" {
+			fmt.Fprintf(&b, "%s: %s\n", label, clip(*v, max))
+		}
+	}
+	line("Name", c.Name, maxField)
+	line("Email", c.Email, maxField)
+	line("Company", c.Company, maxField)
+	line("Job title", c.JobTitle, maxField)
+	line("Notes", c.Notes, maxNotes)
+	fmt.Fprintf(&b, "Emails exchanged: %d\n", c.InteractionCount)
+	if c.LastInteractionAt != nil {
+		fmt.Fprintf(&b, "Last email: %s\n", c.LastInteractionAt.UTC().Format(time.DateOnly))
+	}
+	if len(emails) == 0 {
+		b.WriteString("\nNo emails with this contact are stored.\n")
+	} else {
+		fmt.Fprintf(&b, "\nThe %d most recent emails, newest first:\n", len(emails))
+	}
+	for _, e := range emails {
+		fmt.Fprintf(&b, "\nDate: %s\nContact's role: %s\n", e.At.UTC().Format(time.DateOnly), roleText(e.Role))
+		line("Subject", e.Subject, maxSubject)
+		line("Snippet", e.Snippet, maxSnippet)
+	}
+	return Prompt{System: summarySystem, User: b.String(), Emails: len(emails)}, nil
+}
+
+func roleText(role string) string {
+	switch role {
+	case "from":
+		return "sender"
+	case "reply_to":
+		return "reply-to"
+	}
+	return "recipient (" + role + ")"
+}
+
+// clip trims s to max characters, on one line.
+func clip(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:max-1]) + "…"
+}
+
+// checkSummary validates a contact summary answer: a JSON object with a
+// summary, topics and a relationship, and maybe a follow-up. Strings are
+// trimmed and bounded, empty topics dropped, at most maxTopics kept. The
+// error never quotes the answer.
+func checkSummary(answer string) (json.RawMessage, error) {
+	var raw struct {
+		Summary           *string   `json:"summary"`
+		Topics            *[]string `json:"topics"`
+		Relationship      *string   `json:"relationship"`
+		SuggestedFollowUp *string   `json:"suggestedFollowUp"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(answer)), &raw); err != nil {
+		return nil, fmt.Errorf("the answer is not a JSON object of a contact summary (%d characters)", len(answer))
+	}
+	var problems []string
+	out := Summary{Topics: []string{}}
+	if raw.Summary == nil || strings.TrimSpace(*raw.Summary) == "" {
+		problems = append(problems, "no summary")
+	} else {
+		out.Summary = clip(*raw.Summary, maxSummary)
+	}
+	if raw.Relationship == nil || strings.TrimSpace(*raw.Relationship) == "" {
+		problems = append(problems, "no relationship")
+	} else {
+		out.Relationship = clip(*raw.Relationship, maxRelationTxt)
+	}
+	if raw.Topics == nil {
+		problems = append(problems, "no topics")
+	} else {
+		for _, t := range *raw.Topics {
+			if t = clip(t, maxTopic); t != "" && len(out.Topics) < maxTopics {
+				out.Topics = append(out.Topics, t)
+			}
+		}
+	}
+	if raw.SuggestedFollowUp != nil {
+		out.SuggestedFollowUp = clip(*raw.SuggestedFollowUp, maxFollowUp)
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("the answer is not a contact summary: %s", strings.Join(problems, ", "))
+	}
+	return json.Marshal(out)
+}

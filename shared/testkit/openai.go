@@ -1,0 +1,259 @@
+package testkit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/personalcrm/core/shared/config"
+)
+
+// OpenAI is a sandbox OpenAI: POST /v1/chat/completions in OpenAI's wire
+// format (Bearer API key, model and messages checked; an answer with id,
+// choices and usage; errors as {"error": {message, type, param, code}}),
+// so that github.com/sashabaranov/go-openai runs against it unchanged.
+//
+// Its answers are deterministic and derived from the prompt: in JSON mode
+// (response_format json_object) a contact summary object whose summary
+// and topics quote the subjects of the prompt's "Subject: ..." lines;
+// otherwise a text saying the same. It records every request for
+// assertions and fails on demand (Fail).
+//
+// It serves tests (StartOpenAI) and the local server, which mounts
+// Handler under /sandbox/openai when no OPENAI_API_KEY is set.
+type OpenAI struct {
+	key  string
+	base string
+
+	mu       sync.Mutex
+	requests []OpenAIRequest
+	failures []int
+}
+
+// OpenAIRequest is a chat completion request the sandbox received.
+type OpenAIRequest struct {
+	Model          string          `json:"model"`
+	Messages       []OpenAIMessage `json:"messages"`
+	ResponseFormat *struct {
+		Type string `json:"type"`
+	} `json:"response_format,omitempty"`
+	MaxTokens           int `json:"max_tokens,omitempty"`
+	MaxCompletionTokens int `json:"max_completion_tokens,omitempty"`
+}
+
+// OpenAIMessage is one message of a chat.
+type OpenAIMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Text is every message's content, one after the other.
+func (r OpenAIRequest) Text() string {
+	var b strings.Builder
+	for _, m := range r.Messages {
+		b.WriteString(m.Content)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// OpenAIOptions configure a sandbox OpenAI.
+type OpenAIOptions struct {
+	// Key is the one API key it accepts; empty is the local server's
+	// sandbox key, config.SandboxOpenAIKey.
+	Key string
+}
+
+// NewOpenAI returns a sandbox OpenAI to serve with Handler.
+func NewOpenAI(o OpenAIOptions) *OpenAI {
+	if o.Key == "" {
+		o.Key = config.SandboxOpenAIKey
+	}
+	return &OpenAI{key: o.Key}
+}
+
+// StartOpenAI serves a sandbox OpenAI on a local test server, closed when
+// the test ends.
+func StartOpenAI(t testing.TB, o OpenAIOptions) *OpenAI {
+	t.Helper()
+	s := NewOpenAI(o)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	s.base = srv.URL + "/v1"
+	return s
+}
+
+// URL is the API base URL of a started sandbox, with its /v1, as OpenAI
+// clients take it.
+func (s *OpenAI) URL() string { return s.base }
+
+// Key is the API key it accepts.
+func (s *OpenAI) Key() string { return s.key }
+
+// Fail makes the next requests fail with the given HTTP statuses, one
+// each, in order: 429 (rate limited), 401 (bad key), 400, 500, 503...
+func (s *OpenAI) Fail(statuses ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, statuses...)
+}
+
+// Requests returns the chat completion requests received so far with a
+// valid key, failed ones included.
+func (s *OpenAI) Requests() []OpenAIRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// Handler serves the API at /v1/...
+func (s *OpenAI) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", s.chat)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		openAIError(w, http.StatusNotFound, "invalid_request_error", "unknown_url", "Invalid URL ("+r.Method+" "+r.URL.Path+")")
+	})
+	return mux
+}
+
+func openAIError(w http.ResponseWriter, status int, typ, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	var c any
+	if code != "" {
+		c = code
+	}
+	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": message, "type": typ, "param": nil, "code": c}})
+}
+
+var openAIRoles = []string{"system", "developer", "user", "assistant"}
+
+func (s *OpenAI) chat(w http.ResponseWriter, r *http.Request) {
+	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || auth != s.key {
+		// OpenAI quotes the start and end of a wrong key.
+		shown := auth
+		if len(shown) > 8 {
+			shown = shown[:3] + "*****" + shown[len(shown)-4:]
+		}
+		openAIError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key",
+			"Incorrect API key provided: "+shown+". You can find your API key at https://platform.openai.com/account/api-keys.")
+		return
+	}
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		openAIError(w, http.StatusBadRequest, "invalid_request_error", "", "Content-Type must be application/json")
+		return
+	}
+	var req OpenAIRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		openAIError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request.")
+		return
+	}
+	s.mu.Lock()
+	s.requests = append(s.requests, req)
+	var fail int
+	if len(s.failures) > 0 {
+		fail, s.failures = s.failures[0], s.failures[1:]
+	}
+	s.mu.Unlock()
+
+	switch fail {
+	case 0:
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", "20")
+		openAIError(w, fail, "requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again in 20s.")
+		return
+	case http.StatusUnauthorized:
+		openAIError(w, fail, "invalid_request_error", "invalid_api_key", "Incorrect API key provided: sk-sa*****only.")
+		return
+	default:
+		if fail >= 500 {
+			openAIError(w, fail, "server_error", "", "The server had an error while processing your request. Sorry about that!")
+		} else {
+			openAIError(w, fail, "invalid_request_error", "", "The request was refused by the sandbox.")
+		}
+		return
+	}
+
+	jsonMode := req.ResponseFormat != nil && req.ResponseFormat.Type == "json_object"
+	switch {
+	case req.Model == "":
+		openAIError(w, http.StatusBadRequest, "invalid_request_error", "", "you must provide a model parameter")
+		return
+	case len(req.Messages) == 0:
+		openAIError(w, http.StatusBadRequest, "invalid_request_error", "", "[] is too short - 'messages'")
+		return
+	case req.ResponseFormat != nil && !slices.Contains([]string{"text", "json_object", "json_schema"}, req.ResponseFormat.Type):
+		openAIError(w, http.StatusBadRequest, "invalid_request_error", "", "Invalid value for 'response_format.type'.")
+		return
+	case jsonMode && !strings.Contains(strings.ToLower(req.Text()), "json"):
+		openAIError(w, http.StatusBadRequest, "invalid_request_error", "",
+			"'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.")
+		return
+	}
+	for i, m := range req.Messages {
+		if !slices.Contains(openAIRoles, m.Role) {
+			openAIError(w, http.StatusBadRequest, "invalid_request_error", "", fmt.Sprintf("Invalid value: '%s'. Supported values are: 'system', 'developer', 'user' and 'assistant'. ('messages[%d].role')", m.Role, i))
+			return
+		}
+	}
+
+	content := sandboxAnswer(req.Text(), jsonMode)
+	sum := sha256.Sum256([]byte(req.Model + "\x00" + req.Text()))
+	prompt, completion := tokensOf(req.Text()), tokensOf(content)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"id":      "chatcmpl-sandbox" + hex.EncodeToString(sum[:12]),
+		"object":  "chat.completion",
+		"created": time.Now().Unix(),
+		"model":   req.Model,
+		"choices": []any{map[string]any{
+			"index":         0,
+			"message":       map[string]any{"role": "assistant", "content": content, "refusal": nil},
+			"logprobs":      nil,
+			"finish_reason": "stop",
+		}},
+		"usage": map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+	})
+}
+
+// tokensOf estimates a text's tokens as OpenAI's rule of thumb does: four
+// characters each.
+func tokensOf(s string) int { return (utf8.RuneCountInString(s) + 3) / 4 }
+
+// sandboxAnswer is the sandbox's answer to a prompt: it quotes the
+// subjects of the prompt's "Subject: ..." lines.
+func sandboxAnswer(prompt string, jsonMode bool) string {
+	var subjects []string
+	for _, line := range strings.Split(prompt, "\n") {
+		if s, ok := strings.CutPrefix(strings.TrimSpace(line), "Subject: "); ok && s != "" {
+			subjects = append(subjects, s)
+		}
+	}
+	summary := fmt.Sprintf("Sandbox summary of %d emails.", len(subjects))
+	if len(subjects) > 0 {
+		summary += " Subjects: " + strings.Join(subjects, "; ") + "."
+	}
+	if !jsonMode {
+		return summary
+	}
+	topics := subjects[:min(len(subjects), 5)]
+	if topics == nil {
+		topics = []string{}
+	}
+	answer := map[string]any{"summary": summary, "topics": topics, "relationship": "sandbox contact"}
+	if len(subjects) > 0 {
+		answer["suggestedFollowUp"] = "Follow up on \"" + subjects[0] + "\"."
+	}
+	b, _ := json.Marshal(answer)
+	return string(b)
+}
