@@ -66,8 +66,11 @@ FORCE:
 
 ## bench: the performance budgets, one line per figure
 bench: tools
-	@$(GO) test -p 1 -run '^$$' -bench 'BenchmarkColdStart|BenchmarkWarmRequest|BenchmarkCacheRatios|BenchmarkJobsBudget' -benchtime=1x -timeout 30m \
-		./functions ./functions/routes/contacts ./functions/workers | grep -E '^[a-z_0-9-]+ [0-9.]+ ' || true
+	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	status=0; $(GO) test -p 1 -run '^$$' -bench 'BenchmarkColdStart|BenchmarkWarmRequest|BenchmarkCacheRatios|BenchmarkJobsBudget' -benchtime=1x -timeout 30m \
+		./functions ./functions/routes/contacts ./functions/workers >"$$out" 2>&1 || status=$$?; \
+	grep -E '^[a-z_0-9-]+ [0-9.]+ ' "$$out" || true; \
+	if [ $$status -ne 0 ]; then echo "benchmarks failed:"; grep -E -A5 '^(--- FAIL|FAIL|panic)' "$$out"; exit $$status; fi
 
 ## synth: build the functions, then synthesize the CloudFormation template into cdk.out
 ##        (offline, no AWS credentials needed)

@@ -80,7 +80,8 @@ func BenchmarkWarmRequest(b *testing.B) {
 			var r contact.Contact
 			err = pool.QueryRow(ctx, "select "+cols+" from contacts where user_id = $1 and id = $2", uid, c.ID).Scan(
 				&r.ID, &r.UserID, &r.Email, &r.Name, &r.Company, &r.JobTitle, &r.Phone, &r.Notes,
-				&r.InteractionCount, &r.LastInteractionAt, &r.CreatedAt, &r.UpdatedAt, &r.SortKey)
+				&r.InteractionCount, &r.LastInteractionAt, &r.CreatedAt, &r.UpdatedAt, &r.SortKey,
+				&r.PhotoURL, &r.EnrichedAt, &r.EnrichedFrom, &r.EnrichmentMatched)
 			if err != nil {
 				b.Fatal(err)
 			}
