@@ -51,18 +51,21 @@ const (
 	VarGoogleClientID     = "GOOGLE_CLIENT_ID"
 	VarGoogleClientSecret = "GOOGLE_CLIENT_SECRET"
 	VarGoogleWebhookURL   = "GOOGLE_WEBHOOK_URL"
-	VarGoogleSandboxURL   = "GOOGLE_SANDBOX_URL"
-	VarTokenKeys          = "TOKEN_KEYS"
-	VarOpenAIAPIKey       = "OPENAI_API_KEY"
-	VarOpenAIBaseURL      = "OPENAI_BASE_URL"
-	VarOpenAIModel        = "OPENAI_MODEL"
-	VarS3Bucket           = "S3_BUCKET"
-	VarS3Region           = "S3_REGION"
-	VarFeatureAIAgents    = "FEATURE_AI_AGENTS"
-	VarFeatureEnrichment  = "FEATURE_ENRICHMENT"
-	VarFeatureWebhooks    = "FEATURE_WEBHOOKS"
-	VarJobsRetentionDays  = "JOBS_RETENTION_DAYS"
-	VarExtractIgnore      = "EXTRACT_IGNORE"
+	// VarGooglePushServiceAccount is the service account of the Gmail
+	// push subscription, the only one whose push tokens are accepted.
+	VarGooglePushServiceAccount = "GOOGLE_PUSH_SERVICE_ACCOUNT"
+	VarGoogleSandboxURL         = "GOOGLE_SANDBOX_URL"
+	VarTokenKeys                = "TOKEN_KEYS"
+	VarOpenAIAPIKey             = "OPENAI_API_KEY"
+	VarOpenAIBaseURL            = "OPENAI_BASE_URL"
+	VarOpenAIModel              = "OPENAI_MODEL"
+	VarS3Bucket                 = "S3_BUCKET"
+	VarS3Region                 = "S3_REGION"
+	VarFeatureAIAgents          = "FEATURE_AI_AGENTS"
+	VarFeatureEnrichment        = "FEATURE_ENRICHMENT"
+	VarFeatureWebhooks          = "FEATURE_WEBHOOKS"
+	VarJobsRetentionDays        = "JOBS_RETENTION_DAYS"
+	VarExtractIgnore            = "EXTRACT_IGNORE"
 )
 
 // Config is everything a function reads from its environment.
@@ -106,6 +109,9 @@ type Config struct {
 	GoogleClientID     string   `env:"GOOGLE_CLIENT_ID"`
 	GoogleClientSecret Secret   `env:"GOOGLE_CLIENT_SECRET"`
 	GoogleWebhookURL   *url.URL `env:"GOOGLE_WEBHOOK_URL"`
+	// GooglePushServiceAccount, when set, is the only service account
+	// whose Gmail push tokens are accepted.
+	GooglePushServiceAccount string `env:"GOOGLE_PUSH_SERVICE_ACCOUNT"`
 	// GoogleSandboxURL is the base URL of a sandbox Google to use instead
 	// of Google's endpoints (development and test only; production refuses
 	// it). Unset, a sandbox is looked for at AuthURL + /sandbox/google.

@@ -47,6 +47,9 @@ type Endpoints struct {
 	// People is the People API's root URL, ending in a slash; its
 	// methods are under v1/.
 	People string
+	// Certs is the JSON Web Key Set of the keys Google signs its ID
+	// tokens with (Pub/Sub's push tokens among them).
+	Certs string
 }
 
 // Production are Google's own endpoints.
@@ -57,6 +60,7 @@ var Production = Endpoints{
 	UserInfo: "https://openidconnect.googleapis.com/v1/userinfo",
 	Gmail:    "https://gmail.googleapis.com/",
 	People:   "https://people.googleapis.com/",
+	Certs:    "https://www.googleapis.com/oauth2/v3/certs",
 }
 
 // SandboxEndpoints are the endpoints of a sandbox Google served at base:
@@ -70,6 +74,7 @@ func SandboxEndpoints(base string) Endpoints {
 		UserInfo: base + "/v1/userinfo",
 		Gmail:    base + "/",
 		People:   base + "/",
+		Certs:    base + "/oauth2/v3/certs",
 	}
 }
 
