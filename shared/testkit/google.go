@@ -698,13 +698,18 @@ func (g *Google) idToken(u GoogleUser, scope string) string {
 	if slices.Contains(scopes, "profile") {
 		claims["name"] = u.Name
 	}
+	return signJWT(signingKey(), claims)
+}
+
+// signJWT signs claims with key (RS256) under the sandbox's key id.
+func signJWT(key *rsa.PrivateKey, claims map[string]any) string {
 	enc := func(v any) string {
 		b, _ := json.Marshal(v)
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
 	signed := enc(map[string]string{"alg": "RS256", "kid": signingKeyID, "typ": "JWT"}) + "." + enc(claims)
 	sum := sha256.Sum256([]byte(signed))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, signingKey(), crypto.SHA256, sum[:])
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
 	if err != nil {
 		panic(err)
 	}
