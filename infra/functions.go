@@ -148,6 +148,10 @@ func (w *wiring) environment(fn catalog.Function) *map[string]*string {
 	if fn.Needs(catalog.Google) {
 		env[config.VarGoogleClientID] = jsii.String(w.settings.GoogleClientID)
 	}
+	// Gmail's push subscription signs its tokens for the endpoint's URL.
+	if fn.Name == catalog.WebhooksGmail {
+		env[config.VarGoogleWebhookURL] = awscdk.Fn_Join(jsii.String(""), &[]*string{w.authURL, jsii.String(fn.Path)})
+	}
 	for _, spec := range secretsOf(fn) {
 		env[spec.Var] = w.secrets[spec.Var].SecretArn()
 	}

@@ -97,6 +97,9 @@ func wantEnv(fn catalog.Function, jobs []string, features []string, revision boo
 	if fn.Needs(catalog.TokenKeys) {
 		vars = append(vars, config.VarTokenKeys)
 	}
+	if fn.Name == catalog.WebhooksGmail {
+		vars = append(vars, config.VarGoogleWebhookURL)
+	}
 	if fn.Needs(catalog.OpenAI) {
 		vars = append(vars, config.VarOpenAIAPIKey)
 	}

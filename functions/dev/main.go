@@ -27,6 +27,7 @@ import (
 
 	"github.com/personalcrm/core/functions/routes"
 	authroutes "github.com/personalcrm/core/functions/routes/auth"
+	"github.com/personalcrm/core/functions/routes/webhooks"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/cache"
@@ -136,6 +137,10 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err != nil {
 		return nil, err
 	}
+	pushes, err := webhooks.VerifierFromConfig(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	opts := api.Options{Log: log, Monitor: mon, Sessions: sessions, Limiter: ratelimit.New(c, log, mon)}.WithConfig(cfg)
 	srv := api.NewServer(opts, routes.All(routes.Deps{
 		Log: log,
@@ -154,6 +159,7 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		Emails:      email.NewService(pool),
 		Syncs:       email.NewSyncs(pool, jobs.queue),
 		Insights:    insight.NewService(pool, jobs.queue),
+		Gmail:       webhooks.GmailDeps{Enabled: cfg.Features.Webhooks, Verifier: pushes, Syncs: email.NewSyncs(pool, jobs.queue)},
 	})...)
 	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
 	s := &server{cfg: cfg, log: log, pool: pool, handler: srv, cache: c, jobs: jobs}

@@ -14,6 +14,7 @@ import (
 	"github.com/personalcrm/core/functions/routes/jobs"
 	"github.com/personalcrm/core/functions/routes/openapi"
 	userroutes "github.com/personalcrm/core/functions/routes/user"
+	"github.com/personalcrm/core/functions/routes/webhooks"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/domain/contact"
@@ -47,6 +48,8 @@ type Deps struct {
 
 	// Insights takes requests for AI analyses and lists their results.
 	Insights *insight.Service
+	// Gmail receives Gmail's push notifications.
+	Gmail webhooks.GmailDeps
 }
 
 // All returns every route of the catalog, bound to deps. With zero Deps the
@@ -75,6 +78,7 @@ func All(d Deps) []api.Route {
 		emails.Sync(d.Syncs),
 		ai.Analyze(d.Insights),
 		ai.List(d.Insights),
+		webhooks.Gmail(d.Gmail),
 	}
 }
 

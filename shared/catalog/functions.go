@@ -30,6 +30,8 @@ const (
 	AIAnalyze      = "ai-analyze"
 	AIInsightsList = "ai-insights-list"
 
+	WebhooksGmail = "webhooks-gmail"
+
 	// Job types: each is a queue and the Lambda that consumes it.
 	EmailSync         = "email-sync"
 	ContactExtraction = "contact-extraction"
@@ -254,6 +256,17 @@ var aiRoutes = []Function{
 	},
 }
 
+// webhookRoutes are the routes outside services call.
+var webhookRoutes = []Function{
+	{
+		Name: WebhooksGmail, Kind: Route, Method: "POST", Path: "/webhooks/gmail", Access: Public, Tag: "webhooks",
+		Summary: "Receive a Gmail push notification from Pub/Sub: enqueue an incremental email-sync of the mailbox's accounts, " +
+			"one at a time per account",
+		Uses:     []Resource{Database},
+		Enqueues: []string{EmailSync},
+	},
+}
+
 // MailSyncPeriod is how often every account's mail is synced without
 // anyone asking. A quarter of an hour brings new correspondents in within
 // the hour they write, while an idle mailbox costs one Gmail history call
@@ -284,6 +297,7 @@ func init() {
 	functions = append(functions, jobRoutes...)
 	functions = append(functions, emailRoutes...)
 	functions = append(functions, aiRoutes...)
+	functions = append(functions, webhookRoutes...)
 	functions = append(functions, jobFunctions...)
 	functions = append(functions, opFunctions...)
 	schedules = append(schedules, jobSchedules...)

@@ -1,0 +1,185 @@
+package webhooks_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/personalcrm/core/functions/routes/webhooks"
+	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/feature"
+	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/queue"
+	"github.com/personalcrm/core/shared/testkit"
+)
+
+const (
+	audience       = "https://api.example.com/webhooks/gmail"
+	serviceAccount = "gmail-push@crm-project.iam.gserviceaccount.com"
+)
+
+type fixture struct {
+	pool    *db.Pool
+	google  *testkit.Google
+	server  *api.Server
+	off     *api.Server
+	alice   uuid.UUID
+	account uuid.UUID
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	kit := testkit.StartGoogleKit(t, pool, testkit.GoogleOptions{})
+	v, err := webhooks.NewPushVerifier(ctx, webhooks.PushOptions{
+		Audience: audience, ServiceAccount: serviceAccount,
+		Certs: google.SandboxEndpoints(kit.Sandbox.URL()).Certs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncs := email.NewSyncs(pool, queue.New(pool, queue.NewMemory(queue.MemoryOptions{}), nil))
+	alice, _, account := kit.Account(t, pool, "alice@example.com")
+	// Bob's mailbox can sync, but Bob has not turned push on.
+	kit.Account(t, pool, "bob@example.com")
+	if _, err := feature.NewSettings(pool).Set(ctx, alice, feature.Webhooks, true); err != nil {
+		t.Fatal(err)
+	}
+	return fixture{
+		pool: pool, google: kit.Sandbox, alice: alice, account: account,
+		server: api.NewServer(api.Options{}, webhooks.Gmail(webhooks.GmailDeps{Enabled: true, Verifier: v, Syncs: syncs})),
+		off:    api.NewServer(api.Options{}, webhooks.Gmail(webhooks.GmailDeps{Enabled: false, Verifier: v, Syncs: syncs})),
+	}
+}
+
+// push is a Pub/Sub push delivery of Gmail's notification for mailbox.
+func push(mailbox string) map[string]any {
+	data := `{"emailAddress":"` + mailbox + `","historyId":9876543}`
+	return map[string]any{
+		"message": map[string]any{
+			"data":      base64.StdEncoding.EncodeToString([]byte(data)),
+			"messageId": "2070443601311540", "message_id": "2070443601311540",
+			"publishTime": "2026-11-26T10:00:00.000Z", "publish_time": "2026-11-26T10:00:00.000Z",
+		},
+		"subscription": "projects/crm-project/subscriptions/gmail-push",
+	}
+}
+
+func (f fixture) token(p testkit.PushToken) string {
+	if p.Audience == "" {
+		p.Audience = audience
+	}
+	if p.Email == "" {
+		p.Email = serviceAccount
+	}
+	return f.google.PushToken(p)
+}
+
+func (f fixture) syncJobs(t *testing.T) []queue.EmailSync {
+	t.Helper()
+	rows, err := f.pool.Query(context.Background(), `select payload, singleton_key from jobs where kind = 'email-sync' order by created_at`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []queue.EmailSync
+	for rows.Next() {
+		var p queue.EmailSync
+		var key string
+		if err := rows.Scan(&p, &key); err != nil {
+			t.Fatal(err)
+		}
+		if key != email.SyncKey(p.AccountID) {
+			t.Errorf("singleton key %q, want %q", key, email.SyncKey(p.AccountID))
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestPushEnqueuesOneSync(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	want := queue.EmailSync{UserID: f.alice, AccountID: f.account}
+	for _, tr := range testkit.Transports(f.server) {
+		t.Run(tr.Name, func(t *testing.T) {
+			// Pub/Sub redelivers: the second push finds the first's sync
+			// waiting and adds none. The address's case does not matter.
+			for _, mailbox := range []string{"alice@example.com", "Alice@Example.COM"} {
+				res := tr.Do(t, testkit.Request("POST", "/webhooks/gmail", f.token(testkit.PushToken{}), push(mailbox)))
+				raw := testkit.ReadJSON(t, res, nil)
+				if res.StatusCode != http.StatusNoContent {
+					t.Fatalf("push for %s: %d %s", mailbox, res.StatusCode, raw)
+				}
+				if got := f.syncJobs(t); len(got) != 1 || got[0] != want {
+					t.Fatalf("after push for %s: jobs %+v, want one %+v", mailbox, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestPushRefused(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := f.token(testkit.PushToken{})
+	cases := map[string]struct {
+		server *api.Server
+		token  string
+		body   any
+		status int
+		code   string
+	}{
+		"no token":            {f.server, "", push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"not a JWT":           {f.server, "not-a-token", push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"wrong audience":      {f.server, f.token(testkit.PushToken{Audience: "https://elsewhere.example.com/push"}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"expired":             {f.server, f.token(testkit.PushToken{Expires: time.Now().Add(-time.Minute)}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"signed by other key": {f.server, f.token(testkit.PushToken{Key: other}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"not Google's issuer": {f.server, f.token(testkit.PushToken{Issuer: "https://evil.example.com"}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"unverified email":    {f.server, f.token(testkit.PushToken{EmailUnverified: true}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"other service account": {f.server, f.token(testkit.PushToken{Email: "someone@crm-project.iam.gserviceaccount.com"}),
+			push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"not JSON":        {f.server, valid, "{", http.StatusBadRequest, "VALIDATION_ERROR"},
+		"no message":      {f.server, valid, map[string]any{"subscription": "s"}, http.StatusBadRequest, "VALIDATION_ERROR"},
+		"data not base64": {f.server, valid, map[string]any{"message": map[string]any{"data": "%%%"}}, http.StatusBadRequest, "VALIDATION_ERROR"},
+		"data not Gmail's": {f.server, valid, map[string]any{"message": map[string]any{"data": base64.StdEncoding.EncodeToString([]byte(`{"hello":1}`))}},
+			http.StatusBadRequest, "VALIDATION_ERROR"},
+		"unknown mailbox":         {f.server, valid, push("nobody@example.com"), http.StatusNoContent, ""},
+		"mailbox without push on": {f.server, valid, push("bob@example.com"), http.StatusNoContent, ""},
+		"gate off":                {f.off, valid, push("alice@example.com"), http.StatusForbidden, "FORBIDDEN"},
+	}
+	for name, c := range cases {
+		for _, tr := range testkit.Transports(c.server) {
+			t.Run(name+"/"+tr.Name, func(t *testing.T) {
+				res := tr.Do(t, testkit.Request("POST", "/webhooks/gmail", c.token, c.body))
+				raw := testkit.ReadJSON(t, res, nil)
+				if res.StatusCode != c.status || !strings.Contains(string(raw), c.code) {
+					t.Fatalf("got %d %s, want %d %s", res.StatusCode, raw, c.status, c.code)
+				}
+				if strings.Contains(string(raw), valid) {
+					t.Fatal("the answer repeats the token")
+				}
+			})
+		}
+	}
+	if got := f.syncJobs(t); len(got) != 0 {
+		t.Fatalf("jobs %+v, want none", got)
+	}
+}
