@@ -44,9 +44,10 @@ type PushInput struct {
 }
 
 // Notification is what Gmail publishes when a watched mailbox changes.
+// The history id comes as a JSON number or a string of one.
 type Notification struct {
-	EmailAddress string `json:"emailAddress"`
-	HistoryID    uint64 `json:"historyId"`
+	EmailAddress string      `json:"emailAddress"`
+	HistoryID    json.Number `json:"historyId"`
 }
 
 // MailboxSyncer finds the accounts of a mailbox and enqueues their syncs.
@@ -103,7 +104,7 @@ func decode(data string) (Notification, error) {
 			return n, errData
 		}
 	}
-	if err := json.Unmarshal(raw, &n); err != nil || !strings.Contains(n.EmailAddress, "@") || n.HistoryID == 0 {
+	if err := json.Unmarshal(raw, &n); err != nil || !strings.Contains(n.EmailAddress, "@") || n.HistoryID == "" {
 		return n, errData
 	}
 	return n, nil

@@ -64,7 +64,10 @@ func setup(t *testing.T) fixture {
 
 // push is a Pub/Sub push delivery of Gmail's notification for mailbox.
 func push(mailbox string) map[string]any {
-	data := `{"emailAddress":"` + mailbox + `","historyId":9876543}`
+	return pushData(`{"emailAddress":"` + mailbox + `","historyId":9876543}`)
+}
+
+func pushData(data string) map[string]any {
 	return map[string]any{
 		"message": map[string]any{
 			"data":      base64.StdEncoding.EncodeToString([]byte(data)),
@@ -118,8 +121,12 @@ func TestPushEnqueuesOneSync(t *testing.T) {
 		t.Run(tr.Name, func(t *testing.T) {
 			// Pub/Sub redelivers: the second push finds the first's sync
 			// waiting and adds none. The address's case does not matter.
-			for _, mailbox := range []string{"alice@example.com", "Alice@Example.COM"} {
-				res := tr.Do(t, testkit.Request("POST", "/webhooks/gmail", f.token(testkit.PushToken{}), push(mailbox)))
+			// The history id may come as a string.
+			for mailbox, body := range map[string]map[string]any{
+				"alice@example.com": push("alice@example.com"),
+				"Alice@Example.COM": pushData(`{"emailAddress":"Alice@Example.COM","historyId":"9876544"}`),
+			} {
+				res := tr.Do(t, testkit.Request("POST", "/webhooks/gmail", f.token(testkit.PushToken{}), body))
 				raw := testkit.ReadJSON(t, res, nil)
 				if res.StatusCode != http.StatusNoContent {
 					t.Fatalf("push for %s: %d %s", mailbox, res.StatusCode, raw)
@@ -156,10 +163,11 @@ func TestPushRefused(t *testing.T) {
 		"unverified email":    {f.server, f.token(testkit.PushToken{EmailUnverified: true}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
 		"other service account": {f.server, f.token(testkit.PushToken{Email: "someone@crm-project.iam.gserviceaccount.com"}),
 			push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
-		"not JSON":        {f.server, valid, "{", http.StatusBadRequest, "VALIDATION_ERROR"},
-		"no message":      {f.server, valid, map[string]any{"subscription": "s"}, http.StatusBadRequest, "VALIDATION_ERROR"},
-		"data not base64": {f.server, valid, map[string]any{"message": map[string]any{"data": "%%%"}}, http.StatusBadRequest, "VALIDATION_ERROR"},
-		"data not Gmail's": {f.server, valid, map[string]any{"message": map[string]any{"data": base64.StdEncoding.EncodeToString([]byte(`{"hello":1}`))}},
+		"not JSON":         {f.server, valid, "{", http.StatusBadRequest, "VALIDATION_ERROR"},
+		"no message":       {f.server, valid, map[string]any{"subscription": "s"}, http.StatusBadRequest, "VALIDATION_ERROR"},
+		"data not base64":  {f.server, valid, map[string]any{"message": map[string]any{"data": "%%%"}}, http.StatusBadRequest, "VALIDATION_ERROR"},
+		"data not Gmail's": {f.server, valid, pushData(`{"hello":1}`), http.StatusBadRequest, "VALIDATION_ERROR"},
+		"history not a number": {f.server, valid, pushData(`{"emailAddress":"alice@example.com","historyId":"soon"}`),
 			http.StatusBadRequest, "VALIDATION_ERROR"},
 		"unknown mailbox":         {f.server, valid, push("nobody@example.com"), http.StatusNoContent, ""},
 		"mailbox without push on": {f.server, valid, push("bob@example.com"), http.StatusNoContent, ""},
