@@ -14,6 +14,8 @@ import (
 
 	"github.com/personalcrm/core/functions/routes/webhooks"
 	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/feature"
@@ -189,5 +191,38 @@ func TestPushRefused(t *testing.T) {
 	}
 	if got := f.syncJobs(t); len(got) != 0 {
 		t.Fatalf("jobs %+v, want none", got)
+	}
+}
+
+// TestVerifierFromConfig: the function's configuration gives a verifier
+// of tokens for GOOGLE_WEBHOOK_URL signed by the configured sandbox
+// Google, and none without GOOGLE_WEBHOOK_URL.
+func TestVerifierFromConfig(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	g := testkit.StartGoogle(t, testkit.GoogleOptions{})
+	load := func(env map[string]string) *config.Config {
+		t.Helper()
+		env["AUTH_URL"] = "http://127.0.0.1:1"
+		cfg, err := config.Load(ctx, catalog.MustLookup(catalog.WebhooksGmail), config.WithEnv(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	if v, err := webhooks.VerifierFromConfig(ctx, load(map[string]string{}), nil); v != nil || err != nil {
+		t.Fatalf("without GOOGLE_WEBHOOK_URL: %v, %v; want none", v, err)
+	}
+	v, err := webhooks.VerifierFromConfig(ctx, load(map[string]string{
+		"GOOGLE_WEBHOOK_URL": audience, "GOOGLE_SANDBOX_URL": g.URL(), "GOOGLE_PUSH_SERVICE_ACCOUNT": serviceAccount,
+	}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Verify(ctx, g.PushToken(testkit.PushToken{Audience: audience, Email: serviceAccount})); err != nil {
+		t.Fatalf("a sandbox push token: %v", err)
+	}
+	if err := v.Verify(ctx, g.PushToken(testkit.PushToken{Audience: audience, Email: "other@example.com"})); err == nil {
+		t.Fatal("a token of another service account verified")
 	}
 }
