@@ -187,8 +187,8 @@ func newCache(scope constructs.Construct, s Settings, net *network) *cache {
 		UserGroupId: jsii.String(prefix),
 		UserIds:     jsii.Strings(userID, defaultID),
 	})
-	users.AddDependency(user)
-	users.AddDependency(defaultUser)
+	users.Node().AddDependency(user)
+	users.Node().AddDependency(defaultUser)
 
 	multiAZ := s.CacheNodes > 1
 	group := awselasticache.NewCfnReplicationGroup(scope, jsii.String("Cache"), &awselasticache.CfnReplicationGroupProps{
