@@ -9,6 +9,7 @@ import (
 	"github.com/personalcrm/core/functions/workers"
 	"github.com/personalcrm/core/functions/workers/aianalysis"
 	"github.com/personalcrm/core/functions/workers/enrich"
+	"github.com/personalcrm/core/functions/workers/gmailwatch"
 	"github.com/personalcrm/core/functions/workers/mailsync"
 	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
@@ -63,10 +64,15 @@ func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, p
 	if err != nil {
 		return nil, err
 	}
+	watch, err := gmailwatch.FromConfig(cfg, pool, log)
+	if err != nil {
+		return nil, err
+	}
 	deps := workers.Deps{Log: log, Monitor: mon, DB: pool, Backend: backend, Extraction: email.WithIgnore(cfg.ExtractIgnore...), Cache: c}
 	retention := time.Duration(cfg.JobsRetentionDays) * 24 * time.Hour
 	ops := map[string]workers.Op{}
-	for _, op := range []workers.Op{workers.Relay(q), workers.Maintenance(pool, retention, tokenKeys, log), workers.SyncAccounts(pool, q, workers.SyncAccountsOptions{})} {
+	for _, op := range []workers.Op{workers.Relay(q), workers.Maintenance(pool, retention, tokenKeys, log), workers.SyncAccounts(pool, q, workers.SyncAccountsOptions{}),
+		gmailwatch.Op(pool, watch)} {
 		ops[op.Function.Name] = op
 	}
 	own := []*worker.Worker{mailsync.Worker(deps, mail), enrich.Worker(deps, enrichment), aianalysis.Worker(deps, aiOptions(cfg))}

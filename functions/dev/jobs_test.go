@@ -25,7 +25,7 @@ func TestBackgroundRunsJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(bg.workers) != 4 || len(bg.ops) != 3 {
+	if len(bg.workers) != 4 || len(bg.ops) != 4 {
 		t.Fatalf("%d consumers and %d operations", len(bg.workers), len(bg.ops))
 	}
 	ctx, cancel := context.WithCancel(context.Background())

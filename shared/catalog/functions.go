@@ -43,6 +43,7 @@ const (
 	OutboxRelay  = "outbox-relay"
 	Maintenance  = "maintenance"
 	SyncAccounts = "sync-accounts"
+	GmailWatch   = "gmail-watch"
 )
 
 var functions = []Function{
@@ -199,6 +200,14 @@ var opFunctions = []Function{
 		Enqueues: []string{EmailSync},
 	},
 	{
+		Name: GmailWatch, Kind: Op,
+		Summary: "Ask Gmail to publish the changes of every mailbox that takes push notifications to the Pub/Sub topic, " +
+			"renewing the watches before they expire",
+		Timeout: 5 * time.Minute, MaxConcurrency: 1,
+		// The token keys: it opens the accounts' tokens to call Gmail.
+		Uses: []Resource{Database, Google, TokenKeys},
+	},
+	{
 		Name: Maintenance, Kind: Op,
 		Summary: "Delete finished jobs past retention, expired sessions and expired verification tokens; " +
 			"seal provider tokens sealed with an older key again with the newest",
@@ -288,6 +297,11 @@ var jobSchedules = []Schedule{
 	{
 		Name: "mail-sync", Every: MailSyncPeriod, Target: SyncAccounts,
 		Summary: "Enqueue a mail sync of every account not synced in the last period",
+	},
+	{
+		// Gmail's watches last 7 days; Google advises renewing them daily.
+		Name: "gmail-watch", Every: 24 * time.Hour, Target: GmailWatch,
+		Summary: "Renew the Gmail watch of every mailbox that takes push notifications",
 	},
 }
 

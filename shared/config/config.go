@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -55,17 +56,20 @@ const (
 	// push subscription, the only one whose push tokens are accepted.
 	VarGooglePushServiceAccount = "GOOGLE_PUSH_SERVICE_ACCOUNT"
 	VarGoogleSandboxURL         = "GOOGLE_SANDBOX_URL"
-	VarTokenKeys                = "TOKEN_KEYS"
-	VarOpenAIAPIKey             = "OPENAI_API_KEY"
-	VarOpenAIBaseURL            = "OPENAI_BASE_URL"
-	VarOpenAIModel              = "OPENAI_MODEL"
-	VarS3Bucket                 = "S3_BUCKET"
-	VarS3Region                 = "S3_REGION"
-	VarFeatureAIAgents          = "FEATURE_AI_AGENTS"
-	VarFeatureEnrichment        = "FEATURE_ENRICHMENT"
-	VarFeatureWebhooks          = "FEATURE_WEBHOOKS"
-	VarJobsRetentionDays        = "JOBS_RETENTION_DAYS"
-	VarExtractIgnore            = "EXTRACT_IGNORE"
+	// VarGooglePubSubTopic is the Pub/Sub topic Gmail publishes the
+	// changes of watched mailboxes to.
+	VarGooglePubSubTopic = "GOOGLE_PUBSUB_TOPIC"
+	VarTokenKeys         = "TOKEN_KEYS"
+	VarOpenAIAPIKey      = "OPENAI_API_KEY"
+	VarOpenAIBaseURL     = "OPENAI_BASE_URL"
+	VarOpenAIModel       = "OPENAI_MODEL"
+	VarS3Bucket          = "S3_BUCKET"
+	VarS3Region          = "S3_REGION"
+	VarFeatureAIAgents   = "FEATURE_AI_AGENTS"
+	VarFeatureEnrichment = "FEATURE_ENRICHMENT"
+	VarFeatureWebhooks   = "FEATURE_WEBHOOKS"
+	VarJobsRetentionDays = "JOBS_RETENTION_DAYS"
+	VarExtractIgnore     = "EXTRACT_IGNORE"
 )
 
 // Config is everything a function reads from its environment.
@@ -112,6 +116,10 @@ type Config struct {
 	// GooglePushServiceAccount, when set, is the only service account
 	// whose Gmail push tokens are accepted.
 	GooglePushServiceAccount string `env:"GOOGLE_PUSH_SERVICE_ACCOUNT"`
+	// GooglePubSubTopic (projects/<project>/topics/<topic>) is where
+	// gmail-watch asks Gmail to publish mailbox changes; unset, it watches
+	// nothing.
+	GooglePubSubTopic string `env:"GOOGLE_PUBSUB_TOPIC"`
 	// GoogleSandboxURL is the base URL of a sandbox Google to use instead
 	// of Google's endpoints (development and test only; production refuses
 	// it). Unset, a sandbox is looked for at AuthURL + /sandbox/google.
@@ -306,6 +314,17 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	return cfg, nil
 }
 
+// validTopic reports whether s is a Pub/Sub topic's full name: a project id (or a
+// domain-scoped one, example.com:project) and a topic name of 3 to 255
+// characters that starts with a letter and does not start with "goog".
+func validTopic(s string) bool {
+	m := pubSubTopic.FindStringSubmatch(s)
+	return m != nil && !strings.HasPrefix(strings.ToLower(m[1]), "goog")
+}
+
+// pubSubTopic matches a topic's full name; its group is the topic name.
+var pubSubTopic = regexp.MustCompile(`^projects/(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]/topics/([a-zA-Z][a-zA-Z0-9\-_.~+%]{2,254})$`)
+
 // DefaultCacheTimeout is CACHE_TIMEOUT when unset: far above a healthy
 // ElastiCache round trip (well under a millisecond in the same VPC), far
 // below what a request can afford to lose.
@@ -476,6 +495,9 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 	}
 	if cfg.GoogleWebhookURL != nil {
 		checkHTTPURL(VarGoogleWebhookURL, cfg.GoogleWebhookURL, prod, p)
+	}
+	if cfg.GooglePubSubTopic != "" && !validTopic(cfg.GooglePubSubTopic) {
+		p.add(VarGooglePubSubTopic, "must be projects/<project>/topics/<topic>")
 	}
 	if cfg.AuthRedirectURL != nil {
 		checkHTTPURL(VarAuthRedirectURL, cfg.AuthRedirectURL, prod, p)

@@ -90,6 +90,18 @@ func TestLoadProductionValid(t *testing.T) {
 	}
 }
 
+func TestLoadPubSubTopic(t *testing.T) {
+	for _, topic := range []string{"projects/my-project/topics/gmail-push", "projects/example.com:crm-prod/topics/Gmail.Push_1"} {
+		cfg, err := config.Load(context.Background(), dbFn, config.WithEnv(with(production(), "GOOGLE_PUBSUB_TOPIC", topic)))
+		if err != nil {
+			t.Fatalf("%s: %v", topic, err)
+		}
+		if cfg.GooglePubSubTopic != topic {
+			t.Fatalf("topic %q, want %q", cfg.GooglePubSubTopic, topic)
+		}
+	}
+}
+
 func TestLoadDevelopmentDefaults(t *testing.T) {
 	cfg, err := config.Load(context.Background(), allFn, config.WithEnv(map[string]string{}))
 	if err != nil {
@@ -162,6 +174,9 @@ func TestLoadProblems(t *testing.T) {
 		{"redirect url required in production", googleFn, with(production(), "AUTH_REDIRECT_URL", "<unset>"), map[string]string{"AUTH_REDIRECT_URL": "required"}},
 		{"redirect url http in production", googleFn, with(production(), "AUTH_REDIRECT_URL", "http://app.example.com/"), map[string]string{"AUTH_REDIRECT_URL": "https"}},
 		{"google sandbox url refused in production", dbFn, with(production(), "GOOGLE_SANDBOX_URL", "https://sandbox.example.com"), map[string]string{"GOOGLE_SANDBOX_URL": "development and test only"}},
+		{"pubsub topic without projects", dbFn, with(production(), "GOOGLE_PUBSUB_TOPIC", "gmail-push"), map[string]string{"GOOGLE_PUBSUB_TOPIC": "projects/<project>/topics/<topic>"}},
+		{"pubsub topic reserved name", dbFn, with(production(), "GOOGLE_PUBSUB_TOPIC", "projects/my-project/topics/google-push"), map[string]string{"GOOGLE_PUBSUB_TOPIC": "projects/<project>/topics/<topic>"}},
+		{"pubsub topic subscription", dbFn, with(production(), "GOOGLE_PUBSUB_TOPIC", "projects/my-project/subscriptions/gmail"), map[string]string{"GOOGLE_PUBSUB_TOPIC": "projects/<project>/topics/<topic>"}},
 		{"google sandbox url relative", dbFn, with(production(), "APP_ENV", "test", "GOOGLE_SANDBOX_URL", "/sandbox"), map[string]string{"GOOGLE_SANDBOX_URL": "absolute"}},
 		{"openai key required in production", allFn, with(production(), "OPENAI_API_KEY", "<unset>"), map[string]string{"OPENAI_API_KEY": "required"}},
 		{"openai sandbox key refused in production", allFn, with(production(), "OPENAI_API_KEY", config.SandboxOpenAIKey), map[string]string{"OPENAI_API_KEY": "sandbox"}},

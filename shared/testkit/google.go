@@ -223,7 +223,7 @@ func (g *Google) OnRefresh(f func()) {
 // Calls returns how many requests each grant type and endpoint got:
 // "authorization_code", "refresh_token", "revoke", "userinfo", "gmail" (any
 // Gmail method) and "gmail <last path element>" ("gmail messages",
-// "gmail history", "gmail profile", "gmail <message id>"), "people" (any
+// "gmail history", "gmail profile", "gmail watch", "gmail <message id>"), "people" (any
 // People API method) and "people <method>" ("people searchContacts").
 func (g *Google) Calls(name string) int {
 	g.mu.Lock()
@@ -275,6 +275,7 @@ func (g *Google) Handler() http.Handler {
 	mux.HandleFunc("GET /gmail/v1/users/{user}/messages", g.gmail(g.gmailList))
 	mux.HandleFunc("GET /gmail/v1/users/{user}/messages/{id}", g.gmail(g.gmailGet))
 	mux.HandleFunc("GET /gmail/v1/users/{user}/history", g.gmail(g.gmailHistory))
+	mux.HandleFunc("POST /gmail/v1/users/{user}/watch", g.gmail(g.gmailWatch))
 	mux.HandleFunc("GET /v1/people:searchContacts", g.people(g.peopleSearch))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()

@@ -33,6 +33,8 @@ type gmailBox struct {
 	// oldest is the history id before which the history is gone: a
 	// start before it answers 404, as Gmail does after about a week.
 	oldest uint64
+	// watches are the users.watch calls of the mailbox.
+	watches []GmailWatch
 }
 
 // The Gmail API error statuses by code.
@@ -108,10 +110,10 @@ func (g *Google) FailGmail(status int) {
 	g.gmailFail = status
 }
 
-// gmail serves the Gmail API methods mail sync calls: users.getProfile,
-// users.messages.list, users.messages.get and users.history.list, for the
-// user "me" or the person's address, with the access tokens the sandbox
-// issued.
+// gmail serves the Gmail API methods mail sync and gmail-watch call:
+// users.getProfile, users.messages.list, users.messages.get,
+// users.history.list and users.watch, for the user "me" or the person's
+// address, with the access tokens the sandbox issued.
 func (g *Google) gmail(h func(w http.ResponseWriter, r *http.Request, u GoogleUser, b *gmailBox)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		u, _, ok := g.apiCall(w, r, "gmail", r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:], &g.gmailFail)
