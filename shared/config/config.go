@@ -56,21 +56,22 @@ const (
 	// push subscription, the only one whose push tokens are accepted.
 	VarGooglePushServiceAccount = "GOOGLE_PUSH_SERVICE_ACCOUNT"
 	VarGoogleSandboxURL         = "GOOGLE_SANDBOX_URL"
-	// VarGooglePubSubTopic is the Pub/Sub topic Gmail publishes the
-	// changes of watched mailboxes to.
-	VarGooglePubSubTopic = "GOOGLE_PUBSUB_TOPIC"
-	VarTokenKeys         = "TOKEN_KEYS"
-	VarOpenAIAPIKey      = "OPENAI_API_KEY"
-	VarOpenAIBaseURL     = "OPENAI_BASE_URL"
-	VarOpenAIModel       = "OPENAI_MODEL"
-	VarS3Bucket          = "S3_BUCKET"
-	VarS3Region          = "S3_REGION"
-	VarFeatureAIAgents   = "FEATURE_AI_AGENTS"
-	VarFeatureEnrichment = "FEATURE_ENRICHMENT"
-	VarFeatureWebhooks   = "FEATURE_WEBHOOKS"
-	VarJobsRetentionDays = "JOBS_RETENTION_DAYS"
-	VarExtractIgnore     = "EXTRACT_IGNORE"
+	VarTokenKeys                = "TOKEN_KEYS"
+	VarOpenAIAPIKey             = "OPENAI_API_KEY"
+	VarOpenAIBaseURL            = "OPENAI_BASE_URL"
+	VarOpenAIModel              = "OPENAI_MODEL"
+	VarS3Bucket                 = "S3_BUCKET"
+	VarS3Region                 = "S3_REGION"
+	VarFeatureAIAgents          = "FEATURE_AI_AGENTS"
+	VarFeatureEnrichment        = "FEATURE_ENRICHMENT"
+	VarFeatureWebhooks          = "FEATURE_WEBHOOKS"
+	VarJobsRetentionDays        = "JOBS_RETENTION_DAYS"
+	VarExtractIgnore            = "EXTRACT_IGNORE"
 )
+
+// VarGooglePubSubTopic is the Pub/Sub topic Gmail publishes the changes of
+// watched mailboxes to.
+const VarGooglePubSubTopic = "GOOGLE_PUBSUB_TOPIC"
 
 // Config is everything a function reads from its environment.
 type Config struct {
