@@ -152,6 +152,9 @@ func (w *wiring) environment(fn catalog.Function) *map[string]*string {
 	if fn.Name == catalog.WebhooksGmail {
 		env[config.VarGoogleWebhookURL] = awscdk.Fn_Join(jsii.String(""), &[]*string{w.authURL, jsii.String(fn.Path)})
 	}
+	if fn.Name == catalog.GmailWatch && w.settings.GooglePubSubTopic != "" {
+		env[config.VarGooglePubSubTopic] = jsii.String(w.settings.GooglePubSubTopic)
+	}
 	for _, spec := range secretsOf(fn) {
 		env[spec.Var] = w.secrets[spec.Var].SecretArn()
 	}

@@ -3,7 +3,7 @@
 //
 //	cdk synth -c stage=dev|prod [-c appUrl=https://app.example.com/] [-c googleClientId=...]
 //	          [-c alarmEmail=ops@example.com] [-c features=ai-agents,enrichment] [-c secretsRevision=2]
-//	          [-c nag=true]
+//	          [-c googlePubsubTopic=projects/<project>/topics/<topic>] [-c nag=true]
 //	          [-c assetRoot=<dir with <name>/bootstrap>]
 //
 // prod requires appUrl and googleClientId.
@@ -41,6 +41,8 @@ func build(app awscdk.App) error {
 		AppURL:          contextString(app, "appUrl", ""),
 		Features:        contextString(app, "features", ""),
 		SecretsRevision: contextString(app, "secretsRevision", ""),
+		// GooglePubSubTopic: the topic Gmail publishes push notifications to.
+		GooglePubSubTopic: contextString(app, "googlePubsubTopic", ""),
 	})
 	if err != nil {
 		return err

@@ -79,7 +79,7 @@ func TestFunctionPerEntry(t *testing.T) {
 }
 
 // wantEnv is the configuration a function's entry entitles it to, by name.
-func wantEnv(fn catalog.Function, jobs []string, features []string, revision bool) []string {
+func wantEnv(fn catalog.Function, jobs []string, features []string, revision, topic bool) []string {
 	vars := []string{config.VarAppEnv, config.VarLogLevel}
 	vars = append(vars, features...)
 	if fn.Needs(catalog.Database) {
@@ -99,6 +99,9 @@ func wantEnv(fn catalog.Function, jobs []string, features []string, revision boo
 	}
 	if fn.Name == catalog.WebhooksGmail {
 		vars = append(vars, config.VarGoogleWebhookURL)
+	}
+	if fn.Name == catalog.GmailWatch && topic {
+		vars = append(vars, config.VarGooglePubSubTopic)
 	}
 	if fn.Needs(catalog.OpenAI) {
 		vars = append(vars, config.VarOpenAIAPIKey)
@@ -140,8 +143,11 @@ func testEnvironment(t *testing.T, s *synthesized) {
 				got = append(got, k)
 			}
 			sort.Strings(got)
-			if d := cmp.Diff(wantEnv(fn, s.jobs(), s.settings.Features, s.settings.SecretsRevision != ""), got); d != "" {
+			if d := cmp.Diff(wantEnv(fn, s.jobs(), s.settings.Features, s.settings.SecretsRevision != "", s.settings.GooglePubSubTopic != ""), got); d != "" {
 				t.Errorf("%s: variables (-want +got):\n%s", fn.Name, d)
+			}
+			if fn.Name == catalog.GmailWatch && s.settings.GooglePubSubTopic != "" && env[config.VarGooglePubSubTopic] != s.settings.GooglePubSubTopic {
+				t.Errorf("%s: GOOGLE_PUBSUB_TOPIC = %v", fn.Name, env[config.VarGooglePubSubTopic])
 			}
 			if env[config.VarAppEnv] != "production" {
 				t.Errorf("%s: APP_ENV = %v", fn.Name, env[config.VarAppEnv])

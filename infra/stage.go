@@ -76,6 +76,9 @@ type Settings struct {
 	AppURL string
 	// Features are the FEATURE_* gates switched on for every function.
 	Features []string
+	// GooglePubSubTopic, when set, is the Pub/Sub topic gmail-watch asks
+	// Gmail to publish to (GOOGLE_PUBSUB_TOPIC), from -c googlePubsubTopic=...
+	GooglePubSubTopic string
 	// SecretsRevision, when set, is given to every function that reads a
 	// secret (SECRETS_REVISION): changing it replaces those functions'
 	// execution environments, which read the secrets' current values.
@@ -154,6 +157,7 @@ func (s Settings) dbRemovalPolicy() awscdk.RemovalPolicy {
 // Context holds the settings an operator passes with -c key=value.
 type Context struct {
 	Stage, AlarmEmail, GoogleClientID, AppURL, Features, SecretsRevision string
+	GooglePubSubTopic                                                    string
 }
 
 // featureVars maps the names accepted by -c features=... to their gates.
@@ -183,6 +187,7 @@ func settingsFor(c Context) (Settings, error) {
 	} else if s.Stage == "prod" {
 		problems = append(problems, "googleClientId is required for prod: -c googleClientId=<id>.apps.googleusercontent.com")
 	}
+	s.GooglePubSubTopic = c.GooglePubSubTopic
 	if c.AppURL != "" {
 		u, err := url.Parse(c.AppURL)
 		if err != nil || u.Scheme != "https" || u.Host == "" {

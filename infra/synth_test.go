@@ -159,6 +159,7 @@ func doSynth(name, stage string, cat func() ([]catalog.Function, []catalog.Sched
 		settings.GoogleClientID = "1234-abc.apps.googleusercontent.com"
 		settings.Features = []string{"FEATURE_AI_AGENTS"}
 		settings.SecretsRevision = "2"
+		settings.GooglePubSubTopic = "projects/crm-prod-project/topics/gmail-push"
 	}
 
 	outdir := filepath.Join(assetRoot, "cdk.out."+name+"."+stage)
