@@ -147,12 +147,14 @@ func TestSettingsFor(t *testing.T) {
 		t.Errorf("dev defaults: %+v", dev)
 	}
 	prod, err := settingsFor(Context{Stage: "prod", AppURL: "https://app.example.com/", GoogleClientID: "id.apps.googleusercontent.com",
-		AlarmEmail: "ops@example.com", Features: "webhooks, ai-agents", SecretsRevision: "3"})
+		AlarmEmail: "ops@example.com", Features: "webhooks, ai-agents", SecretsRevision: "3",
+		GooglePubSubTopic: "projects/crm-prod-project/topics/gmail-push"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if prod.AppURL != "https://app.example.com/" || prod.GoogleClientID != "id.apps.googleusercontent.com" ||
-		prod.AlarmEmail != "ops@example.com" || prod.SecretsRevision != "3" {
+		prod.AlarmEmail != "ops@example.com" || prod.SecretsRevision != "3" ||
+		prod.GooglePubSubTopic != "projects/crm-prod-project/topics/gmail-push" {
 		t.Errorf("prod: %+v", prod)
 	}
 	if d := cmp.Diff([]string{"FEATURE_AI_AGENTS", "FEATURE_WEBHOOKS"}, prod.Features); d != "" {
