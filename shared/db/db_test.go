@@ -142,3 +142,16 @@ func TestOpenDoesNotConnect(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestPageLimit(t *testing.T) {
+	for _, c := range []struct{ in, want int }{{0, 20}, {1, 1}, {100, 100}} {
+		if got, err := db.PageLimit(c.in, 20, 100); err != nil || got != c.want {
+			t.Errorf("PageLimit(%d) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+	for _, in := range []int{-1, 101} {
+		if _, err := db.PageLimit(in, 20, 100); !errs.Is(err, errs.KindInvalid) {
+			t.Errorf("PageLimit(%d): %v, want a limit field error", in, err)
+		}
+	}
+}

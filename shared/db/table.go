@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/personalcrm/core/shared/errs"
 )
 
 // Table reads and writes rows that belong to users. Every statement it
@@ -189,4 +191,34 @@ func (t *Table[T]) Update(ctx context.Context, q Querier, userID, id uuid.UUID, 
 // s's wildcards and escapes are taken literally.
 func ContainsPattern(s string) string {
 	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
+}
+
+// Owned checks that the row id of table (a trusted identifier, such as
+// "contacts") belongs to the user, for a query that filters by another
+// domain's object. Errors: NotFound naming what.
+func Owned(ctx context.Context, q Querier, table, what string, userID, id uuid.UUID) error {
+	if !isIdent(table) {
+		panic("db: table name " + table + " is not an identifier")
+	}
+	var mine bool
+	err := q.QueryRow(ctx, "select exists (select 1 from "+table+" where user_id = $1 and id = $2)", userID, id).Scan(&mine)
+	if err != nil {
+		return Err(err, what)
+	}
+	if !mine {
+		return errs.NotFound(what)
+	}
+	return nil
+}
+
+// PageLimit is a list's page size: def when limit is zero. Errors: Invalid
+// on field "limit" when it is outside 1..max.
+func PageLimit(limit, def, max int) (int, error) {
+	if limit == 0 {
+		return def, nil
+	}
+	if limit < 1 || limit > max {
+		return 0, errs.Field("limit", fmt.Sprintf("must be between 1 and %d", max))
+	}
+	return limit, nil
 }

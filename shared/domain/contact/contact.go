@@ -263,11 +263,9 @@ type Page struct {
 // List returns a page of the user's contacts in name order.
 // Errors: Invalid (limit out of range).
 func (s *Service) List(ctx context.Context, userID uuid.UUID, q Query) (Page, error) {
-	if q.Limit == 0 {
-		q.Limit = DefaultLimit
-	}
-	if q.Limit < 1 || q.Limit > MaxLimit {
-		return Page{}, errs.Field("limit", fmt.Sprintf("must be between 1 and %d", MaxLimit))
+	var err error
+	if q.Limit, err = db.PageLimit(q.Limit, DefaultLimit, MaxLimit); err != nil {
+		return Page{}, err
 	}
 	q.Search = strings.TrimSpace(q.Search)
 	var after Cursor

@@ -232,9 +232,8 @@ func (e *Enrichments) Request(ctx context.Context, userID, id uuid.UUID, names [
 	}
 	var j queue.Job
 	err = e.queue.InTx(ctx, func(tx *queue.Tx) error {
-		var one int
-		if err := tx.QueryRow(ctx, `select 1 from contacts where user_id = $1 and id = $2`, userID, id).Scan(&one); err != nil {
-			return db.Err(err, "contact")
+		if err := db.Owned(ctx, tx, "contacts", "contact", userID, id); err != nil {
+			return err
 		}
 		j, err = tx.Enqueue(ctx, queue.Enrichment{UserID: userID, ContactID: id, Sources: srcs}, queue.Singleton(EnrichKey(id)))
 		return err

@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/personalcrm/core/shared/db"
-	"github.com/personalcrm/core/shared/errs"
 )
 
 // Limits of a list page.
@@ -46,21 +45,15 @@ type Page struct {
 // Errors: Invalid (limit out of range); NotFound (ContactID is not one of
 // the user's contacts).
 func (s *Service) List(ctx context.Context, userID uuid.UUID, q Query) (Page, error) {
-	if q.Limit == 0 {
-		q.Limit = DefaultLimit
-	}
-	if q.Limit < 1 || q.Limit > MaxLimit {
-		return Page{}, errs.Field("limit", fmt.Sprintf("must be between 1 and %d", MaxLimit))
+	var err error
+	if q.Limit, err = db.PageLimit(q.Limit, DefaultLimit, MaxLimit); err != nil {
+		return Page{}, err
 	}
 	args := []any{userID, q.Limit + 1}
 	sql := "select " + s.table.Columns() + " from emails where user_id = $1"
 	if q.ContactID != nil {
-		var mine bool
-		if err := s.db.QueryRow(ctx, `select exists (select 1 from contacts where id = $1 and user_id = $2)`, *q.ContactID, userID).Scan(&mine); err != nil {
-			return Page{}, db.Err(err, "contact")
-		}
-		if !mine {
-			return Page{}, errs.NotFound("contact")
+		if err := db.Owned(ctx, s.db, "contacts", "contact", userID, *q.ContactID); err != nil {
+			return Page{}, err
 		}
 		args = append(args, *q.ContactID)
 		sql += fmt.Sprintf(" and exists (select 1 from email_contacts ec where ec.email_id = emails.id and ec.contact_id = $%d)", len(args))

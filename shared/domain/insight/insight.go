@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/personalcrm/core/shared/db"
-	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/queue"
 )
 
@@ -90,14 +89,7 @@ func (s *Service) Request(ctx context.Context, userID uuid.UUID, r Request) (que
 // ownContact checks that contactID is one of the user's contacts.
 // Errors: NotFound.
 func (s *Service) ownContact(ctx context.Context, userID, contactID uuid.UUID) error {
-	var mine bool
-	if err := s.db.QueryRow(ctx, `select exists (select 1 from contacts where id = $1 and user_id = $2)`, contactID, userID).Scan(&mine); err != nil {
-		return db.Err(err, "contact")
-	}
-	if !mine {
-		return errs.NotFound("contact")
-	}
-	return nil
+	return db.Owned(ctx, s.db, "contacts", "contact", userID, contactID)
 }
 
 // RequestKey is the singleton key of a user's analyses of one type (and
@@ -185,11 +177,9 @@ type Page struct {
 // Invalid (limit out of range); NotFound (ContactID is not one of the
 // user's contacts).
 func (s *Service) List(ctx context.Context, userID uuid.UUID, q Query) (Page, error) {
-	if q.Limit == 0 {
-		q.Limit = DefaultLimit
-	}
-	if q.Limit < 1 || q.Limit > MaxLimit {
-		return Page{}, errs.Field("limit", fmt.Sprintf("must be between 1 and %d", MaxLimit))
+	var err error
+	if q.Limit, err = db.PageLimit(q.Limit, DefaultLimit, MaxLimit); err != nil {
+		return Page{}, err
 	}
 	args := []any{userID, q.Limit + 1}
 	sql := "select " + s.table.Columns() + " from ai_insights where user_id = $1"
