@@ -10,6 +10,7 @@ package monitor
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"math"
@@ -50,13 +51,15 @@ type Monitor struct {
 	slow atomic.Int64 // time.Duration; <= 0 disables the warning
 	now  func() time.Time
 
-	dims []dimension
-	// The constant parts of a line, around the timestamp and metrics.
-	directive []byte // ,"CloudWatchMetrics":[{"Namespace":...,"Dimensions":[[...]],"Metrics":[
-	dimValues []byte // ]}]},"function":"..."
+	namespace string
+	dims      []dimension
+	dimSets   [][]string // the names of dims, as the line's one dimension set
 }
 
-type dimension struct{ name, value string }
+type dimension struct {
+	name  string
+	value any // a string, boxed once rather than at every line
+}
 
 // Option configures a Monitor.
 type Option func(*Monitor)
@@ -102,32 +105,17 @@ func New(w io.Writer, log *slog.Logger, namespace, function string, opts ...Opti
 	if log == nil {
 		log = logging.Discard()
 	}
-	m := &Monitor{w: w, log: log, now: time.Now}
+	m := &Monitor{w: w, log: log, now: time.Now, namespace: namespace}
 	m.slow.Store(int64(DefaultSlow))
 	m.dims = []dimension{{"function", function}}
 	for _, opt := range opts {
 		opt(m)
 	}
-
-	b := []byte(`,"CloudWatchMetrics":[{"Namespace":`)
-	b = appendString(b, namespace)
-	b = append(b, `,"Dimensions":[[`...)
+	names := make([]string, len(m.dims))
 	for i, d := range m.dims {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, d.name)
+		names[i] = d.name
 	}
-	m.directive = append(b, `]],"Metrics":[`...)
-
-	b = []byte(`]}]}`)
-	for _, d := range m.dims {
-		b = append(b, ',')
-		b = appendString(b, d.name)
-		b = append(b, ':')
-		b = appendString(b, d.value)
-	}
-	m.dimValues = b
+	m.dimSets = [][]string{names}
 	return m
 }
 
@@ -243,72 +231,70 @@ func (m *Monitor) emit(ctx context.Context, at time.Time, metrics []Metric) {
 	}
 }
 
-var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// metadata is the "_aws" member of a line. The root's other members are
+// named at run time (dimensions, the request id, one per metric), so the
+// root is a map.
+type metadata struct {
+	Timestamp         int64
+	CloudWatchMetrics []directive
+}
+
+type directive struct {
+	Namespace  string
+	Dimensions [][]string
+	Metrics    []definition
+}
+
+type definition struct {
+	Name string
+	Unit Unit
+}
 
 func (m *Monitor) write(ctx context.Context, at time.Time, requestID string, hasID bool, metrics []Metric) {
-	var ok [maxMetrics]bool
-	defined := 0
-	for i, mt := range metrics {
-		if ok[i] = m.valid(mt); !ok[i] {
+	root := make(map[string]any, len(metrics)+len(m.dims)+2)
+	defs := make([]definition, 0, len(metrics))
+	for _, mt := range metrics {
+		if !m.valid(mt) {
 			m.log.LogAttrs(ctx, slog.LevelWarn, "metric dropped",
 				slog.String("metric", mt.Name), slog.Float64("value", mt.Value))
 			continue
 		}
-		if first(metrics, ok[:], i) {
-			defined++
+		// Values given for one name are one metric with several values.
+		switch v := root[mt.Name].(type) {
+		case nil:
+			unit := mt.Unit
+			if unit == "" {
+				unit = None
+			}
+			defs = append(defs, definition{Name: mt.Name, Unit: unit})
+			root[mt.Name] = mt.Value
+		case float64:
+			root[mt.Name] = []float64{v, mt.Value}
+		case []float64:
+			root[mt.Name] = append(v, mt.Value)
 		}
 	}
-	if defined == 0 {
+	if len(defs) == 0 {
 		return
 	}
-
-	bp := buffers.Get().(*[]byte)
-	b := append((*bp)[:0], `{"_aws":{"Timestamp":`...)
-	b = appendInt(b, at.UnixMilli())
-	b = append(b, m.directive...)
-	sep := false
-	for i, mt := range metrics {
-		if !first(metrics, ok[:], i) {
-			continue
-		}
-		if sep {
-			b = append(b, ',')
-		}
-		sep = true
-		unit := mt.Unit
-		if unit == "" {
-			unit = None
-		}
-		b = append(b, `{"Name":`...)
-		b = appendString(b, mt.Name)
-		b = append(b, `,"Unit":`...)
-		b = appendString(b, string(unit))
-		b = append(b, '}')
+	// Metric names are never those of dimensions or the request id (valid).
+	for _, d := range m.dims {
+		root[d.name] = d.value
 	}
-	b = append(b, m.dimValues...)
 	if hasID {
-		b = append(b, `,"`+logging.RequestIDKey+`":`...)
-		b = appendString(b, requestID)
+		root[logging.RequestIDKey] = requestID
 	}
-	for i, mt := range metrics {
-		if !first(metrics, ok[:], i) {
-			continue
-		}
-		b = append(b, ',')
-		b = appendString(b, mt.Name)
-		b = append(b, ':')
-		b = appendValues(b, metrics, ok[:], i)
-	}
-	b = append(b, '}', '\n')
+	root["_aws"] = metadata{Timestamp: at.UnixMilli(), CloudWatchMetrics: []directive{
+		{Namespace: m.namespace, Dimensions: m.dimSets, Metrics: defs},
+	}}
 
+	// One Encode is one Write of the whole line and its newline. A new
+	// encoder each time: an encoder keeps its first write error for good.
 	m.mu.Lock()
-	_, err := m.w.Write(b)
+	enc := json.NewEncoder(m.w)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(root)
 	m.mu.Unlock()
-
-	if cap(b) <= 64<<10 {
-		*bp = b
-		buffers.Put(bp)
-	}
 	if err != nil {
 		m.log.WarnContext(ctx, "metrics not written", "err", err)
 	}
@@ -332,42 +318,4 @@ func (m *Monitor) reserved(name string) bool {
 		}
 	}
 	return false
-}
-
-// first reports whether metrics[i] is the first valid metric with its name.
-func first(metrics []Metric, ok []bool, i int) bool {
-	if !ok[i] {
-		return false
-	}
-	for j, mt := range metrics[:i] {
-		if ok[j] && mt.Name == metrics[i].Name {
-			return false
-		}
-	}
-	return true
-}
-
-// appendValues writes the value of metrics[i], or the array of the values of
-// every valid metric from i on with its name.
-func appendValues(b []byte, metrics []Metric, ok []bool, i int) []byte {
-	name := metrics[i].Name
-	n := 0
-	for j := i; j < len(metrics); j++ {
-		if ok[j] && metrics[j].Name == name {
-			n++
-		}
-	}
-	if n == 1 {
-		return appendFloat(b, metrics[i].Value)
-	}
-	b = append(b, '[')
-	for j := i; j < len(metrics); j++ {
-		if ok[j] && metrics[j].Name == name {
-			if j > i {
-				b = append(b, ',')
-			}
-			b = appendFloat(b, metrics[j].Value)
-		}
-	}
-	return append(b, ']')
 }

@@ -426,29 +426,46 @@ func TestWriteError(t *testing.T) {
 	}
 }
 
-// Names and values survive the hand-written encoding as encoding/json
-// reads them back.
+// flakyWriter fails its first write.
+type flakyWriter struct {
+	bytes.Buffer
+	failed bool
+}
+
+func (w *flakyWriter) Write(p []byte) (int, error) {
+	if !w.failed {
+		w.failed = true
+		return 0, errors.New("closed")
+	}
+	return w.Buffer.Write(p)
+}
+
+// A failed write loses its line only.
+func TestWriteErrorThenWrite(t *testing.T) {
+	var w flakyWriter
+	m := New(&w, nil, "PersonalCRM", "contacts-get")
+	m.now = func() time.Time { return t0 }
+	m.Count(context.Background(), "lost", 1)
+	m.Count(context.Background(), "kept", 2)
+	want := []map[string]any{emf(t0, fn, [][2]string{{"kept", "Count"}}, map[string]any{"kept": 2.0})}
+	if diff := cmp.Diff(want, lines(t, &w.Buffer)); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}
+
+// Names and values survive the line's encoding as encoding/json reads
+// them back.
 func TestEncoding(t *testing.T) {
-	names := []string{`quote"back\slash`, "tab\tnew\nline\x01", "é ü 日本", "bad\xffutf8", "sep\u2028"}
+	names := []string{`quote"back\slash`, "tab\tnew\nline\x01", "é ü 日本", "bad\xffutf8", "sep\u2028", "<a&b>"}
 	values := []float64{0, 1, -3.25, 1e-7, 1.5e21, 123456789.125, 5e-324, math.MaxFloat64, -0.000001}
 	for _, name := range names {
 		for _, v := range values {
-			var b []byte
-			b = appendString(b, name)
-			b = append(b, ':')
-			b = appendFloat(b, v)
-
-			var got map[string]float64
-			if err := json.Unmarshal(append(append([]byte{'{'}, b...), '}'), &got); err != nil {
-				t.Fatalf("%q: %v", b, err)
-			}
+			f := newFixture(0)
+			f.m.Emit(context.Background(), Metric{Name: name, Unit: Count, Value: v})
 			wantName := strings.ToValidUTF8(name, "\ufffd")
-			if got[wantName] != v || len(got) != 1 {
-				t.Errorf("%q decodes to %v, want %q: %v", b, got, wantName, v)
-			}
-			wantJSON, _ := json.Marshal(map[string]float64{name: v})
-			if string(wantJSON) != "{"+string(b)+"}" {
-				t.Errorf("got %s, encoding/json writes %s", b, wantJSON)
+			want := []map[string]any{emf(t0, fn, [][2]string{{wantName, "Count"}}, map[string]any{wantName: v})}
+			if diff := cmp.Diff(want, lines(t, &f.metrics)); diff != "" {
+				t.Errorf("%q: %v (-want +got):\n%s", name, v, diff)
 			}
 		}
 	}
@@ -461,5 +478,18 @@ func BenchmarkTrack(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = m.Track(ctx, "db.query", op)
+	}
+}
+
+// BenchmarkEmit writes the line an API request emits: its latency and
+// fault, with the request id and a stage dimension.
+func BenchmarkEmit(b *testing.B) {
+	m := New(io.Discard, logging.New(io.Discard, slog.LevelInfo), "PersonalCRM", "contacts-get", WithDimension("stage", "prod"))
+	ctx := logging.WithAttrs(context.Background(), slog.String("request_id", "c0ffee00-1234-4321-abcd-0123456789ab"))
+	latency := Metric{Name: "Latency", Unit: Milliseconds, Value: 12.345}
+	fault := Metric{Name: "Fault", Unit: Count}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Emit(ctx, latency, fault)
 	}
 }
