@@ -127,6 +127,20 @@ type MaintenanceReport struct {
 	TokenKeys google.RekeyReport `json:"tokenKeys"`
 }
 
+// LogValue logs the report as its JSON reads.
+func (r MaintenanceReport) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int64("finishedJobsDeleted", r.FinishedJobsDeleted),
+		slog.Int64("staleJobsExpired", r.StaleJobsExpired),
+		slog.Group("expired",
+			slog.Int64("sessions", r.Expired.Sessions),
+			slog.Int64("verificationTokens", r.Expired.VerificationTokens)),
+		slog.Group("tokenKeys",
+			slog.Int64("reencrypted", r.TokenKeys.Reencrypted),
+			slog.Int64("undecryptable", r.TokenKeys.Undecryptable),
+			slog.Int64("stale", r.TokenKeys.Stale)))
+}
+
 // StaleAfter is how long a sent, failed or running job may go without
 // change before Maintenance gives it up: past the queues' four days of
 // message retention, its message is gone.
@@ -166,6 +180,11 @@ type SyncAccountsReport struct {
 	// Complete is false when the run stopped near its deadline and left
 	// due accounts to the next run.
 	Complete bool `json:"complete"`
+}
+
+// LogValue logs the report as its JSON reads.
+func (r SyncAccountsReport) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int("due", r.Due), slog.Int("enqueued", r.Enqueued), slog.Bool("complete", r.Complete))
 }
 
 // SyncAccountsOptions tune SyncAccounts.

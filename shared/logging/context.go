@@ -92,7 +92,8 @@ func fromContext(ctx context.Context) []slog.Attr {
 	return nil
 }
 
-// bind returns base with the carried attributes bound to it, redacted.
+// bind returns base with the carried attributes bound to it (base redacts
+// them).
 func (c *carried) bind(base slog.Handler) slog.Handler {
 	old := c.bound.Load()
 	if old != nil {
@@ -102,11 +103,7 @@ func (c *carried) bind(base slog.Handler) slog.Handler {
 			}
 		}
 	}
-	clean := make([]slog.Attr, len(c.attrs))
-	for i, a := range c.attrs {
-		clean[i] = redact(a)
-	}
-	bound := base.WithAttrs(clean)
+	bound := base.WithAttrs(slices.Clone(c.attrs))
 	for old == nil || len(*old) < maxBindings {
 		list := make([]binding, 0, maxBindings)
 		if old != nil {

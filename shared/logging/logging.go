@@ -1,11 +1,19 @@
 // Package logging builds the structured JSON logger every function uses, with
 // redaction of secrets and per-request attributes carried by the context.
 //
-// Secrets are redacted by the key they are logged under (see [Sensitive]) and
-// by their shape (credentials such as "Bearer ..."), at any depth of a value:
-// groups, [slog.LogValuer]s, maps, structs, pointers and slices. Attributes
-// attached to a context with [WithAttrs] appear at the top level of every line
-// logged with that context, whatever groups the logger has opened.
+// Secrets are redacted by the key they are logged under, or a group they
+// are in (see [Sensitive]), and by their text (credentials such as
+// "Bearer ..."), at any depth of groups and [slog.LogValuer]s. Types that
+// hold secrets are LogValuers that log none. Structs, maps, pointers and
+// slices other than of strings, numbers and booleans are not written, only
+// their type's name: their fields could hold anything, so log the fields
+// that matter as attributes, or give the type a LogValue method. Values
+// that marshal themselves (json.Marshaler, encoding.TextMarshaler) and
+// errors are written as slog writes them.
+//
+// Attributes attached to a context with [WithAttrs] appear at the top
+// level of every line logged with that context, whatever groups the logger
+// has opened.
 package logging
 
 import (
@@ -26,7 +34,7 @@ func New(w io.Writer, level slog.Leveler) *slog.Logger {
 	if level == nil {
 		level = slog.LevelInfo
 	}
-	inner := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+	inner := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: replaceAttr})
 	return slog.New(&handler{inner: inner})
 }
 
@@ -51,8 +59,8 @@ func ParseLevel(s string) (slog.Level, error) {
 	return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
 }
 
-// handler redacts secrets and adds the context's attributes before handing
-// records to inner.
+// handler adds the context's attributes before handing records to inner,
+// which redacts.
 //
 // Groups are not passed to inner: they are kept in frames and applied to the
 // record's own attributes at Handle time, so that context attributes, bound
@@ -76,17 +84,13 @@ func (h *handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	if len(attrs) == 0 {
 		return h
 	}
-	clean := make([]slog.Attr, len(attrs))
-	for i, a := range attrs {
-		clean[i] = redact(a)
-	}
 	if len(h.frames) == 0 {
-		return &handler{inner: h.inner.WithAttrs(clean)}
+		return &handler{inner: h.inner.WithAttrs(attrs)}
 	}
 	frames := make([]frame, len(h.frames))
 	copy(frames, h.frames)
 	last := &frames[len(frames)-1]
-	last.attrs = append(last.attrs[:len(last.attrs):len(last.attrs)], clean...)
+	last.attrs = append(last.attrs[:len(last.attrs):len(last.attrs)], attrs...)
 	return &handler{inner: h.inner, frames: frames}
 }
 
@@ -104,22 +108,17 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 	if c := carriedBy(ctx); c != nil {
 		inner = c.bind(inner)
 	}
-	if len(h.frames) == 0 && clean(r) {
+	if len(h.frames) == 0 {
 		return inner.Handle(ctx, r)
 	}
-
 	var buf [8]slog.Attr
 	attrs := buf[:0]
 	r.Attrs(func(a slog.Attr) bool {
-		attrs = append(attrs, redact(a))
+		attrs = append(attrs, a)
 		return true
 	})
 	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
-	if len(h.frames) == 0 {
-		out.AddAttrs(attrs...)
-	} else {
-		out.AddAttrs(h.nest(attrs))
-	}
+	out.AddAttrs(h.nest(attrs))
 	return inner.Handle(ctx, out)
 }
 
@@ -136,14 +135,4 @@ func (h *handler) nest(attrs []slog.Attr) slog.Attr {
 		attrs = []slog.Attr{group}
 	}
 	return group
-}
-
-// clean reports whether every attribute of r can be written as it is.
-func clean(r slog.Record) bool {
-	ok := true
-	r.Attrs(func(a slog.Attr) bool {
-		ok = !needsWork(a)
-		return ok
-	})
-	return ok
 }

@@ -169,6 +169,9 @@ type RelayResult struct {
 	Sent int `json:"sent"`
 }
 
+// LogValue logs the result as its JSON reads.
+func (r RelayResult) LogValue() slog.Value { return slog.GroupValue(slog.Int("sent", r.Sent)) }
+
 // Relay sends the pending jobs that are due within MaxDelay (less a
 // minute, the relay's period), oldest due first, each with the delay left
 // until it is due. It works in pages until none is left or ctx ends.

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 
@@ -50,3 +51,6 @@ func up(ctx context.Context, app *platform.App) (migrate.Result, error) {
 type report struct {
 	Applied []int64 `json:"applied"`
 }
+
+// LogValue logs the report as its JSON reads.
+func (r report) LogValue() slog.Value { return slog.GroupValue(slog.Any("applied", r.Applied)) }

@@ -74,6 +74,16 @@ type Report struct {
 	Disabled string `json:"disabled,omitempty"`
 }
 
+// LogValue logs the report as its JSON reads.
+func (r Report) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.Int("watched", r.Watched), slog.Int("failed", r.Failed),
+		slog.Int("skipped", r.Skipped), slog.Bool("complete", r.Complete)}
+	if r.Disabled != "" {
+		attrs = append(attrs, slog.String("disabled", r.Disabled))
+	}
+	return slog.GroupValue(attrs...)
+}
+
 // The reasons a run watches nothing.
 const (
 	DisabledGate  = "FEATURE_WEBHOOKS is off"
