@@ -229,9 +229,6 @@ func (s *Server) add(r Route) {
 	s.routes = append(s.routes, r)
 }
 
-// Routes are the routes the server serves.
-func (s *Server) Routes() []Route { return s.routes }
-
 // OpenAPI is the API document of the server's routes.
 func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
 

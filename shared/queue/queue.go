@@ -49,9 +49,6 @@ func New(store Store, b Backend, log *slog.Logger) *Queue {
 	return &Queue{db: store, backend: b, log: log, now: time.Now}
 }
 
-// Backend is the queue's message backend.
-func (q *Queue) Backend() Backend { return q.backend }
-
 // Tx is a database transaction that can enqueue jobs; see Queue.InTx.
 type Tx struct {
 	db.Tx
