@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -34,6 +35,18 @@ const (
 	sqsBatchWithoutWindow = 10
 	batchingWindow        = time.Second
 	visibilityPerTimeout  = 6
+)
+
+// The database connection budget of the jobs and ops (see CAPACITY.md).
+const (
+	// lambdaPoolConns is the most connections one Lambda environment opens
+	// (shared/db's Lambda mode; a test keeps the two equal).
+	lambdaPoolConns = 2
+	// jobConnectionBudget is the most connections the jobs and ops may
+	// hold at once, at their concurrency caps: three quarters of what the
+	// smallest instance (t4g.micro, ~80 usable) serves, the rest left to
+	// the routes, whose rate the API throttle bounds.
+	jobConnectionBudget = 60
 )
 
 // secretSpec is an application secret: a Secrets Manager secret whose ARN is
@@ -215,6 +228,9 @@ func validate(fns []catalog.Function, schedules []catalog.Schedule) error {
 		default:
 			bad("function %s: unknown kind %q", fn.Name, fn.Kind)
 		}
+		if fn.Kind == catalog.Job && fn.MaxConcurrency == 0 && slices.Contains(fn.Uses, catalog.Database) {
+			bad("job %s: uses the database without a max concurrency; SQS would scale it past the connection budget", fn.Name)
+		}
 	}
 	for _, fn := range fns {
 		for _, j := range fn.Enqueues {
@@ -222,6 +238,9 @@ func validate(fns []catalog.Function, schedules []catalog.Schedule) error {
 				bad("function %s: enqueues %q, which is not a job", fn.Name, j)
 			}
 		}
+	}
+	if n := jobConnections(fns); n > jobConnectionBudget {
+		bad("jobs and ops hold up to %d database connections at their concurrency caps; the budget is %d", n, jobConnectionBudget)
 	}
 	if m, ok := byName[migrateName]; ok && m.Kind != catalog.Op {
 		bad("function %s: must be an op to run at deploy", migrateName)
@@ -253,6 +272,25 @@ func validate(fns []catalog.Function, schedules []catalog.Schedule) error {
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 	return fmt.Errorf("catalog: %w", errors.Join(errs...))
+}
+
+// jobConnections is the most database connections the jobs and ops hold
+// at once: each environment's pool times the function's concurrency cap
+// (an SQS event source runs at least its minimum; an op without a cap is
+// counted once, as a schedule or a deploy starts it).
+func jobConnections(fns []catalog.Function) int {
+	n := 0
+	for _, fn := range fns {
+		if fn.Kind == catalog.Route || !slices.Contains(fn.Uses, catalog.Database) {
+			continue
+		}
+		c := max(fn.MaxConcurrency, 1)
+		if fn.Kind == catalog.Job {
+			c = eventSourceMaxConcurrency(fn)
+		}
+		n += c * lambdaPoolConns
+	}
+	return n
 }
 
 func jsonObject(s string) bool {

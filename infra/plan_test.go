@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/db"
 )
 
 // These tests need no synthesis.
@@ -56,6 +58,10 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 		{"schedule not in minutes", []catalog.Function{job},
 			[]catalog.Schedule{{Name: "s", Every: 90 * time.Second, Target: "email-sync"}},
 			[]string{"period 1m30s is not a whole number of minutes"}},
+		{"database job without a cap", []catalog.Function{withUses(job, catalog.Database)}, nil,
+			[]string{"job email-sync: uses the database without a max concurrency"}},
+		{"over the connection budget", []catalog.Function{withConcurrency(withUses(job, catalog.Database), 31)}, nil,
+			[]string{"up to 62 database connections at their concurrency caps; the budget is 60"}},
 		{"all at once", []catalog.Function{withEnqueues(route, "nope"), withAttempts(job, 0)},
 			[]catalog.Schedule{{Name: "s", Every: time.Hour, Target: "gone"}},
 			[]string{"nope", "max attempts", "gone"}},
@@ -86,6 +92,26 @@ func withUses(f catalog.Function, r ...catalog.Resource) catalog.Function {
 }
 func withTimeout(f catalog.Function, d time.Duration) catalog.Function { f.Timeout = d; return f }
 func withAttempts(f catalog.Function, n int) catalog.Function          { f.MaxAttempts = n; return f }
+func withConcurrency(f catalog.Function, n int) catalog.Function       { f.MaxConcurrency = n; return f }
+
+// TestConnectionBudget keeps the budget's pool size equal to the one
+// shared/db opens in a Lambda, and shows the real catalog's jobs and ops
+// within it.
+func TestConnectionBudget(t *testing.T) {
+	pool, err := db.Open(context.Background(), "postgres://u@127.0.0.1:1/x", db.Options{Mode: db.Lambda})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if got := pool.Config().MaxConns; got != lambdaPoolConns {
+		t.Errorf("shared/db opens %d connections in a Lambda; lambdaPoolConns is %d", got, lambdaPoolConns)
+	}
+	n := jobConnections(catalog.All())
+	t.Logf("jobs and ops hold up to %d of %d connections", n, jobConnectionBudget)
+	if n == 0 || n > jobConnectionBudget {
+		t.Errorf("jobConnections = %d; want within 1-%d", n, jobConnectionBudget)
+	}
+}
 
 func TestRateExpression(t *testing.T) {
 	for every, want := range map[time.Duration]string{

@@ -158,6 +158,9 @@ var jobFunctions = []Function{
 		Name: ContactExtraction, Kind: Job,
 		Summary: "Find the people an email was exchanged with and record them as contacts",
 		Timeout: 30 * time.Second, MaxAttempts: 5, BatchSize: 10,
+		// Ten environments drain ~5,000 messages a second, far more than
+		// email-sync produces, within the connection budget (CAPACITY.md).
+		MaxConcurrency: 10,
 		// The cache: its writes invalidate the user's cached contacts.
 		Uses: []Resource{Database, Cache},
 	},
