@@ -90,6 +90,8 @@ var functions = []Function{
 		Uses:     []Resource{Database},
 		Enqueues: []string{Enrichment},
 		Limit:    &Limit{Requests: 30, Per: time.Minute, Burst: 10},
+		// Each enrichment calls the People API on the user's quota.
+		CostBearing: true,
 	},
 	{
 		Name: AuthLogin, Kind: Route, Method: "GET", Path: "/auth/google/login", Access: Public, Tag: "auth",
@@ -244,6 +246,8 @@ var emailRoutes = []Function{
 		Uses:     []Resource{Database},
 		Enqueues: []string{EmailSync},
 		Limit:    &Limit{Requests: 10, Per: time.Minute, Burst: 5},
+		// A full sync reads up to 2000 messages from Gmail.
+		CostBearing: true,
 	},
 }
 
@@ -256,7 +260,8 @@ var aiRoutes = []Function{
 		Uses:     []Resource{Database, Cache},
 		Enqueues: []string{AIAnalysis},
 		// Each analysis is a paid model call.
-		Limit: &Limit{Requests: 60, Per: time.Hour, Burst: 10},
+		Limit:       &Limit{Requests: 60, Per: time.Hour, Burst: 10},
+		CostBearing: true,
 	},
 	{
 		Name: AIInsightsList, Kind: Route, Method: "GET", Path: "/v1/ai/insights", Access: Signed, Tag: "ai",
