@@ -143,7 +143,8 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	}
 	opts := api.Options{Log: log, Monitor: mon, Sessions: sessions, Limiter: ratelimit.New(c, log, mon)}.WithConfig(cfg)
 	srv := api.NewServer(opts, routes.All(routes.Deps{
-		Log: log,
+		Log:     log,
+		Monitor: mon,
 		Checks: []health.Check{
 			{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, pool) }},
 			{Name: "cache", Run: c.Ping},

@@ -49,8 +49,11 @@ const (
 var functions = []Function{
 	{
 		Name: Health, Kind: Route, Method: "GET", Path: "/health", Access: Public, Tag: "system",
-		Summary: "Report the health of the database, cache and queue",
+		Summary: "Report whether the database, cache and queue answer",
 		Uses:    []Resource{Database, Cache, QueueStats},
+		// Per client IP: ample for uptime probes and load balancers, and
+		// the checks behind it run at most every few seconds anyway.
+		Limit: &Limit{Requests: 60, Per: time.Minute, Burst: 20},
 	},
 	{
 		Name: OpenAPI, Kind: Route, Method: "GET", Path: "/openapi.json", Access: Public, Tag: "system",
