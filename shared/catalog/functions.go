@@ -281,6 +281,10 @@ var webhookRoutes = []Function{
 			"one at a time per account",
 		Uses:     []Resource{Database},
 		Enqueues: []string{EmailSync},
+		// Per client IP: Pub/Sub pushes from a few Google addresses, and
+		// answers a 429 by backing off and redelivering. A mailbox's push
+		// adds at most one sync (the singleton), so this is ample.
+		Limit: &Limit{Requests: 600, Per: time.Minute, Burst: 100},
 	},
 }
 

@@ -73,6 +73,10 @@ const (
 // watched mailboxes to.
 const VarGooglePubSubTopic = "GOOGLE_PUBSUB_TOPIC"
 
+// VarGooglePubSubSubscription is the Pub/Sub push subscription whose
+// deliveries the Gmail push route accepts.
+const VarGooglePubSubSubscription = "GOOGLE_PUBSUB_SUBSCRIPTION"
+
 // Config is everything a function reads from its environment.
 type Config struct {
 	Env      Env    `env:"APP_ENV"`
@@ -117,6 +121,11 @@ type Config struct {
 	// GooglePushServiceAccount, when set, is the only service account
 	// whose Gmail push tokens are accepted.
 	GooglePushServiceAccount string `env:"GOOGLE_PUSH_SERVICE_ACCOUNT"`
+	// GooglePubSubSubscription (projects/<project>/subscriptions/<name>),
+	// when set, is the only push subscription whose deliveries the Gmail
+	// push route accepts. Production requires it, and
+	// GooglePushServiceAccount, when GoogleWebhookURL is set.
+	GooglePubSubSubscription string `env:"GOOGLE_PUBSUB_SUBSCRIPTION"`
 	// GooglePubSubTopic (projects/<project>/topics/<topic>) is where
 	// gmail-watch asks Gmail to publish mailbox changes; unset, it watches
 	// nothing.
@@ -315,6 +324,50 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	return cfg, nil
 }
 
+// validatePush checks the Gmail push settings. Push is configured when
+// GOOGLE_WEBHOOK_URL (the tokens' audience) is set; production then
+// requires the push subscription's service account, without which any
+// Google-signed token for the audience would pass (anyone can mint one
+// for a service account of their own), and its subscription.
+func validatePush(cfg *Config, p *problemList) {
+	prod := cfg.Env == Production
+	if cfg.GoogleWebhookURL != nil {
+		checkHTTPURL(VarGoogleWebhookURL, cfg.GoogleWebhookURL, prod, p)
+	}
+	if sa := cfg.GooglePushServiceAccount; sa != "" && !ValidServiceAccount(sa) {
+		p.add(VarGooglePushServiceAccount, "must be a service account's email address, like push@project.iam.gserviceaccount.com")
+	}
+	if sub := cfg.GooglePubSubSubscription; sub != "" && !ValidSubscription(sub) {
+		p.add(VarGooglePubSubSubscription, "must be projects/<project>/subscriptions/<subscription>")
+	}
+	if prod && cfg.GoogleWebhookURL != nil {
+		if cfg.GooglePushServiceAccount == "" {
+			p.add(VarGooglePushServiceAccount, "required in production with GOOGLE_WEBHOOK_URL: only the push subscription's service account may start syncs")
+		}
+		if cfg.GooglePubSubSubscription == "" {
+			p.add(VarGooglePubSubSubscription, "required in production with GOOGLE_WEBHOOK_URL: only that subscription's deliveries are accepted")
+		}
+	}
+}
+
+// ValidServiceAccount reports whether s looks like a Google service
+// account's email address: one @, no spaces, a dot in the domain.
+func ValidServiceAccount(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && strings.Contains(domain, ".") && !strings.ContainsAny(domain, "@") &&
+		!strings.ContainsAny(s, " \t\r\n,<>") && len(s) <= 254
+}
+
+// ValidSubscription reports whether s is a Pub/Sub subscription's full
+// name: projects/<project>/subscriptions/<name>, by the same rules as a
+// topic's.
+func ValidSubscription(s string) bool {
+	m := pubSubSubscription.FindStringSubmatch(s)
+	return m != nil && !strings.HasPrefix(strings.ToLower(m[1]), "goog")
+}
+
+var pubSubSubscription = regexp.MustCompile(`^projects/(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]/subscriptions/([a-zA-Z][a-zA-Z0-9\-_.~+%]{2,254})$`)
+
 // validTopic reports whether s is a Pub/Sub topic's full name: a project id (or a
 // domain-scoped one, example.com:project) and a topic name of 3 to 255
 // characters that starts with a letter and does not start with "goog".
@@ -494,9 +547,7 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 			p.add(VarGoogleClientSecret, "required when GOOGLE_CLIENT_ID is set")
 		}
 	}
-	if cfg.GoogleWebhookURL != nil {
-		checkHTTPURL(VarGoogleWebhookURL, cfg.GoogleWebhookURL, prod, p)
-	}
+	validatePush(cfg, p)
 	if cfg.GooglePubSubTopic != "" && !validTopic(cfg.GooglePubSubTopic) {
 		p.add(VarGooglePubSubTopic, "must be projects/<project>/topics/<topic>")
 	}
