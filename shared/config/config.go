@@ -5,6 +5,7 @@ package config
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -392,6 +393,60 @@ const DefaultOpenAIModel = "gpt-4o-mini"
 // production refuses it.
 const SandboxOpenAIKey = "sk-sandbox-development-only"
 
+// SandboxGoogleClientSecret is the client secret of the sandbox Google's
+// client; production refuses it.
+const SandboxGoogleClientSecret = "sandbox-client-secret"
+
+// developmentSecrets are the secret values development and test run with
+// by default, which anyone can read in this repository.
+var developmentSecrets = []string{localDefaults[VarAuthSecret], localDefaults[VarTokenKeys], SandboxOpenAIKey, SandboxGoogleClientSecret}
+
+// refuseDevelopmentSecrets refuses, in production, a secret that is a
+// development value or a small edit of one: one that contains a
+// development value, in any case (the development AUTH_SECRET plus a
+// character), or is a long part of one; and a TOKEN_KEYS ring any of
+// whose keys, whatever its id or place in the ring, decodes to the bytes
+// of a development key ("prod:<the development key>"). Messages never
+// quote the value.
+func refuseDevelopmentSecrets(cfg *Config, p *problemList) {
+	devRing, _ := sealbox.ParseRing(localDefaults[VarTokenKeys])
+	devSecrets := append([]string(nil), developmentSecrets...)
+	for _, k := range devRing {
+		devSecrets = append(devSecrets, string(k.Key)) // the key's bytes, written out as a secret
+	}
+	secrets := []struct {
+		name  string
+		value Secret
+	}{
+		{VarAuthSecret, cfg.AuthSecret}, {VarTokenKeys, cfg.TokenKeys}, {VarGoogleClientSecret, cfg.GoogleClientSecret},
+		{VarOpenAIAPIKey, cfg.OpenAIAPIKey}, {VarRedisPassword, cfg.RedisPassword},
+	}
+	for _, s := range secrets {
+		v := strings.ToLower(s.value.Reveal())
+		if v == "" {
+			continue
+		}
+		for _, dev := range devSecrets {
+			dev = strings.ToLower(dev)
+			if strings.Contains(v, dev) || len(v) >= 16 && strings.Contains(dev, v) {
+				p.add(s.name, "holds a development default (or the sandbox's), or a variation of one; set a real secret in production")
+				break
+			}
+		}
+	}
+	ring, err := sealbox.ParseRing(cfg.TokenKeys.Reveal())
+	if err != nil {
+		return // reported as malformed
+	}
+	for i, k := range ring {
+		for _, dev := range devRing {
+			if subtle.ConstantTimeCompare(k.Key, dev.Key) == 1 {
+				p.add(VarTokenKeys, fmt.Sprintf("entry %d (%q) is the development default key under another name; set real keys in production", i+1, k.ID))
+			}
+		}
+	}
+}
+
 // localDefaults make a fresh machine work in development and test.
 var localDefaults = map[string]string{
 	VarDatabaseURL:     "postgres://localhost:5432/crm_dev?sslmode=disable",
@@ -537,9 +592,6 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 	if cfg.AuthSecret != "" && len(cfg.AuthSecret) < 32 {
 		p.add(VarAuthSecret, "must be at least 32 characters")
 	}
-	if prod && cfg.AuthSecret == Secret(localDefaults[VarAuthSecret]) {
-		p.add(VarAuthSecret, "is the development default; set a real secret in production")
-	}
 	if (cfg.GoogleClientID == "") != (cfg.GoogleClientSecret == "") {
 		if cfg.GoogleClientID == "" {
 			p.add(VarGoogleClientID, "required when GOOGLE_CLIENT_SECRET is set")
@@ -572,8 +624,8 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 			p.add(VarTokenKeys, "must be comma-separated id:base64key entries, newest first, each key 32 bytes: "+err.Error())
 		}
 	}
-	if prod && cfg.TokenKeys == Secret(localDefaults[VarTokenKeys]) {
-		p.add(VarTokenKeys, "is the development default; set real keys in production")
+	if prod {
+		refuseDevelopmentSecrets(cfg, p)
 	}
 
 	validateOpenAI(cfg, p)
@@ -587,9 +639,6 @@ func validateOpenAI(cfg *Config, p *problemList) {
 	prod := cfg.Env == Production
 	if cfg.Function.Needs(catalog.OpenAI) && prod && cfg.OpenAIAPIKey == "" {
 		p.add(VarOpenAIAPIKey, "required")
-	}
-	if prod && cfg.OpenAIAPIKey == SandboxOpenAIKey {
-		p.add(VarOpenAIAPIKey, "is the sandbox OpenAI's key; set a real key in production")
 	}
 	if cfg.OpenAIBaseURL != nil {
 		checkHTTPURL(VarOpenAIBaseURL, cfg.OpenAIBaseURL, prod, p)
