@@ -40,6 +40,7 @@ const (
 	VarAppEnv             = "APP_ENV"
 	VarLogLevel           = "LOG_LEVEL"
 	VarPort               = "PORT"
+	VarHost               = "HOST"
 	VarDatabaseURL        = "DATABASE_URL"
 	VarDatabaseIAMAuth    = "DATABASE_IAM_AUTH"
 	VarRedisURL           = "REDIS_URL"
@@ -84,6 +85,9 @@ type Config struct {
 	LogLevel string `env:"LOG_LEVEL"`
 	// Port is where the local server listens.
 	Port int `env:"PORT"`
+	// Host is the address the local server listens on: the loopback
+	// address unless set, so that no one else on the network reaches it.
+	Host string `env:"HOST"`
 
 	// DatabaseURL is a PostgreSQL connection URL. With DatabaseIAMAuth the
 	// password is replaced by an IAM token for each new connection.
@@ -294,6 +298,9 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	}
 	if _, ok := vars[VarPort]; !ok {
 		vars[VarPort] = "3000"
+	}
+	if _, ok := vars[VarHost]; !ok {
+		vars[VarHost] = "127.0.0.1"
 	}
 	if _, ok := vars[VarCacheTimeout]; !ok {
 		vars[VarCacheTimeout] = DefaultCacheTimeout.String()

@@ -107,7 +107,7 @@ func TestLoadDevelopmentDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Env != config.Development || cfg.Port != 3000 || cfg.DatabaseURL == "" || cfg.AuthURL == nil || cfg.RedisURL != "" {
+	if cfg.Env != config.Development || cfg.Port != 3000 || cfg.Host != "127.0.0.1" || cfg.DatabaseURL == "" || cfg.AuthURL == nil || cfg.RedisURL != "" {
 		t.Fatalf("unexpected development defaults: %+v", cfg)
 	}
 	if cfg.CacheTimeout != config.DefaultCacheTimeout {
