@@ -21,6 +21,9 @@ CDK_CONTEXT := -c stage=$(STAGE) \
 	$(if $(GOOGLE_CLIENT_ID),-c googleClientId=$(GOOGLE_CLIENT_ID)) \
 	$(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) \
 	$(if $(FEATURES),-c features=$(FEATURES)) \
+	$(if $(GOOGLE_PUBSUB_TOPIC),-c googlePubsubTopic=$(GOOGLE_PUBSUB_TOPIC)) \
+	$(if $(GOOGLE_PUSH_SERVICE_ACCOUNT),-c googlePushServiceAccount=$(GOOGLE_PUSH_SERVICE_ACCOUNT)) \
+	$(if $(GOOGLE_PUBSUB_SUBSCRIPTION),-c googlePubsubSubscription=$(GOOGLE_PUBSUB_SUBSCRIPTION)) \
 	$(if $(SECRETS_REVISION),-c secretsRevision=$(SECRETS_REVISION))
 # The pinned CLI; npx puts node_modules/.bin first on PATH, so the CLI and
 # the app's jsii runtime run on the pinned Node.
@@ -82,6 +85,7 @@ diff: tools build
 	$(CDK) diff $(CDK_CONTEXT) --no-notices
 
 ## deploy: build, then deploy the stage (STAGE=dev|prod, APP_URL, GOOGLE_CLIENT_ID, ALARM_EMAIL, FEATURES,
+##         GOOGLE_PUBSUB_TOPIC, GOOGLE_PUSH_SERVICE_ACCOUNT and GOOGLE_PUBSUB_SUBSCRIPTION (Gmail push),
 ##         SECRETS_REVISION: change it to make running functions read their secrets again)
 deploy: tools build
 	$(CDK) deploy $(CDK_CONTEXT) --no-notices

@@ -84,6 +84,9 @@ func TestCatalogEntries(t *testing.T) {
 		if fn.Summary == "" {
 			t.Errorf("%s: no summary", fn.Name)
 		}
+		if fn.CostBearing && (fn.Kind != catalog.Route || fn.Limit == nil) {
+			t.Errorf("%s: cost-bearing, so a route with a rate limit (which fails closed)", fn.Name)
+		}
 		if fn.Limit != nil && !fn.Needs(catalog.Cache) {
 			t.Errorf("%s: rate limited without the cache, which keeps the limiter's counts", fn.Name)
 		}
@@ -128,5 +131,22 @@ func TestCatalogEntries(t *testing.T) {
 		if s.Every < 60e9 {
 			t.Errorf("schedule %s runs more often than once a minute", s.Name)
 		}
+	}
+}
+
+// TestCostBearingRoutes: the routes whose calls spend money or an outside
+// quota are marked, so that their rate limits fail closed.
+func TestCostBearingRoutes(t *testing.T) {
+	var got []string
+	for _, fn := range catalog.All() {
+		if fn.CostBearing {
+			got = append(got, fn.Name)
+		}
+	}
+	want := []string{catalog.ContactsEnrich, catalog.EmailsSync, catalog.AIAnalyze}
+	sort.Strings(got)
+	sort.Strings(want)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("cost-bearing routes (-want +got):\n%s", d)
 	}
 }

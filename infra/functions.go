@@ -148,9 +148,12 @@ func (w *wiring) environment(fn catalog.Function) *map[string]*string {
 	if fn.Needs(catalog.Google) {
 		env[config.VarGoogleClientID] = jsii.String(w.settings.GoogleClientID)
 	}
-	// Gmail's push subscription signs its tokens for the endpoint's URL.
-	if fn.Name == catalog.WebhooksGmail {
+	// Gmail's push subscription signs its tokens for the endpoint's URL,
+	// as its service account. Without them pushes are refused.
+	if fn.Name == catalog.WebhooksGmail && w.settings.GooglePushServiceAccount != "" {
 		env[config.VarGoogleWebhookURL] = awscdk.Fn_Join(jsii.String(""), &[]*string{w.authURL, jsii.String(fn.Path)})
+		env[config.VarGooglePushServiceAccount] = jsii.String(w.settings.GooglePushServiceAccount)
+		env[config.VarGooglePubSubSubscription] = jsii.String(w.settings.GooglePubSubSubscription)
 	}
 	if fn.Name == catalog.GmailWatch && w.settings.GooglePubSubTopic != "" {
 		env[config.VarGooglePubSubTopic] = jsii.String(w.settings.GooglePubSubTopic)

@@ -3,10 +3,13 @@
 //
 //	cdk synth -c stage=dev|prod [-c appUrl=https://app.example.com/] [-c googleClientId=...]
 //	          [-c alarmEmail=ops@example.com] [-c features=ai-agents,enrichment] [-c secretsRevision=2]
-//	          [-c googlePubsubTopic=projects/<project>/topics/<topic>] [-c nag=true]
+//	          [-c googlePubsubTopic=projects/<project>/topics/<topic>]
+//	          [-c googlePushServiceAccount=<email> -c googlePubsubSubscription=projects/<project>/subscriptions/<name>]
+//	          [-c nag=true]
 //	          [-c assetRoot=<dir with <name>/bootstrap>]
 //
-// prod requires appUrl and googleClientId.
+// prod requires appUrl and googleClientId; the webhooks feature requires
+// googlePushServiceAccount and googlePubsubSubscription.
 package main
 
 import (
@@ -43,6 +46,9 @@ func build(app awscdk.App) error {
 		SecretsRevision: contextString(app, "secretsRevision", ""),
 		// GooglePubSubTopic: the topic Gmail publishes push notifications to.
 		GooglePubSubTopic: contextString(app, "googlePubsubTopic", ""),
+		// The Gmail push subscription's service account and name.
+		GooglePushServiceAccount: contextString(app, "googlePushServiceAccount", ""),
+		GooglePubSubSubscription: contextString(app, "googlePubsubSubscription", ""),
 	})
 	if err != nil {
 		return err

@@ -174,13 +174,17 @@ func TestSettingsFor(t *testing.T) {
 	}
 	prod, err := settingsFor(Context{Stage: "prod", AppURL: "https://app.example.com/", GoogleClientID: "id.apps.googleusercontent.com",
 		AlarmEmail: "ops@example.com", Features: "webhooks, ai-agents", SecretsRevision: "3",
-		GooglePubSubTopic: "projects/crm-prod-project/topics/gmail-push"})
+		GooglePubSubTopic:        "projects/crm-prod-project/topics/gmail-push",
+		GooglePushServiceAccount: "gmail-push@crm-prod-project.iam.gserviceaccount.com",
+		GooglePubSubSubscription: "projects/crm-prod-project/subscriptions/gmail-push"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if prod.AppURL != "https://app.example.com/" || prod.GoogleClientID != "id.apps.googleusercontent.com" ||
 		prod.AlarmEmail != "ops@example.com" || prod.SecretsRevision != "3" ||
-		prod.GooglePubSubTopic != "projects/crm-prod-project/topics/gmail-push" {
+		prod.GooglePubSubTopic != "projects/crm-prod-project/topics/gmail-push" ||
+		prod.GooglePushServiceAccount != "gmail-push@crm-prod-project.iam.gserviceaccount.com" ||
+		prod.GooglePubSubSubscription != "projects/crm-prod-project/subscriptions/gmail-push" {
 		t.Errorf("prod: %+v", prod)
 	}
 	if d := cmp.Diff([]string{"FEATURE_AI_AGENTS", "FEATURE_WEBHOOKS"}, prod.Features); d != "" {
@@ -197,6 +201,18 @@ func TestSettingsFor(t *testing.T) {
 	for _, want := range []string{"must be an absolute https URL", `unknown feature "teleport"`, "not an email address"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("bad context: %v, want %q", err, want)
+		}
+	}
+	// Gmail push: the webhooks gate needs the push subscription, whose two
+	// settings go together and are well formed.
+	for ctx, want := range map[Context]string{
+		{Stage: "dev", Features: "webhooks"}:                                                                                  "the webhooks feature needs the push subscription",
+		{Stage: "dev", GooglePushServiceAccount: "push@p.iam.gserviceaccount.com"}:                                            "go together",
+		{Stage: "dev", GooglePushServiceAccount: "push", GooglePubSubSubscription: "projects/crm-project/subscriptions/push"}: "not a service account",
+		{Stage: "dev", GooglePushServiceAccount: "push@p.iam.gserviceaccount.com", GooglePubSubSubscription: "gmail-push"}:    "projects/<project>/subscriptions/",
+	} {
+		if _, err := settingsFor(ctx); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: %v, want %q", ctx, err, want)
 		}
 	}
 	if _, err := settingsFor(Context{Stage: "staging"}); err == nil {

@@ -79,7 +79,7 @@ func TestFunctionPerEntry(t *testing.T) {
 }
 
 // wantEnv is the configuration a function's entry entitles it to, by name.
-func wantEnv(fn catalog.Function, jobs []string, features []string, revision, topic bool) []string {
+func wantEnv(fn catalog.Function, jobs []string, features []string, revision, topic, push bool) []string {
 	vars := []string{config.VarAppEnv, config.VarLogLevel}
 	vars = append(vars, features...)
 	if fn.Needs(catalog.Database) {
@@ -97,8 +97,8 @@ func wantEnv(fn catalog.Function, jobs []string, features []string, revision, to
 	if fn.Needs(catalog.TokenKeys) {
 		vars = append(vars, config.VarTokenKeys)
 	}
-	if fn.Name == catalog.WebhooksGmail {
-		vars = append(vars, config.VarGoogleWebhookURL)
+	if fn.Name == catalog.WebhooksGmail && push {
+		vars = append(vars, config.VarGoogleWebhookURL, config.VarGooglePushServiceAccount, config.VarGooglePubSubSubscription)
 	}
 	if fn.Name == catalog.GmailWatch && topic {
 		vars = append(vars, config.VarGooglePubSubTopic)
@@ -143,8 +143,14 @@ func testEnvironment(t *testing.T, s *synthesized) {
 				got = append(got, k)
 			}
 			sort.Strings(got)
-			if d := cmp.Diff(wantEnv(fn, s.jobs(), s.settings.Features, s.settings.SecretsRevision != "", s.settings.GooglePubSubTopic != ""), got); d != "" {
+			if d := cmp.Diff(wantEnv(fn, s.jobs(), s.settings.Features, s.settings.SecretsRevision != "", s.settings.GooglePubSubTopic != "",
+				s.settings.GooglePushServiceAccount != ""), got); d != "" {
 				t.Errorf("%s: variables (-want +got):\n%s", fn.Name, d)
+			}
+			if fn.Name == catalog.WebhooksGmail && s.settings.GooglePushServiceAccount != "" &&
+				(env[config.VarGooglePushServiceAccount] != s.settings.GooglePushServiceAccount ||
+					env[config.VarGooglePubSubSubscription] != s.settings.GooglePubSubSubscription) {
+				t.Errorf("%s: push service account %v, subscription %v", fn.Name, env[config.VarGooglePushServiceAccount], env[config.VarGooglePubSubSubscription])
 			}
 			if fn.Name == catalog.GmailWatch && s.settings.GooglePubSubTopic != "" && env[config.VarGooglePubSubTopic] != s.settings.GooglePubSubTopic {
 				t.Errorf("%s: GOOGLE_PUBSUB_TOPIC = %v", fn.Name, env[config.VarGooglePubSubTopic])

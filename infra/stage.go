@@ -79,6 +79,13 @@ type Settings struct {
 	// GooglePubSubTopic, when set, is the Pub/Sub topic gmail-watch asks
 	// Gmail to publish to (GOOGLE_PUBSUB_TOPIC), from -c googlePubsubTopic=...
 	GooglePubSubTopic string
+	// GooglePushServiceAccount and GooglePubSubSubscription configure Gmail
+	// push, together (from -c googlePushServiceAccount=... and -c
+	// googlePubsubSubscription=...): the service account the push
+	// subscription signs its tokens as, and the subscription. Unset,
+	// webhooks-gmail gets no push audience and refuses every push.
+	GooglePushServiceAccount string
+	GooglePubSubSubscription string
 	// SecretsRevision, when set, is given to every function that reads a
 	// secret (SECRETS_REVISION): changing it replaces those functions'
 	// execution environments, which read the secrets' current values.
@@ -156,8 +163,35 @@ func (s Settings) dbRemovalPolicy() awscdk.RemovalPolicy {
 
 // Context holds the settings an operator passes with -c key=value.
 type Context struct {
-	Stage, AlarmEmail, GoogleClientID, AppURL, Features, SecretsRevision string
-	GooglePubSubTopic                                                    string
+	Stage, AlarmEmail, GoogleClientID, AppURL, Features, SecretsRevision  string
+	GooglePubSubTopic, GooglePushServiceAccount, GooglePubSubSubscription string
+}
+
+// pushProblems checks the Gmail push context: both settings or neither,
+// each well formed, and both when the webhooks gate is on (the functions
+// run in production, which refuses push tokens from any service account).
+func pushProblems(c Context) []string {
+	var problems []string
+	sa, sub := c.GooglePushServiceAccount, c.GooglePubSubSubscription
+	if sa != "" && !config.ValidServiceAccount(sa) {
+		problems = append(problems, fmt.Sprintf("googlePushServiceAccount %q is not a service account's email address", sa))
+	}
+	if sub != "" && !config.ValidSubscription(sub) {
+		problems = append(problems, fmt.Sprintf("googlePubsubSubscription %q must be projects/<project>/subscriptions/<subscription>", sub))
+	}
+	webhooks := false
+	for _, name := range strings.Split(c.Features, ",") {
+		webhooks = webhooks || strings.TrimSpace(name) == "webhooks"
+	}
+	switch {
+	case (sa == "") != (sub == ""):
+		problems = append(problems, "googlePushServiceAccount and googlePubsubSubscription go together: "+
+			"-c googlePushServiceAccount=<push@project.iam.gserviceaccount.com> -c googlePubsubSubscription=projects/<project>/subscriptions/<name>")
+	case sa == "" && webhooks:
+		problems = append(problems, "the webhooks feature needs the push subscription: "+
+			"-c googlePushServiceAccount=<push@project.iam.gserviceaccount.com> -c googlePubsubSubscription=projects/<project>/subscriptions/<name>")
+	}
+	return problems
 }
 
 // featureVars maps the names accepted by -c features=... to their gates.
@@ -188,6 +222,8 @@ func settingsFor(c Context) (Settings, error) {
 		problems = append(problems, "googleClientId is required for prod: -c googleClientId=<id>.apps.googleusercontent.com")
 	}
 	s.GooglePubSubTopic = c.GooglePubSubTopic
+	problems = append(problems, pushProblems(c)...)
+	s.GooglePushServiceAccount, s.GooglePubSubSubscription = c.GooglePushServiceAccount, c.GooglePubSubSubscription
 	if c.AppURL != "" {
 		u, err := url.Parse(c.AppURL)
 		if err != nil || u.Scheme != "https" || u.Host == "" {

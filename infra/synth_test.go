@@ -160,6 +160,8 @@ func doSynth(name, stage string, cat func() ([]catalog.Function, []catalog.Sched
 		settings.Features = []string{"FEATURE_AI_AGENTS"}
 		settings.SecretsRevision = "2"
 		settings.GooglePubSubTopic = "projects/crm-prod-project/topics/gmail-push"
+		settings.GooglePushServiceAccount = "gmail-push@crm-prod-project.iam.gserviceaccount.com"
+		settings.GooglePubSubSubscription = "projects/crm-prod-project/subscriptions/gmail-push"
 	}
 
 	outdir := filepath.Join(assetRoot, "cdk.out."+name+"."+stage)

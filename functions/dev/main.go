@@ -3,7 +3,10 @@
 // and migrates its database at start. It is the `make dev` server, never a
 // Lambda. Without a Google client id it serves a sandbox Google at
 // /sandbox/google and signs in there; without an OpenAI API key AI
-// analysis asks a sandbox OpenAI at /sandbox/openai.
+// analysis asks a sandbox OpenAI at /sandbox/openai. It listens on
+// 127.0.0.1 unless HOST says otherwise, answers only requests addressed
+// to a loopback host or AUTH_URL's host, and signs in without a password
+// (POST /auth/dev-login) only while sign-in uses a sandbox Google.
 //
 // It also has the operators' commands:
 //
@@ -17,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -143,7 +145,8 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	}
 	opts := api.Options{Log: log, Monitor: mon, Sessions: sessions, Limiter: ratelimit.New(c, log, mon)}.WithConfig(cfg)
 	srv := api.NewServer(opts, routes.All(routes.Deps{
-		Log: log,
+		Log:     log,
+		Monitor: mon,
 		Checks: []health.Check{
 			{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, pool) }},
 			{Name: "cache", Run: c.Ping},
@@ -161,8 +164,12 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		Insights:    insight.NewService(pool, jobs.queue),
 		Gmail:       webhooks.GmailDeps{Enabled: cfg.Features.Webhooks, Verifier: pushes, Syncs: email.NewSyncs(pool, jobs.queue)},
 	})...)
-	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
-	s := &server{cfg: cfg, log: log, pool: pool, handler: srv, cache: c, jobs: jobs}
+	// Signing in without a password is for sandbox accounts only: with
+	// the real Google, accounts hold real mail.
+	if sandboxGoogle(cfg) {
+		srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
+	}
+	s := &server{cfg: cfg, log: log, pool: pool, handler: hostGuard(cfg, srv, srv), cache: c, jobs: jobs}
 	s.sandbox = mountSandbox(srv, cfg)
 	s.openAI = mountOpenAI(srv, cfg)
 	srv.HandleFunc("GET /{$}", home)
@@ -185,14 +192,14 @@ func run(ctx context.Context, out io.Writer) error {
 	defer s.jobs.wait()
 	defer stopJobs()
 
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	ln, err := listen(cfg)
 	if err != nil {
-		return fmt.Errorf("listen on port %d: %w (set PORT to use another)", cfg.Port, err)
+		return err
 	}
 	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	fmt.Fprintf(out, "Personal CRM API on http://localhost:%d (routes: %d; try GET /health)\n", cfg.Port, len(catalog.Routes()))
+	fmt.Fprintf(out, "Personal CRM API on http://localhost:%d, listening on %s (routes: %d; try GET /health)\n", cfg.Port, ln.Addr(), len(catalog.Routes()))
 	fmt.Fprintf(out, "Job consumers: %d, schedules: %d, in this process\n", len(s.jobs.workers), len(catalog.Schedules()))
 	fmt.Fprintf(out, "Sign in with Google: open %s in a browser", authroutes.LoginURL(cfg.AuthURL))
 	if s.sandbox != nil {
@@ -201,7 +208,10 @@ func run(ctx context.Context, out io.Writer) error {
 	if s.openAI != nil {
 		fmt.Fprintf(out, "\nAI analysis asks the built-in sandbox OpenAI (set OPENAI_API_KEY for the real one; FEATURE_AI_AGENTS=true and `make flag` turn it on)")
 	}
-	fmt.Fprintf(out, "\nOr get a token without a browser: curl -s -X POST localhost:%d/auth/dev-login -d '{\"email\":\"you@example.com\"}'\n", cfg.Port)
+	if sandboxGoogle(cfg) {
+		fmt.Fprintf(out, "\nOr get a token without a browser: curl -s -X POST localhost:%d/auth/dev-login -d '{\"email\":\"you@example.com\"}'", cfg.Port)
+	}
+	fmt.Fprintln(out)
 
 	select {
 	case err := <-errc:

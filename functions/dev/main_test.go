@@ -150,6 +150,7 @@ func TestDevLoginRejectsBadInput(t *testing.T) {
 	defer s.pool.Close()
 	for _, body := range []string{`{"email":"nope"}`, `{`, `{"email":"a@b.c","admin":true}`} {
 		req, _ := http.NewRequest("POST", "/auth/dev-login", strings.NewReader(body))
+		req.Host = "localhost:3000"
 		rec := &recorder{header: http.Header{}}
 		s.handler.ServeHTTP(rec, req)
 		if rec.status != 400 || !strings.Contains(rec.body.String(), "VALIDATION_ERROR") {

@@ -22,12 +22,15 @@ import (
 	"github.com/personalcrm/core/shared/domain/insight"
 	"github.com/personalcrm/core/shared/domain/user"
 	healthcheck "github.com/personalcrm/core/shared/health"
+	"github.com/personalcrm/core/shared/monitor"
 	"github.com/personalcrm/core/shared/queue"
 )
 
 // Deps are what the routes need.
 type Deps struct {
-	Log      *slog.Logger
+	Log *slog.Logger
+	// Monitor receives the health checks' figures.
+	Monitor  *monitor.Monitor
 	Checks   []healthcheck.Check
 	Contacts *contact.Service
 	// Enrichments takes requests to enrich contacts.
@@ -56,7 +59,7 @@ type Deps struct {
 // routes can be documented but not served.
 func All(d Deps) []api.Route {
 	return []api.Route{
-		health.Route(d.Log, d.Checks...),
+		health.Route(health.Deps{Log: d.Log, Monitor: d.Monitor, Checks: d.Checks}),
 		openapi.Route(),
 		contacts.List(d.Contacts),
 		contacts.Create(d.Contacts),

@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,9 +125,10 @@ type Options struct {
 // RateLimiter decides whether a caller may call a route once more. caller
 // is "u:<user id>" on signed routes and "ip:<client address>" on public
 // ones. Errors: RateLimited (answered 429 with Retry-After); a limiter that
-// cannot decide allows the call.
+// cannot decide allows the call, unless failClosed (a cost-bearing route),
+// when it answers Unavailable (503, with Retry-After).
 type RateLimiter interface {
-	Allow(ctx context.Context, route, caller string, l catalog.Limit) error
+	Allow(ctx context.Context, route, caller string, l catalog.Limit, failClosed bool) error
 }
 
 // Server serves a set of routes. It is an http.Handler and, through
@@ -210,8 +212,11 @@ func (s *Server) add(r Route) {
 	}
 	if fn.Limit != nil {
 		op.Errors = append(op.Errors, http.StatusTooManyRequests)
+		if fn.CostBearing && !slices.Contains(op.Errors, http.StatusServiceUnavailable) {
+			op.Errors = append(op.Errors, http.StatusServiceUnavailable) // the limiter's store is down
+		}
 		if s.limiter != nil {
-			op.Middlewares = append(op.Middlewares, s.rateLimit(fn.Name, *fn.Limit))
+			op.Middlewares = append(op.Middlewares, s.rateLimit(fn.Name, *fn.Limit, fn.CostBearing))
 		}
 	}
 	r.register(s, s.api, op)
@@ -327,8 +332,9 @@ func (s *Server) sameOrigin(ctx huma.Context) error {
 }
 
 // rateLimit answers 429 when the caller (the signed-in user, else the
-// client address) is over the route's limit; the handler does not run.
-func (s *Server) rateLimit(route string, l catalog.Limit) func(huma.Context, func(huma.Context)) {
+// client address) is over the route's limit, and 503 when the limit of a
+// cost-bearing route cannot be enforced; the handler does not run.
+func (s *Server) rateLimit(route string, l catalog.Limit, costBearing bool) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		var caller string
 		if p, ok := auth.From(ctx.Context()); ok {
@@ -336,7 +342,7 @@ func (s *Server) rateLimit(route string, l catalog.Limit) func(huma.Context, fun
 		} else {
 			caller = "ip:" + clientIP(ctx.RemoteAddr())
 		}
-		if err := s.limiter.Allow(ctx.Context(), route, caller, l); err != nil {
+		if err := s.limiter.Allow(ctx.Context(), route, caller, l, costBearing); err != nil {
 			s.writeHumaError(ctx, err)
 			return
 		}

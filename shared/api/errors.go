@@ -63,8 +63,8 @@ type ErrorBody struct {
 	Message string `json:"message" doc:"What went wrong, for people"`
 	// Fields maps each invalid input field to its problems.
 	Fields map[string][]string `json:"fields,omitempty" doc:"Problems per input field (validation errors only)"`
-	// RetryAfter is in seconds (rate limits only).
-	RetryAfter int `json:"retryAfter,omitempty" doc:"Seconds to wait before retrying (rate limits only)"`
+	// RetryAfter is in seconds (rate limits, and some 503s).
+	RetryAfter int `json:"retryAfter,omitempty" doc:"Seconds to wait before retrying (rate limits, and unavailable dependencies that know when to try again)"`
 }
 
 func (e *Envelope) Error() string  { return e.Body.Code + ": " + e.Body.Message }
@@ -96,7 +96,7 @@ func envelopeOf(err error) *Envelope {
 		return &Envelope{status: http.StatusInternalServerError, Body: ErrorBody{Code: CodeInternal, Message: internalMessage}}
 	}
 	env := &Envelope{status: k.status, Body: ErrorBody{Code: k.code, Message: e.Message, Fields: e.Fields}}
-	if e.Kind == errs.KindRateLimited {
+	if e.Kind == errs.KindRateLimited || e.Kind == errs.KindUnavailable && e.RetryAfter > 0 {
 		env.Body.RetryAfter = int((e.RetryAfter + time.Second - 1) / time.Second)
 		if env.Body.RetryAfter < 1 {
 			env.Body.RetryAfter = 1

@@ -154,7 +154,7 @@ func New(b Backend, o Options) *Cache {
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			switch {
 			case to == gobreaker.StateOpen && from == gobreaker.StateClosed:
-				c.log.Warn("cache unavailable: skipping it, rate limits not enforced", "retry_after", c.retryAfter.String())
+				c.log.Warn("cache unavailable: skipping it, rate limits not enforced (cost-bearing routes refused)", "retry_after", c.retryAfter.String())
 			case to == gobreaker.StateOpen:
 				// A failed probe: said already when the breaker first opened.
 				c.log.Debug("cache still unavailable")
@@ -190,6 +190,15 @@ func (c *Cache) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	return c.b.Ping(ctx)
+}
+
+// RetryAfter is how long the circuit breaker skips the store after a
+// failure before it tries again.
+func (c *Cache) RetryAfter() time.Duration {
+	if c == nil {
+		return DefaultRetryAfter
+	}
+	return c.retryAfter
 }
 
 // Available reports whether the circuit breaker lets operations through.

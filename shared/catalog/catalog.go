@@ -98,6 +98,11 @@ type Function struct {
 	// Limit, when set, caps how often one caller may call a route. The
 	// limiter keeps its counts in the cache, so the entry uses Cache.
 	Limit *Limit
+	// CostBearing marks a route each call of which spends money or an
+	// outside quota (a paid model call, Gmail or People API calls). Its
+	// Limit fails closed: while the limiter's store is down the route
+	// answers 503 UNAVAILABLE, where other routes go unlimited.
+	CostBearing bool
 }
 
 // Limit is a rate limit: at most Requests in each Per window, per signed-in

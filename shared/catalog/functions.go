@@ -49,8 +49,11 @@ const (
 var functions = []Function{
 	{
 		Name: Health, Kind: Route, Method: "GET", Path: "/health", Access: Public, Tag: "system",
-		Summary: "Report the health of the database, cache and queue",
+		Summary: "Report whether the database, cache and queue answer",
 		Uses:    []Resource{Database, Cache, QueueStats},
+		// Per client IP: ample for uptime probes and load balancers, and
+		// the checks behind it run at most every few seconds anyway.
+		Limit: &Limit{Requests: 60, Per: time.Minute, Burst: 20},
 	},
 	{
 		Name: OpenAPI, Kind: Route, Method: "GET", Path: "/openapi.json", Access: Public, Tag: "system",
@@ -90,6 +93,8 @@ var functions = []Function{
 		Uses:     []Resource{Database},
 		Enqueues: []string{Enrichment},
 		Limit:    &Limit{Requests: 30, Per: time.Minute, Burst: 10},
+		// Each enrichment calls the People API on the user's quota.
+		CostBearing: true,
 	},
 	{
 		Name: AuthLogin, Kind: Route, Method: "GET", Path: "/auth/google/login", Access: Public, Tag: "auth",
@@ -247,6 +252,8 @@ var emailRoutes = []Function{
 		Uses:     []Resource{Database},
 		Enqueues: []string{EmailSync},
 		Limit:    &Limit{Requests: 10, Per: time.Minute, Burst: 5},
+		// A full sync reads up to 2000 messages from Gmail.
+		CostBearing: true,
 	},
 }
 
@@ -259,7 +266,8 @@ var aiRoutes = []Function{
 		Uses:     []Resource{Database, Cache},
 		Enqueues: []string{AIAnalysis},
 		// Each analysis is a paid model call.
-		Limit: &Limit{Requests: 60, Per: time.Hour, Burst: 10},
+		Limit:       &Limit{Requests: 60, Per: time.Hour, Burst: 10},
+		CostBearing: true,
 	},
 	{
 		Name: AIInsightsList, Kind: Route, Method: "GET", Path: "/v1/ai/insights", Access: Signed, Tag: "ai",
@@ -276,6 +284,10 @@ var webhookRoutes = []Function{
 			"one at a time per account",
 		Uses:     []Resource{Database},
 		Enqueues: []string{EmailSync},
+		// Per client IP: Pub/Sub pushes from a few Google addresses, and
+		// answers a 429 by backing off and redelivering. A mailbox's push
+		// adds at most one sync (the singleton), so this is ample.
+		Limit: &Limit{Requests: 600, Per: time.Minute, Burst: 100},
 	},
 }
 

@@ -5,6 +5,7 @@ package config
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,6 +40,7 @@ const (
 	VarAppEnv             = "APP_ENV"
 	VarLogLevel           = "LOG_LEVEL"
 	VarPort               = "PORT"
+	VarHost               = "HOST"
 	VarDatabaseURL        = "DATABASE_URL"
 	VarDatabaseIAMAuth    = "DATABASE_IAM_AUTH"
 	VarRedisURL           = "REDIS_URL"
@@ -73,12 +75,19 @@ const (
 // watched mailboxes to.
 const VarGooglePubSubTopic = "GOOGLE_PUBSUB_TOPIC"
 
+// VarGooglePubSubSubscription is the Pub/Sub push subscription whose
+// deliveries the Gmail push route accepts.
+const VarGooglePubSubSubscription = "GOOGLE_PUBSUB_SUBSCRIPTION"
+
 // Config is everything a function reads from its environment.
 type Config struct {
 	Env      Env    `env:"APP_ENV"`
 	LogLevel string `env:"LOG_LEVEL"`
 	// Port is where the local server listens.
 	Port int `env:"PORT"`
+	// Host is the address the local server listens on: the loopback
+	// address unless set, so that no one else on the network reaches it.
+	Host string `env:"HOST"`
 
 	// DatabaseURL is a PostgreSQL connection URL. With DatabaseIAMAuth the
 	// password is replaced by an IAM token for each new connection.
@@ -117,6 +126,11 @@ type Config struct {
 	// GooglePushServiceAccount, when set, is the only service account
 	// whose Gmail push tokens are accepted.
 	GooglePushServiceAccount string `env:"GOOGLE_PUSH_SERVICE_ACCOUNT"`
+	// GooglePubSubSubscription (projects/<project>/subscriptions/<name>),
+	// when set, is the only push subscription whose deliveries the Gmail
+	// push route accepts. Production requires it, and
+	// GooglePushServiceAccount, when GoogleWebhookURL is set.
+	GooglePubSubSubscription string `env:"GOOGLE_PUBSUB_SUBSCRIPTION"`
 	// GooglePubSubTopic (projects/<project>/topics/<topic>) is where
 	// gmail-watch asks Gmail to publish mailbox changes; unset, it watches
 	// nothing.
@@ -285,6 +299,9 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	if _, ok := vars[VarPort]; !ok {
 		vars[VarPort] = "3000"
 	}
+	if _, ok := vars[VarHost]; !ok {
+		vars[VarHost] = "127.0.0.1"
+	}
 	if _, ok := vars[VarCacheTimeout]; !ok {
 		vars[VarCacheTimeout] = DefaultCacheTimeout.String()
 	}
@@ -315,6 +332,50 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	return cfg, nil
 }
 
+// validatePush checks the Gmail push settings. Push is configured when
+// GOOGLE_WEBHOOK_URL (the tokens' audience) is set; production then
+// requires the push subscription's service account, without which any
+// Google-signed token for the audience would pass (anyone can mint one
+// for a service account of their own), and its subscription.
+func validatePush(cfg *Config, p *problemList) {
+	prod := cfg.Env == Production
+	if cfg.GoogleWebhookURL != nil {
+		checkHTTPURL(VarGoogleWebhookURL, cfg.GoogleWebhookURL, prod, p)
+	}
+	if sa := cfg.GooglePushServiceAccount; sa != "" && !ValidServiceAccount(sa) {
+		p.add(VarGooglePushServiceAccount, "must be a service account's email address, like push@project.iam.gserviceaccount.com")
+	}
+	if sub := cfg.GooglePubSubSubscription; sub != "" && !ValidSubscription(sub) {
+		p.add(VarGooglePubSubSubscription, "must be projects/<project>/subscriptions/<subscription>")
+	}
+	if prod && cfg.GoogleWebhookURL != nil {
+		if cfg.GooglePushServiceAccount == "" {
+			p.add(VarGooglePushServiceAccount, "required in production with GOOGLE_WEBHOOK_URL: only the push subscription's service account may start syncs")
+		}
+		if cfg.GooglePubSubSubscription == "" {
+			p.add(VarGooglePubSubSubscription, "required in production with GOOGLE_WEBHOOK_URL: only that subscription's deliveries are accepted")
+		}
+	}
+}
+
+// ValidServiceAccount reports whether s looks like a Google service
+// account's email address: one @, no spaces, a dot in the domain.
+func ValidServiceAccount(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && strings.Contains(domain, ".") && !strings.ContainsAny(domain, "@") &&
+		!strings.ContainsAny(s, " \t\r\n,<>") && len(s) <= 254
+}
+
+// ValidSubscription reports whether s is a Pub/Sub subscription's full
+// name: projects/<project>/subscriptions/<name>, by the same rules as a
+// topic's.
+func ValidSubscription(s string) bool {
+	m := pubSubSubscription.FindStringSubmatch(s)
+	return m != nil && !strings.HasPrefix(strings.ToLower(m[1]), "goog")
+}
+
+var pubSubSubscription = regexp.MustCompile(`^projects/(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]/subscriptions/([a-zA-Z][a-zA-Z0-9\-_.~+%]{2,254})$`)
+
 // validTopic reports whether s is a Pub/Sub topic's full name: a project id (or a
 // domain-scoped one, example.com:project) and a topic name of 3 to 255
 // characters that starts with a letter and does not start with "goog".
@@ -338,6 +399,60 @@ const DefaultOpenAIModel = "gpt-4o-mini"
 // SandboxOpenAIKey is the API key of the local server's sandbox OpenAI;
 // production refuses it.
 const SandboxOpenAIKey = "sk-sandbox-development-only"
+
+// SandboxGoogleClientSecret is the client secret of the sandbox Google's
+// client; production refuses it.
+const SandboxGoogleClientSecret = "sandbox-client-secret"
+
+// developmentSecrets are the secret values development and test run with
+// by default, which anyone can read in this repository.
+var developmentSecrets = []string{localDefaults[VarAuthSecret], localDefaults[VarTokenKeys], SandboxOpenAIKey, SandboxGoogleClientSecret}
+
+// refuseDevelopmentSecrets refuses, in production, a secret that is a
+// development value or a small edit of one: one that contains a
+// development value, in any case (the development AUTH_SECRET plus a
+// character), or is a long part of one; and a TOKEN_KEYS ring any of
+// whose keys, whatever its id or place in the ring, decodes to the bytes
+// of a development key ("prod:<the development key>"). Messages never
+// quote the value.
+func refuseDevelopmentSecrets(cfg *Config, p *problemList) {
+	devRing, _ := sealbox.ParseRing(localDefaults[VarTokenKeys])
+	devSecrets := append([]string(nil), developmentSecrets...)
+	for _, k := range devRing {
+		devSecrets = append(devSecrets, string(k.Key)) // the key's bytes, written out as a secret
+	}
+	secrets := []struct {
+		name  string
+		value Secret
+	}{
+		{VarAuthSecret, cfg.AuthSecret}, {VarTokenKeys, cfg.TokenKeys}, {VarGoogleClientSecret, cfg.GoogleClientSecret},
+		{VarOpenAIAPIKey, cfg.OpenAIAPIKey}, {VarRedisPassword, cfg.RedisPassword},
+	}
+	for _, s := range secrets {
+		v := strings.ToLower(s.value.Reveal())
+		if v == "" {
+			continue
+		}
+		for _, dev := range devSecrets {
+			dev = strings.ToLower(dev)
+			if strings.Contains(v, dev) || len(v) >= 16 && strings.Contains(dev, v) {
+				p.add(s.name, "holds a development default (or the sandbox's), or a variation of one; set a real secret in production")
+				break
+			}
+		}
+	}
+	ring, err := sealbox.ParseRing(cfg.TokenKeys.Reveal())
+	if err != nil {
+		return // reported as malformed
+	}
+	for i, k := range ring {
+		for _, dev := range devRing {
+			if subtle.ConstantTimeCompare(k.Key, dev.Key) == 1 {
+				p.add(VarTokenKeys, fmt.Sprintf("entry %d (%q) is the development default key under another name; set real keys in production", i+1, k.ID))
+			}
+		}
+	}
+}
 
 // localDefaults make a fresh machine work in development and test.
 var localDefaults = map[string]string{
@@ -484,9 +599,6 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 	if cfg.AuthSecret != "" && len(cfg.AuthSecret) < 32 {
 		p.add(VarAuthSecret, "must be at least 32 characters")
 	}
-	if prod && cfg.AuthSecret == Secret(localDefaults[VarAuthSecret]) {
-		p.add(VarAuthSecret, "is the development default; set a real secret in production")
-	}
 	if (cfg.GoogleClientID == "") != (cfg.GoogleClientSecret == "") {
 		if cfg.GoogleClientID == "" {
 			p.add(VarGoogleClientID, "required when GOOGLE_CLIENT_SECRET is set")
@@ -494,9 +606,7 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 			p.add(VarGoogleClientSecret, "required when GOOGLE_CLIENT_ID is set")
 		}
 	}
-	if cfg.GoogleWebhookURL != nil {
-		checkHTTPURL(VarGoogleWebhookURL, cfg.GoogleWebhookURL, prod, p)
-	}
+	validatePush(cfg, p)
 	if cfg.GooglePubSubTopic != "" && !validTopic(cfg.GooglePubSubTopic) {
 		p.add(VarGooglePubSubTopic, "must be projects/<project>/topics/<topic>")
 	}
@@ -521,8 +631,8 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 			p.add(VarTokenKeys, "must be comma-separated id:base64key entries, newest first, each key 32 bytes: "+err.Error())
 		}
 	}
-	if prod && cfg.TokenKeys == Secret(localDefaults[VarTokenKeys]) {
-		p.add(VarTokenKeys, "is the development default; set real keys in production")
+	if prod {
+		refuseDevelopmentSecrets(cfg, p)
 	}
 
 	validateOpenAI(cfg, p)
@@ -536,9 +646,6 @@ func validateOpenAI(cfg *Config, p *problemList) {
 	prod := cfg.Env == Production
 	if cfg.Function.Needs(catalog.OpenAI) && prod && cfg.OpenAIAPIKey == "" {
 		p.add(VarOpenAIAPIKey, "required")
-	}
-	if prod && cfg.OpenAIAPIKey == SandboxOpenAIKey {
-		p.add(VarOpenAIAPIKey, "is the sandbox OpenAI's key; set a real key in production")
 	}
 	if cfg.OpenAIBaseURL != nil {
 		checkHTTPURL(VarOpenAIBaseURL, cfg.OpenAIBaseURL, prod, p)

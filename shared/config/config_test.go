@@ -107,7 +107,7 @@ func TestLoadDevelopmentDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Env != config.Development || cfg.Port != 3000 || cfg.DatabaseURL == "" || cfg.AuthURL == nil || cfg.RedisURL != "" {
+	if cfg.Env != config.Development || cfg.Port != 3000 || cfg.Host != "127.0.0.1" || cfg.DatabaseURL == "" || cfg.AuthURL == nil || cfg.RedisURL != "" {
 		t.Fatalf("unexpected development defaults: %+v", cfg)
 	}
 	if cfg.CacheTimeout != config.DefaultCacheTimeout {
@@ -171,12 +171,27 @@ func TestLoadProblems(t *testing.T) {
 		{"token key not 32 bytes", dbFn, with(production(), "TOKEN_KEYS", "k1:AAAA"), map[string]string{"TOKEN_KEYS": "32 bytes"}},
 		{"token key ids repeated", dbFn, with(production(), "TOKEN_KEYS", "k1:"+key32+",k1:"+key32b), map[string]string{"TOKEN_KEYS": "twice"}},
 		{"development token keys in production", dbFn, with(production(), "TOKEN_KEYS", "dev1:ZGV2ZWxvcG1lbnQtb25seS10b2tlbi1rZXktMzJieXQ="), map[string]string{"TOKEN_KEYS": "development default"}},
+		{"development token key under another id, second in the ring", dbFn, with(production(), "TOKEN_KEYS", "k2:"+key32+",prod:ZGV2ZWxvcG1lbnQtb25seS10b2tlbi1rZXktMzJieXQ="), map[string]string{"TOKEN_KEYS": "entry 2 (\"prod\") is the development default key"}},
+		{"development token key unpadded first in the ring", dbFn, with(production(), "TOKEN_KEYS", "prod:ZGV2ZWxvcG1lbnQtb25seS10b2tlbi1rZXktMzJieXQ,k1:"+key32b), map[string]string{"TOKEN_KEYS": "entry 1"}},
+		{"development auth secret plus a character", googleFn, with(production(), "AUTH_SECRET", "development-only-auth-secret-not-for-production!"), map[string]string{"AUTH_SECRET": "development"}},
+		{"development auth secret in upper case", googleFn, with(production(), "AUTH_SECRET", "DEVELOPMENT-ONLY-AUTH-SECRET-NOT-FOR-PRODUCTION"), map[string]string{"AUTH_SECRET": "development"}},
+		{"development auth secret less its last character", googleFn, with(production(), "AUTH_SECRET", "development-only-auth-secret-not-for-productio"), map[string]string{"AUTH_SECRET": "development"}},
+		{"auth secret the development token key's bytes", googleFn, with(production(), "AUTH_SECRET", "development-only-token-key-32byt"), map[string]string{"AUTH_SECRET": "development"}},
+		{"google sandbox client secret in production", googleFn, with(production(), "GOOGLE_CLIENT_SECRET", config.SandboxGoogleClientSecret), map[string]string{"GOOGLE_CLIENT_SECRET": "sandbox"}},
+		{"openai sandbox key with a prefix", allFn, with(production(), "OPENAI_API_KEY", "x"+config.SandboxOpenAIKey), map[string]string{"OPENAI_API_KEY": "sandbox"}},
 		{"redirect url required in production", googleFn, with(production(), "AUTH_REDIRECT_URL", "<unset>"), map[string]string{"AUTH_REDIRECT_URL": "required"}},
 		{"redirect url http in production", googleFn, with(production(), "AUTH_REDIRECT_URL", "http://app.example.com/"), map[string]string{"AUTH_REDIRECT_URL": "https"}},
 		{"google sandbox url refused in production", dbFn, with(production(), "GOOGLE_SANDBOX_URL", "https://sandbox.example.com"), map[string]string{"GOOGLE_SANDBOX_URL": "development and test only"}},
 		{"pubsub topic without projects", dbFn, with(production(), "GOOGLE_PUBSUB_TOPIC", "gmail-push"), map[string]string{"GOOGLE_PUBSUB_TOPIC": "projects/<project>/topics/<topic>"}},
 		{"pubsub topic reserved name", dbFn, with(production(), "GOOGLE_PUBSUB_TOPIC", "projects/my-project/topics/google-push"), map[string]string{"GOOGLE_PUBSUB_TOPIC": "projects/<project>/topics/<topic>"}},
 		{"pubsub topic subscription", dbFn, with(production(), "GOOGLE_PUBSUB_TOPIC", "projects/my-project/subscriptions/gmail"), map[string]string{"GOOGLE_PUBSUB_TOPIC": "projects/<project>/topics/<topic>"}},
+		{"push without its service account and subscription in production", dbFn, with(production(), "GOOGLE_WEBHOOK_URL", "https://api.example.com/webhooks/gmail"),
+			map[string]string{"GOOGLE_PUSH_SERVICE_ACCOUNT": "required in production", "GOOGLE_PUBSUB_SUBSCRIPTION": "required in production"}},
+		{"push configured in production", dbFn, with(production(), "GOOGLE_WEBHOOK_URL", "https://api.example.com/webhooks/gmail",
+			"GOOGLE_PUSH_SERVICE_ACCOUNT", "gmail-push@crm-prod.iam.gserviceaccount.com", "GOOGLE_PUBSUB_SUBSCRIPTION", "projects/crm-prod/subscriptions/gmail-push"), nil},
+		{"push without a service account outside production", dbFn, with(production(), "APP_ENV", "test", "GOOGLE_WEBHOOK_URL", "https://api.example.com/webhooks/gmail"), nil},
+		{"push service account not an address", dbFn, with(production(), "GOOGLE_PUSH_SERVICE_ACCOUNT", "gmail-push"), map[string]string{"GOOGLE_PUSH_SERVICE_ACCOUNT": "email address"}},
+		{"push subscription a topic", dbFn, with(production(), "GOOGLE_PUBSUB_SUBSCRIPTION", "projects/crm-prod/topics/gmail-push"), map[string]string{"GOOGLE_PUBSUB_SUBSCRIPTION": "projects/<project>/subscriptions/"}},
 		{"google sandbox url relative", dbFn, with(production(), "APP_ENV", "test", "GOOGLE_SANDBOX_URL", "/sandbox"), map[string]string{"GOOGLE_SANDBOX_URL": "absolute"}},
 		{"openai key required in production", allFn, with(production(), "OPENAI_API_KEY", "<unset>"), map[string]string{"OPENAI_API_KEY": "required"}},
 		{"openai sandbox key refused in production", allFn, with(production(), "OPENAI_API_KEY", config.SandboxOpenAIKey), map[string]string{"OPENAI_API_KEY": "sandbox"}},

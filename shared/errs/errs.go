@@ -57,7 +57,8 @@ type Error struct {
 	Message string
 	// Fields maps an input field (as the client spelt it) to what is wrong with it.
 	Fields map[string][]string
-	// RetryAfter is how long a rate-limited client should wait.
+	// RetryAfter is how long a rate-limited client should wait; on an
+	// Unavailable error, when set, when to try again.
 	RetryAfter time.Duration
 	// Err is the cause, for the log only.
 	Err error

@@ -85,7 +85,7 @@ const SandboxPath = "/sandbox/google"
 // configured outside production.
 const (
 	SandboxClientID     = "sandbox-client.apps.googleusercontent.com"
-	SandboxClientSecret = "sandbox-client-secret"
+	SandboxClientSecret = config.SandboxGoogleClientSecret
 )
 
 // Options build a Client.

@@ -9,40 +9,31 @@ import (
 	"github.com/personalcrm/core/shared/health"
 )
 
-// KindHealth is what the health report says of one job type.
-type KindHealth struct {
-	Depth
-	// Unsent jobs are due but still in the outbox: a steady number here
-	// means sends fail and the relay is not keeping up.
-	Unsent int `json:"unsent"`
-}
-
-// Check is the health check "queue": the depth of every job type's queue
-// and dead-letter queue, and the jobs due but unsent (only these without
-// a backend). It is not required:
-// the API keeps working while the queue is down, since jobs wait in the
-// outbox.
+// Check is the health check "queue": it answers when the outbox can be
+// read, and measures for operators, per job type, the messages of its
+// queue and dead-letter queue and the jobs due but unsent ("<type>.queued",
+// ".inFlight", ".delayed", ".deadLetters", ".unsent"; only ".unsent"
+// without a backend). It is not required: the API keeps working while the
+// queue is down, since jobs wait in the outbox.
 func (q *Queue) Check() health.Check {
 	return health.Check{
-		Name: "queue",
-		Run:  func(context.Context) error { return nil },
-		Details: func(ctx context.Context) (map[string]any, error) {
-			return q.details(ctx)
-		},
+		Name:  "queue",
+		Run:   func(context.Context) error { return nil },
+		Facts: q.facts,
 	}
 }
 
-func (q *Queue) details(ctx context.Context) (map[string]any, error) {
+func (q *Queue) facts(ctx context.Context) (map[string]float64, error) {
 	unsent, err := unsentByKind(ctx, q.db)
 	if err != nil {
 		return nil, err
 	}
 	kinds := Kinds()
+	out := make(map[string]float64, 5*len(kinds))
+	for _, kind := range kinds {
+		out[kind+".unsent"] = float64(unsent[kind])
+	}
 	if q.backend == nil {
-		out := make(map[string]any, len(kinds))
-		for _, kind := range kinds {
-			out[kind] = map[string]int{"unsent": unsent[kind]}
-		}
 		return out, nil
 	}
 	depths := make([]Depth, len(kinds))
@@ -52,12 +43,15 @@ func (q *Queue) details(ctx context.Context) (map[string]any, error) {
 		wg.Go(func() { depths[i], errs[i] = q.backend.Depth(ctx, kind) })
 	}
 	wg.Wait()
-	out := make(map[string]any, len(kinds))
 	for i, kind := range kinds {
 		if errs[i] != nil {
 			return nil, fmt.Errorf("depth of %s: %w", kind, errs[i])
 		}
-		out[kind] = KindHealth{Depth: depths[i], Unsent: unsent[kind]}
+		d := depths[i]
+		out[kind+".queued"] = float64(d.Queued)
+		out[kind+".inFlight"] = float64(d.InFlight)
+		out[kind+".delayed"] = float64(d.Delayed)
+		out[kind+".deadLetters"] = float64(d.DeadLetters)
 	}
 	return out, nil
 }

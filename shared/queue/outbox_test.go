@@ -510,23 +510,23 @@ func TestHealthCheck(t *testing.T) {
 	if c.Name != "queue" || c.Required {
 		t.Fatalf("check %s required=%v", c.Name, c.Required)
 	}
-	details, err := c.Details(ctx)
+	facts, err := c.Facts(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(details) != len(queue.Kinds()) {
-		t.Fatalf("details for %d job types, want %d: %v", len(details), len(queue.Kinds()), details)
+	if len(facts) != 5*len(queue.Kinds()) {
+		t.Fatalf("%d facts for %d job types, want 5 each: %v", len(facts), len(queue.Kinds()), facts)
 	}
-	if got := details[catalog.ContactExtraction].(queue.KindHealth); got.Unsent != 1 || got.Queued != 0 {
-		t.Errorf("contact-extraction: %+v", got)
+	if facts[catalog.ContactExtraction+".unsent"] != 1 || facts[catalog.ContactExtraction+".queued"] != 0 {
+		t.Errorf("contact-extraction: %v", facts)
 	}
-	if got := details[catalog.Enrichment].(queue.KindHealth); got.Queued != 1 {
-		t.Errorf("enrichment: %+v", got)
+	if facts[catalog.Enrichment+".queued"] != 1 {
+		t.Errorf("enrichment: %v", facts)
 	}
 
 	noBackend := queue.New(f.pool, nil, nil).Check()
-	details, err = noBackend.Details(ctx)
-	if err != nil || details[catalog.ContactExtraction].(map[string]int)["unsent"] != 1 {
-		t.Fatalf("without a backend: %v %v", details, err)
+	facts, err = noBackend.Facts(ctx)
+	if err != nil || facts[catalog.ContactExtraction+".unsent"] != 1 || len(facts) != len(queue.Kinds()) {
+		t.Fatalf("without a backend: %v %v", facts, err)
 	}
 }

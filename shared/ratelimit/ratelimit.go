@@ -11,11 +11,15 @@
 // Redis.
 //
 // The limiter fails open: when the cache cannot be reached, requests are
-// allowed and the log says that limits are not enforced.
+// allowed and the log says that limits are not enforced. Cost-bearing
+// routes (catalog.Function.CostBearing) fail closed instead: without a
+// count there is no bound on what a caller spends, so they are refused
+// with 503 until the cache answers again.
 package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -37,6 +41,10 @@ type Limiter struct {
 	lastOpen atomic.Int64
 }
 
+// ErrFailClosed is the message of a cost-bearing route's refusal while its
+// limit cannot be enforced.
+const ErrFailClosed = "This request cannot be rate limited right now; try again shortly"
+
 // failOpenEvery spaces the "not enforced" log lines.
 const failOpenEvery = time.Minute
 
@@ -50,11 +58,18 @@ func New(c *cache.Cache, log *slog.Logger, mon *monitor.Monitor) *Limiter {
 
 // Allow takes one call of route by caller ("u:<user id>" or "ip:<address>")
 // from its budget under limit l. Errors: RateLimited with how long to wait.
-// Any other failure allows the call (fails open): it is logged and counted
-// (RateLimitFailOpen), never returned.
-func (l *Limiter) Allow(ctx context.Context, route, caller string, lim catalog.Limit) error {
+// When the count cannot be kept (the cache is down), a failClosed route's
+// call is refused with Unavailable, whose RetryAfter is when the cache is
+// tried again (counted as RateLimitFailClosed); any other route's call is
+// allowed (fails open): logged and counted (RateLimitFailOpen).
+func (l *Limiter) Allow(ctx context.Context, route, caller string, lim catalog.Limit, failClosed bool) error {
 	r := Rate(lim)
 	d, err := l.c.Allow(ctx, route+":"+caller, r)
+	if err != nil && failClosed {
+		l.mon.Count(ctx, "RateLimitFailClosed", 1)
+		return &errs.Error{Kind: errs.KindUnavailable, Message: ErrFailClosed,
+			RetryAfter: l.c.RetryAfter(), Err: fmt.Errorf("rate limit of %s: %w", route, err)}
+	}
 	if err != nil {
 		l.mon.Count(ctx, "RateLimitFailOpen", 1)
 		now := time.Now().UnixNano()

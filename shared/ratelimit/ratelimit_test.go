@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,5 +187,65 @@ func TestFailsOpenWhenRedisIsDown(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "rate limit not enforced") {
 		t.Fatalf("the log does not say limits are off:\n%s", logs)
+	}
+}
+
+// TestCostBearingRouteFailsClosedWhenRedisIsDown: with Redis killed, a
+// route the catalog marks cost-bearing (emails-sync) is refused with 503
+// and when to retry, its handler never running, while other routes go on
+// unlimited.
+func TestCostBearingRouteFailsClosedWhenRedisIsDown(t *testing.T) {
+	t.Parallel()
+	if !catalog.MustLookup(catalog.EmailsSync).CostBearing {
+		t.Fatal("emails-sync is not marked cost-bearing in the catalog")
+	}
+	pool := testkit.DB(t)
+	redis := testkit.StartRedis(t)
+	logs := &testkit.Buffer{}
+	c, err := cache.Open(redis.URL(), cache.RedisOptions{}, cache.Options{Timeout: 200 * time.Millisecond, RetryAfter: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var synced atomic.Int32 // calls that reached the handler
+	syncRoute := api.Handle(catalog.EmailsSync, func(ctx context.Context, _ *struct{}) (*out, error) {
+		synced.Add(1)
+		o := &out{}
+		o.Body.OK = true
+		return o, nil
+	})
+	get := api.Handle(catalog.ContactsGet, func(ctx context.Context, _ *struct {
+		ID uuid.UUID `path:"id"`
+	}) (*out, error) {
+		return &out{}, nil
+	})
+	srv := api.NewServer(api.Options{Sessions: auth.NewSessions(pool), Limiter: ratelimit.New(c, logging.New(logs, nil), nil)}, syncRoute, get)
+	_, token := testkit.User(t, pool, "dora@example.com")
+	for _, tr := range testkit.Transports(srv) {
+		if res := tr.Do(t, testkit.Request("POST", "/v1/emails/sync", token, nil)); res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: with Redis up: %d", tr.Name, res.StatusCode)
+		}
+	}
+	ran := synced.Load()
+
+	redis.Kill()
+	for _, tr := range testkit.Transports(srv) {
+		for i := 0; i < 3; i++ {
+			res := tr.Do(t, testkit.Request("POST", "/v1/emails/sync", token, nil))
+			var env envelope
+			raw := testkit.ReadJSON(t, res, &env)
+			if res.StatusCode != http.StatusServiceUnavailable || env.Error.Code != api.CodeUnavailable ||
+				env.Error.RetryAfter != 3 || res.Header.Get("Retry-After") != "3" {
+				t.Fatalf("%s: cost-bearing route with Redis down: %d %s (Retry-After %q); want 503 UNAVAILABLE, retry after 3s",
+					tr.Name, res.StatusCode, raw, res.Header.Get("Retry-After"))
+			}
+			res = tr.Do(t, testkit.Request("GET", "/v1/contacts/"+uuid.NewString(), token, nil))
+			if raw := testkit.ReadJSON(t, res, nil); res.StatusCode != http.StatusOK {
+				t.Fatalf("%s: other route with Redis down: %d %s", tr.Name, res.StatusCode, raw)
+			}
+		}
+	}
+	if n := synced.Load() - ran; n != 0 {
+		t.Fatalf("the cost-bearing handler ran %d times with Redis down", n)
 	}
 }

@@ -110,6 +110,18 @@ func checkID(id string) error {
 // until every value has been sealed again. Errors never contain key
 // material.
 func ParseKeys(s string) (*Box, error) {
+	keys, err := ParseRing(s)
+	if err != nil {
+		return nil, err
+	}
+	return New(keys...)
+}
+
+// ParseRing reads a key ring written as ParseKeys takes it into its keys,
+// newest first, decoded but not checked (ids, sizes: see New). Errors:
+// no keys, an entry that is not id:key or a key that is not base64; they
+// never contain key material.
+func ParseRing(s string) ([]Key, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, errors.New("no keys")
@@ -127,7 +139,7 @@ func ParseKeys(s string) (*Box, error) {
 		}
 		keys = append(keys, Key{ID: id, Key: key})
 	}
-	return New(keys...)
+	return keys, nil
 }
 
 func decodeKey(s string) ([]byte, error) {

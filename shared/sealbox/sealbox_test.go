@@ -139,6 +139,20 @@ func TestParseKeys(t *testing.T) {
 	}
 }
 
+func TestParseRing(t *testing.T) {
+	valid := sealbox.NewKey()
+	keys, err := sealbox.ParseRing("a:" + valid + ",b:" + strings.TrimRight(valid, "="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0].ID != "a" || keys[1].ID != "b" || !bytes.Equal(keys[0].Key, keys[1].Key) || len(keys[0].Key) != 32 {
+		t.Fatalf("ring %+v: want a and b, the same 32 decoded bytes", keys)
+	}
+	if _, err := sealbox.ParseRing("k1:!!!"); err == nil || strings.Contains(err.Error(), "!!!") {
+		t.Fatalf("error %v, want one without the value", err)
+	}
+}
+
 func BenchmarkSealOpen(b *testing.B) {
 	box, _ := sealbox.ParseKeys("k1:" + sealbox.NewKey())
 	pt := []byte(strings.Repeat("t", 200))

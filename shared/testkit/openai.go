@@ -24,8 +24,9 @@ import (
 //
 // Its answers are deterministic and derived from the prompt: in JSON mode
 // (response_format json_object) a contact summary object whose summary
-// and topics quote the subjects of the prompt's "Subject: ..." lines;
-// otherwise a text saying the same. It records every request for
+// and topics quote the subjects of the emails in the prompt's untrusted
+// block, and whose follow-up repeats the newest one's snippet; otherwise
+// a text saying the same. It records every request for
 // assertions and fails on demand (Fail).
 //
 // It serves tests (StartOpenAI) and the local server, which mounts
@@ -62,6 +63,18 @@ func (r OpenAIRequest) Text() string {
 	for _, m := range r.Messages {
 		b.WriteString(m.Content)
 		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// userText is the user messages' content, one after the other.
+func (r OpenAIRequest) userText() string {
+	var b strings.Builder
+	for _, m := range r.Messages {
+		if m.Role == "user" {
+			b.WriteString(m.Content)
+			b.WriteString("\n")
+		}
 	}
 	return b.String()
 }
@@ -207,7 +220,7 @@ func (s *OpenAI) chat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	content := sandboxAnswer(req.Text(), jsonMode)
+	content := sandboxAnswer(req.userText(), jsonMode)
 	sum := sha256.Sum256([]byte(req.Model + "\x00" + req.Text()))
 	prompt, completion := tokensOf(req.Text()), tokensOf(content)
 	w.Header().Set("Content-Type", "application/json")
@@ -230,16 +243,37 @@ func (s *OpenAI) chat(w http.ResponseWriter, r *http.Request) {
 // characters each.
 func tokensOf(s string) int { return (utf8.RuneCountInString(s) + 3) / 4 }
 
+// The markers of the untrusted block in which the analyses' prompts give
+// mail data, as shared/domain/insight writes them.
+const (
+	untrustedBegin = "<untrusted_mail_data>"
+	untrustedEnd   = "</untrusted_mail_data>"
+)
+
 // sandboxAnswer is the sandbox's answer to a prompt: it quotes the
-// subjects of the prompt's "Subject: ..." lines.
+// subjects of the emails in the prompt's untrusted block, and repeats the
+// newest email's snippet as the follow-up, as a model that obeys whatever
+// the mail says might: links and instructions in the mail reach the
+// answer.
 func sandboxAnswer(prompt string, jsonMode bool) string {
-	var subjects []string
-	for _, line := range strings.Split(prompt, "\n") {
-		if s, ok := strings.CutPrefix(strings.TrimSpace(line), "Subject: "); ok && s != "" {
-			subjects = append(subjects, s)
+	var data struct {
+		Emails []struct {
+			Subject string `json:"subject"`
+			Snippet string `json:"snippet"`
+		} `json:"emails"`
+	}
+	if _, rest, ok := strings.Cut(prompt, untrustedBegin); ok {
+		if block, _, ok := strings.Cut(rest, untrustedEnd); ok {
+			_ = json.Unmarshal([]byte(block), &data) // a prompt without the block has no emails
 		}
 	}
-	summary := fmt.Sprintf("Sandbox summary of %d emails.", len(subjects))
+	var subjects []string
+	for _, e := range data.Emails {
+		if e.Subject != "" {
+			subjects = append(subjects, e.Subject)
+		}
+	}
+	summary := fmt.Sprintf("Sandbox summary of %d emails.", len(data.Emails))
 	if len(subjects) > 0 {
 		summary += " Subjects: " + strings.Join(subjects, "; ") + "."
 	}
@@ -252,7 +286,11 @@ func sandboxAnswer(prompt string, jsonMode bool) string {
 	}
 	answer := map[string]any{"summary": summary, "topics": topics, "relationship": "sandbox contact"}
 	if len(subjects) > 0 {
-		answer["suggestedFollowUp"] = "Follow up on \"" + subjects[0] + "\"."
+		followUp := "Follow up on \"" + subjects[0] + "\"."
+		if s := data.Emails[0].Snippet; s != "" {
+			followUp += " " + s
+		}
+		answer["suggestedFollowUp"] = followUp
 	}
 	b, _ := json.Marshal(answer)
 	return string(b)

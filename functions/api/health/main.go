@@ -18,5 +18,5 @@ func main() {
 		platform.Fatal(err)
 	}
 	jobs := queue.New(app.DB, sqsqueue.FromConfig(app.Config), app.Log)
-	api.Start(app, health.Route(app.Log, append(app.Checks(), jobs.Check())...))
+	api.Start(app, health.Route(health.Deps{Log: app.Log, Monitor: app.Monitor, Checks: append(app.Checks(), jobs.Check())}))
 }

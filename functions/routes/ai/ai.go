@@ -106,8 +106,11 @@ type Insight struct {
 	ContactID *uuid.UUID     `json:"contactId" nullable:"true" format:"uuid" doc:"The contact it is about"`
 	JobID     uuid.UUID      `json:"jobId" format:"uuid" doc:"The ai-analysis job that produced it"`
 	Model     string         `json:"model" doc:"The model that answered"`
-	Content   map[string]any `json:"content" doc:"The result; contact-summary: summary, topics, relationship and, when there is one, suggestedFollowUp"`
-	CreatedAt time.Time      `json:"createdAt"`
+	Content   map[string]any `json:"content" doc:"The result; contact-summary: summary, topics, relationship and, when there is one, suggestedFollowUp. Written by an AI model from mail anyone can send; links and payment details are removed from it"`
+	// AIGenerated is always true: clients show the content as the
+	// model's, not as fact.
+	AIGenerated bool      `json:"aiGenerated" doc:"Always true: the content was written by an AI model (model) from the user's mail, which anyone can write to; show it as AI-generated, not as fact"`
+	CreatedAt   time.Time `json:"createdAt"`
 }
 
 func toInsight(i insight.Insight) Insight {
@@ -115,7 +118,7 @@ func toInsight(i insight.Insight) Insight {
 	_ = json.Unmarshal(i.Content, &content) // a jsonb object always decodes
 	return Insight{
 		ID: i.ID, Type: i.Type, ContactID: i.ContactID, JobID: i.JobID, Model: i.Model,
-		Content: content, CreatedAt: i.CreatedAt.UTC(),
+		Content: content, AIGenerated: true, CreatedAt: i.CreatedAt.UTC(),
 	}
 }
 

@@ -310,7 +310,7 @@ func TestList(t *testing.T) {
 			}
 			first := p.Items[0]
 			if first.Type != insight.ContactSummary || first.ContactID == nil || *first.ContactID != f.aliceAda ||
-				first.Model != "gpt-4o-mini" || first.JobID == uuid.Nil || !first.CreatedAt.Equal(time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)) {
+				first.Model != "gpt-4o-mini" || !first.AIGenerated || first.JobID == uuid.Nil || !first.CreatedAt.Equal(time.Date(2026, 1, 1, 2, 0, 0, 0, time.UTC)) {
 				t.Fatalf("insight %+v", first)
 			}
 			if got := summaries(list(f.bobToken, "")); !cmp.Equal(got, []string{"insight 9"}) {

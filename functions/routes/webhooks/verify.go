@@ -35,6 +35,10 @@ type PushOptions struct {
 	// ServiceAccount, when set, is the only service account whose tokens
 	// are accepted: the push subscription's.
 	ServiceAccount string
+	// Subscription, when set, is the only push subscription
+	// (projects/<project>/subscriptions/<name>) whose deliveries are
+	// accepted.
+	Subscription string
 	// Certs is where Google's keys are fetched; empty is Google's own.
 	Certs string
 	// HTTP fetches the keys; nil is a client with a 10-second timeout.
@@ -47,11 +51,12 @@ type PushOptions struct {
 // authenticated push deliveries: an RS256 signature by one of Google's
 // keys (google.golang.org/api/idtoken fetches and caches them), the
 // audience, expiry, issuer, a verified email and, when configured, the
-// push service account.
+// push service account; and then the subscription the delivery names.
 type PushVerifier struct {
 	v              *idtoken.Validator
 	audience       string
 	serviceAccount string
+	subscription   string
 	log            *slog.Logger
 }
 
@@ -78,7 +83,7 @@ func NewPushVerifier(ctx context.Context, o PushOptions) (*PushVerifier, error) 
 	if o.Log == nil {
 		o.Log = logging.Discard()
 	}
-	return &PushVerifier{v: v, audience: o.Audience, serviceAccount: o.ServiceAccount, log: o.Log}, nil
+	return &PushVerifier{v: v, audience: o.Audience, serviceAccount: o.ServiceAccount, subscription: o.Subscription, log: o.Log}, nil
 }
 
 // certsAt sends idtoken's requests for Google's keys, whose URL it fixes,
@@ -100,10 +105,15 @@ func (c certsAt) RoundTrip(r *http.Request) (*http.Response, error) {
 	return next.RoundTrip(r)
 }
 
-// Verify checks token, the bearer token of a push. Errors:
-// Unauthenticated, whatever is wrong with it (the reason is logged, the
-// token never).
-func (p *PushVerifier) Verify(ctx context.Context, token string) error {
+// errSubscription answers a push with a valid token from a subscription
+// other than the configured one.
+var errSubscription = errs.Forbidden("Pushes are accepted from the configured subscription only")
+
+// Verify checks token, the bearer token of a push, and then subscription,
+// the subscription the push delivery names. Errors: Unauthenticated,
+// whatever is wrong with the token (the reason is logged, the token
+// never); Forbidden for a subscription other than the configured one.
+func (p *PushVerifier) Verify(ctx context.Context, token, subscription string) error {
 	if token == "" {
 		return errPushToken
 	}
@@ -114,6 +124,10 @@ func (p *PushVerifier) Verify(ctx context.Context, token string) error {
 	if err != nil {
 		p.log.WarnContext(ctx, "push token refused", slog.String("reason", err.Error()))
 		return errPushToken
+	}
+	if p.subscription != "" && subscription != p.subscription {
+		p.log.WarnContext(ctx, "push refused: unexpected subscription", slog.String("subscription", subscription))
+		return errSubscription
 	}
 	return nil
 }
@@ -133,14 +147,17 @@ func (p *PushVerifier) claims(t *idtoken.Payload) error {
 }
 
 // VerifierFromConfig returns the verifier cfg describes: tokens for
-// GOOGLE_WEBHOOK_URL, from GOOGLE_PUSH_SERVICE_ACCOUNT when set, signed by
-// Google or, outside production, by the sandbox Google sign-in uses. It
-// returns nil without GOOGLE_WEBHOOK_URL: pushes are then refused.
+// GOOGLE_WEBHOOK_URL, from GOOGLE_PUSH_SERVICE_ACCOUNT when set (always in
+// production), signed by Google or, outside production, by the sandbox
+// Google sign-in uses, for deliveries of GOOGLE_PUBSUB_SUBSCRIPTION when
+// set (always in production). It returns nil without GOOGLE_WEBHOOK_URL:
+// pushes are then refused.
 func VerifierFromConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) (*PushVerifier, error) {
 	if cfg.GoogleWebhookURL == nil {
 		return nil, nil
 	}
-	o := PushOptions{Audience: cfg.GoogleWebhookURL.String(), ServiceAccount: cfg.GooglePushServiceAccount, Log: log}
+	o := PushOptions{Audience: cfg.GoogleWebhookURL.String(), ServiceAccount: cfg.GooglePushServiceAccount,
+		Subscription: cfg.GooglePubSubSubscription, Log: log}
 	if g, err := google.FromConfig(cfg); err == nil && g.Sandbox() {
 		o.Certs = g.Endpoints().Certs
 	}

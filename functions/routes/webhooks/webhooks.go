@@ -75,7 +75,7 @@ func Gmail(d GmailDeps) api.Route {
 		if !d.Enabled || d.Verifier == nil {
 			return nil, ErrNotEnabled
 		}
-		if err := d.Verifier.Verify(ctx, bearer(in.Authorization)); err != nil {
+		if err := d.Verifier.Verify(ctx, bearer(in.Authorization), in.Body.Subscription); err != nil {
 			return nil, err
 		}
 		n, err := decode(in.Body.Message.Data)

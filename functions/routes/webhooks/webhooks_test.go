@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,19 +15,23 @@ import (
 
 	"github.com/personalcrm/core/functions/routes/webhooks"
 	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/feature"
 	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/queue"
+	"github.com/personalcrm/core/shared/ratelimit"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
 const (
 	audience       = "https://api.example.com/webhooks/gmail"
 	serviceAccount = "gmail-push@crm-project.iam.gserviceaccount.com"
+	subscription   = "projects/crm-project/subscriptions/gmail-push"
 )
 
 type fixture struct {
@@ -44,7 +49,7 @@ func setup(t *testing.T) fixture {
 	pool := testkit.DB(t)
 	kit := testkit.StartGoogleKit(t, pool, testkit.GoogleOptions{})
 	v, err := webhooks.NewPushVerifier(ctx, webhooks.PushOptions{
-		Audience: audience, ServiceAccount: serviceAccount,
+		Audience: audience, ServiceAccount: serviceAccount, Subscription: subscription,
 		Certs: google.SandboxEndpoints(kit.Sandbox.URL()).Certs,
 	})
 	if err != nil {
@@ -76,8 +81,17 @@ func pushData(data string) map[string]any {
 			"messageId": "2070443601311540", "message_id": "2070443601311540",
 			"publishTime": "2026-11-26T10:00:00.000Z", "publish_time": "2026-11-26T10:00:00.000Z",
 		},
-		"subscription": "projects/crm-project/subscriptions/gmail-push",
+		"subscription": subscription,
 	}
+}
+
+// from is the push delivery body as another subscription sends it.
+func from(sub string, body map[string]any) map[string]any {
+	body["subscription"] = sub
+	if sub == "" {
+		delete(body, "subscription")
+	}
+	return body
 }
 
 func (f fixture) token(p testkit.PushToken) string {
@@ -167,10 +181,15 @@ func TestPushRefused(t *testing.T) {
 			push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
 		"not JSON":         {f.server, valid, "{", http.StatusBadRequest, "VALIDATION_ERROR"},
 		"no message":       {f.server, valid, map[string]any{"subscription": "s"}, http.StatusBadRequest, "VALIDATION_ERROR"},
-		"data not base64":  {f.server, valid, map[string]any{"message": map[string]any{"data": "%%%"}}, http.StatusBadRequest, "VALIDATION_ERROR"},
+		"data not base64":  {f.server, valid, map[string]any{"message": map[string]any{"data": "%%%"}, "subscription": subscription}, http.StatusBadRequest, "VALIDATION_ERROR"},
 		"data not Gmail's": {f.server, valid, pushData(`{"hello":1}`), http.StatusBadRequest, "VALIDATION_ERROR"},
 		"history not a number": {f.server, valid, pushData(`{"emailAddress":"alice@example.com","historyId":"soon"}`),
 			http.StatusBadRequest, "VALIDATION_ERROR"},
+		// A token of the right service account, for the right audience,
+		// on a delivery of another subscription (another topic's).
+		"other subscription": {f.server, valid, from("projects/crm-project/subscriptions/other-push", push("alice@example.com")),
+			http.StatusForbidden, "FORBIDDEN"},
+		"no subscription":         {f.server, valid, from("", push("alice@example.com")), http.StatusForbidden, "FORBIDDEN"},
 		"unknown mailbox":         {f.server, valid, push("nobody@example.com"), http.StatusNoContent, ""},
 		"mailbox without push on": {f.server, valid, push("bob@example.com"), http.StatusNoContent, ""},
 		"gate off":                {f.off, valid, push("alice@example.com"), http.StatusForbidden, "FORBIDDEN"},
@@ -215,14 +234,56 @@ func TestVerifierFromConfig(t *testing.T) {
 	}
 	v, err := webhooks.VerifierFromConfig(ctx, load(map[string]string{
 		"GOOGLE_WEBHOOK_URL": audience, "GOOGLE_SANDBOX_URL": g.URL(), "GOOGLE_PUSH_SERVICE_ACCOUNT": serviceAccount,
+		"GOOGLE_PUBSUB_SUBSCRIPTION": subscription,
 	}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Verify(ctx, g.PushToken(testkit.PushToken{Audience: audience, Email: serviceAccount})); err != nil {
+	if err := v.Verify(ctx, g.PushToken(testkit.PushToken{Audience: audience, Email: serviceAccount}), subscription); err != nil {
 		t.Fatalf("a sandbox push token: %v", err)
 	}
-	if err := v.Verify(ctx, g.PushToken(testkit.PushToken{Audience: audience, Email: "other@example.com"})); err == nil {
+	if err := v.Verify(ctx, g.PushToken(testkit.PushToken{Audience: audience, Email: "other@example.com"}), subscription); err == nil {
 		t.Fatal("a token of another service account verified")
+	}
+	if err := v.Verify(ctx, g.PushToken(testkit.PushToken{Audience: audience, Email: serviceAccount}), "projects/crm-project/subscriptions/x-push"); !errs.Is(err, errs.KindForbidden) {
+		t.Fatalf("a delivery of another subscription: %v", err)
+	}
+}
+
+// TestPushRateLimitedPerIP: the public push route is limited per client
+// IP, before any token is checked.
+func TestPushRateLimitedPerIP(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	fn := catalog.MustLookup(catalog.WebhooksGmail)
+	if fn.Limit == nil {
+		t.Fatal("webhooks-gmail has no rate limit in the catalog")
+	}
+	limiter := ratelimit.New(cache.New(cache.NewMemory(0), cache.Options{}), nil, nil)
+	syncs := email.NewSyncs(f.pool, queue.New(f.pool, queue.NewMemory(queue.MemoryOptions{}), nil))
+	v, err := webhooks.NewPushVerifier(context.Background(), webhooks.PushOptions{Audience: audience, ServiceAccount: serviceAccount,
+		Certs: google.SandboxEndpoints(f.google.URL()).Certs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.NewServer(api.Options{Limiter: limiter}, webhooks.Gmail(webhooks.GmailDeps{Enabled: true, Verifier: v, Syncs: syncs}))
+	send := func(ip string) int {
+		r := testkit.Request("POST", "/webhooks/gmail", "forged", push("alice@example.com"))
+		r.RemoteAddr = ip + ":443"
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	burst := ratelimit.Rate(*fn.Limit).Burst
+	for i := 0; i < burst; i++ {
+		if code := send("192.0.2.10"); code != http.StatusUnauthorized {
+			t.Fatalf("push %d: %d, want 401 for a forged token", i+1, code)
+		}
+	}
+	if code := send("192.0.2.10"); code != http.StatusTooManyRequests {
+		t.Fatalf("push %d from one address: %d, want 429", burst+1, code)
+	}
+	if code := send("192.0.2.11"); code != http.StatusUnauthorized {
+		t.Fatalf("another address: %d", code)
 	}
 }

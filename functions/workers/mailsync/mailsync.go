@@ -63,10 +63,11 @@ func FromConfig(cfg *config.Config, store google.Store) (Options, error) {
 }
 
 // The headers a synced message keeps: the address headers, subject,
-// date and ids, and those the extraction rules read (see email.Automated).
+// date and ids, and those the extraction rules read (see email.Automated
+// and email.ListMail).
 var (
-	syncedHeaders = []string{"From", "To", "Cc", "Bcc", "Reply-To", "Subject", "Date", "Message-ID", "Auto-Submitted", "Precedence", "List-Id"}
-	ruleHeaders   = []string{"auto-submitted", "precedence", "list-id"}
+	syncedHeaders = []string{"From", "To", "Cc", "Bcc", "Reply-To", "Subject", "Date", "Message-ID", "Auto-Submitted", "Precedence", "List-Id", "List-Unsubscribe"}
+	ruleHeaders   = []string{"auto-submitted", "precedence", "list-id", "list-unsubscribe"}
 )
 
 // skippedLabels mark messages that were not exchanged with anyone.

@@ -401,3 +401,78 @@ func describe(j queue.Job) string {
 	}
 	return fmt.Sprintf("%s after %d attempts: %q (%s)", j.State, j.Attempts, deref(j.LastError), deref(j.Error))
 }
+
+// TestEmailSyncBulkRecipients: a sender cannot fill the user's contacts.
+// One message addressed to 2,000 people makes at most
+// email.MaxParticipants contacts, and list mail (List-Unsubscribe, List-Id
+// or Precedence: list) makes only its sender one, if anyone; synced,
+// then extracted, as the user's mail is.
+func TestEmailSyncBulkRecipients(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t, mailsync.Options{})
+	ctx := context.Background()
+	many := func(prefix string, n int) string {
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%s %d <%s%04d@example.com>", prefix, i, prefix, i)
+		}
+		return b.String()
+	}
+	sent := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	add := func(from, to, subject string, extra ...[2]string) {
+		sent = sent.Add(time.Hour)
+		f.kit.Sandbox.AddMessage(f.addr, testkit.GmailMessage{
+			Snippet: subject, Received: sent.Add(time.Minute),
+			Headers: append(testkit.MessageHeaders(from, to, subject, sent), extra...),
+		})
+	}
+	// 2,000 recipients: the header limit of 500 each, in To, Cc, Bcc and
+	// Reply-To.
+	add("Spammer <spammer@example.com>", many("to", 500), "Hello everyone",
+		[2]string{"Cc", many("cc", 500)}, [2]string{"Bcc", many("bcc", 500)}, [2]string{"Reply-To", many("rt", 500)})
+	// A list's posts: the poster is a person; the list and its members
+	// are not the user's correspondents.
+	add("Poster One <poster1@example.com>", "Team List <team@lists.example>, listmember1@example.com", "Unsubscribable",
+		[2]string{"Cc", "listmember2@example.com"}, [2]string{"List-Unsubscribe", "<mailto:leave@lists.example>, <https://lists.example/leave>"})
+	add("Poster Two <poster2@example.com>", "Team List <team@lists.example>, listmember3@example.com", "On a list",
+		[2]string{"List-Id", "Team <team.lists.example>"})
+	// Bulk mail: sent by a machine, so no one at all.
+	add("Newsletter <news@shop.example>", "listmember4@example.com", "Deals", [2]string{"Precedence", "bulk"})
+	f.request(t, false)
+	f.drain(t)
+	f.wantCounts(t, 4)
+
+	extract := workers.ContactExtraction(workers.Deps{DB: f.pool, Backend: f.mem, Extraction: email.WithIgnore()})
+	for {
+		n, err := worker.PollOnce(ctx, f.mem, extract.Function(), extract.Handle, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	var bulk int
+	if err := f.pool.QueryRow(ctx, `select count(*) from contacts where user_id = $1 and email not like 'poster%' and email not like 'listmember%'`, f.user).Scan(&bulk); err != nil {
+		t.Fatal(err)
+	}
+	if bulk != email.MaxParticipants {
+		t.Errorf("one message to 2,000 people made %d contacts, want %d", bulk, email.MaxParticipants)
+	}
+	rows, err := f.pool.Query(ctx, `select email from contacts where user_id = $1 and (email like 'poster%' or email like 'listmember%' or email like '%lists.example' or email like '%shop.example') order by email`, f.user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for rows.Next() {
+		var e string
+		rows.Scan(&e)
+		listed = append(listed, e)
+	}
+	if strings.Join(listed, " ") != "poster1@example.com poster2@example.com" {
+		t.Errorf("contacts from list and bulk mail: %v, want only the posters", listed)
+	}
+}

@@ -1,6 +1,7 @@
 package email
 
 import (
+	"fmt"
 	"net/mail"
 	"strings"
 	"testing"
@@ -192,5 +193,26 @@ func TestParticipants(t *testing.T) {
 	got = participants(e, []string{"me@mine.example"}, Policy{KeepAutomatedMail: true})
 	if len(got) == 0 || got[0].Email != "grace@example.com" {
 		t.Errorf("policy keeping automated mail dropped its sender: %+v", got)
+	}
+
+	// List and bulk mail: only its senders.
+	for _, h := range []map[string]string{{"list-id": "<team.lists.example>"}, {"list-unsubscribe": "<mailto:x@lists.example>"}, {"precedence": " List"}} {
+		e.Headers = h
+		got = participants(e, []string{"me@mine.example"}, Policy{KeepAutomatedMail: true})
+		if len(got) != 2 || got[0].Role != RoleFrom || got[1].Role != RoleReplyTo {
+			t.Errorf("list mail %v: %+v, want its senders only", h, got)
+		}
+	}
+
+	// One message to many: the first MaxParticipants, in header order.
+	var to []string
+	for i := range 300 {
+		to = append(to, fmt.Sprintf("p%03d@example.com", i))
+	}
+	e.Headers = nil
+	e.To = s(strings.Join(to, ", "))
+	got = participants(e, []string{"me@mine.example"}, Policy{})
+	if len(got) != MaxParticipants || got[0].Email != "grace@example.com" || got[MaxParticipants-1].Email != fmt.Sprintf("p%03d@example.com", MaxParticipants-3) {
+		t.Errorf("%d participants of a message to 300 (first %v, last %v)", len(got), got[0], got[len(got)-1])
 	}
 }

@@ -171,11 +171,18 @@ type Exchange struct {
 	Participants []Participant
 }
 
+// MaxParticipants bounds the people taken from one email: anyone can
+// send the user one message addressed to thousands, and each would
+// otherwise become a contact.
+const MaxParticipants = 50
+
 // Participants loads the user's email id and returns who it was exchanged
 // with under policy: each address of From, Reply-To, To, Cc and Bcc once,
 // in its strongest role, named by the first display name given for it,
-// except the user's own addresses (the account's and the mailbox's) and
-// the addresses policy ignores. Errors: NotFound.
+// except the user's own addresses (the account's and the mailbox's), the
+// addresses policy ignores, and the recipients (To, Cc, Bcc) of bulk and
+// list mail (ListMail); the first MaxParticipants of those, in header
+// order. Errors: NotFound.
 func (s *Service) Participants(ctx context.Context, userID, id uuid.UUID, policy Policy) (Exchange, error) {
 	rows, err := s.db.Query(ctx, `select `+s.table.Columns()+`, (select email from users where id = $1) as owner_address
 		from emails where user_id = $1 and id = $2`, userID, id)
@@ -212,6 +219,7 @@ func participants(e Email, own []string, policy Policy) []Participant {
 		}
 	}
 	automated := Automated(e.Headers) && !policy.KeepAutomatedMail
+	list := ListMail(e.Headers)
 	headers := []struct {
 		role   string
 		value  *string
@@ -226,10 +234,13 @@ func participants(e Email, own []string, policy Policy) []Participant {
 	var out []Participant
 	index := map[string]int{}
 	for _, h := range headers {
-		if h.value == nil || (h.sender && automated) {
+		if h.value == nil || (h.sender && automated) || (!h.sender && list) {
 			continue
 		}
 		for _, a := range ParseAddresses(*h.value) {
+			if len(out) == MaxParticipants {
+				return out
+			}
 			if self[a.Email] || self[canonical(a.Email)] || policy.Ignored(a.Email) {
 				continue
 			}

@@ -23,8 +23,8 @@ type Policy struct {
 	Ignore []string
 	// KeepAutomatedMail keeps the senders of mail marked as sent by a
 	// machine (Auto-Submitted other than "no"; Precedence bulk, junk or
-	// list), which are otherwise skipped. Its recipients are kept either
-	// way.
+	// list), which are otherwise skipped. The recipients of bulk and list
+	// mail (ListMail) are skipped either way.
 	KeepAutomatedMail bool
 }
 
@@ -61,6 +61,22 @@ func (p Policy) Ignored(addr string) bool {
 func Automated(headers map[string]string) bool {
 	v, _, _ := strings.Cut(headers["auto-submitted"], ";")
 	if v = strings.ToLower(strings.TrimSpace(v)); v != "" && v != "no" {
+		return true
+	}
+	switch strings.ToLower(strings.TrimSpace(headers["precedence"])) {
+	case "bulk", "junk", "list":
+		return true
+	}
+	return false
+}
+
+// ListMail reports whether headers (by lower-case name) mark a message as
+// bulk or mailing-list mail: a List-Id (RFC 2919) or List-Unsubscribe
+// (RFC 2369) header, or Precedence bulk, junk or list. Its recipients are
+// a list's or a campaign's, not people the user exchanged mail with, and
+// anyone can send such mail to the user.
+func ListMail(headers map[string]string) bool {
+	if strings.TrimSpace(headers["list-id"]) != "" || strings.TrimSpace(headers["list-unsubscribe"]) != "" {
 		return true
 	}
 	switch strings.ToLower(strings.TrimSpace(headers["precedence"])) {

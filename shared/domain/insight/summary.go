@@ -63,7 +63,32 @@ Answer with a single JSON object and nothing else, with these keys:
 - "topics": an array of up to 10 short topics that recur in the emails;
 - "relationship": a few words on the relationship (for example "colleague", "client", "friend", "vendor");
 - "suggestedFollowUp": optional, one sentence on what the user could follow up on, only when the emails suggest something.
-Use only the data given. Write in the language of the emails.`
+Use only the data given. Write in the language of the emails.
+` + untrustedRule
+
+// summaryData is what the contact summary's prompt says about the
+// contact and its emails: the untrusted block's JSON document.
+type summaryData struct {
+	Contact summaryContact `json:"contact"`
+	Emails  []summaryEmail `json:"emails"`
+}
+
+type summaryContact struct {
+	Name            string `json:"name,omitempty"`
+	Email           string `json:"email,omitempty"`
+	Company         string `json:"company,omitempty"`
+	JobTitle        string `json:"jobTitle,omitempty"`
+	Notes           string `json:"notes,omitempty"`
+	EmailsExchanged int    `json:"emailsExchanged"`
+	LastEmailOn     string `json:"lastEmailOn,omitempty"`
+}
+
+type summaryEmail struct {
+	Date        string `json:"date"`
+	ContactRole string `json:"contactRole"`
+	Subject     string `json:"subject,omitempty"`
+	Snippet     string `json:"snippet,omitempty"`
+}
 
 // contactRow is what the prompt says about the contact.
 type contactRow struct {
@@ -109,31 +134,30 @@ func summaryPrompt(ctx context.Context, s *Service, userID uuid.UUID, in Input) 
 		return Prompt{}, db.Err(err, "email")
 	}
 
-	var b strings.Builder
-	b.WriteString("Contact:\n")
-	line := func(label string, v *string, max int) {
-		if v != nil && strings.TrimSpace(*v) != "" {
-			fmt.Fprintf(&b, "%s: %s\n", label, clip(*v, max))
+	field := func(v *string, max int) string {
+		if v == nil {
+			return ""
 		}
+		return clip(*v, max)
 	}
-	line("Name", c.Name, maxField)
-	line("Email", c.Email, maxField)
-	line("Company", c.Company, maxField)
-	line("Job title", c.JobTitle, maxField)
-	line("Notes", c.Notes, maxNotes)
-	fmt.Fprintf(&b, "Emails exchanged: %d\n", c.InteractionCount)
+	data := summaryData{
+		Contact: summaryContact{
+			Name: field(c.Name, maxField), Email: field(c.Email, maxField), Company: field(c.Company, maxField),
+			JobTitle: field(c.JobTitle, maxField), Notes: field(c.Notes, maxNotes), EmailsExchanged: c.InteractionCount,
+		},
+		Emails: make([]summaryEmail, len(emails)),
+	}
 	if c.LastInteractionAt != nil {
-		fmt.Fprintf(&b, "Last email: %s\n", c.LastInteractionAt.UTC().Format(time.DateOnly))
+		data.Contact.LastEmailOn = c.LastInteractionAt.UTC().Format(time.DateOnly)
 	}
-	if len(emails) == 0 {
-		b.WriteString("\nNo emails with this contact are stored.\n")
-	} else {
-		fmt.Fprintf(&b, "\nThe %d most recent emails, newest first:\n", len(emails))
+	for i, e := range emails {
+		data.Emails[i] = summaryEmail{Date: e.At.UTC().Format(time.DateOnly), ContactRole: roleText(e.Role),
+			Subject: field(e.Subject, maxSubject), Snippet: field(e.Snippet, maxSnippet)}
 	}
-	for _, e := range emails {
-		fmt.Fprintf(&b, "\nDate: %s\nContact's role: %s\n", e.At.UTC().Format(time.DateOnly), roleText(e.Role))
-		line("Subject", e.Subject, maxSubject)
-		line("Snippet", e.Snippet, maxSnippet)
+	var b strings.Builder
+	what := fmt.Sprintf("The contact and the %d most recent emails exchanged with them, newest first, as JSON.", len(emails))
+	if err := untrustedBlock(&b, what, data); err != nil {
+		return Prompt{}, err
 	}
 	return Prompt{System: summarySystem, User: b.String(), Emails: len(emails)}, nil
 }
@@ -159,8 +183,9 @@ func clip(s string, max int) string {
 }
 
 // checkSummary validates a contact summary answer: a JSON object with a
-// summary, topics and a relationship, and maybe a follow-up. Strings are
-// trimmed and bounded, empty topics dropped, at most maxTopics kept. The
+// summary, topics and a relationship, and maybe a follow-up. Links and
+// payment details are removed from every string (stripUnsafe), strings
+// are trimmed and bounded, empty topics dropped, at most maxTopics kept. The
 // error never quotes the answer.
 func checkSummary(answer string) (json.RawMessage, error) {
 	var raw struct {
@@ -177,24 +202,24 @@ func checkSummary(answer string) (json.RawMessage, error) {
 	if raw.Summary == nil || strings.TrimSpace(*raw.Summary) == "" {
 		problems = append(problems, "no summary")
 	} else {
-		out.Summary = clip(*raw.Summary, maxSummary)
+		out.Summary = clip(stripUnsafe(*raw.Summary), maxSummary)
 	}
 	if raw.Relationship == nil || strings.TrimSpace(*raw.Relationship) == "" {
 		problems = append(problems, "no relationship")
 	} else {
-		out.Relationship = clip(*raw.Relationship, maxRelationTxt)
+		out.Relationship = clip(stripUnsafe(*raw.Relationship), maxRelationTxt)
 	}
 	if raw.Topics == nil {
 		problems = append(problems, "no topics")
 	} else {
 		for _, t := range *raw.Topics {
-			if t = clip(t, maxTopic); t != "" && len(out.Topics) < maxTopics {
+			if t = clip(stripUnsafe(t), maxTopic); t != "" && len(out.Topics) < maxTopics {
 				out.Topics = append(out.Topics, t)
 			}
 		}
 	}
 	if raw.SuggestedFollowUp != nil {
-		out.SuggestedFollowUp = clip(*raw.SuggestedFollowUp, maxFollowUp)
+		out.SuggestedFollowUp = clip(stripUnsafe(*raw.SuggestedFollowUp), maxFollowUp)
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("the answer is not a contact summary: %s", strings.Join(problems, ", "))
