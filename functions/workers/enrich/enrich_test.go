@@ -15,6 +15,7 @@ import (
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/feature"
+	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
 	"github.com/personalcrm/core/shared/testkit"
@@ -249,7 +250,7 @@ func TestEnrichNeedsConsent(t *testing.T) {
 	}
 	j := f.enrich(t, f.user, c.ID)
 	if j.State != queue.Dead || j.Attempts != 1 || j.LastError == nil ||
-		*j.LastError != "Google access has expired or was revoked; sign in with Google again to restore it" {
+		*j.LastError != google.ReconnectMessage {
 		t.Fatalf("job %s", describe(j))
 	}
 	for _, secret := range f.kit.Sandbox.Issued() {

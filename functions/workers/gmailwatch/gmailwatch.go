@@ -164,11 +164,11 @@ func (o Options) watchEach(ctx context.Context, accounts []email.Account, r *Rep
 // watch asks Gmail to publish the changes of the account's INBOX to the
 // topic.
 func (o Options) watch(ctx context.Context, a email.Account) error {
-	ts := o.Tokens.TokenSource(ctx, a.UserID, a.ID)
-	if _, err := ts.Token(); err != nil {
+	if _, err := o.Tokens.Token(ctx, a.UserID, a.ID); err != nil {
 		return err
 	}
-	svc, err := gmail.NewService(ctx, option.WithHTTPClient(o.Google.HTTPClient(ctx, ts)), option.WithEndpoint(o.Google.Endpoints().Gmail))
+	client := o.Google.APIClient(ctx, o.Tokens, a.UserID, a.ID)
+	svc, err := gmail.NewService(ctx, option.WithHTTPClient(client), option.WithEndpoint(o.Google.Endpoints().Gmail))
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,14 @@ func (o Options) watch(ctx context.Context, a email.Account) error {
 		TopicName: o.Topic, LabelIds: []string{"INBOX"}, LabelFilterBehavior: "include",
 	}).Context(ctx).Do()
 	if err != nil {
-		return google.APIError("Gmail", "Gmail is limiting requests", "watch the mailbox", err)
+		err = google.APIError(google.Gmail, a.ID, "Gmail is limiting requests", "watch the mailbox", err)
+		var ungranted *google.NotGrantedError
+		if errors.As(err, &ungranted) {
+			if uerr := o.Tokens.Ungrant(ctx, a.UserID, a.ID, google.Gmail); uerr != nil {
+				o.Log.WarnContext(ctx, "account without Gmail not recorded", "account_id", a.ID, "err", uerr)
+			}
+		}
+		return err
 	}
 	return nil
 }
