@@ -63,9 +63,9 @@ type Report struct {
 	// Failed counts the accounts Gmail or Google's token endpoint failed
 	// for (rate limited, unavailable, refused); the next run tries again.
 	Failed int `json:"failed"`
-	// Skipped counts the accounts whose grant turned out to be gone: they
-	// are marked as needing consent, and left out until their person
-	// signs in again.
+	// Skipped counts the accounts whose grant turned out to be gone, or
+	// to leave Gmail out: they are marked as needing consent (or without
+	// Gmail), and left out until their person signs in again.
 	Skipped int `json:"skipped"`
 	// Complete is false when the run stopped near its deadline and left
 	// accounts to the next run.
@@ -145,10 +145,11 @@ func (o Options) watchEach(ctx context.Context, accounts []email.Account, r *Rep
 			mu.Lock()
 			defer mu.Unlock()
 			var gone *google.ReconsentError
+			var ungranted *google.NotGrantedError
 			switch {
 			case err == nil:
 				r.Watched++
-			case errors.As(err, &gone):
+			case errors.As(err, &gone), errors.As(err, &ungranted):
 				r.Skipped++
 			default:
 				r.Failed++
