@@ -249,6 +249,16 @@ func (s *Syncs) Due(ctx context.Context, before time.Time, after uuid.UUID, limi
 	return out, db.Err(err, "account")
 }
 
+// Unsyncable counts the Google accounts that cannot sync until their
+// person signs in again: the grant is gone (or never was offline) or
+// leaves Gmail out. The schedule skips them.
+func (s *Syncs) Unsyncable(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `select count(*) from accounts a
+		where a.provider = '`+google.Provider+`' and not coalesce((`+canSync+`), false)`).Scan(&n)
+	return n, db.Err(err, "account")
+}
+
 // RequestEach enqueues an incremental sync of each of accounts, in one
 // transaction, one waiting or running per account. It returns how many it
 // enqueued; the others had one already.
