@@ -407,3 +407,23 @@ func TestEnrichGoogleRateLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestEnrichSkipsMarkedAccount: an enrichment queued before the account
+// was marked as needing consent ends without calling Google, asking to
+// reconnect.
+func TestEnrichSkipsMarkedAccount(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.kit.Sandbox.AddPerson(f.addr, ada)
+	c := f.contact(t, f.user, contact.Fields{Email: ptr("ada@example.com")})
+	if _, err := f.pool.Exec(context.Background(), `update accounts set needs_reconsent = true where id = $1`, f.account); err != nil {
+		t.Fatal(err)
+	}
+	j := f.enrich(t, f.user, c.ID)
+	if j.State != queue.Dead || j.Attempts != 1 || j.LastError == nil || *j.LastError != google.ReconnectMessage {
+		t.Fatalf("job %s", describe(j))
+	}
+	if n := f.kit.Sandbox.Calls("people"); n != 0 {
+		t.Fatalf("%d People calls", n)
+	}
+}
