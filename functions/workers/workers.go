@@ -177,6 +177,10 @@ type SyncAccountsReport struct {
 	// Enqueued counts the syncs enqueued now; the other due accounts had
 	// one waiting or running already.
 	Enqueued int `json:"enqueued"`
+	// Skipped counts, in a complete run, the Google accounts left out
+	// until their person signs in again: the grant is gone or leaves
+	// Gmail out.
+	Skipped int `json:"skipped"`
 	// Complete is false when the run stopped near its deadline and left
 	// due accounts to the next run.
 	Complete bool `json:"complete"`
@@ -243,8 +247,9 @@ func SyncAccounts(pool *db.Pool, q *queue.Queue, o SyncAccountsOptions) Op {
 			r.Due += len(due)
 			r.Enqueued += n
 			if len(due) < o.Batch {
-				r.Complete = true
-				return r, nil
+				r.Skipped, err = syncs.Unsyncable(ctx)
+				r.Complete = err == nil
+				return r, err
 			}
 			after = due[len(due)-1].ID
 		}

@@ -99,20 +99,27 @@ type Options struct {
 	HTTP *http.Client
 	// Sandbox says the endpoints are a sandbox's.
 	Sandbox bool
+	// APITimeout bounds one call of APIClient's; zero is
+	// DefaultAPITimeout.
+	APITimeout time.Duration
 }
 
 // Client calls Google. It is safe for concurrent use.
 type Client struct {
-	oauth   oauth2.Config
-	ep      Endpoints
-	http    *http.Client
-	sandbox bool
+	oauth      oauth2.Config
+	ep         Endpoints
+	http       *http.Client
+	sandbox    bool
+	apiTimeout time.Duration
 }
 
 // New returns a client. It does no I/O.
 func New(o Options) *Client {
 	if o.HTTP == nil {
 		o.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	if o.APITimeout <= 0 {
+		o.APITimeout = DefaultAPITimeout
 	}
 	return &Client{
 		oauth: oauth2.Config{
@@ -124,9 +131,10 @@ func New(o Options) *Client {
 			// golang.org/x/oauth2/google's endpoint says.
 			Endpoint: oauth2.Endpoint{AuthURL: o.Endpoints.Auth, TokenURL: o.Endpoints.Token, AuthStyle: oauth2.AuthStyleInParams},
 		},
-		ep:      o.Endpoints,
-		http:    o.HTTP,
-		sandbox: o.Sandbox,
+		ep:         o.Endpoints,
+		http:       o.HTTP,
+		sandbox:    o.Sandbox,
+		apiTimeout: o.APITimeout,
 	}
 }
 
@@ -322,10 +330,4 @@ func (c *Client) Revoke(ctx context.Context, token string) error {
 		return errs.Unavailable("Google", fmt.Errorf("revoke: %s", res.Status))
 	}
 	return fmt.Errorf("revoke: %s", res.Status)
-}
-
-// HTTPClient returns an HTTP client that authorizes its requests to
-// Google's APIs with tokens from ts.
-func (c *Client) HTTPClient(ctx context.Context, ts oauth2.TokenSource) *http.Client {
-	return oauth2.NewClient(c.ctx(ctx), ts)
 }

@@ -68,7 +68,11 @@ func (e *ReconsentError) Unwrap() error { return errReconsent }
 // Permanent marks the error as one retrying cannot fix.
 func (e *ReconsentError) Permanent() bool { return true }
 
-var errReconsent = errs.Forbidden("Google access has expired or was revoked; sign in with Google again to restore it")
+// ReconnectMessage is what a person reads when their Google account's
+// grant is gone.
+const ReconnectMessage = "Reconnect your Google account: its access has expired or was revoked. Sign in with Google again to restore it"
+
+var errReconsent = errs.Forbidden(ReconnectMessage)
 
 // TokensFromConfig returns the client cfg describes (see FromConfig) and
 // the token store on store, sealing with TOKEN_KEYS. It does no I/O.
@@ -223,10 +227,35 @@ func (t *Tokens) Token(ctx context.Context, userID, accountID uuid.UUID) (*oauth
 	if t.fresh(s) {
 		return t.token(accountID, s)
 	}
+	return t.refresh(ctx, userID, accountID, func(s stored) (bool, error) { return t.fresh(s), nil })
+}
 
+// Renew returns a new access token of the user's account because
+// rejected, an access token that has not expired, was refused by one of
+// Google's APIs (401: the person revoked the app's access, changed their
+// password, or Google ended the token early). Unless another caller has
+// stored a new token meanwhile, it refreshes at Google, as Token does:
+// under the account row's lock, once however many callers were refused.
+//
+// Errors: as Token's; *ReconsentError when the refresh answers that the
+// grant is gone, after marking the account as needing consent.
+func (t *Tokens) Renew(ctx context.Context, userID, accountID uuid.UUID, rejected string) (*oauth2.Token, error) {
+	return t.refresh(ctx, userID, accountID, func(s stored) (bool, error) {
+		if !t.fresh(s) {
+			return false, nil
+		}
+		access, err := t.open(accountID, colAccess, s.access)
+		return access != rejected, err
+	})
+}
+
+// refresh refreshes the account's access token at Google under the
+// account row's lock, unless usable says the stored token (as the lock
+// found it) can be used as it is.
+func (t *Tokens) refresh(ctx context.Context, userID, accountID uuid.UUID, usable func(stored) (bool, error)) (*oauth2.Token, error) {
 	var out *oauth2.Token
 	var gone bool
-	err = db.InTx(ctx, t.db, func(tx db.Tx) error {
+	err := db.InTx(ctx, t.db, func(tx db.Tx) error {
 		s, err := scanStored(tx.QueryRow(ctx, selectStored+" for update", userID, accountID))
 		if err != nil {
 			return fmt.Errorf("lock account %s: %w", accountID, db.Err(err, "account"))
@@ -235,7 +264,11 @@ func (t *Tokens) Token(ctx context.Context, userID, accountID uuid.UUID) (*oauth
 			gone = true
 			return nil
 		}
-		if t.fresh(s) { // refreshed while this call waited for the lock
+		ok, err := usable(s)
+		if err != nil {
+			return err
+		}
+		if ok { // refreshed while this call waited for the lock
 			out, err = t.token(accountID, s)
 			return err
 		}
@@ -270,19 +303,6 @@ func (t *Tokens) Token(ctx context.Context, userID, accountID uuid.UUID) (*oauth
 	return out, nil
 }
 
-// TokenSource returns the account's tokens as an oauth2.TokenSource (for
-// Google API clients), reusing each token until shortly before it expires.
-// Its errors are Token's.
-func (t *Tokens) TokenSource(ctx context.Context, userID, accountID uuid.UUID) oauth2.TokenSource {
-	return oauth2.ReuseTokenSourceWithExpiry(nil, sourceFunc(func() (*oauth2.Token, error) {
-		return t.Token(ctx, userID, accountID)
-	}), RefreshLeeway)
-}
-
-type sourceFunc func() (*oauth2.Token, error)
-
-func (f sourceFunc) Token() (*oauth2.Token, error) { return f() }
-
 // NeedsReconsent reports whether the user's account must be consented to
 // again before its tokens can be used. Errors: NotFound.
 func (t *Tokens) NeedsReconsent(ctx context.Context, q db.Querier, userID, accountID uuid.UUID) (bool, error) {
@@ -295,4 +315,21 @@ func (t *Tokens) NeedsReconsent(ctx context.Context, q db.Querier, userID, accou
 		return false, db.Err(err, "account")
 	}
 	return !has || gone, nil
+}
+
+// Ungrant records that the user's account turned out not to grant s
+// (Google answered a call with ACCESS_TOKEN_SCOPE_INSUFFICIENT): s's
+// scopes leave the account's stored scopes, so that nothing enqueues work
+// that needs them until the person grants them at their next sign-in,
+// which stores the scopes Google lists then. Errors: the database's.
+func (t *Tokens) Ungrant(ctx context.Context, userID, accountID uuid.UUID, s Service) error {
+	_, err := t.db.Exec(ctx, `update accounts set
+			scope = (select string_agg(sc, ' ' order by n) from unnest(string_to_array(scope, ' ')) with ordinality as u(sc, n)
+				where sc <> all($3::text[])),
+			updated_at = now()
+		where user_id = $1 and id = $2`, userID, accountID, s.Scopes)
+	if err != nil {
+		return fmt.Errorf("record account %s without %s: %w", accountID, s.Name, db.Err(err, "account"))
+	}
+	return nil
 }

@@ -57,11 +57,15 @@ type Google struct {
 	down      bool
 	onRefresh func()
 
+	// granted are the scopes each subject has granted the client, which
+	// an authorization with include_granted_scopes adds to its own.
+	granted map[string][]string
+
 	boxes     map[string]*gmailBox // by lower-case email
-	gmailFail int
+	gmailFail *apiFailure
 
 	books      map[string]*peopleBook // Google Contacts, by lower-case email
-	peopleFail int
+	peopleFail *apiFailure
 }
 
 // GoogleUser is a person with a sandbox Google account.
@@ -136,6 +140,7 @@ func NewGoogle(o GoogleOptions) *Google {
 		access:       map[string]*accessGrant{},
 		refresh:      map[string]*refreshGrant{},
 		consents:     map[string]bool{},
+		granted:      map[string][]string{},
 		calls:        map[string]int{},
 		boxes:        map[string]*gmailBox{},
 	}
@@ -203,6 +208,25 @@ func (g *Google) RevokeUser(email string) {
 		}
 	}
 	delete(g.consents, u.Subject)
+	delete(g.granted, u.Subject)
+}
+
+// RevokeAccessTokens revokes the access tokens issued to the person with
+// email while they are still live, and leaves their refresh tokens good:
+// the next API call with one answers 401, and a refresh gets a working
+// token again, as when Google invalidates access tokens early.
+func (g *Google) RevokeAccessTokens(email string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	u, ok := g.users[strings.ToLower(email)]
+	if !ok {
+		return
+	}
+	for _, a := range g.access {
+		if a.subject == u.Subject {
+			a.revoked = true
+		}
+	}
 }
 
 // SetDown makes every endpoint answer 503 (down) or work again.
@@ -242,13 +266,21 @@ func (g *Google) Issued() []string {
 // UserOf returns the person an access token was issued to, for fakes of
 // Google's APIs that accept the sandbox's tokens.
 func (g *Google) UserOf(accessToken string) (GoogleUser, bool) {
+	u, _, ok := g.grantOf(accessToken)
+	return u, ok
+}
+
+// grantOf returns the person a live access token was issued to and the
+// scopes it was granted.
+func (g *Google) grantOf(accessToken string) (GoogleUser, string, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	a, ok := g.access[accessToken]
 	if !ok || a.revoked || time.Now().After(a.expires) {
-		return GoogleUser{}, false
+		return GoogleUser{}, "", false
 	}
-	return g.userBySubject(a.subject)
+	u, ok := g.userBySubject(a.subject)
+	return u, a.scope, ok
 }
 
 func (g *Google) userBySubject(sub string) (GoogleUser, bool) {
@@ -271,11 +303,11 @@ func (g *Google) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/userinfo", g.userinfo)
 	mux.HandleFunc("GET /.well-known/openid-configuration", g.discovery)
 	mux.HandleFunc("GET /oauth2/v3/certs", g.certs)
-	mux.HandleFunc("GET /gmail/v1/users/{user}/profile", g.gmail(g.gmailProfile))
-	mux.HandleFunc("GET /gmail/v1/users/{user}/messages", g.gmail(g.gmailList))
-	mux.HandleFunc("GET /gmail/v1/users/{user}/messages/{id}", g.gmail(g.gmailGet))
-	mux.HandleFunc("GET /gmail/v1/users/{user}/history", g.gmail(g.gmailHistory))
-	mux.HandleFunc("POST /gmail/v1/users/{user}/watch", g.gmail(g.gmailWatch))
+	mux.HandleFunc("GET /gmail/v1/users/{user}/profile", g.gmail("GetProfile", g.gmailProfile))
+	mux.HandleFunc("GET /gmail/v1/users/{user}/messages", g.gmail("ListMessages", g.gmailList))
+	mux.HandleFunc("GET /gmail/v1/users/{user}/messages/{id}", g.gmail("GetMessage", g.gmailGet))
+	mux.HandleFunc("GET /gmail/v1/users/{user}/history", g.gmail("ListHistory", g.gmailHistory))
+	mux.HandleFunc("POST /gmail/v1/users/{user}/watch", g.gmail("Watch", g.gmailWatch))
 	mux.HandleFunc("GET /v1/people:searchContacts", g.people(g.peopleSearch))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
@@ -333,13 +365,26 @@ button{margin:1.2rem .5rem 0 0;padding:.5rem 1.2rem}</style></head>
 {{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
 {{end}}<label for="email">Email</label><input id="email" type="email" name="email" value="{{.Email}}" required>
 <label for="name">Name</label><input id="name" type="text" name="name" value="{{.Name}}">
-<p>The app asks to:</p><ul>{{range .Scopes}}<li>{{.}}</li>{{end}}</ul>
+<p>The app asks to:</p><ul>{{range .Basic}}<li>{{.}}</li>{{end}}</ul>
+{{if .Optional}}<p>Choose what it may access:</p>
+{{range .Optional}}<label><input type="checkbox" name="granted" value="{{.}}" checked> {{.}}</label>
+{{end}}{{end}}
 <button type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" name="decision" value="deny">Cancel</button>
 </form></div></body></html>
 `))
 
 type hiddenField struct{ Name, Value string }
+
+// basicScope reports whether sc is one of OpenID Connect's sign-in
+// scopes, which granular consent always grants.
+func basicScope(sc string) bool {
+	switch sc {
+	case "openid", "email", "profile", "https://www.googleapis.com/auth/userinfo.email", "https://www.googleapis.com/auth/userinfo.profile":
+		return true
+	}
+	return false
+}
 
 // authorize shows the consent page.
 func (g *Google) authorize(w http.ResponseWriter, r *http.Request) {
@@ -352,10 +397,17 @@ func (g *Google) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := struct {
-		Hidden      []hiddenField
-		Email, Name string
-		Scopes      []string
-	}{Email: "you@example.com", Name: "Sandbox User", Scopes: strings.Fields(v.Get("scope"))}
+		Hidden          []hiddenField
+		Email, Name     string
+		Basic, Optional []string
+	}{Email: "you@example.com", Name: "Sandbox User"}
+	for _, sc := range strings.Fields(v.Get("scope")) {
+		if basicScope(sc) {
+			data.Basic = append(data.Basic, sc)
+		} else {
+			data.Optional = append(data.Optional, sc)
+		}
+	}
 	for _, k := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge", "code_challenge_method", "access_type", "prompt", "include_granted_scopes", "login_hint"} {
 		if v.Has(k) {
 			data.Hidden = append(data.Hidden, hiddenField{k, v.Get(k)})
@@ -420,11 +472,27 @@ func (g *Google) consent(w http.ResponseWriter, r *http.Request) {
 	}
 	prompts := strings.Fields(v.Get("prompt"))
 	offline := v.Get("access_type") == "offline"
+	// Granular consent: the sign-in scopes always, the others as ticked;
+	// with include_granted_scopes, those granted before as well.
+	var scopes []string
+	for _, sc := range strings.Fields(v.Get("scope")) {
+		if basicScope(sc) || slices.Contains(v["granted"], sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	if v.Get("include_granted_scopes") == "true" {
+		for _, sc := range g.granted[u.Subject] {
+			if !slices.Contains(scopes, sc) {
+				scopes = append(scopes, sc)
+			}
+		}
+	}
+	g.granted[u.Subject] = scopes
 	c := &authCode{
 		clientID:    v.Get("client_id"),
 		redirectURI: v.Get("redirect_uri"),
 		challenge:   v.Get("code_challenge"),
-		scope:       v.Get("scope"),
+		scope:       strings.Join(scopes, " "),
 		subject:     u.Subject,
 		offline:     offline,
 		consent:     slices.Contains(prompts, "consent") || !g.consents[u.Subject],

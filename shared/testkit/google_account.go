@@ -40,14 +40,15 @@ func StartGoogleKit(t testing.TB, pool *db.Pool, o GoogleOptions) GoogleKit {
 // Account creates a user with email, a live session and a Google account
 // whose tokens come from a real consent at the sandbox, with offline
 // access, stored sealed as sign-in stores them. It returns the user's id,
-// the session token and the account's id.
-func (k GoogleKit) Account(t testing.TB, pool *db.Pool, email string) (userID uuid.UUID, session string, accountID uuid.UUID) {
+// the session token and the account's id. The person unticks the scopes
+// untick at the consent page, and so does not grant them.
+func (k GoogleKit) Account(t testing.TB, pool *db.Pool, email string, untick ...string) (userID uuid.UUID, session string, accountID uuid.UUID) {
 	t.Helper()
 	ctx := context.Background()
 	userID, session = User(t, pool, email)
 	accountID = uuid.Must(uuid.NewV7())
 	verifier := oauth2.GenerateVerifier()
-	code, _ := k.Sandbox.Code(t, k.Client.AuthCodeURL("s", verifier, true), email)
+	code, _ := k.Sandbox.Code(t, k.Client.AuthCodeURL("s", verifier, true), email, untick...)
 	tok, err := k.Client.Exchange(ctx, code, verifier)
 	if err != nil {
 		t.Fatalf("testkit: exchange: %v", err)

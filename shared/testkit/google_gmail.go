@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -35,22 +36,6 @@ type gmailBox struct {
 	oldest uint64
 	// watches are the users.watch calls of the mailbox.
 	watches []GmailWatch
-}
-
-// The Gmail API error statuses by code.
-var gmailStatus = map[int]string{
-	http.StatusBadRequest: "INVALID_ARGUMENT", http.StatusUnauthorized: "UNAUTHENTICATED",
-	http.StatusForbidden: "PERMISSION_DENIED", http.StatusNotFound: "NOT_FOUND", http.StatusTooManyRequests: "RESOURCE_EXHAUSTED",
-	http.StatusInternalServerError: "INTERNAL", http.StatusServiceUnavailable: "UNAVAILABLE",
-}
-
-func gmailError(w http.ResponseWriter, code int, message, reason string) {
-	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{
-		"code": code, "message": message, "status": gmailStatus[code],
-		"errors": []map[string]string{{"message": message, "domain": "global", "reason": reason}},
-	}})
 }
 
 func (g *Google) mailbox(email string) *gmailBox {
@@ -102,21 +87,17 @@ func (g *Google) ExpireHistory(email string) {
 	b.oldest = b.history
 }
 
-// FailGmail makes the Gmail API answer status to every request (0: work
-// again), as when Gmail rate limits or fails.
-func (g *Google) FailGmail(status int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.gmailFail = status
-}
-
 // gmail serves the Gmail API methods mail sync and gmail-watch call:
 // users.getProfile, users.messages.list, users.messages.get,
 // users.history.list and users.watch, for the user "me" or the person's
-// address, with the access tokens the sandbox issued.
-func (g *Google) gmail(h func(w http.ResponseWriter, r *http.Request, u GoogleUser, b *gmailBox)) http.HandlerFunc {
+// address, with the access tokens the sandbox issued that carry a Gmail
+// scope. rpc names the method in errors.
+func (g *Google) gmail(rpc string, h func(w http.ResponseWriter, r *http.Request, u GoogleUser, b *gmailBox)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		u, _, ok := g.apiCall(w, r, "gmail", r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:], &g.gmailFail)
+		u, ok := g.apiCall(w, r, apiMethod{
+			service: "gmail.googleapis.com", short: "gmail", method: r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:],
+			rpc: "caribou.api.proto.MailboxService." + rpc, scopes: gmailScopes, fail: &g.gmailFail,
+		})
 		if !ok {
 			return
 		}
@@ -190,25 +171,42 @@ func (g *Google) gmailList(w http.ResponseWriter, r *http.Request, u GoogleUser,
 }
 
 // gmailGet answers one message in the metadata (headers of
-// metadataHeaders, or all), minimal or full format; full has no body
-// parts here.
+// metadataHeaders, or all), minimal, full or raw format; full has no body
+// parts here. A format Gmail does not know, in any other case than its
+// own, is refused.
 func (g *Google) gmailGet(w http.ResponseWriter, r *http.Request, u GoogleUser, b *gmailBox) {
+	q := r.URL.Query()
+	format := q.Get("format")
+	switch format {
+	case "", "minimal", "full", "raw", "metadata":
+	default:
+		invalidEnum(w, "format", "type.googleapis.com/gmail.v1.GetMessageRequest.Format", format)
+		return
+	}
 	m, ok := b.byID[r.PathValue("id")]
 	if !ok {
 		gmailError(w, http.StatusNotFound, "Requested entity was not found.", "notFound")
 		return
 	}
-	q := r.URL.Query()
 	body := map[string]any{
 		"id": m.ID, "threadId": m.ThreadID, "labelIds": m.LabelIDs, "snippet": m.Snippet,
 		"historyId": strconv.FormatUint(m.historyID, 10), "internalDate": strconv.FormatInt(m.Received.UnixMilli(), 10),
 		"sizeEstimate": 1024,
 	}
-	if q.Get("format") != "minimal" {
+	switch format {
+	case "minimal":
+	case "raw":
+		var raw strings.Builder
+		for _, h := range m.Headers {
+			raw.WriteString(h[0] + ": " + h[1] + "\r\n")
+		}
+		raw.WriteString("\r\n" + m.Snippet + "\r\n")
+		body["raw"] = base64.URLEncoding.EncodeToString([]byte(raw.String()))
+	default:
 		want := q["metadataHeaders"]
 		headers := []map[string]string{}
 		for _, h := range m.Headers {
-			if q.Get("format") != "metadata" || len(want) == 0 || slices.ContainsFunc(want, func(n string) bool { return strings.EqualFold(n, h[0]) }) {
+			if format != "metadata" || len(want) == 0 || slices.ContainsFunc(want, func(n string) bool { return strings.EqualFold(n, h[0]) }) {
 				headers = append(headers, map[string]string{"name": h[0], "value": h[1]})
 			}
 		}
@@ -224,23 +222,35 @@ func (g *Google) gmailHistory(w http.ResponseWriter, r *http.Request, u GoogleUs
 		gmailError(w, http.StatusBadRequest, "Invalid startHistoryId", "invalidArgument")
 		return
 	}
+	added := false
+	for _, t := range r.URL.Query()["historyTypes"] {
+		if !slices.Contains([]string{"messageAdded", "messageDeleted", "labelAdded", "labelRemoved"}, t) {
+			invalidEnum(w, "history_types", "type.googleapis.com/gmail.v1.ListHistoryRequest.HistoryType", t)
+			return
+		}
+		added = added || t == "messageAdded"
+	}
+	if len(r.URL.Query()["historyTypes"]) == 0 {
+		added = true
+	}
 	if start < b.oldest {
 		gmailError(w, http.StatusNotFound, "Requested entity was not found.", "notFound")
 		return
 	}
-	var added []*GmailMessage
+	// The sandbox's mailboxes only ever have messages added.
+	var news []*GmailMessage
 	for _, m := range b.messages {
-		if m.historyID > start {
-			added = append(added, m)
+		if added && m.historyID > start {
+			news = append(news, m)
 		}
 	}
-	from, to, next, ok := pageOf(r, len(added))
+	from, to, next, ok := pageOf(r, len(news))
 	if !ok {
 		gmailError(w, http.StatusBadRequest, "Invalid pageToken or maxResults", "invalidArgument")
 		return
 	}
 	var records []map[string]any
-	for _, m := range added[from:to] {
+	for _, m := range news[from:to] {
 		ref := map[string]any{"id": m.ID, "threadId": m.ThreadID, "labelIds": m.LabelIDs}
 		records = append(records, map[string]any{
 			"id": strconv.FormatUint(m.historyID, 10), "messages": []any{ref},

@@ -67,34 +67,22 @@ func (g *Google) AddPerson(email string, p GooglePerson) string {
 	return p.ResourceName
 }
 
-// FailPeople makes the People API answer status to every request (0:
-// work again), as when Google rate limits or fails.
-func (g *Google) FailPeople(status int) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.peopleFail = status
-}
-
 // people serves the People API methods with the access tokens the
 // sandbox issued, when they carry a contacts scope; calls count as
 // "people" and "people <method>".
 func (g *Google) people(h func(w http.ResponseWriter, r *http.Request, b *peopleBook)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		u, tok, ok := g.apiCall(w, r, "people", r.URL.Path[strings.LastIndexByte(r.URL.Path, ':')+1:], &g.peopleFail)
+		method := r.URL.Path[strings.LastIndexByte(r.URL.Path, ':')+1:]
+		u, ok := g.apiCall(w, r, apiMethod{
+			service: "people.googleapis.com", short: "people", method: method,
+			rpc:    "google.people.v1.PeopleService." + strings.ToUpper(method[:1]) + method[1:],
+			scopes: peopleScopes, fail: &g.peopleFail,
+		})
 		if !ok {
 			return
 		}
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		var scopes []string
-		if a := g.access[tok]; a != nil {
-			scopes = strings.Fields(a.scope)
-		}
-		if !slices.Contains(scopes, "https://www.googleapis.com/auth/contacts.readonly") && !slices.Contains(scopes, "https://www.googleapis.com/auth/contacts") {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="insufficient_scope"`)
-			gmailError(w, http.StatusForbidden, "Request had insufficient authentication scopes.", "insufficientPermissions")
-			return
-		}
 		h(w, r, g.book(u.Email))
 	}
 }
@@ -229,27 +217,4 @@ func (p *GooglePerson) json(mask []string) map[string]any {
 		}
 	}
 	return out
-}
-
-// apiCall starts a call of a method of one of Google's APIs: it counts
-// it as service and "service method", answers the failure *fail holds
-// (0: none), and reads the bearer token, answering 401 as Google does
-// when the sandbox did not issue it (or it expired or was revoked). ok
-// says the call may go on, as the person the token was issued to.
-func (g *Google) apiCall(w http.ResponseWriter, r *http.Request, service, method string, fail *int) (u GoogleUser, token string, ok bool) {
-	g.mu.Lock()
-	g.calls[service]++
-	g.calls[service+" "+method]++
-	failure := *fail
-	g.mu.Unlock()
-	if failure != 0 {
-		gmailError(w, failure, http.StatusText(failure), "backendError")
-		return GoogleUser{}, "", false
-	}
-	token, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if u, ok = g.UserOf(token); !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
-		gmailError(w, http.StatusUnauthorized, "Request had invalid authentication credentials.", "authError")
-	}
-	return u, token, ok
 }

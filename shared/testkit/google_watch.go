@@ -43,10 +43,10 @@ func (g *Google) gmailWatch(w http.ResponseWriter, r *http.Request, u GoogleUser
 		gmailError(w, http.StatusBadRequest, "Invalid topicName does not match projects/SOME-PROJECT/topics/SOME-TOPIC", "invalidArgument")
 		return
 	}
-	switch req.LabelFilterBehavior {
-	case "", "include", "exclude", "INCLUDE", "EXCLUDE":
+	switch req.LabelFilterBehavior { // Gmail's values, in its case
+	case "", "include", "exclude":
 	default:
-		gmailError(w, http.StatusBadRequest, "Invalid value at 'label_filter_behavior'", "invalidArgument")
+		invalidEnum(w, "label_filter_behavior", "type.googleapis.com/gmail.v1.WatchRequest.LabelFilterBehavior", req.LabelFilterBehavior)
 		return
 	}
 	req.Expiration = time.Now().Add(gmailWatchTTL)

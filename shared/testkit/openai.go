@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,7 +38,69 @@ type OpenAI struct {
 
 	mu       sync.Mutex
 	requests []OpenAIRequest
-	failures []int
+	failures []OpenAIFailure
+}
+
+// OpenAIFailure is an error the sandbox answers on demand (FailWith), in
+// OpenAI's format: {"error": {message, type, param, code}} with headers.
+type OpenAIFailure struct {
+	Status     int
+	Type, Code string
+	Message    string
+	Header     http.Header
+}
+
+// OpenAIRateLimited is OpenAI's 429 rate_limit_exceeded: the requests
+// limit is used up until reset, which its headers say as OpenAI does
+// (x-ratelimit-reset-requests, and Retry-After when withRetryAfter).
+func OpenAIRateLimited(reset time.Duration, withRetryAfter bool) OpenAIFailure {
+	h := http.Header{
+		"X-Ratelimit-Limit-Requests": {"500"}, "X-Ratelimit-Remaining-Requests": {"0"},
+		"X-Ratelimit-Reset-Requests": {reset.String()},
+		"X-Ratelimit-Limit-Tokens":   {"200000"}, "X-Ratelimit-Remaining-Tokens": {"199000"},
+		"X-Ratelimit-Reset-Tokens": {"300ms"},
+	}
+	if withRetryAfter {
+		h.Set("Retry-After", strconv.Itoa(int((reset+time.Second-1)/time.Second)))
+	}
+	return OpenAIFailure{Status: http.StatusTooManyRequests, Type: "requests", Code: "rate_limit_exceeded", Header: h,
+		Message: fmt.Sprintf("Rate limit reached for gpt-4o-mini in organization org-sandbox on requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in %s.", reset)}
+}
+
+// OpenAIQuotaExceeded is OpenAI's 429 insufficient_quota: the account's
+// credit is used up, and no retry helps until someone pays.
+func OpenAIQuotaExceeded() OpenAIFailure {
+	return OpenAIFailure{Status: http.StatusTooManyRequests, Type: "insufficient_quota", Code: "insufficient_quota",
+		Message: "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors."}
+}
+
+// OpenAIModelNotFound is OpenAI's 404 for a model that does not exist or
+// that the key's project may not use.
+func OpenAIModelNotFound(model string) OpenAIFailure {
+	return OpenAIFailure{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "model_not_found",
+		Message: "The model `" + model + "` does not exist or you do not have access to it."}
+}
+
+// OpenAIBadKey is OpenAI's 401 for a key it does not know (revoked, or
+// mistyped).
+func OpenAIBadKey() OpenAIFailure {
+	return OpenAIFailure{Status: http.StatusUnauthorized, Type: "invalid_request_error", Code: "invalid_api_key",
+		Message: "Incorrect API key provided: sk-sa*****only. You can find your API key at https://platform.openai.com/account/api-keys."}
+}
+
+// openAIFailureOf is OpenAI's usual error for status.
+func openAIFailureOf(status int) OpenAIFailure {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return OpenAIRateLimited(20*time.Second, true)
+	case status == http.StatusUnauthorized:
+		return OpenAIBadKey()
+	case status == http.StatusNotFound:
+		return OpenAIModelNotFound("gpt-4o-mini")
+	case status >= 500:
+		return OpenAIFailure{Status: status, Type: "server_error", Message: "The server had an error while processing your request. Sorry about that!"}
+	}
+	return OpenAIFailure{Status: status, Type: "invalid_request_error", Message: "The request was refused by the sandbox."}
 }
 
 // OpenAIRequest is a chat completion request the sandbox received.
@@ -115,9 +178,18 @@ func (s *OpenAI) Key() string { return s.key }
 // Fail makes the next requests fail with the given HTTP statuses, one
 // each, in order: 429 (rate limited), 401 (bad key), 400, 500, 503...
 func (s *OpenAI) Fail(statuses ...int) {
+	for _, st := range statuses {
+		s.FailWith(openAIFailureOf(st))
+	}
+}
+
+// FailWith makes the next requests answer fs, one each, in order:
+// OpenAIRateLimited, OpenAIQuotaExceeded, OpenAIModelNotFound,
+// OpenAIBadKey, or any other.
+func (s *OpenAI) FailWith(fs ...OpenAIFailure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failures = append(s.failures, statuses...)
+	s.failures = append(s.failures, fs...)
 }
 
 // Requests returns the chat completion requests received so far with a
@@ -173,27 +245,16 @@ func (s *OpenAI) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
-	var fail int
+	var fail OpenAIFailure
 	if len(s.failures) > 0 {
 		fail, s.failures = s.failures[0], s.failures[1:]
 	}
 	s.mu.Unlock()
-
-	switch fail {
-	case 0:
-	case http.StatusTooManyRequests:
-		w.Header().Set("Retry-After", "20")
-		openAIError(w, fail, "requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again in 20s.")
-		return
-	case http.StatusUnauthorized:
-		openAIError(w, fail, "invalid_request_error", "invalid_api_key", "Incorrect API key provided: sk-sa*****only.")
-		return
-	default:
-		if fail >= 500 {
-			openAIError(w, fail, "server_error", "", "The server had an error while processing your request. Sorry about that!")
-		} else {
-			openAIError(w, fail, "invalid_request_error", "", "The request was refused by the sandbox.")
+	if fail.Status != 0 {
+		for k, v := range fail.Header {
+			w.Header()[k] = v
 		}
+		openAIError(w, fail.Status, fail.Type, fail.Code, fail.Message)
 		return
 	}
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -15,6 +16,7 @@ import (
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/feature"
+	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/testkit"
 )
@@ -29,7 +31,22 @@ func TestEnrich(t *testing.T) {
 	alice, aliceToken := testkit.User(t, pool, "alice@example.com")
 	bob, bobToken := testkit.User(t, pool, "bob@example.com")
 	_, carolToken := testkit.User(t, pool, "carol@example.com") // without the feature
-	for _, u := range []uuid.UUID{alice, bob} {
+	// Dave unticked Contacts at Google's consent page; Erin's grant is gone.
+	dave, daveToken := testkit.User(t, pool, "dave@example.com")
+	erin, erinToken := testkit.User(t, pool, "erin@example.com")
+	for u, acct := range map[uuid.UUID]struct {
+		scope     string
+		reconsent bool
+	}{
+		dave: {"openid email " + google.ScopeGmailReadonly, false},
+		erin: {"openid email " + google.ScopeGmailReadonly + " " + google.ScopeContactsReadonly, true},
+	} {
+		if _, err := pool.Exec(ctx, `insert into accounts (id, user_id, provider, provider_account_id, refresh_token, needs_reconsent, scope)
+			values ($1, $2, 'google', $3, 'sealed', $4, $5)`, uuid.Must(uuid.NewV7()), u, u.String(), acct.reconsent, acct.scope); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range []uuid.UUID{alice, bob, dave, erin} {
 		if _, err := feature.NewSettings(pool).Set(ctx, u, feature.Enrichment, true); err != nil {
 			t.Fatal(err)
 		}
@@ -40,6 +57,14 @@ func TestEnrich(t *testing.T) {
 		t.Fatal(err)
 	}
 	carols, err := svc.Create(ctx, bob, contact.Fields{Email: ptr("carol@example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	daves, err := svc.Create(ctx, dave, contact.Fields{Email: ptr("ada@example.com")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	erins, err := svc.Create(ctx, erin, contact.Fields{Email: ptr("ada@example.com")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,17 +108,20 @@ func TestEnrich(t *testing.T) {
 				status int
 				code   string
 				fields []string
+				prefix string
 			}{
-				"another user's contact": {aliceToken, carols.ID, nil, http.StatusNotFound, "NOT_FOUND", nil},
-				"no such contact":        {aliceToken, uuid.New(), nil, http.StatusNotFound, "NOT_FOUND", nil},
-				"feature off":            {carolToken, ada.ID, nil, http.StatusForbidden, "FORBIDDEN", nil},
-				"unknown source":         {aliceToken, ada.ID, map[string]any{"sources": []string{"web"}}, http.StatusBadRequest, "VALIDATION_ERROR", []string{"sources"}},
-				"no sources":             {aliceToken, ada.ID, map[string]any{"sources": []string{}}, http.StatusBadRequest, "VALIDATION_ERROR", []string{"sources"}},
-				"sources not a list":     {aliceToken, ada.ID, map[string]any{"sources": "google-contacts"}, http.StatusBadRequest, "VALIDATION_ERROR", []string{"sources"}},
-				"unknown field":          {bobToken, carols.ID, map[string]any{"everything": true}, http.StatusBadRequest, "VALIDATION_ERROR", []string{"everything"}},
+				"Contacts not granted":   {daveToken, daves.ID, nil, http.StatusForbidden, "FORBIDDEN", nil, "Grant access to Contacts"},
+				"Google access revoked":  {erinToken, erins.ID, map[string]any{"sources": []string{"google-contacts"}}, http.StatusForbidden, "FORBIDDEN", nil, google.ReconnectMessage},
+				"another user's contact": {aliceToken, carols.ID, nil, http.StatusNotFound, "NOT_FOUND", nil, ""},
+				"no such contact":        {aliceToken, uuid.New(), nil, http.StatusNotFound, "NOT_FOUND", nil, ""},
+				"feature off":            {carolToken, ada.ID, nil, http.StatusForbidden, "FORBIDDEN", nil, ""},
+				"unknown source":         {aliceToken, ada.ID, map[string]any{"sources": []string{"web"}}, http.StatusBadRequest, "VALIDATION_ERROR", []string{"sources"}, ""},
+				"no sources":             {aliceToken, ada.ID, map[string]any{"sources": []string{}}, http.StatusBadRequest, "VALIDATION_ERROR", []string{"sources"}, ""},
+				"sources not a list":     {aliceToken, ada.ID, map[string]any{"sources": "google-contacts"}, http.StatusBadRequest, "VALIDATION_ERROR", []string{"sources"}, ""},
+				"unknown field":          {bobToken, carols.ID, map[string]any{"everything": true}, http.StatusBadRequest, "VALIDATION_ERROR", []string{"everything"}, ""},
 			} {
 				status, raw, _, env := enrich(c.token, c.id, c.body)
-				if status != c.status || env.Error.Code != c.code {
+				if status != c.status || env.Error.Code != c.code || !strings.HasPrefix(env.Error.Message, c.prefix) {
 					t.Errorf("%s: %d %s", name, status, raw)
 				}
 				for _, f := range c.fields {

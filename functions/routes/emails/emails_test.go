@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/testkit"
 )
@@ -224,12 +226,20 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// account gives user a Google account with a refresh token.
+// account gives user a Google account with a refresh token that granted
+// Gmail.
 func account(t *testing.T, pool *db.Pool, user uuid.UUID, subject string, reconsent bool) uuid.UUID {
 	t.Helper()
+	return accountWith(t, pool, user, subject, reconsent, "openid email "+google.ScopeGmailReadonly)
+}
+
+// accountWith gives user a Google account with a refresh token that
+// granted scope.
+func accountWith(t *testing.T, pool *db.Pool, user uuid.UUID, subject string, reconsent bool, scope string) uuid.UUID {
+	t.Helper()
 	id := uuid.Must(uuid.NewV7())
-	if _, err := pool.Exec(context.Background(), `insert into accounts (id, user_id, provider, provider_account_id, refresh_token, needs_reconsent)
-		values ($1, $2, 'google', $3, 'sealed', $4)`, id, user, subject, reconsent); err != nil {
+	if _, err := pool.Exec(context.Background(), `insert into accounts (id, user_id, provider, provider_account_id, refresh_token, needs_reconsent, scope)
+		values ($1, $2, 'google', $3, 'sealed', $4, $5)`, id, user, subject, reconsent, scope); err != nil {
 		t.Fatal(err)
 	}
 	return id
@@ -242,6 +252,9 @@ func TestSync(t *testing.T) {
 	acct := account(t, f.pool, f.alice, "alice-sub", false)
 	carol, carolToken := testkit.User(t, f.pool, "carol@example.com")
 	account(t, f.pool, carol, "carol-sub", true)
+	// Dave unticked Gmail at Google's consent page.
+	dave, daveToken := testkit.User(t, f.pool, "dave@example.com")
+	accountWith(t, f.pool, dave, "dave-sub", false, "openid email "+google.ScopeContactsReadonly)
 
 	for _, tr := range testkit.Transports(f.server) {
 		t.Run(tr.Name, func(t *testing.T) {
@@ -284,14 +297,16 @@ func TestSync(t *testing.T) {
 				token  string
 				status int
 				code   string
+				prefix string
 			}{
-				"no Google account": {f.bobToken, http.StatusNotFound, "NOT_FOUND"},
-				"needs consent":     {carolToken, http.StatusForbidden, "FORBIDDEN"},
+				"no Google account": {f.bobToken, http.StatusNotFound, "NOT_FOUND", ""},
+				"needs consent":     {carolToken, http.StatusForbidden, "FORBIDDEN", "Reconnect your Google account"},
+				"Gmail not granted": {daveToken, http.StatusForbidden, "FORBIDDEN", "Grant access to Gmail"},
 			} {
 				res := tr.Do(t, testkit.Request("POST", "/v1/emails/sync", c.token, nil))
 				var env envelope
 				raw := testkit.ReadJSON(t, res, &env)
-				if res.StatusCode != c.status || env.Error.Code != c.code {
+				if res.StatusCode != c.status || env.Error.Code != c.code || !strings.HasPrefix(env.Error.Message, c.prefix) {
 					t.Errorf("%s: %d %s", name, res.StatusCode, raw)
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
@@ -65,9 +66,85 @@ func NewClient(key, baseURL string) *openai.Client {
 	if baseURL != "" {
 		c.BaseURL = baseURL
 	}
-	c.HTTPClient = &http.Client{Timeout: requestTimeout}
+	c.HTTPClient = &http.Client{Timeout: requestTimeout, Transport: limitHeaders{http.DefaultTransport}}
 	return openai.NewClientWithConfig(c)
 }
+
+// limitHeaders keeps the headers of a 429 answer for the caller that put
+// a *limitHeader in the request's context: go-openai's errors carry no
+// headers, and OpenAI says in them when to try again.
+type limitHeaders struct{ base http.RoundTripper }
+
+type limitHeader struct{ h http.Header }
+
+type limitHeaderKey struct{}
+
+func (t limitHeaders) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := t.base.RoundTrip(req)
+	if err == nil && res.StatusCode == http.StatusTooManyRequests {
+		if c, ok := req.Context().Value(limitHeaderKey{}).(*limitHeader); ok {
+			c.h = res.Header.Clone()
+		}
+	}
+	return res, err
+}
+
+// defaultRetryAfter follows a rate limit whose answer says nothing of
+// when to try again.
+const defaultRetryAfter = 30 * time.Second
+
+// retryAfter is when OpenAI says to try again after a 429: Retry-After
+// (seconds) or retry-after-ms, else the reset of the exhausted limit
+// (x-ratelimit-reset-requests or -tokens, as "6m0s"), else the later of
+// both resets, else defaultRetryAfter.
+func retryAfter(h http.Header) time.Duration {
+	if h == nil {
+		return defaultRetryAfter
+	}
+	if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if ms, err := strconv.Atoi(h.Get("Retry-After-Ms")); err == nil && ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	var exhausted, latest time.Duration
+	for _, limit := range []string{"requests", "tokens"} {
+		d, err := time.ParseDuration(h.Get("X-Ratelimit-Reset-" + limit))
+		if err != nil || d <= 0 {
+			continue
+		}
+		latest = max(latest, d)
+		if h.Get("X-Ratelimit-Remaining-"+limit) == "0" {
+			exhausted = max(exhausted, d)
+		}
+	}
+	switch {
+	case exhausted > 0:
+		return exhausted
+	case latest > 0:
+		return latest
+	}
+	return defaultRetryAfter
+}
+
+// clientErrors are go-openai's own refusals of a request before it is
+// sent: the deployment's model or request does not fit the client, which
+// no retry changes.
+var clientErrors = []error{
+	openai.ErrChatCompletionInvalidModel, openai.ErrChatCompletionStreamNotSupported, openai.ErrContentFieldsMisused,
+	openai.ErrReasoningModelMaxTokensDeprecated, openai.ErrReasoningModelLimitationsLogprobs,
+	openai.ErrReasoningModelLimitationsOther, openai.ErrReasoningEffortUnsupported,
+	openai.ErrReasoningToolsRequireResponses, openai.ErrReasoningSamplingUnsupported,
+	openai.ErrCompletionUnsupportedModel,
+}
+
+// errConfig is what users read when the deployment's OpenAI settings are
+// wrong: a refused key, an unknown model, a request the client refuses.
+const errConfig = "The AI service refused this deployment's credentials or model; an operator must fix its configuration"
+
+// errQuota is what users read when the OpenAI account's quota is used
+// up.
+const errQuota = "The AI service's quota is used up; AI analysis is paused until an operator restores it"
 
 var errNotConfigured = errors.New("ai-analysis has no OpenAI client: OPENAI_API_KEY is unset")
 
@@ -124,7 +201,8 @@ func (a *analyser) run(ctx context.Context, job queue.Job, p queue.AIAnalysis) e
 	if err != nil {
 		return err
 	}
-	res, err := a.o.Client.CreateChatCompletion(ctx, openai.ChatCompletionRequest{
+	limits := &limitHeader{}
+	res, err := a.o.Client.CreateChatCompletion(context.WithValue(ctx, limitHeaderKey{}, limits), openai.ChatCompletionRequest{
 		Model: a.o.Model,
 		Messages: []openai.ChatCompletionMessage{
 			{Role: openai.ChatMessageRoleSystem, Content: prompt.System},
@@ -134,7 +212,13 @@ func (a *analyser) run(ctx context.Context, job queue.Job, p queue.AIAnalysis) e
 		MaxCompletionTokens: maxAnswerTokens,
 	})
 	if err != nil {
-		return openAIErr(err)
+		err = openAIErr(err, limits.h)
+		if e, ok := errs.As(err); ok && (e.Message == errConfig || e.Message == errQuota) {
+			// Nothing a user or a retry can fix: operators must act.
+			a.d.Log.ErrorContext(ctx, "OpenAI refused the deployment's configuration; AI analysis fails until an operator fixes it",
+				"model", a.o.Model, "err", err)
+		}
+		return err
 	}
 	if len(res.Choices) == 0 {
 		return errs.Unavailable("The AI service", errors.New("chat completion without a choice"))
@@ -162,12 +246,16 @@ func (a *analyser) run(ctx context.Context, job queue.Job, p queue.AIAnalysis) e
 	return nil
 }
 
-// openAIErr says what a failed call means for the job. Rate limits and
-// server errors are retried (RateLimited, Unavailable); a used-up quota,
-// a refused key or a refused request end the job with a message the user
-// can read. The error keeps OpenAI's status, type and code, never its
-// message, which may quote part of the key.
-func openAIErr(err error) error {
+// openAIErr says what a failed call means for the job, h being the
+// headers of a 429 answer. Rate limits (after the answer's Retry-After or
+// reset), server errors and an unreachable OpenAI are retried
+// (RateLimited, Unavailable). Permanent, with a message the user can
+// read: a used-up quota (429 insufficient_quota), a refused key (401,
+// 403), an unknown model (404 model_not_found), go-openai's own refusals
+// of the request, and any other refused request. The error keeps
+// OpenAI's status, type and code, never its message, which may quote
+// part of the key.
+func openAIErr(err error, h http.Header) error {
 	status, typ, code := 0, "", ""
 	var ae *openai.APIError
 	var re *openai.RequestError
@@ -180,23 +268,27 @@ func openAIErr(err error) error {
 	case errors.As(err, &re):
 		status = re.HTTPStatusCode
 	default:
+		for _, ce := range clientErrors {
+			if errors.Is(err, ce) {
+				return queue.Permanent(&errs.Error{Kind: errs.KindUnavailable, Message: errConfig,
+					Err: fmt.Errorf("chat completion refused by the OpenAI client: %w", err)})
+			}
+		}
 		// No answer: the network, or the job's deadline.
 		return errs.Unavailable("The AI service", fmt.Errorf("chat completion: %w", err))
 	}
 	cause := fmt.Errorf("chat completion: OpenAI answered %d (type %q, code %q)", status, typ, code)
 	switch {
-	case status == http.StatusTooManyRequests && code == "insufficient_quota":
-		return queue.Permanent(&errs.Error{Kind: errs.KindUnavailable,
-			Message: "The AI service's quota is used up; AI analysis is paused until an operator restores it", Err: cause})
+	case status == http.StatusTooManyRequests && (code == "insufficient_quota" || typ == "insufficient_quota"):
+		return queue.Permanent(&errs.Error{Kind: errs.KindUnavailable, Message: errQuota, Err: cause})
 	case status == http.StatusTooManyRequests:
-		e := errs.RateLimit(30 * time.Second)
+		e := errs.RateLimit(retryAfter(h))
 		e.Message, e.Err = "The AI service is limiting requests; the analysis will resume shortly", cause
 		return e
 	case status >= 500:
 		return errs.Unavailable("The AI service", cause)
 	case status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusNotFound:
-		return queue.Permanent(&errs.Error{Kind: errs.KindUnavailable,
-			Message: "The AI service refused this deployment's credentials or model; an operator must fix its configuration", Err: cause})
+		return queue.Permanent(&errs.Error{Kind: errs.KindUnavailable, Message: errConfig, Err: cause})
 	}
 	return queue.Permanent(&errs.Error{Kind: errs.KindUnavailable,
 		Message: "The AI service could not analyse this data", Err: cause})

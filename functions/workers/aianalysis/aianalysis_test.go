@@ -210,22 +210,38 @@ func TestFailures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	for _, tt := range []struct {
-		name   string
-		fail   []int
-		key    string
-		aiOff  bool
-		state  queue.State
-		user   string // the job's message for its user
-		calls  int
-		detail string // in the operators' error
+		name     string
+		fail     []int
+		failWith []testkit.OpenAIFailure
+		key      string
+		model    string
+		aiOff    bool
+		state    queue.State
+		user     string // the job's message for its user
+		calls    int
+		detail   string        // in the operators' error
+		wait     time.Duration // at least, before the retry
+		operator bool          // logged as an error for operators
 	}{
+		{name: "rate limited with Retry-After", failWith: []testkit.OpenAIFailure{testkit.OpenAIRateLimited(10*time.Minute, true)},
+			state: queue.Failed, calls: 1, wait: 9 * time.Minute,
+			user: "The AI service is limiting requests; the analysis will resume shortly", detail: "rate_limit_exceeded"},
+		{name: "rate limited until a reset", failWith: []testkit.OpenAIFailure{testkit.OpenAIRateLimited(7*time.Minute, false)},
+			state: queue.Failed, calls: 1, wait: 6 * time.Minute,
+			user: "The AI service is limiting requests; the analysis will resume shortly", detail: "rate_limit_exceeded"},
+		{name: "quota used up", failWith: []testkit.OpenAIFailure{testkit.OpenAIQuotaExceeded()}, state: queue.Dead, calls: 1, operator: true,
+			user: "The AI service's quota is used up; AI analysis is paused until an operator restores it", detail: "insufficient_quota"},
+		{name: "unknown model", failWith: []testkit.OpenAIFailure{testkit.OpenAIModelNotFound("gpt-4o-mini")}, state: queue.Dead, calls: 1, operator: true,
+			user: "The AI service refused this deployment's credentials or model; an operator must fix its configuration", detail: "model_not_found"},
+		{name: "model the client refuses", model: "text-davinci-003" /* a completions model: go-openai refuses it for chat */, state: queue.Dead, calls: 0, operator: true,
+			user: "The AI service refused this deployment's credentials or model; an operator must fix its configuration", detail: "OpenAI client"},
 		{name: "rate limited", fail: []int{http.StatusTooManyRequests}, state: queue.Failed, calls: 1,
 			user: "The AI service is limiting requests; the analysis will resume shortly", detail: "429"},
 		{name: "server error", fail: []int{http.StatusInternalServerError}, state: queue.Failed, calls: 1,
 			user: "The AI service is unavailable", detail: "500"},
-		{name: "key refused", key: "sk-wrong-key-0123456789", state: queue.Dead, calls: 0,
+		{name: "key refused", key: "sk-wrong-key-0123456789", state: queue.Dead, calls: 0, operator: true,
 			user: "The AI service refused this deployment's credentials or model; an operator must fix its configuration", detail: "401"},
-		{name: "key revoked", fail: []int{http.StatusUnauthorized}, state: queue.Dead, calls: 1,
+		{name: "key revoked", failWith: []testkit.OpenAIFailure{testkit.OpenAIBadKey()}, state: queue.Dead, calls: 1, operator: true,
 			user: "The AI service refused this deployment's credentials or model; an operator must fix its configuration", detail: "invalid_api_key"},
 		{name: "request refused", fail: []int{http.StatusBadRequest}, state: queue.Dead, calls: 1,
 			user: "The AI service could not analyse this data", detail: "400"},
@@ -238,9 +254,10 @@ func TestFailures(t *testing.T) {
 				if tt.key != "" {
 					key = tt.key
 				}
-				return aianalysis.Options{Client: aianalysis.NewClient(key, o.URL()), Gates: feature.Gates{feature.AIAgents: true}}
+				return aianalysis.Options{Client: aianalysis.NewClient(key, o.URL()), Model: tt.model, Gates: feature.Gates{feature.AIAgents: true}}
 			})
 			f.openAI.Fail(tt.fail...)
+			f.openAI.FailWith(tt.failWith...)
 			user, ada := f.person(t, "carol", 2, !tt.aiOff)
 			j := f.request(t, user, ada)
 			f.deliver(t)
@@ -253,6 +270,12 @@ func TestFailures(t *testing.T) {
 			if strings.Contains(*got.Error, "Incorrect API key") || strings.Contains(*got.Error, "sk-") ||
 				strings.Contains(f.logs.String(), "Incorrect API key") || strings.Contains(f.logs.String(), "sk-") {
 				t.Fatalf("the key's message was kept: %s\n%s", *got.Error, f.logs.String())
+			}
+			if wait := time.Until(got.RunAt); tt.wait > 0 && wait < tt.wait {
+				t.Errorf("retried in %s, before OpenAI's %s", wait, tt.wait)
+			}
+			if logged := strings.Contains(f.logs.String(), "an operator fixes it"); logged != tt.operator {
+				t.Errorf("logged for operators: %v, want %v:\n%s", logged, tt.operator, f.logs.String())
 			}
 			if calls := len(f.openAI.Requests()); calls != tt.calls || f.count(t, user) != 0 {
 				t.Fatalf("%d completion requests, %d insights", len(f.openAI.Requests()), f.count(t, user))

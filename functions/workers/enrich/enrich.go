@@ -145,13 +145,25 @@ func (e *enricher) googleContacts(ctx context.Context, userID uuid.UUID, c conta
 	if err != nil {
 		return nil, fmt.Errorf("the user's Google account: %w", err)
 	}
-	ts := e.o.Tokens.TokenSource(ctx, userID, account)
-	if _, err := ts.Token(); err != nil {
+	if _, err := e.o.Tokens.Token(ctx, userID, account); err != nil {
 		return nil, fmt.Errorf("token of account %s: %w", account, err)
 	}
-	svc, err := people.NewService(ctx, option.WithHTTPClient(e.o.Google.HTTPClient(ctx, ts)), option.WithEndpoint(e.o.Google.Endpoints().People))
+	client := e.o.Google.APIClient(ctx, e.o.Tokens, userID, account)
+	svc, err := people.NewService(ctx, option.WithHTTPClient(client), option.WithEndpoint(e.o.Google.Endpoints().People))
 	if err != nil {
 		return nil, fmt.Errorf("people client: %w", err)
+	}
+	peopleErr := func(what string, err error) error {
+		err = google.APIError(google.Contacts, account, "Google Contacts is limiting requests; the enrichment will resume shortly", what, err)
+		var ungranted *google.NotGrantedError
+		if errors.As(err, &ungranted) {
+			// The route refuses enrichments until the person grants
+			// Contacts again.
+			if uerr := e.o.Tokens.Ungrant(context.WithoutCancel(ctx), userID, account, google.Contacts); uerr != nil {
+				e.d.Log.WarnContext(ctx, "account without Contacts not recorded", "account_id", account, "err", uerr)
+			}
+		}
+		return err
 	}
 	if _, err := svc.People.SearchContacts().Query("").ReadMask(readMask).Context(ctx).Do(); err != nil {
 		return nil, peopleErr("warm up the contact search", err)
@@ -215,9 +227,4 @@ func primary[T any](items []*T, meta func(*T) *people.FieldMetadata) *T {
 		}
 	}
 	return first
-}
-
-// peopleErr says what failed (see google.APIError).
-func peopleErr(what string, err error) error {
-	return google.APIError("Google Contacts", "Google Contacts is limiting requests; the enrichment will resume shortly", what, err)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -14,7 +15,9 @@ import (
 	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/feature"
+	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
 	"github.com/personalcrm/core/shared/testkit"
@@ -249,7 +252,7 @@ func TestEnrichNeedsConsent(t *testing.T) {
 	}
 	j := f.enrich(t, f.user, c.ID)
 	if j.State != queue.Dead || j.Attempts != 1 || j.LastError == nil ||
-		*j.LastError != "Google access has expired or was revoked; sign in with Google again to restore it" {
+		*j.LastError != google.ReconnectMessage {
 		t.Fatalf("job %s", describe(j))
 	}
 	for _, secret := range f.kit.Sandbox.Issued() {
@@ -329,5 +332,98 @@ func TestEnrichUnknownSource(t *testing.T) {
 	}
 	if got, _ := queue.Get(context.Background(), f.pool, f.user, j.ID); got.State != queue.Dead || got.Attempts != 1 {
 		t.Fatalf("job %s", describe(got))
+	}
+}
+
+// TestEnrichAccessRevokedLive: the person removes the app's access while
+// the stored access token has not expired. Google Contacts answers 401;
+// the one refresh answers invalid_grant: the account is marked as needing
+// consent and the job ends at once, asking to reconnect.
+func TestEnrichAccessRevokedLive(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.kit.Sandbox.AddPerson(f.addr, ada)
+	c := f.contact(t, f.user, contact.Fields{Email: ptr("ada@example.com")})
+	f.kit.Sandbox.RevokeUser(f.addr)
+	j := f.enrich(t, f.user, c.ID)
+	if j.State != queue.Dead || j.Attempts != 1 || j.LastError == nil || *j.LastError != google.ReconnectMessage {
+		t.Fatalf("job %s", describe(j))
+	}
+	var gone bool
+	if err := f.pool.QueryRow(context.Background(), `select needs_reconsent from accounts where id = $1`, f.account).Scan(&gone); err != nil || !gone {
+		t.Fatalf("needs_reconsent %v, %v", gone, err)
+	}
+	if got := f.get(t, c.ID); got.EnrichedAt != nil {
+		t.Fatalf("contact changed: %+v", got)
+	}
+}
+
+// TestEnrichContactsNotGranted: the person unticked Contacts at the
+// consent page; Google answers 403 ACCESS_TOKEN_SCOPE_INSUFFICIENT. The
+// job ends at once asking to grant Contacts, and the stored grant loses
+// Contacts, so that the route refuses the next request up front.
+func TestEnrichContactsNotGranted(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	user, _, account := f.kit.Account(t, f.pool, "unticked@mine.example", google.ScopeContactsReadonly)
+	if _, err := feature.NewSettings(f.pool).Set(ctx, user, feature.Enrichment, true); err != nil {
+		t.Fatal(err)
+	}
+	// The stored grant still lists Contacts (granted at an earlier sign-in).
+	if _, err := f.pool.Exec(ctx, `update accounts set scope = scope || ' ' || $2 where id = $1`, account, google.ScopeContactsReadonly); err != nil {
+		t.Fatal(err)
+	}
+	f.kit.Sandbox.AddPerson("unticked@mine.example", ada)
+	c := f.contact(t, user, contact.Fields{Email: ptr("ada@example.com")})
+	j := f.enrich(t, user, c.ID)
+	if j.State != queue.Dead || j.Attempts != 1 || j.LastError == nil || !strings.HasPrefix(*j.LastError, "Grant access to Contacts") {
+		t.Fatalf("job %s", describe(j))
+	}
+	if _, err := contact.NewEnrichments(f.q).Request(ctx, user, c.ID, nil); errs.KindOf(err) != errs.KindForbidden {
+		t.Fatalf("next request: %v, want Forbidden", err)
+	}
+}
+
+// TestEnrichGoogleRateLimits: Google's 403 rate-limit reasons are
+// retried, no sooner than its Retry-After.
+func TestEnrichGoogleRateLimits(t *testing.T) {
+	t.Parallel()
+	for name, fail := range map[string]testkit.GoogleFailure{
+		"403 rateLimitExceeded":     testkit.GoogleQuotaPerMinute("people.googleapis.com", 10*time.Minute),
+		"403 userRateLimitExceeded": testkit.GoogleUserRateLimited(10 * time.Minute),
+	} {
+		f := newFixture(t)
+		f.kit.Sandbox.AddPerson(f.addr, ada)
+		c := f.contact(t, f.user, contact.Fields{Email: ptr("ada@example.com")})
+		f.kit.Sandbox.FailPeopleWith(fail)
+		j := f.enrich(t, f.user, c.ID)
+		if j.State != queue.Failed || j.LastError == nil || *j.LastError != "Google Contacts is limiting requests; the enrichment will resume shortly" {
+			t.Errorf("%s: job %s", name, describe(j))
+			continue
+		}
+		if wait := time.Until(j.RunAt); wait < 9*time.Minute {
+			t.Errorf("%s: retried in %s, before Google's Retry-After", name, wait)
+		}
+	}
+}
+
+// TestEnrichSkipsMarkedAccount: an enrichment queued before the account
+// was marked as needing consent ends without calling Google, asking to
+// reconnect.
+func TestEnrichSkipsMarkedAccount(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.kit.Sandbox.AddPerson(f.addr, ada)
+	c := f.contact(t, f.user, contact.Fields{Email: ptr("ada@example.com")})
+	if _, err := f.pool.Exec(context.Background(), `update accounts set needs_reconsent = true where id = $1`, f.account); err != nil {
+		t.Fatal(err)
+	}
+	j := f.enrich(t, f.user, c.ID)
+	if j.State != queue.Dead || j.Attempts != 1 || j.LastError == nil || *j.LastError != google.ReconnectMessage {
+		t.Fatalf("job %s", describe(j))
+	}
+	if n := f.kit.Sandbox.Calls("people"); n != 0 {
+		t.Fatalf("%d People calls", n)
 	}
 }

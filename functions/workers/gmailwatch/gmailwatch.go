@@ -63,9 +63,9 @@ type Report struct {
 	// Failed counts the accounts Gmail or Google's token endpoint failed
 	// for (rate limited, unavailable, refused); the next run tries again.
 	Failed int `json:"failed"`
-	// Skipped counts the accounts whose grant turned out to be gone: they
-	// are marked as needing consent, and left out until their person
-	// signs in again.
+	// Skipped counts the accounts whose grant turned out to be gone, or
+	// to leave Gmail out: they are marked as needing consent (or without
+	// Gmail), and left out until their person signs in again.
 	Skipped int `json:"skipped"`
 	// Complete is false when the run stopped near its deadline and left
 	// accounts to the next run.
@@ -155,10 +155,11 @@ func (o Options) watchEach(ctx context.Context, accounts []email.Account, r *Rep
 			mu.Lock()
 			defer mu.Unlock()
 			var gone *google.ReconsentError
+			var ungranted *google.NotGrantedError
 			switch {
 			case err == nil:
 				r.Watched++
-			case errors.As(err, &gone):
+			case errors.As(err, &gone), errors.As(err, &ungranted):
 				r.Skipped++
 			default:
 				r.Failed++
@@ -174,11 +175,11 @@ func (o Options) watchEach(ctx context.Context, accounts []email.Account, r *Rep
 // watch asks Gmail to publish the changes of the account's INBOX to the
 // topic.
 func (o Options) watch(ctx context.Context, a email.Account) error {
-	ts := o.Tokens.TokenSource(ctx, a.UserID, a.ID)
-	if _, err := ts.Token(); err != nil {
+	if _, err := o.Tokens.Token(ctx, a.UserID, a.ID); err != nil {
 		return err
 	}
-	svc, err := gmail.NewService(ctx, option.WithHTTPClient(o.Google.HTTPClient(ctx, ts)), option.WithEndpoint(o.Google.Endpoints().Gmail))
+	client := o.Google.APIClient(ctx, o.Tokens, a.UserID, a.ID)
+	svc, err := gmail.NewService(ctx, option.WithHTTPClient(client), option.WithEndpoint(o.Google.Endpoints().Gmail))
 	if err != nil {
 		return err
 	}
@@ -186,7 +187,14 @@ func (o Options) watch(ctx context.Context, a email.Account) error {
 		TopicName: o.Topic, LabelIds: []string{"INBOX"}, LabelFilterBehavior: "include",
 	}).Context(ctx).Do()
 	if err != nil {
-		return google.APIError("Gmail", "Gmail is limiting requests", "watch the mailbox", err)
+		err = google.APIError(google.Gmail, a.ID, "Gmail is limiting requests", "watch the mailbox", err)
+		var ungranted *google.NotGrantedError
+		if errors.As(err, &ungranted) {
+			if uerr := o.Tokens.Ungrant(ctx, a.UserID, a.ID, google.Gmail); uerr != nil {
+				o.Log.WarnContext(ctx, "account without Gmail not recorded", "account_id", a.ID, "err", uerr)
+			}
+		}
+		return err
 	}
 	return nil
 }

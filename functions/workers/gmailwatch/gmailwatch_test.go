@@ -12,6 +12,7 @@ import (
 	"github.com/personalcrm/core/functions/workers/gmailwatch"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/feature"
+	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
@@ -157,5 +158,60 @@ func TestRevokedGrantSkipped(t *testing.T) {
 	var gone bool
 	if err := f.pool.QueryRow(context.Background(), `select needs_reconsent from accounts where id = $1`, account).Scan(&gone); err != nil || !gone {
 		t.Fatalf("needs_reconsent %v, %v", gone, err)
+	}
+}
+
+// TestLiveTokenRevokedSkipped: the person removes the app's access while
+// the stored access token has not expired. Gmail answers 401, the one
+// refresh answers invalid_grant: the account is marked and skipped, not
+// failed, and the next run leaves it out.
+func TestLiveTokenRevokedSkipped(t *testing.T) {
+	t.Parallel()
+	f := newWatchFixture(t)
+	_, account := f.account(t, "push@example.com", true)
+	f.account(t, "other@example.com", true)
+	f.kit.Sandbox.RevokeUser("push@example.com")
+	r := f.run(t, gmailwatch.Options{Enabled: true, Topic: topic})
+	if r != (gmailwatch.Report{Watched: 1, Skipped: 1, Complete: true}) {
+		t.Fatalf("report %+v", r)
+	}
+	var gone bool
+	if err := f.pool.QueryRow(context.Background(), `select needs_reconsent from accounts where id = $1`, account).Scan(&gone); err != nil || !gone {
+		t.Fatalf("needs_reconsent %v, %v", gone, err)
+	}
+	before := f.kit.Sandbox.Calls("gmail")
+	if r := f.run(t, gmailwatch.Options{Enabled: true, Topic: topic}); r != (gmailwatch.Report{Watched: 1, Complete: true}) {
+		t.Fatalf("second report %+v", r)
+	}
+	if n := f.kit.Sandbox.Calls("gmail") - before; n != 1 {
+		t.Fatalf("%d Gmail calls in the second run, want the other account's", n)
+	}
+}
+
+// TestGmailNotGrantedSkipped: Gmail refuses the watch for a scope the
+// person did not grant (403 ACCESS_TOKEN_SCOPE_INSUFFICIENT): the account
+// is skipped, not failed, and loses Gmail from its stored grant.
+func TestGmailNotGrantedSkipped(t *testing.T) {
+	t.Parallel()
+	f := newWatchFixture(t)
+	ctx := context.Background()
+	user, _, account := f.kit.Account(t, f.pool, "unticked@example.com", google.ScopeGmailReadonly)
+	if _, err := feature.NewSettings(f.pool).Set(ctx, user, feature.Webhooks, true); err != nil {
+		t.Fatal(err)
+	}
+	// The stored grant still lists Gmail (granted at an earlier sign-in).
+	if _, err := f.pool.Exec(ctx, `update accounts set scope = scope || ' ' || $2 where id = $1`, account, google.ScopeGmailReadonly); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.run(t, gmailwatch.Options{Enabled: true, Topic: topic}); r != (gmailwatch.Report{Skipped: 1, Complete: true}) {
+		t.Fatalf("report %+v", r)
+	}
+	var scope string
+	if err := f.pool.QueryRow(ctx, `select coalesce(scope, '') from accounts where id = $1`, account).Scan(&scope); err != nil ||
+		google.Gmail.Granted(scope) {
+		t.Fatalf("stored scope %q, %v", scope, err)
+	}
+	if r := f.run(t, gmailwatch.Options{Enabled: true, Topic: topic}); r != (gmailwatch.Report{Complete: true}) {
+		t.Fatalf("second report %+v", r)
 	}
 }

@@ -135,20 +135,34 @@ func (s *mailSyncer) run(ctx context.Context, job queue.Job, p queue.EmailSync) 
 		return err
 	}
 	defer s.syncs.Release(context.WithoutCancel(ctx), p.AccountID)
+	err = s.sync(ctx, p, st)
+	var ungranted *google.NotGrantedError
+	if errors.As(err, &ungranted) {
+		// The schedule and push stop enqueueing syncs of the account
+		// until its person grants Gmail again.
+		if uerr := s.m.Tokens.Ungrant(context.WithoutCancel(ctx), p.UserID, p.AccountID, google.Gmail); uerr != nil {
+			s.d.Log.WarnContext(ctx, "account without Gmail not recorded", "account_id", p.AccountID, "err", uerr)
+		}
+	}
+	return err
+}
 
-	ts := s.m.Tokens.TokenSource(ctx, p.UserID, p.AccountID)
-	if _, err := ts.Token(); err != nil {
+// sync reads the account's new mail from where st stands.
+func (s *mailSyncer) sync(ctx context.Context, p queue.EmailSync, st email.SyncState) error {
+	if _, err := s.m.Tokens.Token(ctx, p.UserID, p.AccountID); err != nil {
 		return fmt.Errorf("token of account %s: %w", p.AccountID, err)
 	}
-	svc, err := gmail.NewService(ctx, option.WithHTTPClient(s.m.Google.HTTPClient(ctx, ts)), option.WithEndpoint(s.m.Google.Endpoints().Gmail))
+	client := s.m.Google.APIClient(ctx, s.m.Tokens, p.UserID, p.AccountID)
+	svc, err := gmail.NewService(ctx, option.WithHTTPClient(client), option.WithEndpoint(s.m.Google.Endpoints().Gmail))
 	if err != nil {
 		return fmt.Errorf("gmail client: %w", err)
 	}
+	r := &run{mailSyncer: s, p: p, gmail: svc, st: st}
 	profile, err := svc.Users.GetProfile("me").Context(ctx).Do()
 	if err != nil {
-		return gmailErr("read the mailbox's profile", err)
+		return r.gmailErr("read the mailbox's profile", err)
 	}
-	r := &run{mailSyncer: s, p: p, gmail: svc, mailbox: profile.EmailAddress, st: st}
+	r.mailbox = profile.EmailAddress
 	if p.Full || (st.HistoryID == "" && !st.Full()) {
 		r.startFull(profile.HistoryId)
 	}
@@ -177,7 +191,7 @@ func (r *run) full(ctx context.Context) error {
 		}
 		res, err := call.Do()
 		if err != nil {
-			return gmailErr("list messages", err)
+			return r.gmailErr("list messages", err)
 		}
 		ids := make([]string, len(res.Messages))
 		for i, m := range res.Messages {
@@ -217,7 +231,7 @@ func (r *run) incremental(ctx context.Context) (expired bool, err error) {
 			return true, nil
 		}
 		if err != nil {
-			return false, gmailErr("list the mailbox's history", err)
+			return false, r.gmailErr("list the mailbox's history", err)
 		}
 		var ids []string
 		for _, h := range res.History {
@@ -313,7 +327,7 @@ func (r *run) fetch(ctx context.Context, ids []string) ([]*gmail.Message, error)
 				return nil
 			}
 			if err != nil {
-				return gmailErr("read a message", err)
+				return r.gmailErr("read a message", err)
 			}
 			if !slices.ContainsFunc(m.LabelIds, func(l string) bool { return slices.Contains(skippedLabels, l) }) {
 				out[i] = m
@@ -365,6 +379,6 @@ func (r *run) fields(m *gmail.Message) email.Fields {
 }
 
 // gmailErr says what failed (see google.APIError).
-func gmailErr(what string, err error) error {
-	return google.APIError("Gmail", "Gmail is limiting requests; the sync will resume shortly", what, err)
+func (r *run) gmailErr(what string, err error) error {
+	return google.APIError(google.Gmail, r.p.AccountID, "Gmail is limiting requests; the sync will resume shortly", what, err)
 }

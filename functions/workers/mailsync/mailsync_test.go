@@ -14,6 +14,7 @@ import (
 	"github.com/personalcrm/core/functions/workers/mailsync"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
 	"github.com/personalcrm/core/shared/testkit"
@@ -337,7 +338,7 @@ func TestEmailSyncNeedsConsent(t *testing.T) {
 	f.drain(t)
 	got := f.job(t, j.ID)
 	if got.State != queue.Dead || got.Attempts != 1 || got.LastError == nil ||
-		*got.LastError != "Google access has expired or was revoked; sign in with Google again to restore it" {
+		*got.LastError != google.ReconnectMessage {
 		t.Fatalf("job %s", describe(got))
 	}
 	for _, secret := range f.kit.Sandbox.Issued() {
@@ -474,5 +475,108 @@ func TestEmailSyncBulkRecipients(t *testing.T) {
 	}
 	if strings.Join(listed, " ") != "poster1@example.com poster2@example.com" {
 		t.Errorf("contacts from list and bulk mail: %v, want only the posters", listed)
+	}
+}
+
+// reconsent reports whether the fixture's account is marked as needing
+// consent again.
+func (f *mailFixture) reconsent(t *testing.T) bool {
+	t.Helper()
+	var gone bool
+	if err := f.pool.QueryRow(context.Background(), `select needs_reconsent from accounts where id = $1`, f.account).Scan(&gone); err != nil {
+		t.Fatal(err)
+	}
+	return gone
+}
+
+// TestEmailSyncAccessRevoked: the person removes the app's access while
+// the stored access token has not expired. Gmail answers 401; the sync
+// refreshes once, Google answers invalid_grant, and the account is marked
+// as needing consent and the job ends at once, asking to reconnect.
+func TestEmailSyncAccessRevoked(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t, mailsync.Options{})
+	f.deliver(2)
+	f.kit.Sandbox.RevokeUser(f.addr)
+	j := f.request(t, false)
+	f.drain(t)
+	got := f.job(t, j.ID)
+	if got.State != queue.Dead || got.Attempts != 1 || got.LastError == nil || *got.LastError != google.ReconnectMessage {
+		t.Fatalf("job %s", describe(got))
+	}
+	if !f.reconsent(t) {
+		t.Error("the account is not marked as needing consent")
+	}
+	f.wantCounts(t, 0)
+}
+
+// TestEmailSyncAccessTokenEndedEarly: Google ends a live access token
+// while the grant stays: the sync renews it once and reads the mail.
+func TestEmailSyncAccessTokenEndedEarly(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t, mailsync.Options{})
+	f.deliver(3)
+	f.kit.Sandbox.RevokeAccessTokens(f.addr)
+	j := f.request(t, false)
+	f.drain(t)
+	if got := f.job(t, j.ID); got.State != queue.Succeeded || got.Attempts != 1 {
+		t.Fatalf("job %s", describe(got))
+	}
+	f.wantCounts(t, 3)
+	if f.reconsent(t) {
+		t.Error("the account is marked as needing consent")
+	}
+}
+
+// TestEmailSyncGmailNotGranted: the person unticked Gmail at the consent
+// page. Gmail answers 403 ACCESS_TOKEN_SCOPE_INSUFFICIENT: the job ends
+// at once asking to grant Gmail, and the account no longer counts as
+// able to sync.
+func TestEmailSyncGmailNotGranted(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	mem := queue.NewMemory(queue.MemoryOptions{})
+	kit := testkit.StartGoogleKit(t, pool, testkit.GoogleOptions{})
+	addr := "unticked@mine.example"
+	user, _, account := kit.Account(t, pool, addr, google.ScopeGmailReadonly)
+	f := &mailFixture{pool: pool, mem: mem, q: queue.New(pool, mem, nil), kit: kit, addr: addr, user: user, account: account,
+		sync: mailsync.Worker(workers.Deps{DB: pool, Backend: mem}, mailsync.Options{Google: kit.Client, Tokens: kit.Tokens})}
+	f.deliver(2)
+	j := f.request(t, false)
+	f.drain(t)
+	got := f.job(t, j.ID)
+	if got.State != queue.Dead || got.Attempts != 1 || got.LastError == nil || !strings.HasPrefix(*got.LastError, "Grant access to Gmail") {
+		t.Fatalf("job %s", describe(got))
+	}
+	if n := kit.Sandbox.Calls("gmail"); n != 1 {
+		t.Errorf("%d Gmail calls, want the one refused", n)
+	}
+	f.wantCounts(t, 0)
+}
+
+// TestEmailSyncGmailRateLimits: Gmail's 403 rate-limit reasons and 429
+// are retried no sooner than its Retry-After.
+func TestEmailSyncGmailRateLimits(t *testing.T) {
+	t.Parallel()
+	for name, fail := range map[string]testkit.GoogleFailure{
+		"403 rateLimitExceeded":     testkit.GoogleQuotaPerMinute("gmail.googleapis.com", 10*time.Minute),
+		"403 userRateLimitExceeded": testkit.GoogleUserRateLimited(10 * time.Minute),
+		"429":                       testkit.GoogleRateLimited(10 * time.Minute),
+	} {
+		f := newMailFixture(t, mailsync.Options{})
+		f.deliver(2)
+		fail.Times = 1
+		f.kit.Sandbox.FailGmailWith(fail)
+		j := f.request(t, false)
+		f.drain(t)
+		got := f.job(t, j.ID)
+		if got.State != queue.Failed || got.LastError == nil || *got.LastError != "Gmail is limiting requests; the sync will resume shortly" {
+			t.Errorf("%s: job %s", name, describe(got))
+			continue
+		}
+		if wait := time.Until(got.RunAt); wait < 9*time.Minute {
+			t.Errorf("%s: retried in %s, before Gmail's Retry-After", name, wait)
+		}
+		f.wantCounts(t, 0)
 	}
 }

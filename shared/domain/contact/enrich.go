@@ -3,6 +3,7 @@ package contact
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/queue"
 )
 
@@ -221,7 +223,10 @@ func NewEnrichments(q *queue.Queue) *Enrichments { return &Enrichments{queue: q}
 // Request enqueues an enrichment of the user's contact id from sources
 // (all when empty), through the outbox: while one of the contact waits or
 // runs, that job is returned instead. Errors: Invalid (an unknown source),
-// NotFound (also for another user's contact).
+// NotFound (also for another user's contact); for google-contacts,
+// Forbidden when the user's Google account must be consented to again
+// (*google.ReconsentError) or its grant leaves Contacts out
+// (*google.NotGrantedError): the enrichment could only fail.
 func (e *Enrichments) Request(ctx context.Context, userID, id uuid.UUID, names []string) (queue.Job, error) {
 	srcs, err := CheckSources(names)
 	if err != nil {
@@ -235,8 +240,35 @@ func (e *Enrichments) Request(ctx context.Context, userID, id uuid.UUID, names [
 		if err := db.Owned(ctx, tx, "contacts", "contact", userID, id); err != nil {
 			return err
 		}
+		if len(srcs) == 0 || slices.Contains(srcs, SourceGoogleContacts) {
+			if err := contactsGranted(ctx, tx, userID); err != nil {
+				return err
+			}
+		}
 		j, err = tx.Enqueue(ctx, queue.Enrichment{UserID: userID, ContactID: id, Sources: srcs}, queue.Singleton(EnrichKey(id)))
 		return err
 	})
 	return j, err
+}
+
+// contactsGranted checks that the user's Google account, the one
+// enrichment reads, can read their Google Contacts. A user without one is
+// left to the job, which says so.
+func contactsGranted(ctx context.Context, q db.Querier, userID uuid.UUID) error {
+	var account uuid.UUID
+	var gone bool
+	var scope string
+	err := q.QueryRow(ctx, `select id, needs_reconsent or refresh_token is null, coalesce(scope, '') from accounts
+		where user_id = $1 and provider = $2 order by created_at limit 1`, userID, google.Provider).Scan(&account, &gone, &scope)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return db.Err(err, "Google account")
+	case gone:
+		return &google.ReconsentError{AccountID: account}
+	case !google.Contacts.Granted(scope):
+		return google.Contacts.NotGranted(account)
+	}
+	return nil
 }

@@ -151,16 +151,19 @@ func ContinueKey(accountID uuid.UUID, position string) string {
 // waiting or running per account: while one is, it is returned instead.
 // full re-reads the mailbox. It returns the job of the user's first
 // account. Errors: NotFound (no Google account); Forbidden when the
-// account's access must be granted again.
+// account's access must be granted again (*google.ReconsentError), or its
+// grant leaves Gmail out (*google.NotGrantedError): a sync could only
+// fail.
 func (s *Syncs) RequestSync(ctx context.Context, userID uuid.UUID, full bool) (queue.Job, error) {
-	rows, err := s.db.Query(ctx, `select id, needs_reconsent or refresh_token is null from accounts
+	rows, err := s.db.Query(ctx, `select id, needs_reconsent or refresh_token is null, coalesce(scope, '') from accounts
 		where user_id = $1 and provider = $2 order by created_at, id`, userID, google.Provider)
 	if err != nil {
 		return queue.Job{}, db.Err(err, "Google account")
 	}
 	type account struct {
-		ID   uuid.UUID
-		Gone bool
+		ID    uuid.UUID
+		Gone  bool
+		Scope string
 	}
 	accounts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[account])
 	if err != nil {
@@ -172,10 +175,13 @@ func (s *Syncs) RequestSync(ctx context.Context, userID uuid.UUID, full bool) (q
 	if accounts[0].Gone {
 		return queue.Job{}, &google.ReconsentError{AccountID: accounts[0].ID}
 	}
+	if !google.Gmail.Granted(accounts[0].Scope) {
+		return queue.Job{}, google.Gmail.NotGranted(accounts[0].ID)
+	}
 	var first queue.Job
 	err = s.queue.InTx(ctx, func(tx *queue.Tx) error {
 		for i, a := range accounts {
-			if a.Gone {
+			if a.Gone || !google.Gmail.Granted(a.Scope) {
 				continue
 			}
 			j, err := enqueueSync(ctx, tx, userID, a.ID, full)
@@ -241,6 +247,16 @@ func (s *Syncs) Due(ctx context.Context, before time.Time, after uuid.UUID, limi
 	}
 	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Account])
 	return out, db.Err(err, "account")
+}
+
+// Unsyncable counts the Google accounts that cannot sync until their
+// person signs in again: the grant is gone (or never was offline) or
+// leaves Gmail out. The schedule skips them.
+func (s *Syncs) Unsyncable(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `select count(*) from accounts a
+		where a.provider = '`+google.Provider+`' and not coalesce((`+canSync+`), false)`).Scan(&n)
+	return n, db.Err(err, "account")
 }
 
 // RequestEach enqueues an incremental sync of each of accounts, in one
