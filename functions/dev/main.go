@@ -27,6 +27,7 @@ import (
 
 	"github.com/personalcrm/core/functions/routes"
 	authroutes "github.com/personalcrm/core/functions/routes/auth"
+	userroutes "github.com/personalcrm/core/functions/routes/user"
 	"github.com/personalcrm/core/functions/routes/webhooks"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
@@ -141,6 +142,10 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err != nil {
 		return nil, err
 	}
+	data, err := userroutes.NewData(cfg, pool)
+	if err != nil {
+		return nil, err
+	}
 	opts := api.Options{Log: log, Monitor: mon, Sessions: sessions, Limiter: ratelimit.New(c, log, mon)}.WithConfig(cfg)
 	srv := api.NewServer(opts, routes.All(routes.Deps{
 		Log: log,
@@ -160,6 +165,8 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		Syncs:       email.NewSyncs(pool, jobs.queue),
 		Insights:    insight.NewService(pool, jobs.queue),
 		Gmail:       webhooks.GmailDeps{Enabled: cfg.Features.Webhooks, Verifier: pushes, Syncs: email.NewSyncs(pool, jobs.queue)},
+		Data:        data,
+		Cache:       c,
 	})...)
 	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
 	s := &server{cfg: cfg, log: log, pool: pool, handler: srv, cache: c, jobs: jobs}
