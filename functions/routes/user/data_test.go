@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -487,5 +491,41 @@ func TestExportThroughAPI(t *testing.T) {
 	testkit.ReadJSON(t, res, &env)
 	if res.StatusCode != http.StatusUnauthorized || env.Error.Code == "" {
 		t.Errorf("unauthenticated export: %d %+v", res.StatusCode, env)
+	}
+}
+
+// TestCacheScopesCoverTheCode finds every per-user cache scope the code
+// names, so that deleting a user drops each.
+func TestCacheScopesCoverTheCode(t *testing.T) {
+	t.Parallel()
+	dropped := map[string]bool{}
+	for _, scope := range userroutes.CacheScopes {
+		dropped[scope(uuid.New()).Name] = true
+	}
+	re := regexp.MustCompile(`cache\.Scope\{Name:\s*"([^"]+)",\s*Owner:`)
+	found := 0
+	for _, dir := range []string{"../../../shared", "../../../functions"} {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return err
+			}
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			for _, m := range re.FindAllSubmatch(src, -1) {
+				found++
+				if !dropped[string(m[1])] {
+					t.Errorf("%s: the per-user cache scope %q is not dropped when its user is deleted (userroutes.CacheScopes)", path, m[1])
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if found < len(userroutes.CacheScopes) {
+		t.Errorf("found %d scopes in the code, fewer than the %d dropped", found, len(userroutes.CacheScopes))
 	}
 }
