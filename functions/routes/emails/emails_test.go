@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -242,6 +243,11 @@ func TestSync(t *testing.T) {
 	acct := account(t, f.pool, f.alice, "alice-sub", false)
 	carol, carolToken := testkit.User(t, f.pool, "carol@example.com")
 	account(t, f.pool, carol, "carol-sub", true)
+	_, daveToken := testkit.User(t, f.pool, "dave@example.com")
+	if _, err := f.pool.Exec(ctx, `insert into accounts (id, user_id, provider, provider_account_id, disconnected_at)
+		select $1, id, 'google', 'dave-sub', now() from users where email = 'dave@example.com'`, uuid.Must(uuid.NewV7())); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tr := range testkit.Transports(f.server) {
 		t.Run(tr.Name, func(t *testing.T) {
@@ -284,14 +290,16 @@ func TestSync(t *testing.T) {
 				token  string
 				status int
 				code   string
+				says   string
 			}{
-				"no Google account": {f.bobToken, http.StatusNotFound, "NOT_FOUND"},
-				"needs consent":     {carolToken, http.StatusForbidden, "FORBIDDEN"},
+				"no Google account": {f.bobToken, http.StatusNotFound, "NOT_FOUND", ""},
+				"needs consent":     {carolToken, http.StatusForbidden, "FORBIDDEN", ""},
+				"disconnected":      {daveToken, http.StatusNotFound, "NOT_FOUND", "sign in with Google to connect one"},
 			} {
 				res := tr.Do(t, testkit.Request("POST", "/v1/emails/sync", c.token, nil))
 				var env envelope
 				raw := testkit.ReadJSON(t, res, &env)
-				if res.StatusCode != c.status || env.Error.Code != c.code {
+				if res.StatusCode != c.status || env.Error.Code != c.code || !strings.Contains(string(raw), c.says) {
 					t.Errorf("%s: %d %s", name, res.StatusCode, raw)
 				}
 			}
