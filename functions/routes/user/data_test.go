@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/oauth2"
 
 	userroutes "github.com/personalcrm/core/functions/routes/user"
 	"github.com/personalcrm/core/shared/api"
@@ -292,6 +293,31 @@ func TestDisconnectGoogle(t *testing.T) {
 	}
 	if f.kit.Sandbox.Calls("revoke") != revokes {
 		t.Error("a second disconnection called Google")
+	}
+
+	// Signing in with Google again: Google asks for consent, as the grant
+	// is gone, and the account is connected again.
+	verifier := oauth2.GenerateVerifier()
+	code, _ := f.kit.Sandbox.Code(t, f.kit.Client.AuthCodeURL("s", verifier, false), "alice@example.com")
+	tok, err := f.kit.Client.Exchange(ctx, code, verifier)
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("sign-in after disconnecting: %v, refresh token %q", err, tok.RefreshToken)
+	}
+	p, err := f.kit.Client.Profile(ctx, tok.AccessToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signIn := user.NewSignIn(f.pool, f.kit.Tokens, auth.NewSessions(f.pool))
+	if _, err := signIn.Complete(ctx, user.Identity{Subject: p.Subject, Email: p.Email, EmailVerified: true}, tok, auth.Meta{}); err != nil {
+		t.Fatal(err)
+	}
+	res = tr[0].Do(t, testkit.Request("GET", "/v1/user", f.alice, nil))
+	testkit.ReadJSON(t, res, &u)
+	if !u.GoogleConnected {
+		t.Errorf("user after signing in again: %+v", u)
+	}
+	if _, err := f.kit.Tokens.Token(ctx, f.aliceID, f.aliceAcc); err != nil {
+		t.Errorf("token after signing in again: %v", err)
 	}
 }
 
