@@ -137,6 +137,13 @@ func (s *mailSyncer) run(ctx context.Context, job queue.Job, p queue.EmailSync) 
 
 	ts := s.m.Tokens.TokenSource(ctx, p.UserID, p.AccountID)
 	if _, err := ts.Token(); err != nil {
+		var off *google.DisconnectedError
+		if errors.As(err, &off) {
+			// The person disconnected the account after the sync was
+			// queued: it ends without reading anything.
+			s.d.Log.InfoContext(ctx, "account disconnected; nothing to sync", "account_id", p.AccountID)
+			return nil
+		}
 		return fmt.Errorf("token of account %s: %w", p.AccountID, err)
 	}
 	svc, err := gmail.NewService(ctx, option.WithHTTPClient(s.m.Google.HTTPClient(ctx, ts)), option.WithEndpoint(s.m.Google.Endpoints().Gmail))
