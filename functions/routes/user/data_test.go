@@ -555,3 +555,25 @@ func TestCacheScopesCoverTheCode(t *testing.T) {
 		t.Errorf("found %d scopes in the code, fewer than the %d dropped", found, len(userroutes.CacheScopes))
 	}
 }
+
+// TestDeleteWhileGoogleIsDown: a person is deleted even when Google does
+// not answer; the answer says the revocation is unconfirmed.
+func TestDeleteWhileGoogleIsDown(t *testing.T) {
+	t.Parallel()
+	f := setupData(t)
+	f.kit.Sandbox.SetDown(true)
+	res := testkit.Transports(f.server)[1].Do(t, testkit.Request("DELETE", "/v1/user", f.alice, nil))
+	var out struct {
+		Deleted    bool   `json:"deleted"`
+		Revocation string `json:"revocation"`
+	}
+	raw := testkit.ReadJSON(t, res, &out)
+	if res.StatusCode != http.StatusOK || !out.Deleted || out.Revocation != "unconfirmed" {
+		t.Fatalf("delete: %d %s", res.StatusCode, raw)
+	}
+	var users, accounts int
+	f.pool.QueryRow(context.Background(), `select (select count(*) from users where id = $1), (select count(*) from accounts where user_id = $1)`, f.aliceID).Scan(&users, &accounts)
+	if users != 0 || accounts != 0 {
+		t.Errorf("left: %d users, %d accounts", users, accounts)
+	}
+}
