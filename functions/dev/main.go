@@ -29,6 +29,7 @@ import (
 
 	"github.com/personalcrm/core/functions/routes"
 	authroutes "github.com/personalcrm/core/functions/routes/auth"
+	userroutes "github.com/personalcrm/core/functions/routes/user"
 	"github.com/personalcrm/core/functions/routes/webhooks"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
@@ -143,6 +144,10 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err != nil {
 		return nil, err
 	}
+	data, err := userroutes.NewData(cfg, pool)
+	if err != nil {
+		return nil, err
+	}
 	opts := api.Options{Log: log, Monitor: mon, Sessions: sessions, Limiter: ratelimit.New(c, log, mon)}.WithConfig(cfg)
 	srv := api.NewServer(opts, routes.All(routes.Deps{
 		Log:     log,
@@ -163,6 +168,8 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		Syncs:       email.NewSyncs(pool, jobs.queue),
 		Insights:    insight.NewService(pool, jobs.queue),
 		Gmail:       webhooks.GmailDeps{Enabled: cfg.Features.Webhooks, Verifier: pushes, Syncs: email.NewSyncs(pool, jobs.queue)},
+		Data:        data,
+		Cache:       c,
 	})...)
 	// Signing in without a password is for sandbox accounts only: with
 	// the real Google, accounts hold real mail.

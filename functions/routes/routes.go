@@ -17,6 +17,7 @@ import (
 	"github.com/personalcrm/core/functions/routes/webhooks"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/domain/insight"
@@ -53,6 +54,11 @@ type Deps struct {
 	Insights *insight.Service
 	// Gmail receives Gmail's push notifications.
 	Gmail webhooks.GmailDeps
+
+	// Data disconnects Google accounts, deletes users and exports their
+	// data; Cache is what deleting a user drops their entries from.
+	Data  *user.Data
+	Cache *cache.Cache
 }
 
 // All returns every route of the catalog, bound to deps. With zero Deps the
@@ -82,6 +88,9 @@ func All(d Deps) []api.Route {
 		ai.Analyze(d.Insights),
 		ai.List(d.Insights),
 		webhooks.Gmail(d.Gmail),
+		userroutes.Disconnect(d.Data, d.Log),
+		userroutes.Delete(userroutes.DeleteDeps{Users: d.Data, Sessions: d.Sessions, Cache: d.Cache, Cookies: d.Login.Cookies.Session, Log: d.Log}),
+		userroutes.Export(userroutes.ExportDeps{Users: d.Data}),
 	}
 }
 

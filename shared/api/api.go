@@ -48,7 +48,9 @@ type Route struct {
 	maxBody  int64
 	errors   []int
 	document func(*huma.Operation)
-	register func(s *Server, a huma.API, op huma.Operation)
+	// streamDoc documents a Stream's body (Streams).
+	streamDoc func(op *huma.Operation, reg huma.Registry)
+	register  func(s *Server, a huma.API, op huma.Operation)
 }
 
 // RouteOption adjusts how a route is served and documented.
@@ -88,6 +90,9 @@ func Handle[I, O any](name string, h Handler[I, O], opts ...RouteOption) Route {
 			out, err := h(ctx, in)
 			if err != nil {
 				return nil, toEnvelope(ctx, s.log, err)
+			}
+			if st, ok := any(out).(*Stream); ok && st != nil {
+				st.bind(s, r.status)
 			}
 			return out, nil
 		})
@@ -225,6 +230,9 @@ func (s *Server) add(r Route) {
 		for _, o := range []*huma.Operation{item.Get, item.Post, item.Put, item.Patch, item.Delete} {
 			if o != nil && o.OperationID == fn.Name {
 				delete(o.Responses, "422")
+				if r.streamDoc != nil {
+					r.streamDoc(o, s.api.OpenAPI().Components.Schemas)
+				}
 				if r.document != nil {
 					r.document(o)
 				}
@@ -410,6 +418,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
+				// A response cut short on purpose: logged, and the
+				// transport ends it.
+				s.finish(ctx, r, sw.code(), info, time.Since(start))
 				panic(p)
 			}
 			s.log.ErrorContext(ctx, "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -41,12 +44,35 @@ func (s *Server) ServeEvent(ctx context.Context, ev events.APIGatewayV2HTTPReque
 		s.log.WarnContext(ctx, "bad event", "err", err)
 		w := newEventWriter()
 		writeEnvelope(w, &Envelope{status: http.StatusBadRequest, Body: ErrorBody{Code: CodeValidation, Message: "Malformed request"}})
-		return w.response()
+		return w.encode()
 	}
 	w := newEventWriter()
-	s.ServeHTTP(w, r)
-	return w.response()
+	s.serveBuffered(w, r)
+	return w.response(ctx, s.log)
 }
+
+// serveBuffered serves r into w, noting a response its handler cut short
+// (http.ErrAbortHandler) instead of passing the panic on: nothing has
+// reached the client yet, so an error can still be answered.
+func (s *Server) serveBuffered(w *eventWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				panic(p)
+			}
+			w.aborted = true
+		}
+	}()
+	s.ServeHTTP(w, r)
+}
+
+// MaxEventPayload is the largest response a Lambda behind API Gateway may
+// give: Lambda's 6 MB limit on a synchronous invocation's payload, which
+// is the API Gateway response event as JSON (its body escaped, or base64).
+const MaxEventPayload = 6 << 20
+
+// errResponseTooLarge stops a body that cannot fit in MaxEventPayload.
+var errResponseTooLarge = errors.New("response body over the Lambda payload limit")
 
 func requestOf(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Request, error) {
 	body := []byte(ev.Body)
@@ -92,20 +118,31 @@ func requestOf(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Re
 	return r, nil
 }
 
-// eventWriter collects a response for API Gateway.
+// eventWriter collects a response for API Gateway, up to what Lambda can
+// return.
 type eventWriter struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+	// max bounds the body, so that a body too large is refused as it
+	// grows rather than after it has filled memory.
+	max int
+	// aborted: the handler cut the response short; tooLarge: it went
+	// over max.
+	aborted, tooLarge bool
 }
 
-func newEventWriter() *eventWriter { return &eventWriter{header: http.Header{}} }
+func newEventWriter() *eventWriter { return &eventWriter{header: http.Header{}, max: MaxEventPayload} }
 
 func (w *eventWriter) Header() http.Header { return w.header }
 
 func (w *eventWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+	}
+	if w.tooLarge || w.body.Len()+len(b) > w.max {
+		w.tooLarge = true
+		return 0, errResponseTooLarge
 	}
 	return w.body.Write(b)
 }
@@ -116,7 +153,46 @@ func (w *eventWriter) WriteHeader(code int) {
 	}
 }
 
-func (w *eventWriter) response() events.APIGatewayV2HTTPResponse {
+// response is the collected response as API Gateway takes it. A response
+// its handler cut short, or one over MaxEventPayload (which Lambda would
+// refuse, and API Gateway answer with a bare 500), is answered as an
+// internal error instead, and logged.
+func (w *eventWriter) response(ctx context.Context, log *slog.Logger) events.APIGatewayV2HTTPResponse {
+	res := w.encode()
+	if !w.aborted && !w.tooLarge && (w.body.Len() <= w.max/6 || payloadSize(res) <= w.max) {
+		return res
+	}
+	if w.tooLarge || !w.aborted {
+		log.ErrorContext(ctx, "response over the Lambda payload limit; answered as an error", "limit_bytes", w.max)
+	}
+	e := newEventWriter()
+	e.header.Set("X-Request-Id", w.header.Get("X-Request-Id"))
+	writeEnvelope(e, envelopeOf(nil))
+	return e.encode()
+}
+
+// payloadSize is the size of res as the Lambda runtime sends it: JSON
+// without HTML escaping (aws-lambda-go's default). Escaping can make a
+// body up to six times longer, so only bodies over a sixth of the limit
+// need measuring.
+func payloadSize(res events.APIGatewayV2HTTPResponse) int {
+	var n countingWriter
+	enc := json.NewEncoder(&n)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(res); err != nil {
+		return math.MaxInt
+	}
+	return int(n)
+}
+
+type countingWriter int
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	*c += countingWriter(len(b))
+	return len(b), nil
+}
+
+func (w *eventWriter) encode() events.APIGatewayV2HTTPResponse {
 	res := events.APIGatewayV2HTTPResponse{StatusCode: w.status, Headers: make(map[string]string, len(w.header))}
 	if res.StatusCode == 0 {
 		res.StatusCode = http.StatusOK

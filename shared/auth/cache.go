@@ -115,3 +115,12 @@ func (s *CachedSessions) Revoke(ctx context.Context, userID, id uuid.UUID) error
 func (s *CachedSessions) Forget(ctx context.Context, token string) {
 	s.cache.Delete(ctx, cache.Scope{}, cacheKey(HashToken(token)))
 }
+
+// ForgetHashes drops the cached lookups of the sessions whose stored
+// hashes are hashes, for code that ends sessions in bulk (deleting their
+// user).
+func (s *CachedSessions) ForgetHashes(ctx context.Context, hashes [][]byte) {
+	for _, h := range hashes {
+		s.cache.Delete(ctx, cache.Scope{}, cacheKey(h))
+	}
+}

@@ -351,6 +351,20 @@ func (c *Cache) Invalidate(ctx context.Context, s Scope) {
 	}
 }
 
+// Drop removes scope s for an owner who is gone: every entry of the scope
+// becomes a miss, as with Invalidate, and no version key of it is left
+// behind (its entries, unreachable, expire by their TTL). When the cache
+// cannot be reached the drop is kept and retried once it answers again.
+func (c *Cache) Drop(ctx context.Context, s Scope) {
+	if c == nil || !s.versioned() {
+		return
+	}
+	key := c.versionKey(s)
+	if !c.call(ctx, "drop", func(ctx context.Context) error { return c.b.Delete(ctx, key) }) {
+		c.addPending(key, false)
+	}
+}
+
 // Delete removes the entry key of scope s. When the cache cannot be
 // reached the deletion is kept and retried once it answers again.
 func (c *Cache) Delete(ctx context.Context, s Scope, key string) {

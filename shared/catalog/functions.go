@@ -23,6 +23,12 @@ const (
 	UserSessionsRevoke = "user-sessions-revoke"
 	JobsGet            = "jobs-get"
 
+	// A person's own data: disconnecting Google, deleting the account,
+	// exporting.
+	UserGoogleDisconnect = "user-google-disconnect"
+	UserDelete           = "user-delete"
+	UserExport           = "user-export"
+
 	EmailsList = "emails-list"
 	EmailsGet  = "emails-get"
 	EmailsSync = "emails-sync"
@@ -291,6 +297,39 @@ var webhookRoutes = []Function{
 	},
 }
 
+// dataRoutes are the routes of what a person decides about their own data.
+// Each is rare for a person, and costly: the limits stop a script, never
+// a person.
+var dataRoutes = []Function{
+	{
+		Name: UserGoogleDisconnect, Kind: Route, Method: "POST", Path: "/v1/user/google/disconnect", Access: Signed, Tag: "user",
+		Summary: "Disconnect the user's Google account: revoke the grant at Google, stop the Gmail watch, delete the tokens; " +
+			"contacts, mail and insights stay",
+		// Google: the revocation and the watch; the token keys open the
+		// tokens to revoke.
+		Uses:    []Resource{Database, Google, TokenKeys},
+		Timeout: 20 * time.Second,
+		Limit:   &Limit{Requests: 10, Per: time.Hour, Burst: 5},
+	},
+	{
+		Name: UserDelete, Kind: Route, Method: "DELETE", Path: "/v1/user", Access: Signed, Tag: "user",
+		Summary: "Delete the signed-in user's account and everything that is theirs, after revoking their Google grant",
+		// The cache: what it holds of the user, their sessions included,
+		// goes with them.
+		Uses:    []Resource{Database, Google, TokenKeys, Cache},
+		Timeout: 20 * time.Second,
+		Limit:   &Limit{Requests: 10, Per: time.Hour, Burst: 3},
+	},
+	{
+		Name: UserExport, Kind: Route, Method: "GET", Path: "/v1/user/export", Access: Signed, Tag: "user",
+		Summary: "Everything the system holds about the signed-in user, as one JSON document",
+		Uses:    []Resource{Database},
+		// Within API Gateway's 30 seconds.
+		Timeout: 25 * time.Second,
+		Limit:   &Limit{Requests: 10, Per: time.Hour, Burst: 3},
+	},
+}
+
 // MailSyncPeriod is how often every account's mail is synced without
 // anyone asking. A quarter of an hour brings new correspondents in within
 // the hour they write, while an idle mailbox costs one Gmail history call
@@ -327,6 +366,7 @@ func init() {
 	functions = append(functions, emailRoutes...)
 	functions = append(functions, aiRoutes...)
 	functions = append(functions, webhookRoutes...)
+	functions = append(functions, dataRoutes...)
 	functions = append(functions, jobFunctions...)
 	functions = append(functions, opFunctions...)
 	schedules = append(schedules, jobSchedules...)

@@ -122,7 +122,8 @@ func (t *Tokens) open(accountID uuid.UUID, column string, sealed []byte) (string
 // Save stores tok as the tokens of the user's account, sealed, in q (the
 // caller's transaction or the pool). A token without a refresh token keeps
 // the stored one (Google sends one only at consent); a new refresh token
-// clears the account's need for consent. Errors: NotFound.
+// clears the account's need for consent. Saving connects a disconnected
+// account again. Errors: NotFound.
 func (t *Tokens) Save(ctx context.Context, q db.Querier, userID, accountID uuid.UUID, tok *oauth2.Token) error {
 	if q == nil {
 		q = t.db
@@ -145,6 +146,7 @@ func (t *Tokens) Save(ctx context.Context, q db.Querier, userID, accountID uuid.
 			scope = coalesce(nullif($7, ''), scope),
 			expires_at = $8,
 			needs_reconsent = needs_reconsent and $4::bytea is null,
+			disconnected_at = null,
 			updated_at = now()
 		where user_id = $1 and id = $2`,
 		userID, accountID,
@@ -176,14 +178,15 @@ type stored struct {
 	tokenType       *string
 	expires         *time.Time
 	reconsent       bool
+	disconnected    bool
 }
 
-const selectStored = `select access_token, refresh_token, token_type, expires_at, needs_reconsent
+const selectStored = `select access_token, refresh_token, token_type, expires_at, needs_reconsent, disconnected_at is not null
 	from accounts where user_id = $1 and id = $2 and provider = '` + Provider + `'`
 
 func scanStored(row pgx.Row) (stored, error) {
 	var s stored
-	err := row.Scan(&s.access, &s.refresh, &s.tokenType, &s.expires, &s.reconsent)
+	err := row.Scan(&s.access, &s.refresh, &s.tokenType, &s.expires, &s.reconsent, &s.disconnected)
 	return s, err
 }
 
@@ -213,13 +216,17 @@ func (t *Tokens) token(accountID uuid.UUID, s stored) (*oauth2.Token, error) {
 // lock, and whoever waited for the lock finds the new token. A rotated
 // refresh token is stored.
 //
-// Errors: NotFound (no such account of this user); *ReconsentError when
-// the grant is gone, after marking the account as needing consent;
+// Errors: NotFound (no such account of this user, and *DisconnectedError
+// when its person disconnected it); *ReconsentError when the grant is
+// gone, after marking the account as needing consent;
 // Unavailable when Google or the database cannot be reached.
 func (t *Tokens) Token(ctx context.Context, userID, accountID uuid.UUID) (*oauth2.Token, error) {
 	s, err := scanStored(t.db.QueryRow(ctx, selectStored, userID, accountID))
 	if err != nil {
 		return nil, fmt.Errorf("read tokens of account %s: %w", accountID, db.Err(err, "account"))
+	}
+	if s.disconnected {
+		return nil, &DisconnectedError{AccountID: accountID}
 	}
 	if s.reconsent {
 		return nil, &ReconsentError{AccountID: accountID}
@@ -259,6 +266,9 @@ func (t *Tokens) refresh(ctx context.Context, userID, accountID uuid.UUID, usabl
 		s, err := scanStored(tx.QueryRow(ctx, selectStored+" for update", userID, accountID))
 		if err != nil {
 			return fmt.Errorf("lock account %s: %w", accountID, db.Err(err, "account"))
+		}
+		if s.disconnected {
+			return &DisconnectedError{AccountID: accountID}
 		}
 		if s.reconsent {
 			gone = true

@@ -308,6 +308,7 @@ func (g *Google) Handler() http.Handler {
 	mux.HandleFunc("GET /gmail/v1/users/{user}/messages/{id}", g.gmail("GetMessage", g.gmailGet))
 	mux.HandleFunc("GET /gmail/v1/users/{user}/history", g.gmail("ListHistory", g.gmailHistory))
 	mux.HandleFunc("POST /gmail/v1/users/{user}/watch", g.gmail("Watch", g.gmailWatch))
+	mux.HandleFunc("POST /gmail/v1/users/{user}/stop", g.gmail("Stop", g.gmailStop))
 	mux.HandleFunc("GET /v1/people:searchContacts", g.people(g.peopleSearch))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
@@ -640,35 +641,6 @@ func (g *Google) refreshGrant(w http.ResponseWriter, v url.Values) {
 		from = rotated
 	}
 	g.writeTokens(w, rg.subject, rg.scope, rotated, from)
-}
-
-// revoke revokes a refresh token with its access tokens, or an access
-// token with the refresh token it was made with, as Google does.
-func (g *Google) revoke(w http.ResponseWriter, r *http.Request) {
-	r.ParseForm()
-	tok := r.FormValue("token")
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.calls["revoke"]++
-	refresh := ""
-	if a, ok := g.access[tok]; ok && !a.revoked {
-		a.revoked = true
-		refresh = a.refresh
-	} else if rg, ok := g.refresh[tok]; ok && !rg.revoked {
-		refresh = tok
-	} else {
-		tokenError(w, http.StatusBadRequest, "invalid_token", "Token expired or revoked")
-		return
-	}
-	if rg, ok := g.refresh[refresh]; ok {
-		rg.revoked = true
-		for _, a := range g.access {
-			if a.refresh == refresh {
-				a.revoked = true
-			}
-		}
-	}
-	w.WriteHeader(http.StatusOK)
 }
 
 // userinfo is OpenID Connect's userinfo endpoint.

@@ -255,6 +255,11 @@ func TestSync(t *testing.T) {
 	// Dave unticked Gmail at Google's consent page.
 	dave, daveToken := testkit.User(t, f.pool, "dave@example.com")
 	accountWith(t, f.pool, dave, "dave-sub", false, "openid email "+google.ScopeContactsReadonly)
+	_, erinToken := testkit.User(t, f.pool, "erin@example.com")
+	if _, err := f.pool.Exec(ctx, `insert into accounts (id, user_id, provider, provider_account_id, disconnected_at)
+		select $1, id, 'google', 'erin-sub', now() from users where email = 'erin@example.com'`, uuid.Must(uuid.NewV7())); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tr := range testkit.Transports(f.server) {
 		t.Run(tr.Name, func(t *testing.T) {
@@ -297,16 +302,17 @@ func TestSync(t *testing.T) {
 				token  string
 				status int
 				code   string
-				prefix string
+				says   string
 			}{
 				"no Google account": {f.bobToken, http.StatusNotFound, "NOT_FOUND", ""},
 				"needs consent":     {carolToken, http.StatusForbidden, "FORBIDDEN", "Reconnect your Google account"},
 				"Gmail not granted": {daveToken, http.StatusForbidden, "FORBIDDEN", "Grant access to Gmail"},
+				"disconnected":      {erinToken, http.StatusNotFound, "NOT_FOUND", "sign in with Google to connect one"},
 			} {
 				res := tr.Do(t, testkit.Request("POST", "/v1/emails/sync", c.token, nil))
 				var env envelope
 				raw := testkit.ReadJSON(t, res, &env)
-				if res.StatusCode != c.status || env.Error.Code != c.code || !strings.HasPrefix(env.Error.Message, c.prefix) {
+				if res.StatusCode != c.status || env.Error.Code != c.code || !strings.Contains(string(raw), c.says) {
 					t.Errorf("%s: %d %s", name, res.StatusCode, raw)
 				}
 			}

@@ -1,5 +1,6 @@
 // Package user serves the signed-in user's routes: their profile, their
-// feature flags and their sessions.
+// feature flags, their sessions, and what they decide about their data
+// (disconnecting Google, deleting their account, exporting it).
 package user
 
 import (
@@ -24,14 +25,17 @@ type User struct {
 	ImageURL *string   `json:"imageUrl" nullable:"true" format:"uri"`
 	// NeedsReconsent asks the web app to send the user through sign-in
 	// again.
-	NeedsReconsent bool      `json:"needsReconsent" doc:"Google access has expired or was revoked; signing in again restores it"`
-	CreatedAt      time.Time `json:"createdAt"`
-	UpdatedAt      time.Time `json:"updatedAt"`
+	NeedsReconsent bool `json:"needsReconsent" doc:"Google access has expired or was revoked; signing in again restores it"`
+	// GoogleConnected tells the web app whether to offer connecting a
+	// Google account.
+	GoogleConnected bool      `json:"googleConnected" doc:"A Google account is connected (signing in with Google connects one; disconnecting ends it)"`
+	CreatedAt       time.Time `json:"createdAt"`
+	UpdatedAt       time.Time `json:"updatedAt"`
 }
 
 func toUser(u domain.User) User {
 	return User{
-		ID: u.ID, Email: u.Email, Name: u.Name, ImageURL: u.ImageURL, NeedsReconsent: u.NeedsReconsent,
+		ID: u.ID, Email: u.Email, Name: u.Name, ImageURL: u.ImageURL, NeedsReconsent: u.NeedsReconsent, GoogleConnected: u.GoogleConnected,
 		CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
 	}
 }

@@ -150,6 +150,13 @@ func (s *mailSyncer) run(ctx context.Context, job queue.Job, p queue.EmailSync) 
 // sync reads the account's new mail from where st stands.
 func (s *mailSyncer) sync(ctx context.Context, p queue.EmailSync, st email.SyncState) error {
 	if _, err := s.m.Tokens.Token(ctx, p.UserID, p.AccountID); err != nil {
+		var off *google.DisconnectedError
+		if errors.As(err, &off) {
+			// The person disconnected the account after the sync was
+			// queued: it ends without reading anything.
+			s.d.Log.InfoContext(ctx, "account disconnected; nothing to sync", "account_id", p.AccountID)
+			return nil
+		}
 		return fmt.Errorf("token of account %s: %w", p.AccountID, err)
 	}
 	client := s.m.Google.APIClient(ctx, s.m.Tokens, p.UserID, p.AccountID)

@@ -14,6 +14,7 @@ import (
 	"github.com/personalcrm/core/functions/workers/mailsync"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
@@ -349,6 +350,27 @@ func TestEmailSyncNeedsConsent(t *testing.T) {
 	f.wantCounts(t, 0)
 	if len(f.mem.DeadLetters(j.Kind)) != 1 {
 		t.Errorf("%d dead letters", len(f.mem.DeadLetters(j.Kind)))
+	}
+}
+
+// TestEmailSyncDisconnected: a sync queued before its person
+// disconnected the account ends without reading the mailbox, and without
+// failing.
+func TestEmailSyncDisconnected(t *testing.T) {
+	t.Parallel()
+	f := newMailFixture(t, mailsync.Options{})
+	f.deliver(2)
+	j := f.request(t, false)
+	if _, err := user.NewData(f.pool, f.kit.Tokens).Disconnect(context.Background(), f.user); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(t)
+	if got := f.job(t, j.ID); got.State != queue.Succeeded {
+		t.Fatalf("job %s", describe(got))
+	}
+	f.wantCounts(t, 0)
+	if n := len(f.mem.DeadLetters(j.Kind)); n != 0 {
+		t.Errorf("%d dead letters", n)
 	}
 }
 

@@ -89,6 +89,10 @@ func scope(userID uuid.UUID) cache.Scope {
 	return cache.Scope{Name: "contacts", Owner: userID.String()}
 }
 
+// Scope is the cache scope of a user's contact reads, for dropping what
+// the cache holds of a user who is gone.
+func Scope(userID uuid.UUID) cache.Scope { return scope(userID) }
+
 // changed invalidates the user's cached reads after a write.
 func (s *Service) changed(ctx context.Context, userID uuid.UUID) {
 	s.cache.Invalidate(ctx, scope(userID))

@@ -150,20 +150,21 @@ func ContinueKey(accountID uuid.UUID, position string) string {
 // RequestSync enqueues a sync of each of the user's Google accounts, one
 // waiting or running per account: while one is, it is returned instead.
 // full re-reads the mailbox. It returns the job of the user's first
-// account. Errors: NotFound (no Google account); Forbidden when the
-// account's access must be granted again (*google.ReconsentError), or its
-// grant leaves Gmail out (*google.NotGrantedError): a sync could only
-// fail.
+// account. Errors: NotFound (no Google account, or one its person
+// disconnected); Forbidden when the account's access must be granted
+// again (*google.ReconsentError), or its grant leaves Gmail out
+// (*google.NotGrantedError): a sync could only fail.
 func (s *Syncs) RequestSync(ctx context.Context, userID uuid.UUID, full bool) (queue.Job, error) {
-	rows, err := s.db.Query(ctx, `select id, needs_reconsent or refresh_token is null, coalesce(scope, '') from accounts
+	rows, err := s.db.Query(ctx, `select id, needs_reconsent or refresh_token is null, coalesce(scope, ''), disconnected_at is not null from accounts
 		where user_id = $1 and provider = $2 order by created_at, id`, userID, google.Provider)
 	if err != nil {
 		return queue.Job{}, db.Err(err, "Google account")
 	}
 	type account struct {
-		ID    uuid.UUID
-		Gone  bool
-		Scope string
+		ID           uuid.UUID
+		Gone         bool
+		Scope        string
+		Disconnected bool
 	}
 	accounts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[account])
 	if err != nil {
@@ -171,6 +172,9 @@ func (s *Syncs) RequestSync(ctx context.Context, userID uuid.UUID, full bool) (q
 	}
 	if len(accounts) == 0 {
 		return queue.Job{}, errs.NotFound("Google account")
+	}
+	if accounts[0].Disconnected {
+		return queue.Job{}, &google.DisconnectedError{AccountID: accounts[0].ID}
 	}
 	if accounts[0].Gone {
 		return queue.Job{}, &google.ReconsentError{AccountID: accounts[0].ID}

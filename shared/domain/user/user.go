@@ -17,6 +17,7 @@ import (
 
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/google"
 )
 
 // User is a person who signs in.
@@ -31,11 +32,15 @@ type User struct {
 	// NeedsReconsent is true when the user's Google grant is gone and
 	// they must sign in again for their mail to sync.
 	NeedsReconsent bool `db:"needs_reconsent"`
+	// GoogleConnected is true while the user has a Google account they
+	// have not disconnected.
+	GoogleConnected bool `db:"google_connected"`
 }
 
 // columns are User's, for select and returning lists on users.
 const columns = `id, email, name, image_url, features, created_at, updated_at,
-	exists (select 1 from accounts a where a.user_id = users.id and a.needs_reconsent) as needs_reconsent`
+	exists (select 1 from accounts a where a.user_id = users.id and a.needs_reconsent) as needs_reconsent,
+	exists (select 1 from accounts a where a.user_id = users.id and a.provider = '` + google.Provider + `' and a.disconnected_at is null) as google_connected`
 
 // Settings are a user's own feature flag settings (users.features).
 // Values other than booleans, which only a hand-written update could
