@@ -188,7 +188,8 @@ type SyncAccountsReport struct {
 
 // LogValue logs the report as its JSON reads.
 func (r SyncAccountsReport) LogValue() slog.Value {
-	return slog.GroupValue(slog.Int("due", r.Due), slog.Int("enqueued", r.Enqueued), slog.Bool("complete", r.Complete))
+	return slog.GroupValue(slog.Int("due", r.Due), slog.Int("enqueued", r.Enqueued),
+		slog.Int("skipped", r.Skipped), slog.Bool("complete", r.Complete))
 }
 
 // SyncAccountsOptions tune SyncAccounts.
