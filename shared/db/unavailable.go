@@ -98,3 +98,50 @@ func terminated(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Severity == "FATAL" && (strings.HasPrefix(pe.Code, "08") || unavailableCodes[pe.Code])
 }
+
+// NotRun reports whether err leaves a statement certainly not done: no
+// connection could be made, nothing of it was sent, or the server ended
+// the session in answer to it (rolling it back). Such a statement may be
+// sent again even when it is not idempotent.
+func NotRun(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, puddle.ErrClosedPool) {
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Refused at login: starting up, shutting down, out of
+		// connections.
+		return terminated(err) || pe.Code == "57P03" || pe.Code == "53300"
+	}
+	return pgconn.SafeToRetry(err) && !strings.Contains(err.Error(), "conn busy")
+}
+
+// Retry runs fn until it succeeds, fails in a way that safe does not
+// accept, ctx ends or within has passed, waiting a little longer before
+// each new try (100ms, doubling, at most a second): for the few writes
+// that must get through a restart of the database (the sign-in, a job's
+// claim and outcome) rather than leave it to the caller. safe is
+// IsUnavailable for a statement that may run twice, NotRun for one that
+// may not. It returns fn's last error.
+func Retry(ctx context.Context, within time.Duration, safe func(error) bool, fn func() error) error {
+	deadline := time.Now().Add(within)
+	wait := 100 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !safe(err) || errors.Is(err, puddle.ErrClosedPool) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
+}

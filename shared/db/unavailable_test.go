@@ -137,3 +137,58 @@ func TestReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestNotRun: only an error that leaves the statement certainly not done
+// lets a write that is not idempotent be sent again.
+func TestNotRun(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"terminated by a restart", pgErr("FATAL", "57P01"), true},
+		{"refused at login: starting up", &pgconn.ConnectError{}, true},
+		{"starting up", pgErr("FATAL", "57P03"), true},
+		{"reset after sending", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, false},
+		{"unexpected EOF", io.ErrUnexpectedEOF, false},
+		{"unique violation", pgErr("ERROR", "23505"), false},
+		{"closed pool", puddle.ErrClosedPool, false},
+		{"cancelled", context.Canceled, false},
+	} {
+		if got := NotRun(tt.err); got != tt.want {
+			t.Errorf("%s: NotRun = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestRetry: Retry tries again while the error is one safe accepts, for
+// at most within, and stops at once on any other.
+func TestRetry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	down := pgErr("FATAL", "57P03")
+	n := 0
+	err := Retry(ctx, 5*time.Second, NotRun, func() error {
+		if n++; n < 3 {
+			return down
+		}
+		return nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("%d tries, %v: want 3 and success", n, err)
+	}
+	n = 0
+	conflict := pgErr("ERROR", "23505")
+	if err := Retry(ctx, 5*time.Second, IsUnavailable, func() error { n++; return conflict }); err != conflict || n != 1 {
+		t.Fatalf("a conflict: %d tries, %v; want 1", n, err)
+	}
+	n = 0
+	start := time.Now()
+	if err := Retry(ctx, 500*time.Millisecond, IsUnavailable, func() error { n++; return down }); err != down || n < 2 {
+		t.Fatalf("always down: %d tries, %v", n, err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("gave up after %v, want within about 500ms", d)
+	}
+}

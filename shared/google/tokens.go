@@ -227,6 +227,7 @@ func (t *Tokens) Token(ctx context.Context, userID, accountID uuid.UUID) (*oauth
 	var out *oauth2.Token
 	var gone bool
 	err = db.InTx(ctx, t.db, func(tx db.Tx) error {
+		out, gone = nil, false // InTx may run this twice
 		s, err := scanStored(tx.QueryRow(ctx, selectStored+" for update", userID, accountID))
 		if err != nil {
 			return fmt.Errorf("lock account %s: %w", accountID, db.Err(err, "account"))
