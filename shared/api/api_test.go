@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,10 @@ func server(t *testing.T) (*api.Server, *testkit.Buffer, *testkit.Buffer) {
 			return nil, errs.RateLimit(1500 * time.Millisecond)
 		case "unavailable":
 			return nil, errs.Unavailable("database", errors.New(secretText))
+		case "restarting":
+			e := errs.Unavailable("database", errors.New(secretText))
+			e.RetryAfter = 2 * time.Second
+			return nil, e
 		case "forbidden":
 			return nil, errs.Forbidden("Not allowed")
 		}
@@ -101,7 +106,8 @@ func TestErrorsAndRoutes(t *testing.T) {
 		{"internal error hides its text", "GET", "/v1/contacts/" + id + "?mode=internal", 500, "INTERNAL_ERROR", "An unexpected error occurred", [2]string{}},
 		{"panic", "GET", "/v1/contacts/" + id + "?mode=panic", 500, "INTERNAL_ERROR", "An unexpected error occurred", [2]string{}},
 		{"rate limited", "GET", "/v1/contacts/" + id + "?mode=limited", 429, "RATE_LIMIT", "Too many requests", [2]string{"Retry-After", "2"}},
-		{"unavailable", "GET", "/v1/contacts/" + id + "?mode=unavailable", 503, "UNAVAILABLE", "Database is unavailable", [2]string{}},
+		{"unavailable", "GET", "/v1/contacts/" + id + "?mode=unavailable", 503, "UNAVAILABLE", "Database is unavailable", [2]string{"Retry-After", "1"}},
+		{"unavailable for a while", "GET", "/v1/contacts/" + id + "?mode=restarting", 503, "UNAVAILABLE", "Database is unavailable", [2]string{"Retry-After", "2"}},
 		{"forbidden", "GET", "/v1/contacts/" + id + "?mode=forbidden", 403, "FORBIDDEN", "Not allowed", [2]string{}},
 		{"unknown route", "GET", "/v2/nothing", 404, "NOT_FOUND", "Route not found", [2]string{}},
 		{"wrong method", "POST", "/v1/contacts/" + id, 405, "METHOD_NOT_ALLOWED", "Method POST is not allowed here", [2]string{"Allow", "GET, HEAD"}},
@@ -122,8 +128,8 @@ func TestErrorsAndRoutes(t *testing.T) {
 				if tt.header[0] != "" && res.Header.Get(tt.header[0]) != tt.header[1] {
 					t.Errorf("%s: %q, want %q", tt.header[0], res.Header.Get(tt.header[0]), tt.header[1])
 				}
-				if tt.code == "RATE_LIMIT" && env.Error.RetryAfter != 2 {
-					t.Errorf("retryAfter %d, want 2", env.Error.RetryAfter)
+				if (tt.code == "RATE_LIMIT" || tt.code == "UNAVAILABLE") && strconv.Itoa(env.Error.RetryAfter) != res.Header.Get("Retry-After") {
+					t.Errorf("retryAfter %d, Retry-After %q", env.Error.RetryAfter, res.Header.Get("Retry-After"))
 				}
 				if res.Header.Get("Content-Type") != "application/json" || res.Header.Get("X-Request-Id") == "" {
 					t.Errorf("headers %v", res.Header)

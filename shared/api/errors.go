@@ -63,14 +63,14 @@ type ErrorBody struct {
 	Message string `json:"message" doc:"What went wrong, for people"`
 	// Fields maps each invalid input field to its problems.
 	Fields map[string][]string `json:"fields,omitempty" doc:"Problems per input field (validation errors only)"`
-	// RetryAfter is in seconds (rate limits, and some 503s).
-	RetryAfter int `json:"retryAfter,omitempty" doc:"Seconds to wait before retrying (rate limits, and unavailable dependencies that know when to try again)"`
+	// RetryAfter is in seconds (rate limits and unavailable dependencies).
+	RetryAfter int `json:"retryAfter,omitempty" doc:"Seconds to wait before retrying (rate limits, and a dependency such as the database unavailable for a moment)"`
 }
 
 func (e *Envelope) Error() string  { return e.Body.Code + ": " + e.Body.Message }
 func (e *Envelope) GetStatus() int { return e.status }
 
-// GetHeaders adds Retry-After to rate-limited responses.
+// GetHeaders adds Retry-After to rate-limited and unavailable responses.
 func (e *Envelope) GetHeaders() http.Header {
 	if e.Body.RetryAfter > 0 {
 		return http.Header{"Retry-After": {strconv.Itoa(e.Body.RetryAfter)}}
@@ -96,7 +96,8 @@ func envelopeOf(err error) *Envelope {
 		return &Envelope{status: http.StatusInternalServerError, Body: ErrorBody{Code: CodeInternal, Message: internalMessage}}
 	}
 	env := &Envelope{status: k.status, Body: ErrorBody{Code: k.code, Message: e.Message, Fields: e.Fields}}
-	if e.Kind == errs.KindRateLimited || e.Kind == errs.KindUnavailable && e.RetryAfter > 0 {
+	if e.Kind == errs.KindRateLimited || e.Kind == errs.KindUnavailable {
+		// At least a second: a client told to wait 0 would not wait.
 		env.Body.RetryAfter = int((e.RetryAfter + time.Second - 1) / time.Second)
 		if env.Body.RetryAfter < 1 {
 			env.Body.RetryAfter = 1

@@ -175,6 +175,9 @@ func (s *Sessions) Resolve(ctx context.Context, token string) (Principal, error)
 		switch {
 		case err == nil:
 			p.Renewed = true
+		case db.IsUnavailable(err):
+			// The session is good: a database restarting now renews it
+			// on a later request rather than failing this one.
 		case !errors.Is(err, pgx.ErrNoRows):
 			return Principal{}, fmt.Errorf("renew session: %w", db.Err(err, "session"))
 		}

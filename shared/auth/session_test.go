@@ -125,3 +125,33 @@ func BenchmarkResolve(b *testing.B) {
 		}
 	})
 }
+
+// TestResolveAfterTerminatedSessions: a session is looked up, and renewed,
+// on a fresh connection when the server ended the pool's connections (a
+// restart or failover), rather than failing the request.
+func TestResolveAfterTerminatedSessions(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	ctx := context.Background()
+	userID, _ := testkit.User(t, pool, "r@example.com")
+	sessions := auth.NewSessions(pool)
+	token, sess, err := sessions.Create(ctx, nil, userID, auth.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stale := range []bool{false, true} {
+		if stale {
+			if _, err := pool.Exec(ctx, "update sessions set last_used_at = now() - interval '2 days' where id = $1", sess.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testkit.TerminateSessions(t, pool)
+		p, err := sessions.Resolve(ctx, token)
+		if err != nil || p.SessionID != sess.ID {
+			t.Fatalf("resolve after the sessions ended (stale %v): %+v %v", stale, p, err)
+		}
+		if stale && !p.Renewed {
+			t.Errorf("stale session not renewed after the sessions ended")
+		}
+	}
+}

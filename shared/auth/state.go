@@ -73,9 +73,13 @@ func (s *States) Finish(ctx context.Context, state string) (verifier string, con
 	if len(state) < 16 || len(state) > 256 {
 		return "", false, ErrState
 	}
-	err = s.db.QueryRow(ctx, `delete from verification_tokens
-		where identifier = $1 and token_hash = $2 and expires_at > now()
-		returning coalesce((data->>'consent')::boolean, false)`, stateIdentifier, HashToken(state)).Scan(&consent)
+	// Waits out a restart of the database for a few seconds when the
+	// state was certainly not used up yet.
+	err = db.Retry(ctx, 5*time.Second, db.NotRun, func() error {
+		return s.db.QueryRow(ctx, `delete from verification_tokens
+			where identifier = $1 and token_hash = $2 and expires_at > now()
+			returning coalesce((data->>'consent')::boolean, false)`, stateIdentifier, HashToken(state)).Scan(&consent)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, ErrState
 	}

@@ -29,9 +29,6 @@ type Beginner interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
-// Pool is the connection pool type the functions share.
-type Pool = pgxpool.Pool
-
 // Tx is a transaction.
 type Tx = pgx.Tx
 
@@ -94,11 +91,17 @@ func Open(ctx context.Context, url string, o Options) (*Pool, error) {
 	if o.BeforeConnect != nil {
 		cfg.BeforeConnect = o.BeforeConnect
 	}
+	// A connection the server ended while it sat idle (a restart sends
+	// 57P01 to every session, then closes) is dropped before a statement
+	// is sent on it; the pool takes another or dials.
+	cfg.PrepareConn = func(_ context.Context, c *pgx.Conn) (bool, error) {
+		return alive(c), nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
 	}
-	return pool, nil
+	return &Pool{Pool: pool}, nil
 }
 
 // redactParseError drops the URL (with its password) that pgx puts in
@@ -116,8 +119,53 @@ func redactParseError(err error) error {
 
 // InTx runs fn in a transaction on b: committed when fn returns nil,
 // rolled back otherwise (and on panic).
+//
+// On a Pool, a transaction whose connection died before its COMMIT was
+// sent (a restart or failover of the database) runs again, once, from
+// the start, in a new transaction on a fresh connection: the server
+// rolled the first back, so nothing of it happened. fn must therefore
+// leave nothing behind but its statements (reset what it collects at its
+// start). A transaction whose COMMIT was sent and not answered is not
+// run again: it may have committed.
 func InTx(ctx context.Context, b Beginner, fn func(tx Tx) error) error {
-	return pgx.BeginFunc(ctx, b, fn)
+	start := time.Now()
+	died, err := runTx(ctx, b, fn)
+	p, ok := b.(*Pool)
+	if err == nil || !died || !ok || ctx.Err() != nil {
+		return err
+	}
+	p.purge(start)
+	p.retried.Add(1)
+	_, err = runTx(ctx, b, fn)
+	return err
+}
+
+// runTx runs fn in one transaction. died reports that the transaction
+// failed because its connection died before COMMIT was sent.
+func runTx(ctx context.Context, b Beginner, fn func(tx Tx) error) (died bool, err error) {
+	tx, err := b.Begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			tx.Rollback(context.WithoutCancel(ctx))
+			panic(r)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		died = tx.Conn() != nil && tx.Conn().IsClosed()
+		tx.Rollback(ctx)
+		return died, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		// Nothing of COMMIT sent, or the server ended the session in
+		// answer to it: the server rolled back, or will. A COMMIT sent
+		// on a connection that broke without an answer may have
+		// committed.
+		return connDied(err) && (pgconn.SafeToRetry(err) || terminated(err)), err
+	}
+	return false, nil
 }
 
 // Ping checks that the database answers.
@@ -137,8 +185,9 @@ const (
 
 // Err translates a database error for a statement about what ("contact"):
 // no rows is NotFound, a unique violation is Conflict, a foreign key
-// violation is NotFound of the referenced row, connection failures are
-// Unavailable. Anything else is returned wrapped, as an internal error.
+// violation is NotFound of the referenced row, and a database that is not
+// there right now (IsUnavailable) is Unavailable, with RetryAfter.
+// Anything else is returned wrapped, as an internal error.
 func Err(err error, what string) error {
 	if err == nil {
 		return nil
@@ -148,6 +197,11 @@ func Err(err error, what string) error {
 	}
 	if _, ok := errs.As(err); ok {
 		return err
+	}
+	if IsUnavailable(err) {
+		e := errs.Unavailable("database", err)
+		e.RetryAfter = RetryAfter
+		return e
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -159,15 +213,6 @@ func Err(err error, what string) error {
 		case codeCheckViolation, codeInvalidText, codeStringTooLong:
 			return &errs.Error{Kind: errs.KindInvalid, Message: errs.InvalidMessage, Err: err}
 		}
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || isConnectError(err) {
-		return errs.Unavailable("database", err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
-}
-
-func isConnectError(err error) bool {
-	var ce *pgconn.ConnectError
-	return errors.As(err, &ce)
 }

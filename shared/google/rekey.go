@@ -131,6 +131,7 @@ func staleBatch(ctx context.Context, q db.Querier, prefix []byte, after uuid.UUI
 // An account that is gone, or no longer stale once locked, is left alone.
 func rekeyAccount(ctx context.Context, store Store, box *sealbox.Box, log *slog.Logger, id uuid.UUID) (sealed, undecryptable bool, err error) {
 	err = db.InTx(ctx, store, func(tx db.Tx) error {
+		sealed, undecryptable = false, false // InTx may run this twice
 		var vals [len(sealedColumns)][]byte
 		err := tx.QueryRow(ctx, `select access_token, refresh_token, id_token from accounts where id = $1 for update`, id).
 			Scan(&vals[0], &vals[1], &vals[2])

@@ -263,6 +263,7 @@ func (t *Tokens) refresh(ctx context.Context, userID, accountID uuid.UUID, usabl
 	var out *oauth2.Token
 	var gone bool
 	err := db.InTx(ctx, t.db, func(tx db.Tx) error {
+		out, gone = nil, false // InTx may run this twice
 		s, err := scanStored(tx.QueryRow(ctx, selectStored+" for update", userID, accountID))
 		if err != nil {
 			return fmt.Errorf("lock account %s: %w", accountID, db.Err(err, "account"))

@@ -204,6 +204,7 @@ func (q *Queue) relayPage(ctx context.Context, o RelayOptions) (int, error) {
 	found, sent := 0, 0
 	var sendErr error
 	err := db.InTx(ctx, q.db, func(tx db.Tx) error {
+		found, sent, sendErr = 0, 0, nil // InTx may run this twice
 		rows, err := tx.Query(ctx, `select id, kind, payload,
 				greatest(0, ceil(extract(epoch from run_at - now())))::bigint as delay_s
 			from jobs

@@ -247,3 +247,25 @@ func randomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// TerminateSessions ends every session of pool's database but its own,
+// as a restart or failover of the server does (SQLSTATE 57P01), and
+// fails the test when there was none to end. The pool's connections are
+// dead afterwards, and it does not know yet.
+func TerminateSessions(t testing.TB, pool *db.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	if err != nil {
+		t.Fatalf("testkit: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `select count(*) filter (where pg_terminate_backend(pid, 5000))
+		from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`).Scan(&n); err != nil {
+		t.Fatalf("testkit: terminate sessions: %v", err)
+	}
+	if n == 0 {
+		t.Fatal("testkit: no session to terminate: the test proves nothing")
+	}
+}

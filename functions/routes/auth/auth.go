@@ -21,6 +21,7 @@ import (
 	"github.com/personalcrm/core/shared/api"
 	authn "github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/google"
@@ -79,8 +80,11 @@ type Redirect struct {
 	CacheControl string        `header:"Cache-Control"`
 	ContentType  string        `header:"Content-Type"`
 	// CSP keeps the error page from running or loading anything.
-	CSP  string `header:"Content-Security-Policy"`
-	Body []byte
+	CSP string `header:"Content-Security-Policy"`
+	// RetryAfter is set on the page of a sign-in that found the database
+	// unavailable, in seconds.
+	RetryAfter string `header:"Retry-After" doc:"Seconds to wait before trying again (database unavailable)"`
+	Body       []byte
 }
 
 func redirect(to string, cookies ...*http.Cookie) *Redirect {
@@ -234,6 +238,10 @@ func Callback(d CallbackDeps) api.Route {
 			if status >= 500 && status != http.StatusServiceUnavailable {
 				level = slog.LevelError
 			}
+			if status == http.StatusServiceUnavailable && databaseStep[reason] && db.IsUnavailable(cause) {
+				log.WarnContext(ctx, "sign-in refused: database unavailable", "reason", reason, "status", status, "err", cause)
+				return busyPage(d.LoginURL, clear), nil
+			}
 			log.Log(ctx, level, "sign-in refused", "reason", reason, "status", status, "err", cause)
 			return page(status, d.LoginURL, clear), nil
 		}
@@ -298,8 +306,14 @@ func Callback(d CallbackDeps) api.Route {
 	}, api.Status(http.StatusFound), api.Errors(http.StatusForbidden, http.StatusConflict, http.StatusServiceUnavailable), api.Document(pages))
 }
 
+// databaseStep are the callback's steps that only use the database.
+var databaseStep = map[string]bool{"state_store": true, "grant": true, "sign_in": true}
+
 // statusOf is the status of a sign-in failure's page.
 func statusOf(err error) int {
+	if db.IsUnavailable(err) {
+		return http.StatusServiceUnavailable
+	}
 	switch errs.KindOf(err) {
 	case errs.KindInvalid:
 		return http.StatusBadRequest

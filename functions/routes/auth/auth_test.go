@@ -633,3 +633,41 @@ func TestSignInStartsMailSync(t *testing.T) {
 		t.Fatalf("email-sync jobs after signing in once the first ran: %v", keys)
 	}
 }
+
+// TestSignInThroughARestart: a sign-in whose database connections the
+// server ended (a restart or failover) completes on fresh ones.
+func TestSignInThroughARestart(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	client := browser(t)
+	u := f.toCallback(t, client, "ada@example.com")
+	testkit.TerminateSessions(t, f.pool)
+	res, body := callback(t, client, u)
+	if res.StatusCode != http.StatusFound || sessionCookie(res) == nil {
+		t.Fatalf("callback after a restart: %d %s", res.StatusCode, body)
+	}
+	if d := cmp.Diff(map[string]int{"users": 1, "accounts": 1, "sessions": 1}, counts(t, f.pool)); d != "" {
+		t.Fatalf("rows (-want +got):\n%s", d)
+	}
+}
+
+// TestSignInDatabaseUnavailable: a sign-in that cannot reach the database
+// ends on the page that says to try again in a few seconds, with 503 and
+// Retry-After, not on a 500.
+func TestSignInDatabaseUnavailable(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	client := browser(t)
+	u := f.toCallback(t, client, "ada@example.com")
+	f.pool.Close()
+	res, body := callback(t, client, u)
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") != "2" {
+		t.Fatalf("status %d, Retry-After %q: %s", res.StatusCode, res.Header.Get("Retry-After"), body)
+	}
+	if !strings.Contains(body, "try again in a few seconds") || !strings.Contains(body, "Sign in with Google") || strings.Contains(body, "Google is not answering") {
+		t.Fatalf("not the page of an unavailable database: %s", body)
+	}
+	if sessionCookie(res) != nil {
+		t.Fatal("session cookie set")
+	}
+}

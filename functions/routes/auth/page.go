@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"html/template"
 	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/personalcrm/core/shared/db"
 )
 
 // pageText says, for each failure status, what happened and what to do.
@@ -27,6 +31,12 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 </head><body><h1>{{.Title}}</h1><p>{{.Message}}</p><p><a href="{{.Retry}}">Sign in with Google</a></p></body></html>
 `))
 
+// busyText is the page of a sign-in that found the database unavailable
+// (restarting or failing over): nothing was saved, and trying again a few
+// seconds later works.
+var busyText = struct{ Title, Message string }{"Sign-in could not finish",
+	"The service is busy for a moment (nothing was saved). Please try again in a few seconds."}
+
 // page is a failed sign-in's answer: a short page with status, and the
 // state cookie cleared.
 func page(status int, retry string, clear *http.Cookie) *Redirect {
@@ -34,6 +44,18 @@ func page(status int, retry string, clear *http.Cookie) *Redirect {
 	if !ok {
 		status, text = http.StatusInternalServerError, pageText[http.StatusInternalServerError]
 	}
+	return pageOf(status, text, retry, clear)
+}
+
+// busyPage is a sign-in's answer when the database is unavailable: 503,
+// with Retry-After.
+func busyPage(retry string, clear *http.Cookie) *Redirect {
+	r := pageOf(http.StatusServiceUnavailable, busyText, retry, clear)
+	r.RetryAfter = strconv.Itoa(int(db.RetryAfter / time.Second))
+	return r
+}
+
+func pageOf(status int, text struct{ Title, Message string }, retry string, clear *http.Cookie) *Redirect {
 	var b bytes.Buffer
 	pageTemplate.Execute(&b, struct{ Title, Message, Retry string }{text.Title, text.Message, retry})
 	return &Redirect{

@@ -285,6 +285,7 @@ func (r *run) store(ctx context.Context, ids []string, done bool, position strin
 	stop := !done && (r.read >= r.m.PerRun || r.nearDeadline(ctx))
 	var added int
 	err = r.queue.InTx(ctx, func(tx *queue.Tx) error {
+		added = 0 // InTx may run this twice
 		for _, m := range msgs {
 			e, isNew, err := r.mails.Save(ctx, tx, r.p.UserID, r.fields(m))
 			if err != nil {

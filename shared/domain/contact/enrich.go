@@ -123,6 +123,7 @@ type enrichable struct {
 func (s *Service) Enrich(ctx context.Context, userID, id uuid.UUID, source string, found *Found) (Enriched, error) {
 	var out Enriched
 	err := db.InTx(ctx, s.db, func(tx db.Tx) error {
+		out = Enriched{} // InTx may run this twice
 		rows, err := tx.Query(ctx, `select name, name_source, company, job_title, phone, photo_url, field_sources,
 			enriched_from, enrichment_matched from contacts where user_id = $1 and id = $2 for update`, userID, id)
 		if err != nil {

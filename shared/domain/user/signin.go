@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -109,6 +110,10 @@ func (s *SignIn) UserHasGrant(ctx context.Context, userID uuid.UUID) (bool, erro
 	return ok != nil && *ok, nil
 }
 
+// RetryWithin is how long Complete waits out a database that is
+// restarting or failing over.
+const RetryWithin = 5 * time.Second
+
 // Complete signs in the person id with Google's tokens, in one
 // transaction: it finds their user by Google subject (or, the first time,
 // by verified email, else creates one), stores the account's tokens,
@@ -141,20 +146,25 @@ func (s *SignIn) Complete(ctx context.Context, id Identity, tok *oauth2.Token, m
 		out.Token, out.Session, err = s.sessions.Create(ctx, tx, out.User.ID, m)
 		return err
 	}
-	var err error
-	if s.queue == nil || s.mail == nil {
-		err = db.InTx(ctx, s.db, complete)
-	} else {
-		err = s.queue.InTx(ctx, func(tx *queue.Tx) error {
+	// A restart of the database is waited out for a few seconds, as
+	// long as the transaction certainly did not commit: Google's code is
+	// used up, and failing would send the person back to start over.
+	err := db.Retry(ctx, RetryWithin, db.NotRun, func() error {
+		out = Result{}
+		if s.queue == nil || s.mail == nil {
+			return db.InTx(ctx, s.db, complete)
+		}
+		return s.queue.InTx(ctx, func(tx *queue.Tx) error {
 			if err := complete(tx.Tx); err != nil {
 				return err
 			}
+			var err error
 			out.MailSync, err = s.mail.SyncAfterSignIn(ctx, tx, out.User.ID, out.AccountID)
 			return err
 		})
-	}
+	})
 	if err != nil {
-		return Result{}, fmt.Errorf("sign in: %w", err)
+		return Result{}, fmt.Errorf("sign in: %w", db.Err(err, "user"))
 	}
 	return out, nil
 }

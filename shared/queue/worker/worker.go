@@ -27,6 +27,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
@@ -144,7 +145,15 @@ func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEven
 			reqs = append(reqs, queue.ClaimRequest{ID: m.id, ReceiveCount: m.receives})
 		}
 	}
-	claims, err := queue.ClaimAll(ctx, w.db, w.fn.Name, reqs, w.lease)
+	// A claim that certainly did not happen (the database restarting)
+	// is tried again for a few seconds: one that may have happened is
+	// not, since a second would find the jobs running and wait out the
+	// lease.
+	var claims queue.Claims
+	err := db.Retry(ctx, recordWithin, db.NotRun, func() (err error) {
+		claims, err = queue.ClaimAll(ctx, w.db, w.fn.Name, reqs, w.lease)
+		return err
+	})
 	if err != nil {
 		w.o.Log.WarnContext(ctx, "jobs not claimed; will retry", "err", err)
 	}
@@ -237,7 +246,8 @@ func (w *Worker) read(ctx context.Context, rec *events.SQSMessage) *message {
 		return m
 	}
 	if rawID == "" {
-		if err := queue.Adopt(ctx, w.db, m.id, p); err != nil {
+		err := db.Retry(ctx, recordWithin, db.IsUnavailable, func() error { return queue.Adopt(ctx, w.db, m.id, p) })
+		if err != nil {
 			w.o.Log.WarnContext(m.ctx, "job not adopted; will retry", "err", err)
 			m.result = w.release(m.ctx, rec, w.backoff.Delay(m.receives), retry)
 			return m
@@ -338,7 +348,11 @@ func (w *Worker) succeeded(ctx context.Context, ms []*message) {
 	}
 	rctx, cancel := recordContext(ctx)
 	defer cancel()
-	recorded, err := queue.SucceedAll(rctx, w.db, jobs)
+	var recorded map[uuid.UUID]bool
+	err := db.Retry(rctx, recordWithin, db.IsUnavailable, func() (err error) {
+		recorded, err = queue.SucceedAll(rctx, w.db, jobs)
+		return err
+	})
 	for _, m := range ms {
 		switch {
 		case err != nil:
@@ -376,7 +390,11 @@ func (w *Worker) failed(ctx context.Context, rec *events.SQSMessage, job queue.J
 
 	rctx, cancel := recordContext(ctx)
 	defer cancel()
-	if _, rerr := queue.Fail(rctx, w.db, job, f); rerr != nil {
+	rerr := db.Retry(rctx, recordWithin, db.IsUnavailable, func() error {
+		_, err := queue.Fail(rctx, w.db, job, f)
+		return err
+	})
+	if rerr != nil {
 		w.o.Log.ErrorContext(ctx, "job outcome not recorded", "err", rerr)
 	}
 	if f.Dead {
@@ -396,7 +414,11 @@ func (w *Worker) bury(ctx context.Context, rec *events.SQSMessage, id uuid.UUID,
 	w.o.Monitor.Count(ctx, "JobsDead", 1)
 	rctx, cancel := recordContext(ctx)
 	defer cancel()
-	if _, err := queue.Bury(rctx, w.db, id, kind, message, detail); err != nil {
+	err := db.Retry(rctx, recordWithin, db.IsUnavailable, func() error {
+		_, err := queue.Bury(rctx, w.db, id, kind, message, detail)
+		return err
+	})
+	if err != nil {
 		w.o.Log.ErrorContext(ctx, "job outcome not recorded", "err", err)
 	}
 	return w.release(ctx, rec, 0, settled)
@@ -420,8 +442,15 @@ func (w *Worker) release(ctx context.Context, rec *events.SQSMessage, d time.Dur
 // recordContext outlives the handler's deadline by a little, so that an
 // outcome is recorded even for a handler that ran out of time.
 func recordContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	return context.WithTimeout(context.WithoutCancel(ctx), recordWithin+time.Second)
 }
+
+// recordWithin is how long a claim or an outcome keeps being tried while
+// the database is unavailable: about what a restart takes. The conditions
+// of SucceedAll, Fail, Bury and Adopt make each of them safe to run twice.
+// An outcome not recorded leaves the job running until its lease lapses,
+// minutes later.
+const recordWithin = 5 * time.Second
 
 // permanentKind reports the error kinds that no retry can fix.
 func permanentKind(k errs.Kind) bool {

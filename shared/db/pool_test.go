@@ -1,0 +1,141 @@
+package db_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/testkit"
+)
+
+// terminator ends every other session of the test's database, as a
+// restart or failover of the server does (SQLSTATE 57P01), and waits for
+// them to end.
+func terminator(t *testing.T, url string) func() {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return func() {
+		t.Helper()
+		var n int
+		if err := conn.QueryRow(ctx, `select count(*) filter (where pg_terminate_backend(pid, 5000))
+			from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatal("no session terminated: the test proves nothing")
+		}
+	}
+}
+
+// TestPoolSurvivesTerminatedSessions: after every pooled connection was
+// terminated, reads, a write and a transaction on the pool succeed.
+func TestPoolSurvivesTerminatedSessions(t *testing.T) {
+	t.Parallel()
+	url := testkit.DatabaseURL(t)
+	ctx := context.Background()
+	pool, err := db.Open(ctx, url, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, "create table t (n int primary key)"); err != nil {
+		t.Fatal(err)
+	}
+	terminate := terminator(t, url)
+
+	// Idle connections, each of them ended by the server.
+	fill := func() {
+		t.Helper()
+		var conns []*pgxpool.Conn
+		for range 4 {
+			c, err := pool.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		for _, c := range conns {
+			c.Release()
+		}
+		terminate()
+	}
+
+	fill()
+	var n int
+	if err := pool.QueryRow(ctx, "select count(*) from t").Scan(&n); err != nil {
+		t.Fatalf("a read after the sessions ended: %v", err)
+	}
+	fill()
+	rows, err := pool.Query(ctx, "select n from t")
+	if err != nil {
+		t.Fatalf("a query after the sessions ended: %v", err)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		t.Fatalf("a query after the sessions ended: %v", err)
+	}
+	fill()
+	if _, err := pool.Exec(ctx, "insert into t values (1)"); err != nil {
+		t.Fatalf("a write after the sessions ended: %v", err)
+	}
+	fill()
+	if err := db.InTx(ctx, pool, func(tx db.Tx) error {
+		_, err := tx.Exec(ctx, "insert into t values (2)")
+		return err
+	}); err != nil {
+		t.Fatalf("a transaction after the sessions ended: %v", err)
+	}
+	if err := pool.QueryRow(ctx, "select count(*) from t").Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d rows (%v), want 2", n, err)
+	}
+}
+
+// TestInTxRunsTheWholeTransactionAgain: a transaction whose session is
+// terminated halfway runs again from its start on a fresh connection,
+// and its writes are stored once.
+func TestInTxRunsTheWholeTransactionAgain(t *testing.T) {
+	t.Parallel()
+	url := testkit.DatabaseURL(t)
+	ctx := context.Background()
+	pool, err := db.Open(ctx, url, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, "create table t (n int)"); err != nil {
+		t.Fatal(err)
+	}
+	terminate := terminator(t, url)
+
+	runs := 0
+	err = db.InTx(ctx, pool, func(tx db.Tx) error {
+		runs++
+		if _, err := tx.Exec(ctx, "insert into t values (1)"); err != nil {
+			return err
+		}
+		if runs == 1 {
+			terminate()
+		}
+		_, err := tx.Exec(ctx, "insert into t values (2)")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("InTx: %v", err)
+	}
+	if runs != 2 {
+		t.Errorf("the transaction ran %d times, want 2", runs)
+	}
+	var got []int
+	rows, _ := pool.Query(ctx, "select n from t order by n")
+	if got, err = pgx.CollectRows(rows, pgx.RowTo[int]); err != nil || len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("rows %v (%v), want [1 2]", got, err)
+	}
+}
