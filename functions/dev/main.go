@@ -125,7 +125,7 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		return nil, err
 	}
 	sessions := auth.NewCachedSessions(auth.NewSessions(pool), c)
-	login, err := authroutes.NewLoginDeps(cfg, pool, sessions)
+	login, err := authroutes.NewLoginDeps(cfg, pool, sessions, log)
 	if err != nil {
 		return nil, err
 	}
