@@ -162,7 +162,9 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		Gmail:       webhooks.GmailDeps{Enabled: cfg.Features.Webhooks, Verifier: pushes, Syncs: email.NewSyncs(pool, jobs.queue)},
 	})...)
 	srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
-	s := &server{cfg: cfg, log: log, pool: pool, handler: srv, cache: c, jobs: jobs}
+	// Browsers on CORS_ORIGINS (a frontend dev server on another port)
+	// get the CORS answers API Gateway gives in the cloud.
+	s := &server{cfg: cfg, log: log, pool: pool, handler: api.CORS(cfg.AllowedOrigins(), srv), cache: c, jobs: jobs}
 	s.sandbox = mountSandbox(srv, cfg)
 	s.openAI = mountOpenAI(srv, cfg)
 	srv.HandleFunc("GET /{$}", home)
