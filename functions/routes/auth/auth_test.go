@@ -755,3 +755,67 @@ func TestLogoutReturnsTo(t *testing.T) {
 		}
 	}
 }
+
+// fixtureTricks are open-redirect tricks aimed at this fixture's own API
+// and web app origins, besides the generic ones.
+func (f fixture) fixtureTricks() []string {
+	host := strings.TrimPrefix(f.base, "http://")
+	return append(append([]string(nil), openRedirectTricks...),
+		f.base+"@evil.example/",
+		"http://evil.example@"+host+"/",
+		"http://user:pass@"+host+"/home",
+		"https://"+host+"/home",
+		f.base+"//evil.example",
+		f.base+"/%2F%2Fevil.example",
+		webApp+"//evil.example",
+		webApp+"\\@evil.example",
+		webApp+".evil.example/",
+		"//"+host+"/home",
+	)
+}
+
+// TestOpenRedirectOnSignIn: every known trick given to GET
+// /auth/google/login as returnTo lands on the web app after the callback,
+// signed in, and never on another site.
+func TestOpenRedirectOnSignIn(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	want := f.base + "/home"
+	for _, trick := range f.fixtureTricks() {
+		client := browser(t)
+		u := f.toCallbackFrom(t, client, f.base+"/auth/google/login?"+url.Values{"returnTo": {trick}}.Encode(), "ada@example.com")
+		res, body := callback(t, client, u)
+		if res.StatusCode != http.StatusFound || res.Header.Get("Location") != want || sessionCookie(res) == nil {
+			t.Errorf("sign-in with returnTo %q: %d to %q, want %q: %s", trick, res.StatusCode, res.Header.Get("Location"), want, body)
+		}
+	}
+}
+
+// TestOpenRedirectOnSignOut: every known trick given to POST /auth/logout
+// as returnTo sends the browser to the web app (303), and the session
+// ends; an empty returnTo is no returnTo (204, no Location).
+func TestOpenRedirectOnSignOut(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	want := f.base + "/home"
+	for _, trick := range f.fixtureTricks() {
+		_, token := testkit.User(t, f.pool, uuid.NewString()+"@example.com")
+		r, _ := http.NewRequest("POST", f.base+"/auth/logout?"+url.Values{"returnTo": {trick}}.Encode(), nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultTransport.RoundTrip(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		wantStatus, wantLocation := http.StatusSeeOther, want
+		if trick == "" {
+			wantStatus, wantLocation = http.StatusNoContent, ""
+		}
+		if res.StatusCode != wantStatus || res.Header.Get("Location") != wantLocation {
+			t.Errorf("sign-out with returnTo %q: %d to %q, want %d to %q", trick, res.StatusCode, res.Header.Get("Location"), wantStatus, wantLocation)
+		}
+		if _, err := auth.NewSessions(f.pool).Resolve(context.Background(), token); err == nil {
+			t.Errorf("sign-out with returnTo %q: the session still works", trick)
+		}
+	}
+}
