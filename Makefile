@@ -21,7 +21,11 @@ CDK_CONTEXT := -c stage=$(STAGE) \
 	$(if $(GOOGLE_CLIENT_ID),-c googleClientId=$(GOOGLE_CLIENT_ID)) \
 	$(if $(ALARM_EMAIL),-c alarmEmail=$(ALARM_EMAIL)) \
 	$(if $(FEATURES),-c features=$(FEATURES)) \
-	$(if $(SECRETS_REVISION),-c secretsRevision=$(SECRETS_REVISION))
+	$(if $(SECRETS_REVISION),-c secretsRevision=$(SECRETS_REVISION)) \
+	$(if $(ALLOWED_ORIGINS),-c allowedOrigins=$(ALLOWED_ORIGINS)) \
+	$(if $(DOMAIN_NAME),-c domainName=$(DOMAIN_NAME)) \
+	$(if $(HOSTED_ZONE_ID),-c hostedZoneId=$(HOSTED_ZONE_ID)) \
+	$(if $(CERTIFICATE_ARN),-c certificateArn=$(CERTIFICATE_ARN))
 # The pinned CLI; npx puts node_modules/.bin first on PATH, so the CLI and
 # the app's jsii runtime run on the pinned Node.
 CDK   := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk
@@ -82,7 +86,8 @@ diff: tools build
 	$(CDK) diff $(CDK_CONTEXT) --no-notices
 
 ## deploy: build, then deploy the stage (STAGE=dev|prod, APP_URL, GOOGLE_CLIENT_ID, ALARM_EMAIL, FEATURES,
-##         SECRETS_REVISION: change it to make running functions read their secrets again)
+##         SECRETS_REVISION: change it to make running functions read their secrets again,
+##         ALLOWED_ORIGINS, DOMAIN_NAME with HOSTED_ZONE_ID or CERTIFICATE_ARN)
 deploy: tools build
 	$(CDK) deploy $(CDK_CONTEXT) --no-notices
 

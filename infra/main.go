@@ -4,6 +4,8 @@
 //	cdk synth -c stage=dev|prod [-c appUrl=https://app.example.com/] [-c googleClientId=...]
 //	          [-c alarmEmail=ops@example.com] [-c features=ai-agents,enrichment] [-c secretsRevision=2]
 //	          [-c googlePubsubTopic=projects/<project>/topics/<topic>] [-c nag=true]
+//	          [-c allowedOrigins=https://app.example.com,https://admin.example.com]
+//	          [-c domainName=api.example.com (-c hostedZoneId=Z... | -c certificateArn=arn:aws:acm:...)]
 //	          [-c assetRoot=<dir with <name>/bootstrap>]
 //
 // prod requires appUrl and googleClientId.
@@ -43,6 +45,11 @@ func build(app awscdk.App) error {
 		SecretsRevision: contextString(app, "secretsRevision", ""),
 		// GooglePubSubTopic: the topic Gmail publishes push notifications to.
 		GooglePubSubTopic: contextString(app, "googlePubsubTopic", ""),
+		// Browsers: the web apps' origins and the API's own name.
+		AllowedOrigins: contextString(app, "allowedOrigins", ""),
+		DomainName:     contextString(app, "domainName", ""),
+		HostedZoneID:   contextString(app, "hostedZoneId", ""),
+		CertificateARN: contextString(app, "certificateArn", ""),
 	})
 	if err != nil {
 		return err

@@ -79,7 +79,7 @@ func TestFunctionPerEntry(t *testing.T) {
 }
 
 // wantEnv is the configuration a function's entry entitles it to, by name.
-func wantEnv(fn catalog.Function, jobs []string, features []string, revision, topic bool) []string {
+func wantEnv(fn catalog.Function, jobs []string, features []string, revision, topic, origins bool) []string {
 	vars := []string{config.VarAppEnv, config.VarLogLevel}
 	vars = append(vars, features...)
 	if fn.Needs(catalog.Database) {
@@ -90,6 +90,9 @@ func wantEnv(fn catalog.Function, jobs []string, features []string, revision, to
 	}
 	if fn.Kind == catalog.Route || fn.Needs(catalog.Google) {
 		vars = append(vars, config.VarAuthURL, config.VarAuthRedirectURL)
+		if origins {
+			vars = append(vars, config.VarCORSOrigins)
+		}
 	}
 	if fn.Needs(catalog.Google) {
 		vars = append(vars, config.VarGoogleClientID, config.VarGoogleClientSecret, config.VarAuthSecret)
@@ -143,7 +146,7 @@ func testEnvironment(t *testing.T, s *synthesized) {
 				got = append(got, k)
 			}
 			sort.Strings(got)
-			if d := cmp.Diff(wantEnv(fn, s.jobs(), s.settings.Features, s.settings.SecretsRevision != "", s.settings.GooglePubSubTopic != ""), got); d != "" {
+			if d := cmp.Diff(wantEnv(fn, s.jobs(), s.settings.Features, s.settings.SecretsRevision != "", s.settings.GooglePubSubTopic != "", len(s.settings.AllowedOrigins) > 0), got); d != "" {
 				t.Errorf("%s: variables (-want +got):\n%s", fn.Name, d)
 			}
 			if fn.Name == catalog.GmailWatch && s.settings.GooglePubSubTopic != "" && env[config.VarGooglePubSubTopic] != s.settings.GooglePubSubTopic {
