@@ -95,7 +95,8 @@ deploy: tools build
 bootstrap: tools
 	$(CDK) bootstrap --no-notices
 
-## tools: the pinned Node tools (SQS emulator, CDK CLI) from package-lock.json
+## tools: the pinned Node tools (SQS emulator, CDK CLI, Redocly, openapi-typescript, tsc, puppeteer-core)
+##        from package-lock.json
 tools: node_modules/.package-lock.json
 
 node_modules/.package-lock.json: package.json package-lock.json

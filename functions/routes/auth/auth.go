@@ -158,13 +158,29 @@ func Login(d LoginDeps) api.Route {
 	}, api.Status(http.StatusFound), api.Document(redirectOnly))
 }
 
-// redirectOnly documents a redirect's response as having no body.
+// redirectOnly documents a redirect's response as having no body. An
+// operation that answers no 2xx also gets the default response: an
+// answer that is not a redirect is the error envelope, whatever its
+// status (a client's type generator and linters look for one besides
+// the redirect).
 func redirectOnly(op *huma.Operation) {
+	success := false
+	var envelope *huma.Response
 	for code, r := range op.Responses {
 		if code[0] == '3' && r != nil {
 			r.Content = nil
 			r.Description = "Redirect; the Location header says where"
 		}
+		if code[0] == '2' {
+			success = true
+		}
+		if code == "500" {
+			envelope = r
+		}
+	}
+	if !success && envelope != nil {
+		op.Responses["default"] = &huma.Response{Description: "Not a redirect: an error, in the error envelope",
+			Content: envelope.Content}
 	}
 }
 
