@@ -24,7 +24,11 @@ CDK_CONTEXT := -c stage=$(STAGE) \
 	$(if $(GOOGLE_PUBSUB_TOPIC),-c googlePubsubTopic=$(GOOGLE_PUBSUB_TOPIC)) \
 	$(if $(GOOGLE_PUSH_SERVICE_ACCOUNT),-c googlePushServiceAccount=$(GOOGLE_PUSH_SERVICE_ACCOUNT)) \
 	$(if $(GOOGLE_PUBSUB_SUBSCRIPTION),-c googlePubsubSubscription=$(GOOGLE_PUBSUB_SUBSCRIPTION)) \
-	$(if $(SECRETS_REVISION),-c secretsRevision=$(SECRETS_REVISION))
+		$(if $(SECRETS_REVISION),-c secretsRevision=$(SECRETS_REVISION)) \
+	$(if $(ALLOWED_ORIGINS),-c allowedOrigins=$(ALLOWED_ORIGINS)) \
+	$(if $(DOMAIN_NAME),-c domainName=$(DOMAIN_NAME)) \
+	$(if $(HOSTED_ZONE_ID),-c hostedZoneId=$(HOSTED_ZONE_ID)) \
+	$(if $(CERTIFICATE_ARN),-c certificateArn=$(CERTIFICATE_ARN))
 # The pinned CLI; npx puts node_modules/.bin first on PATH, so the CLI and
 # the app's jsii runtime run on the pinned Node.
 CDK   := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_CLI_TELEMETRY=true npx --no-install cdk
@@ -86,7 +90,8 @@ diff: tools build
 
 ## deploy: build, then deploy the stage (STAGE=dev|prod, APP_URL, GOOGLE_CLIENT_ID, ALARM_EMAIL, FEATURES,
 ##         GOOGLE_PUBSUB_TOPIC, GOOGLE_PUSH_SERVICE_ACCOUNT and GOOGLE_PUBSUB_SUBSCRIPTION (Gmail push),
-##         SECRETS_REVISION: change it to make running functions read their secrets again)
+##         SECRETS_REVISION: change it to make running functions read their secrets again,
+##         ALLOWED_ORIGINS, DOMAIN_NAME with HOSTED_ZONE_ID or CERTIFICATE_ARN)
 deploy: tools build
 	$(CDK) deploy $(CDK_CONTEXT) --no-notices
 
@@ -94,7 +99,8 @@ deploy: tools build
 bootstrap: tools
 	$(CDK) bootstrap --no-notices
 
-## tools: the pinned Node tools (SQS emulator, CDK CLI) from package-lock.json
+## tools: the pinned Node tools (SQS emulator, CDK CLI, Redocly, openapi-typescript, tsc, puppeteer-core)
+##        from package-lock.json
 tools: node_modules/.package-lock.json
 
 node_modules/.package-lock.json: package.json package-lock.json

@@ -3,10 +3,14 @@ package main
 import (
 	"encoding/json"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscertificatemanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsroute53targets"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -17,6 +21,11 @@ import (
 type httpAPI struct {
 	api   awsapigatewayv2.HttpApi
 	stage awsapigatewayv2.HttpStage
+	// url is the API's public base URL without a trailing slash
+	// (AUTH_URL): its custom domain's, else the execute-api endpoint.
+	url *string
+	// domain is the custom domain, when there is one.
+	domain awsapigatewayv2.DomainName
 }
 
 // accessLogFormat is one JSON object per request.
@@ -49,6 +58,10 @@ func newHTTPAPI(scope constructs.Construct, s Settings) *httpAPI {
 		ApiName:            jsii.String("crm-" + s.Stage),
 		Description:        jsii.String("Personal CRM API"),
 		CreateDefaultStage: jsii.Bool(false),
+		CorsPreflight:      corsPreflight(s.corsOrigins()),
+		// On its own domain the API has one URL: the one its cookies,
+		// sign-in callback and origin check are made for.
+		DisableExecuteApiEndpoint: jsii.Bool(s.DomainName != ""),
 	})
 	stage := awsapigatewayv2.NewHttpStage(scope, jsii.String("ApiStage"), &awsapigatewayv2.HttpStageProps{
 		HttpApi:    api,
@@ -70,7 +83,73 @@ func newHTTPAPI(scope constructs.Construct, s Settings) *httpAPI {
 		DestinationArn: logs.LogGroupArn(),
 		Format:         jsii.String(accessLogFormat),
 	})
-	return &httpAPI{api: api, stage: stage}
+	if s.DomainName != "" {
+		return &httpAPI{api: api, stage: stage, url: jsii.String(s.apiURL()), domain: newDomain(scope, s, api, stage)}
+	}
+	return &httpAPI{api: api, stage: stage, url: api.ApiEndpoint()}
+}
+
+// corsPreflight is the API's CORS policy for origins (nil, no CORS,
+// without any): what catalog.CORS says, with credentials. API Gateway
+// answers preflights itself and adds the headers to the functions'
+// answers for these origins only; any other origin gets none.
+func corsPreflight(origins []string) *awsapigatewayv2.CorsPreflightOptions {
+	if len(origins) == 0 {
+		return nil
+	}
+	var methods []awsapigatewayv2.CorsHttpMethod
+	for _, m := range catalog.CORSMethods() {
+		methods = append(methods, awsapigatewayv2.CorsHttpMethod(m))
+	}
+	return &awsapigatewayv2.CorsPreflightOptions{
+		AllowOrigins:     jsii.Strings(origins...),
+		AllowCredentials: jsii.Bool(true),
+		AllowMethods:     &methods,
+		AllowHeaders:     jsii.Strings(catalog.CORS.AllowHeaders...),
+		ExposeHeaders:    jsii.Strings(catalog.CORS.ExposeHeaders...),
+		MaxAge:           awscdk.Duration_Seconds(jsii.Number(catalog.CORS.MaxAge.Seconds())),
+	}
+}
+
+// newDomain puts the API's stage on its custom domain: a regional API
+// Gateway domain name with TLS 1.2 at least, on a DNS-validated
+// certificate and an alias record in the hosted zone, or on the
+// operator's certificate (who then points DNS at the ApiDomainTarget
+// output).
+func newDomain(scope constructs.Construct, s Settings, api awsapigatewayv2.HttpApi, stage awsapigatewayv2.HttpStage) awsapigatewayv2.DomainName {
+	var cert awscertificatemanager.ICertificate
+	var zone awsroute53.IHostedZone
+	if s.HostedZoneID != "" {
+		zone = awsroute53.HostedZone_FromHostedZoneId(scope, jsii.String("ApiZone"), jsii.String(s.HostedZoneID))
+		cert = awscertificatemanager.NewCertificate(scope, jsii.String("ApiCertificate"), &awscertificatemanager.CertificateProps{
+			DomainName: jsii.String(s.DomainName),
+			Validation: awscertificatemanager.CertificateValidation_FromDns(zone),
+		})
+	} else {
+		cert = awscertificatemanager.Certificate_FromCertificateArn(scope, jsii.String("ApiCertificate"), jsii.String(s.CertificateARN))
+	}
+	domain := awsapigatewayv2.NewDomainName(scope, jsii.String("ApiDomain"), &awsapigatewayv2.DomainNameProps{
+		DomainName:     jsii.String(s.DomainName),
+		Certificate:    cert,
+		EndpointType:   awsapigatewayv2.EndpointType_REGIONAL,
+		SecurityPolicy: awsapigatewayv2.SecurityPolicy_TLS_1_2,
+	})
+	awsapigatewayv2.NewApiMapping(scope, jsii.String("ApiMapping"), &awsapigatewayv2.ApiMappingProps{
+		Api:        api,
+		DomainName: domain,
+		Stage:      stage,
+	})
+	if zone != nil {
+		// A fully qualified name (trailing dot): the zone is known by id
+		// only, and may be the domain's parent or the domain itself.
+		awsroute53.NewARecord(scope, jsii.String("ApiAlias"), &awsroute53.ARecordProps{
+			Zone:       zone,
+			RecordName: jsii.String(s.DomainName + "."),
+			Target: awsroute53.RecordTarget_FromAlias(awsroute53targets.NewApiGatewayv2DomainProperties(
+				domain.RegionalDomainName(), domain.RegionalHostedZoneId())),
+		})
+	}
+	return domain
 }
 
 // addRoute puts one catalog route on the API. Path parameters in braces

@@ -44,8 +44,12 @@ func TestCLISynthOffline(t *testing.T) {
 	}{
 		{"dev", nil},
 		{"prod", []string{"-c", "appUrl=https://app.example.com/", "-c", "googleClientId=1234-abc.apps.googleusercontent.com", "-c", "alarmEmail=ops@example.com"}},
+		// On a custom domain, both ways, with further web apps.
+		{"dev", []string{"-c", "domainName=api.example.com", "-c", "hostedZoneId=" + testHostedZone,
+			"-c", "allowedOrigins=https://app.example.com,https://admin.example.com"}},
+		{"dev", []string{"-c", "domainName=api.example.com", "-c", "certificateArn=" + testCertificateARN}},
 	} {
-		t.Run(c.stage, func(t *testing.T) {
+		t.Run(strings.Join(append([]string{c.stage}, c.context...), " "), func(t *testing.T) {
 			out := t.TempDir()
 			args := append([]string{"--no-install", "cdk", "synth", "-c", "stage=" + c.stage, "-c", "assetRoot=" + assets,
 				"--quiet", "--no-notices", "-o", out}, c.context...)
@@ -76,6 +80,15 @@ func TestCLISynthOffline(t *testing.T) {
 			}
 			if ours != len(catalog.All()) {
 				t.Errorf("%d functions in the template, want %d", ours, len(catalog.All()))
+			}
+			domains := 0
+			for _, r := range tpl.Resources {
+				if r.Type == "AWS::ApiGatewayV2::DomainName" {
+					domains++
+				}
+			}
+			if want := strings.Count(strings.Join(c.context, " "), "domainName="); domains != want {
+				t.Errorf("%d custom domains in the template, want %d", domains, want)
 			}
 		})
 	}

@@ -144,6 +144,9 @@ func (w *wiring) environment(fn catalog.Function) *map[string]*string {
 	if fn.Kind == catalog.Route || fn.Needs(catalog.Google) {
 		env[config.VarAuthURL] = w.authURL
 		env[config.VarAuthRedirectURL] = w.redirectURL
+		if len(w.settings.AllowedOrigins) > 0 {
+			env[config.VarCORSOrigins] = jsii.String(strings.Join(w.settings.AllowedOrigins, ","))
+		}
 	}
 	if fn.Needs(catalog.Google) {
 		env[config.VarGoogleClientID] = jsii.String(w.settings.GoogleClientID)

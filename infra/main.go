@@ -5,6 +5,8 @@
 //	          [-c alarmEmail=ops@example.com] [-c features=ai-agents,enrichment] [-c secretsRevision=2]
 //	          [-c googlePubsubTopic=projects/<project>/topics/<topic>]
 //	          [-c googlePushServiceAccount=<email> -c googlePubsubSubscription=projects/<project>/subscriptions/<name>]
+//	          [-c allowedOrigins=https://app.example.com,https://admin.example.com]
+//	          [-c domainName=api.example.com (-c hostedZoneId=Z... | -c certificateArn=arn:aws:acm:...)]
 //	          [-c nag=true]
 //	          [-c assetRoot=<dir with <name>/bootstrap>]
 //
@@ -49,6 +51,11 @@ func build(app awscdk.App) error {
 		// The Gmail push subscription's service account and name.
 		GooglePushServiceAccount: contextString(app, "googlePushServiceAccount", ""),
 		GooglePubSubSubscription: contextString(app, "googlePubsubSubscription", ""),
+		// Browsers: the web apps' origins and the API's own name.
+		AllowedOrigins: contextString(app, "allowedOrigins", ""),
+		DomainName:     contextString(app, "domainName", ""),
+		HostedZoneID:   contextString(app, "hostedZoneId", ""),
+		CertificateARN: contextString(app, "certificateArn", ""),
 	})
 	if err != nil {
 		return err

@@ -6,11 +6,13 @@ import (
 )
 
 // TestNag runs cdk-nag's AwsSolutions pack: every finding is fixed or
-// suppressed with a reason, in every stage and for a catalog with jobs.
+// suppressed with a reason, in every stage (prod on a custom domain in a
+// hosted zone, dev without one and with the operator's certificate) and
+// for a catalog with jobs.
 func TestNag(t *testing.T) {
 	for _, c := range []struct {
 		name, stage string
-	}{{"real", "dev"}, {"real", "prod"}, {"fixture", "dev"}, {"fixture", "prod"}} {
+	}{{"real", "dev"}, {"real", "prod"}, {"real", "dev+cert"}, {"fixture", "dev"}, {"fixture", "prod"}} {
 		t.Run(c.name+"/"+c.stage, func(t *testing.T) {
 			cat := realCatalog
 			if c.name == "fixture" {

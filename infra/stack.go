@@ -89,7 +89,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 		cache:       cache,
 		secrets:     out.Secrets,
 		queues:      out.Queues,
-		authURL:     api.api.ApiEndpoint(),
+		authURL:     api.url,
 		redirectURL: redirectURL(s, api),
 		assetRoot:   props.AssetRoot,
 	}
@@ -163,10 +163,27 @@ func outputs(stack awscdk.Stack, s Settings, fns []catalog.Function, api *httpAP
 			Description: jsii.String(description),
 		})
 	}
+	// The stage's URL reads the execute-api endpoint, which is off on a
+	// custom domain.
+	apiURL := jsii.String(s.apiURL() + "/")
+	if s.DomainName == "" {
+		apiURL = api.stage.Url()
+	}
 	awscdk.NewCfnOutput(stack, jsii.String("ApiUrl"), &awscdk.CfnOutputProps{
-		Value:       api.stage.Url(),
+		Value:       apiURL,
 		Description: jsii.String("Base URL of the HTTP API (AUTH_URL); register <url>auth/google/callback with Google"),
 	})
+	if api.domain != nil && s.HostedZoneID == "" {
+		awscdk.NewCfnOutput(stack, jsii.String("ApiDomainTarget"), &awscdk.CfnOutputProps{
+			Value: api.domain.RegionalDomainName(),
+			Description: jsii.String("Point " + s.DomainName + " here: a CNAME (or an alias in the hosted zone " +
+				"of the ApiDomainTargetZone output) to API Gateway's regional name for the custom domain"),
+		})
+		awscdk.NewCfnOutput(stack, jsii.String("ApiDomainTargetZone"), &awscdk.CfnOutputProps{
+			Value:       api.domain.RegionalHostedZoneId(),
+			Description: jsii.String("Route 53 hosted zone id of ApiDomainTarget, for an alias record"),
+		})
+	}
 	awscdk.NewCfnOutput(stack, jsii.String("DatabaseProxyEndpoint"), &awscdk.CfnOutputProps{
 		Value:       db.proxy.Endpoint(),
 		Description: jsii.String("RDS Proxy endpoint (IAM authentication, TLS)"),
@@ -210,7 +227,7 @@ func redirectURL(s Settings, api *httpAPI) *string {
 	if s.AppURL != "" {
 		return jsii.String(s.AppURL)
 	}
-	return awscdk.Fn_Join(jsii.String(""), &[]*string{api.api.ApiEndpoint(), jsii.String(defaultLanding)})
+	return awscdk.Fn_Join(jsii.String(""), &[]*string{api.url, jsii.String(defaultLanding)})
 }
 
 // defaultLanding is where sign-in lands on a stage without a web app.

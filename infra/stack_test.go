@@ -79,7 +79,7 @@ func TestFunctionPerEntry(t *testing.T) {
 }
 
 // wantEnv is the configuration a function's entry entitles it to, by name.
-func wantEnv(fn catalog.Function, jobs []string, features []string, revision, topic, push bool) []string {
+func wantEnv(fn catalog.Function, jobs []string, features []string, revision, topic, push, origins bool) []string {
 	vars := []string{config.VarAppEnv, config.VarLogLevel}
 	vars = append(vars, features...)
 	if fn.Needs(catalog.Database) {
@@ -90,6 +90,9 @@ func wantEnv(fn catalog.Function, jobs []string, features []string, revision, to
 	}
 	if fn.Kind == catalog.Route || fn.Needs(catalog.Google) {
 		vars = append(vars, config.VarAuthURL, config.VarAuthRedirectURL)
+		if origins {
+			vars = append(vars, config.VarCORSOrigins)
+		}
 	}
 	if fn.Needs(catalog.Google) {
 		vars = append(vars, config.VarGoogleClientID, config.VarGoogleClientSecret, config.VarAuthSecret)
@@ -144,7 +147,7 @@ func testEnvironment(t *testing.T, s *synthesized) {
 			}
 			sort.Strings(got)
 			if d := cmp.Diff(wantEnv(fn, s.jobs(), s.settings.Features, s.settings.SecretsRevision != "", s.settings.GooglePubSubTopic != "",
-				s.settings.GooglePushServiceAccount != ""), got); d != "" {
+				s.settings.GooglePushServiceAccount != "", len(s.settings.AllowedOrigins) > 0), got); d != "" {
 				t.Errorf("%s: variables (-want +got):\n%s", fn.Name, d)
 			}
 			if fn.Name == catalog.WebhooksGmail && s.settings.GooglePushServiceAccount != "" &&

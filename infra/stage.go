@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -69,8 +70,8 @@ type Settings struct {
 	// until the operator sets it with -c googleClientId=...
 	GoogleClientID string
 	// AppURL is the web app: where the browser lands after signing in
-	// (AUTH_REDIRECT_URL), and with the API the only origin whose
-	// cookie-authenticated writes are accepted. Empty: the API's own
+	// (AUTH_REDIRECT_URL); its origin, with AllowedOrigins, may call the
+	// API with cookies (CORS and cookie-authenticated writes). Empty: the API's own
 	// GET /v1/user, which shows the signed-in user (a stage without a
 	// web app).
 	AppURL string
@@ -86,6 +87,20 @@ type Settings struct {
 	// webhooks-gmail gets no push audience and refuses every push.
 	GooglePushServiceAccount string
 	GooglePubSubSubscription string
+	// AllowedOrigins are further web apps' origins (https://host[:port])
+	// that may call the API from a browser with credentials, from
+	// -c allowedOrigins=...: CORS on the HTTP API and CORS_ORIGINS for the
+	// functions' check of cookie-authenticated writes. AppURL's origin is
+	// allowed without being listed.
+	AllowedOrigins []string
+	// DomainName, when set, is the API's own name (api.example.com): an
+	// API Gateway custom domain (TLS 1.2 at least) whose URL AUTH_URL,
+	// the Google callback and the stack's ApiUrl use, the execute-api
+	// endpoint switched off. HostedZoneID (a Route 53 zone holding the
+	// name) makes a DNS-validated certificate and the alias record;
+	// CertificateARN uses an ACM certificate of the stack's region, with
+	// the DNS record left to the operator.
+	DomainName, HostedZoneID, CertificateARN string
 	// SecretsRevision, when set, is given to every function that reads a
 	// secret (SECRETS_REVISION): changing it replaces those functions'
 	// execution environments, which read the secrets' current values.
@@ -165,6 +180,9 @@ func (s Settings) dbRemovalPolicy() awscdk.RemovalPolicy {
 type Context struct {
 	Stage, AlarmEmail, GoogleClientID, AppURL, Features, SecretsRevision  string
 	GooglePubSubTopic, GooglePushServiceAccount, GooglePubSubSubscription string
+	// AllowedOrigins is comma-separated; DomainName goes with exactly one
+	// of HostedZoneID and CertificateARN.
+	AllowedOrigins, DomainName, HostedZoneID, CertificateARN string
 }
 
 // pushProblems checks the Gmail push context: both settings or neither,
@@ -247,8 +265,93 @@ func settingsFor(c Context) (Settings, error) {
 	}
 	sort.Strings(s.Features)
 	s.SecretsRevision = c.SecretsRevision
+	problems = append(problems, s.applyBrowserContext(c)...)
 	if len(problems) > 0 {
 		return Settings{}, fmt.Errorf("stage %s: %s", s.Stage, strings.Join(problems, "; "))
 	}
 	return s, nil
+}
+
+var (
+	domainNameRE     = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	hostedZoneIDRE   = regexp.MustCompile(`^Z[A-Z0-9]{1,31}$`)
+	certificateARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$`)
+)
+
+// applyBrowserContext takes the allowed origins and the custom domain
+// from c, and returns what is wrong with them.
+func (s *Settings) applyBrowserContext(c Context) []string {
+	var problems []string
+	seen := map[string]bool{}
+	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		origin, err := config.ParseOrigin(o, true)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("allowedOrigins: %q %s", o, err))
+			continue
+		}
+		if !seen[origin] {
+			seen[origin] = true
+			s.AllowedOrigins = append(s.AllowedOrigins, origin)
+		}
+	}
+
+	name := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(c.DomainName), "."))
+	switch {
+	case name == "":
+		if c.HostedZoneID != "" || c.CertificateARN != "" {
+			problems = append(problems, "hostedZoneId and certificateArn go with domainName: -c domainName=api.example.com")
+		}
+		return problems
+	case len(name) > 253 || !domainNameRE.MatchString(name):
+		problems = append(problems, fmt.Sprintf("domainName %q must be a host name like api.example.com (no scheme, port, path or wildcard)", c.DomainName))
+	}
+	switch {
+	case (c.HostedZoneID == "") == (c.CertificateARN == ""):
+		problems = append(problems, "domainName needs exactly one of -c hostedZoneId=<Route 53 zone holding it> "+
+			"(a DNS-validated certificate and the alias record are created) and -c certificateArn=<ACM certificate in the stack's region>")
+	case c.HostedZoneID != "" && !hostedZoneIDRE.MatchString(c.HostedZoneID):
+		problems = append(problems, fmt.Sprintf("hostedZoneId %q must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ", c.HostedZoneID))
+	case c.CertificateARN != "" && !certificateARNRE.MatchString(c.CertificateARN):
+		problems = append(problems, fmt.Sprintf("certificateArn %q must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)", c.CertificateARN))
+	}
+	s.DomainName, s.HostedZoneID, s.CertificateARN = name, c.HostedZoneID, c.CertificateARN
+	return problems
+}
+
+// apiURL is the API's base URL on its custom domain, without a trailing
+// slash (AUTH_URL); empty without one.
+func (s Settings) apiURL() string {
+	if s.DomainName == "" {
+		return ""
+	}
+	return "https://" + s.DomainName
+}
+
+// corsOrigins are the origins the HTTP API answers CORS for: exactly
+// those the functions accept cookie-authenticated writes from besides the
+// API's own (config.AllowedOrigins: CORS_ORIGINS and AUTH_REDIRECT_URL's
+// origin). Never a wildcard.
+func (s Settings) corsOrigins() []string {
+	self := ""
+	if u := s.apiURL(); u != "" {
+		self, _ = config.ParseOrigin(u, true)
+	}
+	seen := map[string]bool{self: true}
+	var out []string
+	add := func(o string) {
+		if o != "" && !seen[o] {
+			seen[o] = true
+			out = append(out, o)
+		}
+	}
+	for _, o := range s.AllowedOrigins {
+		add(o)
+	}
+	if u, err := url.Parse(s.AppURL); err == nil && s.AppURL != "" && u.Host != "" {
+		add(config.Origin(u))
+	}
+	return out
 }

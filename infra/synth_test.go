@@ -124,7 +124,15 @@ func fixtureCatalog() ([]catalog.Function, []catalog.Schedule) {
 	return fns, scheds
 }
 
+// The custom domain's context in the synthesized stages.
+const (
+	testHostedZone     = "Z0123456789ABCDEFGHIJ"
+	testCertificateARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0a1b2c3d-1111-2222-3333-444455556666"
+)
+
 // synth returns the shared synthesis of a catalog in a stage, with cdk-nag.
+// A stage may name a variant of its settings: "dev+cert" is dev on a
+// custom domain with the operator's certificate.
 func synth(t *testing.T, name, stage string, cat func() ([]catalog.Function, []catalog.Schedule)) *synthesized {
 	t.Helper()
 	v, _ := synths.LoadOrStore(name+"/"+stage, &synthOnce{})
@@ -149,6 +157,7 @@ func doSynth(name, stage string, cat func() ([]catalog.Function, []catalog.Sched
 			return nil, err
 		}
 	}
+	stage, variant, _ := strings.Cut(stage, "+")
 	settings, err := stageSettings(stage)
 	if err != nil {
 		return nil, err
@@ -162,9 +171,23 @@ func doSynth(name, stage string, cat func() ([]catalog.Function, []catalog.Sched
 		settings.GooglePubSubTopic = "projects/crm-prod-project/topics/gmail-push"
 		settings.GooglePushServiceAccount = "gmail-push@crm-prod-project.iam.gserviceaccount.com"
 		settings.GooglePubSubSubscription = "projects/crm-prod-project/subscriptions/gmail-push"
+		// prod is on its own domain, in a hosted zone, with a second web app.
+		settings.AllowedOrigins = []string{"https://admin.example.com"}
+		settings.DomainName, settings.HostedZoneID = "api.example.com", testHostedZone
+	}
+	switch variant {
+	case "":
+	case "cert":
+		// On a domain with the operator's certificate, and two web apps
+		// besides the API itself.
+		settings.AppURL = "https://app.example.com/welcome"
+		settings.AllowedOrigins = []string{"https://admin.example.com", "https://app.example.com:8443"}
+		settings.DomainName, settings.CertificateARN = "api.example.com", testCertificateARN
+	default:
+		return nil, fmt.Errorf("unknown variant %q", variant)
 	}
 
-	outdir := filepath.Join(assetRoot, "cdk.out."+name+"."+stage)
+	outdir := filepath.Join(assetRoot, "cdk.out."+name+"."+stage+"."+variant)
 	// A failed validation (cdk-nag errors among its findings) panics
 	// through jsii; its report says what failed.
 	defer func() {

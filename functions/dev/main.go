@@ -128,7 +128,7 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		return nil, err
 	}
 	sessions := auth.NewCachedSessions(auth.NewSessions(pool), c)
-	login, err := authroutes.NewLoginDeps(cfg, pool, sessions)
+	login, err := authroutes.NewLoginDeps(cfg, pool, sessions, log)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +176,9 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if sandboxGoogle(cfg) {
 		srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
 	}
-	s := &server{cfg: cfg, log: log, pool: pool, handler: hostGuard(cfg, srv, srv), cache: c, jobs: jobs}
+	// Browsers on CORS_ORIGINS (a frontend dev server on another port)
+	// get the CORS answers API Gateway gives in the cloud.
+	s := &server{cfg: cfg, log: log, pool: pool, handler: hostGuard(cfg, srv, api.CORS(cfg.AllowedOrigins(), srv)), cache: c, jobs: jobs}
 	s.sandbox = mountSandbox(srv, cfg)
 	s.openAI = mountOpenAI(srv, cfg)
 	srv.HandleFunc("GET /{$}", home)

@@ -54,15 +54,29 @@ func mountOpenAI(srv *api.Server, cfg *config.Config) *testkit.OpenAI {
 
 // homePage is where the browser lands after signing in (the development
 // AUTH_REDIRECT_URL): it shows who is signed in, with the API's own
-// routes.
+// routes, and why signing in failed when it comes back with error=<code>.
 const homePage = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Personal CRM (local)</title>
 <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}pre{background:#f4f4f4;padding:1rem;overflow:auto}</style>
 </head><body><h1>Personal CRM, local server</h1>
+<p id="error" hidden></p>
 <p id="who">Checking your session…</p>
 <p><a href="/auth/google/login">Sign in with Google</a> · <button id="out" type="button">Sign out</button> · <a href="/openapi.json">API document</a></p>
 <pre id="user"></pre>
 <script>
+const reasons = {
+  access_denied: 'Google did not let this app sign you in: access was declined, or the account\'s email address is not verified.',
+  invalid_request: 'The sign-in link expired, was already used, or was started in another browser or tab. Please start again.',
+  account_conflict: 'This email address already belongs to a user who signs in with a different Google account.',
+  temporarily_unavailable: 'Signing in could not finish: a service did not answer. Please try again in a moment.',
+  server_error: 'An unexpected error stopped the sign-in. Please try again.',
+};
+const code = new URLSearchParams(location.search).get('error');
+if (code) {
+  const p = document.getElementById('error');
+  p.textContent = 'Sign-in failed: ' + (reasons[code] || code);
+  p.hidden = false;
+}
 async function show() {
   const res = await fetch('/v1/user', {credentials: 'same-origin'});
   const body = await res.json();

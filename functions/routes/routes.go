@@ -75,7 +75,7 @@ func All(d Deps) []api.Route {
 		contacts.Enrich(d.Enrichments),
 		authroutes.Login(d.Login),
 		authroutes.Callback(d.Callback),
-		authroutes.Logout(d.Sessions, d.Login.Cookies),
+		authroutes.Logout(d.Sessions, d.Login.Cookies, d.Login.Returns),
 		userroutes.Get(d.Users),
 		userroutes.Update(d.Users),
 		userroutes.Features(),

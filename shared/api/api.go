@@ -187,6 +187,11 @@ func humaConfig(title, version, cookie string) huma.Config {
 	cfg.SchemasPath = ""
 	cfg.Info.Description = "The HTTP API of the personal CRM. Errors share one envelope: " +
 		"{\"error\": {\"code\", \"message\", \"fields\"?, \"retryAfter\"?}}. Lists are {\"items\", \"nextCursor\"} with opaque keyset cursors."
+	// Proprietary: the project publishes no licence for the API.
+	cfg.Info.License = &huma.License{Name: "Proprietary", Identifier: "LicenseRef-Proprietary"}
+	// Relative: the API is wherever it serves this document from
+	// (GET /openapi.json), its AUTH_URL, which each deployment chooses.
+	cfg.Servers = []*huma.Server{{URL: "/", Description: "The API that serves this document at /openapi.json"}}
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer":  {Type: "http", Scheme: "bearer", Description: "A session token"},
 		"session": {Type: "apiKey", In: "cookie", Name: cookie, Description: "The session cookie set at sign-in"},
@@ -214,6 +219,9 @@ func (s *Server) add(r Route) {
 	if fn.Access == catalog.Signed {
 		op.Security = []map[string][]string{{"bearer": {}}, {"session": {}}}
 		op.Middlewares = append(op.Middlewares, s.authenticate)
+	} else {
+		// Public, said explicitly: a client sends no credentials.
+		op.Security = []map[string][]string{}
 	}
 	if fn.Limit != nil {
 		op.Errors = append(op.Errors, http.StatusTooManyRequests)

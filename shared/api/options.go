@@ -1,8 +1,6 @@
 package api
 
 import (
-	"net/url"
-
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/feature"
@@ -10,16 +8,15 @@ import (
 
 // WithConfig returns o with what the configuration decides: the session
 // cookie's name and Secure flag (from AUTH_URL and the environment), the
-// trusted origins (AUTH_URL's and AUTH_REDIRECT_URL's, the web app) and
-// the feature gates.
+// trusted origins (the API's own and config.AllowedOrigins, exactly the
+// origins CORS answers) and the feature gates.
 func (o Options) WithConfig(cfg *config.Config) Options {
 	o.Cookie = auth.SessionCookie(cfg.AuthURL, cfg.Env == config.Production)
 	o.TrustedOrigins = nil
-	for _, u := range []*url.URL{cfg.AuthURL, cfg.AuthRedirectURL} {
-		if u != nil && u.Host != "" {
-			o.TrustedOrigins = append(o.TrustedOrigins, u.Scheme+"://"+u.Host)
-		}
+	if cfg.AuthURL != nil && cfg.AuthURL.Host != "" {
+		o.TrustedOrigins = append(o.TrustedOrigins, config.Origin(cfg.AuthURL))
 	}
+	o.TrustedOrigins = append(o.TrustedOrigins, cfg.AllowedOrigins()...)
 	o.Features = feature.GatesOf(cfg.Features)
 	return o
 }

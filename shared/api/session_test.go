@@ -47,7 +47,8 @@ type flagsOutput struct {
 func sessionServer(sessions api.Authenticator) *api.Server {
 	authURL, _ := url.Parse("https://api.example.com")
 	web, _ := url.Parse("https://app.example.com/signed-in")
-	cfg := &config.Config{Env: config.Production, AuthURL: authURL, AuthRedirectURL: web, Features: config.Features{AIAgents: true}}
+	cfg := &config.Config{Env: config.Production, AuthURL: authURL, AuthRedirectURL: web,
+		CORSOrigins: []string{"https://admin.example.com"}, Features: config.Features{AIAgents: true}}
 	h := func(ctx context.Context, _ *struct{}) (*flagsOutput, error) {
 		out := &flagsOutput{}
 		out.Body.AIAgents = feature.Enabled(ctx, feature.AIAgents)
@@ -77,6 +78,8 @@ func TestCrossSiteCookieRequests(t *testing.T) {
 		{"cookie post same-origin", "POST", false, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "https://api.example.com"}, http.StatusOK},
 		{"cookie post origin matches host", "POST", false, map[string]string{"Origin": "https://api.example.com"}, http.StatusOK},
 		{"cookie post from the web app", "POST", false, map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "https://app.example.com"}, http.StatusOK},
+		{"cookie post from an allowed origin", "POST", false, map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "https://admin.example.com"}, http.StatusOK},
+		{"cookie post from a same-site origin not allowed", "POST", false, map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "https://other.example.com"}, http.StatusForbidden},
 		{"cookie get cross-site", "GET", false, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, http.StatusOK},
 		{"bearer post cross-site", "POST", true, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, http.StatusOK},
 		{"bearer post without origin", "POST", true, nil, http.StatusOK},

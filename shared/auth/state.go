@@ -38,8 +38,10 @@ func NewStates(q db.Querier, secret []byte) *States {
 }
 
 // Begin starts a sign-in and returns its state and PKCE verifier. consent
-// records whether Google is asked for consent this time.
-func (s *States) Begin(ctx context.Context, consent bool) (state, verifier string, err error) {
+// records whether Google is asked for consent this time; returnTo is where
+// the browser goes once the sign-in is over, kept with the state so that
+// nothing the browser brings back can change it.
+func (s *States) Begin(ctx context.Context, consent bool, returnTo string) (state, verifier string, err error) {
 	state = NewToken()
 	// Expired states are cleared as new ones come: sign-ins are rare
 	// enough that this costs nothing, and the table stays small.
@@ -47,8 +49,8 @@ func (s *States) Begin(ctx context.Context, consent bool) (state, verifier strin
 			delete from verification_tokens where identifier = $1 and expires_at < now()
 		)
 		insert into verification_tokens (identifier, token_hash, data, expires_at)
-		values ($1, $2, jsonb_build_object('consent', $3::boolean), now() + $4::interval)`,
-		stateIdentifier, HashToken(state), consent, StateTTL)
+		values ($1, $2, jsonb_build_object('consent', $3::boolean, 'returnTo', $5::text), now() + $4::interval)`,
+		stateIdentifier, HashToken(state), consent, StateTTL, returnTo)
 	if err != nil {
 		return "", "", fmt.Errorf("store sign-in state: %w", db.Err(err, "sign-in state"))
 	}
@@ -67,24 +69,37 @@ func (s *States) Verifier(state string) string {
 // already used.
 var ErrState = errs.Field("state", "is unknown, expired or already used; start signing in again")
 
-// Finish uses up state and returns its verifier and whether consent was
-// asked. Errors: ErrState (Invalid).
-func (s *States) Finish(ctx context.Context, state string) (verifier string, consent bool, err error) {
+// Pending is a sign-in in flight, as Finish gives it back.
+type Pending struct {
+	// Verifier is the state's PKCE verifier.
+	Verifier string
+	// Consent says whether Google was asked for consent.
+	Consent bool
+	// ReturnTo is where the browser goes next, as Begin was given it.
+	ReturnTo string
+}
+
+// Finish uses up state and returns its sign-in. Errors: ErrState
+// (Invalid).
+func (s *States) Finish(ctx context.Context, state string) (Pending, error) {
 	if len(state) < 16 || len(state) > 256 {
-		return "", false, ErrState
+		return Pending{}, ErrState
 	}
 	// Waits out a restart of the database for a few seconds when the
 	// state was certainly not used up yet.
-	err = db.Retry(ctx, 5*time.Second, db.NotRun, func() error {
+	var p Pending
+	err := db.Retry(ctx, 5*time.Second, db.NotRun, func() error {
 		return s.db.QueryRow(ctx, `delete from verification_tokens
 			where identifier = $1 and token_hash = $2 and expires_at > now()
-			returning coalesce((data->>'consent')::boolean, false)`, stateIdentifier, HashToken(state)).Scan(&consent)
+			returning coalesce((data->>'consent')::boolean, false), coalesce(data->>'returnTo', '')`,
+			stateIdentifier, HashToken(state)).Scan(&p.Consent, &p.ReturnTo)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, ErrState
+		return Pending{}, ErrState
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("use sign-in state: %w", db.Err(err, "sign-in state"))
+		return Pending{}, fmt.Errorf("use sign-in state: %w", db.Err(err, "sign-in state"))
 	}
-	return s.Verifier(state), consent, nil
+	p.Verifier = s.Verifier(state)
+	return p, nil
 }

@@ -18,7 +18,7 @@ func TestStates(t *testing.T) {
 	ctx := context.Background()
 	states := auth.NewStates(pool, []byte("secret-one-0123456789012345678901"))
 
-	state, verifier, err := states.Begin(ctx, true)
+	state, verifier, err := states.Begin(ctx, true, "https://app.example.com/contacts/1?tab=mail")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,28 +39,28 @@ func TestStates(t *testing.T) {
 		t.Fatal("state or verifier stored in plaintext")
 	}
 
-	got, consent, err := states.Finish(ctx, state)
-	if err != nil || got != verifier || !consent {
-		t.Fatalf("finish: %q %v %v", got, consent, err)
+	got, err := states.Finish(ctx, state)
+	if err != nil || got != (auth.Pending{Verifier: verifier, Consent: true, ReturnTo: "https://app.example.com/contacts/1?tab=mail"}) {
+		t.Fatalf("finish: %+v %v", got, err)
 	}
-	if _, _, err := states.Finish(ctx, state); !errs.Is(err, errs.KindInvalid) {
+	if _, err := states.Finish(ctx, state); !errs.Is(err, errs.KindInvalid) {
 		t.Fatalf("second use: %v", err)
 	}
 
-	old, _, _ := states.Begin(ctx, false)
+	old, _, _ := states.Begin(ctx, false, "")
 	pool.Exec(ctx, `update verification_tokens set expires_at = now() - interval '1 second'`)
-	if _, _, err := states.Finish(ctx, old); !errs.Is(err, errs.KindInvalid) {
+	if _, err := states.Finish(ctx, old); !errs.Is(err, errs.KindInvalid) {
 		t.Fatalf("expired state: %v", err)
 	}
 	// Expired states are cleared as new sign-ins start.
-	states.Begin(ctx, false)
+	states.Begin(ctx, false, "")
 	var n int
 	pool.QueryRow(ctx, `select count(*) from verification_tokens`).Scan(&n)
 	if n != 1 {
 		t.Fatalf("%d states kept, want the new one only", n)
 	}
 	for _, bad := range []string{"", "short", auth.NewToken()} {
-		if _, _, err := states.Finish(ctx, bad); !errs.Is(err, errs.KindInvalid) {
+		if _, err := states.Finish(ctx, bad); !errs.Is(err, errs.KindInvalid) {
 			t.Errorf("state %q: %v", bad, err)
 		}
 	}

@@ -117,6 +117,9 @@ type Config struct {
 	// app. Cookie-authenticated writes are accepted from its origin and
 	// AuthURL's.
 	AuthRedirectURL *url.URL `env:"AUTH_REDIRECT_URL"`
+	// CORSOrigins are further web apps' origins that may call the API
+	// from a browser with credentials (see AllowedOrigins).
+	CORSOrigins []string `env:"CORS_ORIGINS" envSeparator:","`
 
 	// Without a client id (outside production) sign-in goes to the sandbox
 	// Google of the local server.
@@ -615,6 +618,7 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 	} else if prod && fn.Needs(catalog.Google) {
 		p.add(VarAuthRedirectURL, "required in production")
 	}
+	validateOrigins(cfg, p)
 	if cfg.GoogleSandboxURL != nil {
 		if prod {
 			p.add(VarGoogleSandboxURL, "is for development and test only; production uses Google")

@@ -181,6 +181,16 @@ func TestLoadProblems(t *testing.T) {
 		{"openai sandbox key with a prefix", allFn, with(production(), "OPENAI_API_KEY", "x"+config.SandboxOpenAIKey), map[string]string{"OPENAI_API_KEY": "sandbox"}},
 		{"redirect url required in production", googleFn, with(production(), "AUTH_REDIRECT_URL", "<unset>"), map[string]string{"AUTH_REDIRECT_URL": "required"}},
 		{"redirect url http in production", googleFn, with(production(), "AUTH_REDIRECT_URL", "http://app.example.com/"), map[string]string{"AUTH_REDIRECT_URL": "https"}},
+		{"cors origin wildcard", dbFn, with(production(), "CORS_ORIGINS", "*"), map[string]string{"CORS_ORIGINS": "wildcard"}},
+		{"cors origin wildcard subdomain", dbFn, with(production(), "CORS_ORIGINS", "https://*.example.com"), map[string]string{"CORS_ORIGINS": "wildcard"}},
+		{"cors origin with a path", dbFn, with(production(), "CORS_ORIGINS", "https://app.example.com/app"), map[string]string{"CORS_ORIGINS": "no path"}},
+		{"cors origin with a trailing slash", dbFn, with(production(), "CORS_ORIGINS", "https://app.example.com/"), map[string]string{"CORS_ORIGINS": "no path"}},
+		{"cors origin with user info", dbFn, with(production(), "CORS_ORIGINS", "https://me@app.example.com"), map[string]string{"CORS_ORIGINS": "no path"}},
+		{"cors origin without scheme", dbFn, with(production(), "CORS_ORIGINS", "app.example.com"), map[string]string{"CORS_ORIGINS": "origin like"}},
+		{"cors origin null", dbFn, with(production(), "CORS_ORIGINS", "null"), map[string]string{"CORS_ORIGINS": "origin like"}},
+		{"cors origin http in production", dbFn, with(production(), "CORS_ORIGINS", "https://a.example.com,http://b.example.com"), map[string]string{"CORS_ORIGINS": "https"}},
+		{"cors origins http outside production", dbFn, with(production(), "APP_ENV", "test", "CORS_ORIGINS", "http://localhost:5173, http://127.0.0.1:5173"), nil},
+		{"cors origins", dbFn, with(production(), "CORS_ORIGINS", "https://app.example.com,https://admin.example.com:8443"), nil},
 		{"google sandbox url refused in production", dbFn, with(production(), "GOOGLE_SANDBOX_URL", "https://sandbox.example.com"), map[string]string{"GOOGLE_SANDBOX_URL": "development and test only"}},
 		{"pubsub topic without projects", dbFn, with(production(), "GOOGLE_PUBSUB_TOPIC", "gmail-push"), map[string]string{"GOOGLE_PUBSUB_TOPIC": "projects/<project>/topics/<topic>"}},
 		{"pubsub topic reserved name", dbFn, with(production(), "GOOGLE_PUBSUB_TOPIC", "projects/my-project/topics/google-push"), map[string]string{"GOOGLE_PUBSUB_TOPIC": "projects/<project>/topics/<topic>"}},
@@ -386,5 +396,32 @@ func TestIAMAuthNeedsTLS(t *testing.T) {
 		"APP_ENV": "test", "DATABASE_IAM_AUTH": "true", "DATABASE_URL": "postgres://crm@localhost:5432/crm?sslmode=require",
 	})); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAllowedOrigins: CORS_ORIGINS and the web app's origin, normalized as
+// browsers send Origin, without the API's own or a repeat.
+func TestAllowedOrigins(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"the web app only", production(), []string{"https://app.example.com"}},
+		{"listed and the web app", with(production(), "CORS_ORIGINS", "https://Admin.Example.com:443,https://app.example.com,https://x.example.com:8443"),
+			[]string{"https://admin.example.com", "https://app.example.com", "https://x.example.com:8443"}},
+		{"the API's own origin is not cross-origin", with(production(), "AUTH_REDIRECT_URL", "https://api.example.com/v1/user", "CORS_ORIGINS", "https://api.example.com"), nil},
+		{"local defaults", map[string]string{"APP_ENV": "development"}, nil},
+		{"a frontend dev server", map[string]string{"APP_ENV": "development", "CORS_ORIGINS": "http://localhost:5173"}, []string{"http://localhost:5173"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Load(context.Background(), dbFn, config.WithEnv(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tt.want, cfg.AllowedOrigins()); d != "" {
+				t.Fatalf("allowed origins (-want +got):\n%s", d)
+			}
+		})
 	}
 }

@@ -15,7 +15,7 @@ func main() {
 	if err != nil {
 		platform.Fatal(err)
 	}
-	deps, err := authroutes.NewLoginDeps(app.Config, app.DB, app.Sessions)
+	deps, err := authroutes.NewLoginDeps(app.Config, app.DB, app.Sessions, app.Log)
 	if err != nil {
 		platform.Fatal(err)
 	}

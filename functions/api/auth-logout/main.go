@@ -17,5 +17,5 @@ func main() {
 		platform.Fatal(err)
 	}
 	cookies := authroutes.CookiesFor(app.Config.AuthURL, app.Config.Env == config.Production)
-	api.Start(app, authroutes.Logout(app.Sessions, cookies))
+	api.Start(app, authroutes.Logout(app.Sessions, cookies, authroutes.ReturnsFor(app.Config)))
 }

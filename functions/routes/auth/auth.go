@@ -1,7 +1,9 @@
 // Package auth serves signing in with Google and signing out: the
 // redirect to Google's consent screen, the callback that starts a session,
-// and logout. These are browser routes: they answer with redirects, cookies
-// and, when signing in fails, a short HTML page saying why.
+// and logout. These are browser routes: they answer with redirects and
+// cookies, and send the browser back to the web app (to the returnTo it
+// asked for, when that is safe), with an error code when signing in
+// failed.
 package auth
 
 import (
@@ -72,33 +74,26 @@ func (b *browser) cookie(name string) string {
 	return ""
 }
 
-// Redirect is a browser route's answer: a redirect with cookies, or a page.
+// Redirect is a browser route's answer: a redirect with cookies.
 type Redirect struct {
-	Status       int           `json:"-"`
 	Location     string        `header:"Location" doc:"Where the browser goes next"`
 	SetCookie    []http.Cookie `header:"Set-Cookie" doc:"The session cookie, and the sign-in state cookie"`
 	CacheControl string        `header:"Cache-Control"`
-	ContentType  string        `header:"Content-Type"`
-	// CSP keeps the error page from running or loading anything.
-	CSP string `header:"Content-Security-Policy"`
-	// RetryAfter is set on the page of a sign-in that found the database
-	// unavailable, in seconds.
-	RetryAfter string `header:"Retry-After" doc:"Seconds to wait before trying again (database unavailable)"`
-	Body       []byte
 }
 
 func redirect(to string, cookies ...*http.Cookie) *Redirect {
-	r := &Redirect{Status: http.StatusFound, Location: to, CacheControl: "no-store"}
+	r := &Redirect{Location: to, CacheControl: "no-store"}
 	for _, c := range cookies {
 		r.SetCookie = append(r.SetCookie, *c)
 	}
 	return r
 }
 
-// LoginInput asks for consent again, or not.
+// LoginInput asks for consent again, or not, and says where to go after.
 type LoginInput struct {
 	browser
-	Prompt string `query:"prompt" enum:"consent" doc:"consent makes Google ask for consent again, which gives a new refresh token"`
+	Prompt   string `query:"prompt" enum:"consent" doc:"consent makes Google ask for consent again, which gives a new refresh token"`
+	ReturnTo string `query:"returnTo" doc:"Where the browser goes after signing in (error=<code> added when it failed): a path on the web app (/contacts/123) or an absolute URL on an allowed origin; anything else goes to the web app's URL"`
 }
 
 // Authorizer builds Google's authorization URL (google.Client does).
@@ -108,7 +103,7 @@ type Authorizer interface {
 
 // StateStarter starts sign-ins (auth.States does).
 type StateStarter interface {
-	Begin(ctx context.Context, consent bool) (state, verifier string, err error)
+	Begin(ctx context.Context, consent bool, returnTo string) (state, verifier string, err error)
 }
 
 // GrantChecker tells whether a user's Google account holds a good refresh
@@ -124,65 +119,82 @@ type LoginDeps struct {
 	Grants   GrantChecker
 	Sessions api.Authenticator
 	Cookies  Cookies
+	// Returns decides where the browser goes afterwards.
+	Returns Returns
+	Log     *slog.Logger
 }
 
 // Login answers GET /auth/google/login: it remembers a new sign-in state
-// (server-side and in a cookie) and sends the browser to Google with it,
-// a PKCE S256 challenge and offline access. Google is asked for consent
-// when the request says so or when the signed-in user's account has no
-// good refresh token.
+// (server-side, with where to return, and in a cookie) and sends the
+// browser to Google with it, a PKCE S256 challenge and offline access.
+// Google is asked for consent when the request says so or when the
+// signed-in user's account has no good refresh token. When the state
+// cannot be stored the browser goes back at once, with the error code.
 func Login(d LoginDeps) api.Route {
 	return api.Handle(catalog.AuthLogin, func(ctx context.Context, in *LoginInput) (*Redirect, error) {
+		back := d.Returns.Resolve(in.ReturnTo)
+		fail := func(err error) (*Redirect, error) {
+			status := statusOf(err)
+			logOf(d.Log).Log(ctx, levelOf(status), "sign-in refused", "reason", "start", "status", status, "err", err)
+			return redirect(withError(back, errorCode(status))), nil
+		}
 		consent := in.Prompt == "consent"
 		if !consent {
 			if token := in.cookie(d.Cookies.Session.Name); token != "" {
 				if p, err := d.Sessions.Resolve(ctx, token); err == nil {
 					has, err := d.Grants.UserHasGrant(ctx, p.UserID)
 					if err != nil {
-						return nil, err
+						return fail(err)
 					}
 					consent = !has
 				}
 			}
 		}
-		state, verifier, err := d.States.Begin(ctx, consent)
+		state, verifier, err := d.States.Begin(ctx, consent, back)
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
 		return redirect(d.Google.AuthCodeURL(state, verifier, consent),
 			d.Cookies.State.Set(state, time.Now().Add(authn.StateTTL))), nil
 	}, api.Status(http.StatusFound), api.Document(redirectOnly))
 }
 
-// redirectOnly documents a redirect's response as having no body.
+// redirectOnly documents a redirect's response as having no body. An
+// operation that answers no 2xx also gets the default response: an
+// answer that is not a redirect is the error envelope, whatever its
+// status (a client's type generator and linters look for one besides
+// the redirect).
 func redirectOnly(op *huma.Operation) {
-	if r := op.Responses["302"]; r != nil {
-		r.Content = nil
-		r.Description = "Redirect; the Location header says where"
-		delete(r.Headers, "Content-Type")
-		delete(r.Headers, "Content-Security-Policy")
-	}
-}
-
-// pages documents the callback's failures as HTML pages.
-func pages(op *huma.Operation) {
-	redirectOnly(op)
+	success := false
+	var envelope *huma.Response
 	for code, r := range op.Responses {
-		if code != "302" && r != nil {
-			r.Content = map[string]*huma.MediaType{"text/html": {Schema: &huma.Schema{Type: "string"}}}
-			r.Description += ": a page saying what went wrong"
+		if code[0] == '3' && r != nil {
+			r.Content = nil
+			r.Description = "Redirect; the Location header says where"
 		}
+		if code[0] == '2' {
+			success = true
+		}
+		if code == "500" {
+			envelope = r
+		}
+	}
+	if !success && envelope != nil {
+		op.Responses["default"] = &huma.Response{Description: "Not a redirect: an error, in the error envelope",
+			Content: envelope.Content}
 	}
 }
 
 // CallbackInput is what Google sends the browser back with.
 type CallbackInput struct {
 	browser
-	Code             string `query:"code" maxLength:"2048" doc:"The authorization code"`
-	State            string `query:"state" maxLength:"256" doc:"The state given at login"`
-	Error            string `query:"error" maxLength:"100" doc:"Google's error, such as access_denied"`
-	ErrorDescription string `query:"error_description" maxLength:"1000"`
-	Scope            string `query:"scope" maxLength:"2048" doc:"The scopes granted"`
+	// No length limits here: an oversized value is a failed sign-in,
+	// which goes back to the web app like any other.
+	Code             string `query:"code" doc:"The authorization code"`
+	State            string `query:"state" doc:"The state given at login"`
+	Error            string `query:"error" doc:"Google's error, such as access_denied"`
+	ErrorDescription string `query:"error_description"`
+	Scope            string `query:"scope" doc:"The scopes granted"`
 	UserAgent        string `header:"User-Agent"`
 }
 
@@ -194,7 +206,7 @@ type Exchanger interface {
 
 // StateFinisher uses up sign-in states (auth.States does).
 type StateFinisher interface {
-	Finish(ctx context.Context, state string) (verifier string, consent bool, err error)
+	Finish(ctx context.Context, state string) (authn.Pending, error)
 }
 
 // Completer turns a Google sign-in into a user and a session (user.SignIn
@@ -210,8 +222,9 @@ type CallbackDeps struct {
 	States  StateFinisher
 	SignIn  Completer
 	Cookies Cookies
-	// RedirectURL is where a signed-in browser goes (AUTH_REDIRECT_URL).
-	RedirectURL string
+	// Returns is where the browser goes when the sign-in did not say,
+	// or when it failed before its state was known: AUTH_REDIRECT_URL.
+	Returns Returns
 	// LoginURL is the login route's absolute URL, to start again.
 	LoginURL string
 	Log      *slog.Logger
@@ -221,41 +234,33 @@ type CallbackDeps struct {
 // Google brings back is the one in this browser's cookie and still
 // unused, exchanges the code with the state's PKCE verifier, reads the
 // profile, stores the user, account and encrypted tokens, starts a session
-// and sends the browser to RedirectURL with the session cookie. When
-// Google gave no refresh token and the account has none that works, it
-// starts over asking for consent. Every failure ends on a page that says
-// what happened, with a 4xx status (503 when Google is unreachable), and
-// writes nothing.
+// and sends the browser where the sign-in asked to return (the web app by
+// default) with the session cookie. When Google gave no refresh token and
+// the account has none that works, it starts over asking for consent.
+// Every failure writes nothing and sends the browser back to the web app
+// with error=<code> (errorCode) in the query.
 func Callback(d CallbackDeps) api.Route {
 	return api.Handle(catalog.AuthCallback, func(ctx context.Context, in *CallbackInput) (*Redirect, error) {
-		log := d.Log
-		if log == nil {
-			log = logging.Discard()
-		}
 		clear := d.Cookies.State.Clear()
+		back := d.Returns.App()
 		fail := func(status int, reason string, cause error) (*Redirect, error) {
-			level := slog.LevelWarn
-			if status >= 500 && status != http.StatusServiceUnavailable {
-				level = slog.LevelError
-			}
-			if status == http.StatusServiceUnavailable && databaseStep[reason] && db.IsUnavailable(cause) {
-				log.WarnContext(ctx, "sign-in refused: database unavailable", "reason", reason, "status", status, "err", cause)
-				return busyPage(d.LoginURL, clear), nil
-			}
-			log.Log(ctx, level, "sign-in refused", "reason", reason, "status", status, "err", cause)
-			return page(status, d.LoginURL, clear), nil
+			logOf(d.Log).Log(ctx, levelOf(status), "sign-in refused", "reason", reason, "status", status, "err", cause)
+			return redirect(withError(back, errorCode(status)), clear), nil
 		}
 
 		cookieState := in.cookie(d.Cookies.State.Name)
 		matches := cookieState != "" && subtle.ConstantTimeCompare([]byte(cookieState), []byte(in.State)) == 1
 		if in.Error != "" {
 			if matches {
-				d.States.Finish(ctx, in.State) // used up: it cannot serve again
+				// Used up: it cannot serve again.
+				if p, err := d.States.Finish(ctx, in.State); err == nil && p.ReturnTo != "" {
+					back = p.ReturnTo
+				}
 			}
 			if in.Error == "access_denied" {
 				return fail(http.StatusForbidden, "access_denied", nil)
 			}
-			return fail(http.StatusBadRequest, "google_error", errors.New(in.Error))
+			return fail(http.StatusBadRequest, "google_error", errors.New(truncate(in.Error, 100)))
 		}
 		switch {
 		case cookieState == "":
@@ -263,17 +268,20 @@ func Callback(d CallbackDeps) api.Route {
 		case !matches:
 			return fail(http.StatusBadRequest, "state_mismatch", nil)
 		}
-		verifier, asked, err := d.States.Finish(ctx, in.State)
+		pending, err := d.States.Finish(ctx, in.State)
 		if errs.Is(err, errs.KindInvalid) {
 			return fail(http.StatusBadRequest, "state_unknown", nil)
 		}
 		if err != nil {
 			return fail(statusOf(err), "state_store", err)
 		}
-		if in.Code == "" {
+		if pending.ReturnTo != "" {
+			back = pending.ReturnTo
+		}
+		if in.Code == "" || len(in.Code) > maxCode {
 			return fail(http.StatusBadRequest, "no_code", nil)
 		}
-		tok, err := d.Google.Exchange(ctx, in.Code, verifier)
+		tok, err := d.Google.Exchange(ctx, in.Code, pending.Verifier)
 		if errors.Is(err, google.ErrInvalidGrant) {
 			return fail(http.StatusBadRequest, "invalid_grant", err)
 		}
@@ -284,14 +292,16 @@ func Callback(d CallbackDeps) api.Route {
 		if err != nil {
 			return fail(statusOf(err), "profile", err)
 		}
-		if tok.RefreshToken == "" && !asked {
+		if tok.RefreshToken == "" && !pending.Consent {
 			has, err := d.SignIn.HasGrant(ctx, profile.Subject)
 			if err != nil {
 				return fail(statusOf(err), "grant", err)
 			}
 			if !has {
-				// Google sends a refresh token only at consent: ask for it.
-				return redirect(d.LoginURL+"?prompt=consent", clear), nil
+				// Google sends a refresh token only at consent: ask for
+				// it, keeping where the sign-in returns to.
+				again := url.Values{"prompt": {"consent"}, "returnTo": {back}}
+				return redirect(d.LoginURL+"?"+again.Encode(), clear), nil
 			}
 		}
 		res, err := d.SignIn.Complete(ctx, user.Identity{
@@ -301,13 +311,61 @@ func Callback(d CallbackDeps) api.Route {
 		if err != nil {
 			return fail(statusOf(err), "sign_in", err)
 		}
-		log.InfoContext(ctx, "signed in", "user_id", res.User.ID, "new_user", res.Created)
-		return redirect(d.RedirectURL, d.Cookies.Session.Set(res.Token, res.Session.ExpiresAt), clear), nil
-	}, api.Status(http.StatusFound), api.Errors(http.StatusForbidden, http.StatusConflict, http.StatusServiceUnavailable), api.Document(pages))
+		logOf(d.Log).InfoContext(ctx, "signed in", "user_id", res.User.ID, "new_user", res.Created)
+		return redirect(back, d.Cookies.Session.Set(res.Token, res.Session.ExpiresAt), clear), nil
+	}, api.Status(http.StatusFound), api.Document(redirectOnly))
 }
 
-// databaseStep are the callback's steps that only use the database.
-var databaseStep = map[string]bool{"state_store": true, "grant": true, "sign_in": true}
+// maxCode is the longest authorization code taken to Google.
+const maxCode = 2048
+
+// The error codes a failed sign-in returns to the web app with, by the
+// status the failure would have as an API error. They follow OAuth 2.0's
+// (RFC 6749, section 4.1.2.1) where one fits.
+var errorCodes = map[int]string{
+	// The person declined at Google, or Google's account is not one
+	// this app accepts (an unverified email address).
+	http.StatusForbidden: "access_denied",
+	// The sign-in link expired, was already used, or was started in
+	// another browser or tab: start again.
+	http.StatusBadRequest: "invalid_request",
+	// The email address belongs to a user who signs in with another
+	// Google account.
+	http.StatusConflict: "account_conflict",
+	// Google or the API's own storage did not answer: try again soon.
+	http.StatusServiceUnavailable: "temporarily_unavailable",
+	// Anything else.
+	http.StatusInternalServerError: "server_error",
+}
+
+// errorCode is the code of a failure with status.
+func errorCode(status int) string {
+	if c, ok := errorCodes[status]; ok {
+		return c
+	}
+	return errorCodes[http.StatusInternalServerError]
+}
+
+func levelOf(status int) slog.Level {
+	if status >= 500 && status != http.StatusServiceUnavailable {
+		return slog.LevelError
+	}
+	return slog.LevelWarn
+}
+
+func logOf(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return logging.Discard()
+	}
+	return l
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
 
 // statusOf is the status of a sign-in failure's page.
 func statusOf(err error) int {
@@ -332,16 +390,25 @@ type Revoker interface {
 	Revoke(ctx context.Context, userID, id uuid.UUID) error
 }
 
-// LogoutOutput clears the session cookie.
+// LogoutInput says where the browser goes after signing out, if anywhere.
+type LogoutInput struct {
+	ReturnTo string `query:"returnTo" doc:"Where the browser goes after signing out (303): a path on the web app or an absolute URL on an allowed origin, anything else the web app's URL. Without it the answer is 204"`
+}
+
+// LogoutOutput clears the session cookie, and may send the browser on.
 type LogoutOutput struct {
+	Status       int         `json:"-"`
+	Location     string      `header:"Location" doc:"Where the browser goes next, when returnTo was given"`
 	SetCookie    http.Cookie `header:"Set-Cookie" doc:"Deletes the session cookie"`
 	CacheControl string      `header:"Cache-Control"`
 }
 
 // Logout answers POST /auth/logout: the calling session ends (its token
-// stops working at once) and the cookie is deleted.
-func Logout(sessions Revoker, cookies Cookies) api.Route {
-	return api.Handle(catalog.AuthLogout, func(ctx context.Context, _ *struct{}) (*LogoutOutput, error) {
+// stops working at once) and the cookie is deleted. With returnTo (a form
+// posted from the web app) the browser is sent there, by returns' rules,
+// with 303; without it the answer is 204.
+func Logout(sessions Revoker, cookies Cookies, returns Returns) api.Route {
+	return api.Handle(catalog.AuthLogout, func(ctx context.Context, in *LogoutInput) (*LogoutOutput, error) {
 		p, ok := authn.From(ctx)
 		if !ok {
 			return nil, errs.Unauthenticated("Authentication required")
@@ -349,6 +416,14 @@ func Logout(sessions Revoker, cookies Cookies) api.Route {
 		if err := sessions.Revoke(ctx, p.UserID, p.SessionID); err != nil && !errs.Is(err, errs.KindNotFound) {
 			return nil, err
 		}
-		return &LogoutOutput{SetCookie: *cookies.Session.Clear(), CacheControl: "no-store"}, nil
-	}, api.Status(http.StatusNoContent))
+		out := &LogoutOutput{Status: http.StatusNoContent, SetCookie: *cookies.Session.Clear(), CacheControl: "no-store"}
+		if in.ReturnTo != "" {
+			out.Status, out.Location = http.StatusSeeOther, returns.Resolve(in.ReturnTo)
+		}
+		return out, nil
+	}, api.Status(http.StatusNoContent), api.Document(func(op *huma.Operation) {
+		op.Responses["303"] = &huma.Response{Description: "Signed out; the Location header says where (returnTo)",
+			Headers: op.Responses["204"].Headers}
+		redirectOnly(op)
+	}))
 }

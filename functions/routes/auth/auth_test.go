@@ -37,6 +37,9 @@ type fixture struct {
 	cfg    *config.Config
 }
 
+// webApp is an allowed origin besides the API's own.
+const webApp = "http://localhost:5173"
+
 var everything = catalog.Function{Name: "test", Uses: []catalog.Resource{catalog.Database, catalog.Google, catalog.TokenKeys}}
 
 func setup(t *testing.T) fixture {
@@ -46,13 +49,14 @@ func setup(t *testing.T) fixture {
 	base := "http://" + ts.Listener.Addr().String()
 	cfg, err := config.Load(context.Background(), everything, config.WithEnv(map[string]string{
 		"APP_ENV": "test", "AUTH_URL": base, "AUTH_REDIRECT_URL": base + "/home", "GOOGLE_SANDBOX_URL": g.URL(),
+		"CORS_ORIGINS": webApp,
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := testkit.DB(t)
 	sessions := auth.NewCachedSessions(auth.NewSessions(pool), nil)
-	login, err := authroutes.NewLoginDeps(cfg, pool, sessions)
+	login, err := authroutes.NewLoginDeps(cfg, pool, sessions, logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +65,7 @@ func setup(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	srv := api.NewServer(api.Options{Sessions: sessions}.WithConfig(cfg),
-		authroutes.Login(login), authroutes.Callback(callback), authroutes.Logout(sessions, login.Cookies),
+		authroutes.Login(login), authroutes.Callback(callback), authroutes.Logout(sessions, login.Cookies, login.Returns),
 		userroutes.Get(user.NewService(pool)), userroutes.SessionsList(sessions))
 	srv.HandleFunc("GET /home", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "home") })
 	ts.Config.Handler = srv
@@ -82,7 +86,13 @@ func browser(t *testing.T) *http.Client {
 // come back to the callback, and returns that URL (with code and state).
 func (f fixture) toCallback(t *testing.T, client *http.Client, email string) *url.URL {
 	t.Helper()
-	page, err := client.Get(f.base + "/auth/google/login")
+	return f.toCallbackFrom(t, client, f.base+"/auth/google/login", email)
+}
+
+// toCallbackFrom is toCallback from the login URL login.
+func (f fixture) toCallbackFrom(t *testing.T, client *http.Client, login, email string) *url.URL {
+	t.Helper()
+	page, err := client.Get(login)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,13 +190,13 @@ func TestSignIn(t *testing.T) {
 		t.Fatalf("account after sign-in: %+v", acct)
 	}
 	// The state is used up: the same callback again is refused.
-	if res, _ := callback(t, client, u); res.StatusCode != http.StatusBadRequest {
-		t.Fatalf("callback replayed: %d", res.StatusCode)
+	if res, _ := callback(t, client, u); res.Header.Get("Location") != f.base+"/home?error=invalid_request" || sessionCookie(res) != nil {
+		t.Fatalf("callback replayed: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 }
 
-// TestCallbackRefusals: each broken sign-in is refused with its status, on
-// a page, with no session cookie and no row written.
+// TestCallbackRefusals: each broken sign-in goes back to the web app with
+// its error code, with no session cookie and no row written.
 func TestCallbackRefusals(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -194,36 +204,36 @@ func TestCallbackRefusals(t *testing.T) {
 
 	tests := []struct {
 		name string
-		want int
+		want string // the error code
 		// run returns the callback's response.
 		run func(t *testing.T) (*http.Response, string)
 	}{
-		{"state mismatch", http.StatusBadRequest, func(t *testing.T) (*http.Response, string) {
+		{"state mismatch", "invalid_request", func(t *testing.T) (*http.Response, string) {
 			client := browser(t)
 			u := f.toCallback(t, client, "a@example.com")
 			return callback(t, client, with(u, "state", auth.NewToken()))
 		}},
-		{"missing state cookie", http.StatusBadRequest, func(t *testing.T) (*http.Response, string) {
+		{"missing state cookie", "invalid_request", func(t *testing.T) (*http.Response, string) {
 			u := f.toCallback(t, browser(t), "a@example.com")
 			return callback(t, http.DefaultClient, u)
 		}},
-		{"state of another browser", http.StatusBadRequest, func(t *testing.T) (*http.Response, string) {
+		{"state of another browser", "invalid_request", func(t *testing.T) (*http.Response, string) {
 			u := f.toCallback(t, browser(t), "a@example.com")
 			other := browser(t)
 			f.toCallback(t, other, "a@example.com")
 			return callback(t, other, u)
 		}},
-		{"PKCE verifier mismatch", http.StatusBadRequest, func(t *testing.T) (*http.Response, string) {
+		{"PKCE verifier mismatch", "invalid_request", func(t *testing.T) (*http.Response, string) {
 			// The victim's code, brought back in the attacker's own sign-in.
 			victim := f.toCallback(t, browser(t), "victim@example.com")
 			attacker := browser(t)
 			own := f.toCallback(t, attacker, "attacker@example.com")
 			return callback(t, attacker, with(own, "code", victim.Query().Get("code")))
 		}},
-		{"reused code", http.StatusBadRequest, func(t *testing.T) (*http.Response, string) {
+		{"reused code", "invalid_request", func(t *testing.T) (*http.Response, string) {
 			client := browser(t)
 			first := f.toCallback(t, client, "reuse@example.com")
-			if res, body := callback(t, client, first); res.StatusCode != http.StatusFound {
+			if res, body := callback(t, client, first); res.StatusCode != http.StatusFound || res.Header.Get("Location") != f.base+"/home" {
 				t.Fatalf("first use: %d %s", res.StatusCode, body)
 			}
 			before := counts(t, f.pool)
@@ -234,18 +244,18 @@ func TestCallbackRefusals(t *testing.T) {
 			}
 			return res, body
 		}},
-		{"expired state", http.StatusBadRequest, func(t *testing.T) (*http.Response, string) {
+		{"expired state", "invalid_request", func(t *testing.T) (*http.Response, string) {
 			client := browser(t)
 			u := f.toCallback(t, client, "a@example.com")
 			f.pool.Exec(context.Background(), `update verification_tokens set expires_at = now() - interval '1 second'`)
 			return callback(t, client, u)
 		}},
-		{"no code", http.StatusBadRequest, func(t *testing.T) (*http.Response, string) {
+		{"no code", "invalid_request", func(t *testing.T) (*http.Response, string) {
 			client := browser(t)
 			u := f.toCallback(t, client, "a@example.com")
 			return callback(t, client, with(u, "code", ""))
 		}},
-		{"access denied", http.StatusForbidden, func(t *testing.T) (*http.Response, string) {
+		{"access denied", "access_denied", func(t *testing.T) (*http.Response, string) {
 			client := browser(t)
 			page, err := client.Get(f.base + "/auth/google/login")
 			if err != nil {
@@ -265,11 +275,11 @@ func TestCallbackRefusals(t *testing.T) {
 			}
 			return callback(t, client, u)
 		}},
-		{"email not verified", http.StatusForbidden, func(t *testing.T) (*http.Response, string) {
+		{"email not verified", "access_denied", func(t *testing.T) (*http.Response, string) {
 			client := browser(t)
 			return callback(t, client, f.toCallback(t, client, "unverified@example.com"))
 		}},
-		{"Google down", http.StatusServiceUnavailable, func(t *testing.T) (*http.Response, string) {
+		{"Google down", "temporarily_unavailable", func(t *testing.T) (*http.Response, string) {
 			client := browser(t)
 			u := f.toCallback(t, client, "a@example.com")
 			f.google.SetDown(true)
@@ -281,11 +291,8 @@ func TestCallbackRefusals(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := counts(t, f.pool)
 			res, body := tt.run(t)
-			if res.StatusCode != tt.want {
-				t.Fatalf("status %d, want %d: %s", res.StatusCode, tt.want, body)
-			}
-			if !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "Sign in with Google") {
-				t.Fatalf("not an error page: %s %s", res.Header.Get("Content-Type"), body)
+			if want := f.base + "/home?error=" + tt.want; res.StatusCode != http.StatusFound || res.Header.Get("Location") != want {
+				t.Fatalf("%d to %q, want 302 to %q: %s", res.StatusCode, res.Header.Get("Location"), want, body)
 			}
 			if c := sessionCookie(res); c != nil {
 				t.Fatalf("session cookie set: %v", c)
@@ -326,7 +333,8 @@ func TestConsentAgain(t *testing.T) {
 	f.pool.Exec(ctx, `update accounts set needs_reconsent = true`)
 	third := browser(t)
 	res, _ = callback(t, third, f.toCallback(t, third, "ada@example.com"))
-	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != f.base+"/auth/google/login?prompt=consent" || sessionCookie(res) != nil {
+	again := f.base + "/auth/google/login?" + url.Values{"prompt": {"consent"}, "returnTo": {f.base + "/home"}}.Encode()
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != again || sessionCookie(res) != nil {
 		t.Fatalf("no refresh token and no grant: %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	// Following it, the browser signs in with consent and the mark clears.
@@ -652,8 +660,8 @@ func TestSignInThroughARestart(t *testing.T) {
 }
 
 // TestSignInDatabaseUnavailable: a sign-in that cannot reach the database
-// ends on the page that says to try again in a few seconds, with 503 and
-// Retry-After, not on a 500.
+// goes back to the web app with error=temporarily_unavailable (try again
+// in a few seconds), not to a 500.
 func TestSignInDatabaseUnavailable(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -661,13 +669,188 @@ func TestSignInDatabaseUnavailable(t *testing.T) {
 	u := f.toCallback(t, client, "ada@example.com")
 	f.pool.Close()
 	res, body := callback(t, client, u)
-	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") != "2" {
-		t.Fatalf("status %d, Retry-After %q: %s", res.StatusCode, res.Header.Get("Retry-After"), body)
-	}
-	if !strings.Contains(body, "try again in a few seconds") || !strings.Contains(body, "Sign in with Google") || strings.Contains(body, "Google is not answering") {
-		t.Fatalf("not the page of an unavailable database: %s", body)
+	if want := f.base + "/home?error=temporarily_unavailable"; res.StatusCode != http.StatusFound || res.Header.Get("Location") != want {
+		t.Fatalf("status %d to %q, want 302 to %q: %s", res.StatusCode, res.Header.Get("Location"), want, body)
 	}
 	if sessionCookie(res) != nil {
 		t.Fatal("session cookie set")
+	}
+}
+
+// TestSignInReturnsTo: returnTo is kept with the sign-in state and
+// honoured after the callback, failures included; an unsafe one lands on
+// the web app.
+func TestSignInReturnsTo(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	login := func(returnTo string) string {
+		return f.base + "/auth/google/login?" + url.Values{"returnTo": {returnTo}}.Encode()
+	}
+	for _, tt := range []struct{ returnTo, want string }{
+		{"/contacts/123?tab=mail", f.base + "/contacts/123?tab=mail"},
+		{webApp + "/app.html#contacts", webApp + "/app.html#contacts"},
+		{"//evil.example/", f.base + "/home"},
+		{"https://evil.example/", f.base + "/home"},
+		{"/\\evil.example", f.base + "/home"},
+	} {
+		client := browser(t)
+		u := f.toCallbackFrom(t, client, login(tt.returnTo), "ada@example.com")
+		if strings.Contains(u.RawQuery, "returnTo") || strings.Contains(u.RawQuery, "evil") {
+			t.Fatalf("returnTo travels through Google: %s", u)
+		}
+		res, body := callback(t, client, u)
+		if res.StatusCode != http.StatusFound || res.Header.Get("Location") != tt.want || sessionCookie(res) == nil {
+			t.Errorf("returnTo %q: %d to %q, want %q with a session: %s", tt.returnTo, res.StatusCode, res.Header.Get("Location"), tt.want, body)
+		}
+	}
+
+	// Declined at Google: back to returnTo, with the error.
+	client := browser(t)
+	page, err := client.Get(login("/contacts/7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := *client
+	stop.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Path == "/auth/google/callback" {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	declined := testkit.Consent(t, &stop, page, "shy@example.com", false)
+	u, _ := url.Parse(declined.Header.Get("Location"))
+	res, _ := callback(t, client, u)
+	if want := f.base + "/contacts/7?error=access_denied"; res.Header.Get("Location") != want {
+		t.Fatalf("declined: to %q, want %q", res.Header.Get("Location"), want)
+	}
+
+	// Asked for consent again, the sign-in keeps its returnTo.
+	first := browser(t)
+	if res, body := callback(t, first, f.toCallback(t, first, "grace@example.com")); res.StatusCode != http.StatusFound {
+		t.Fatalf("first sign-in: %d %s", res.StatusCode, body)
+	}
+	f.pool.Exec(context.Background(), `update accounts set needs_reconsent = true`)
+	again := browser(t)
+	res, _ = callback(t, again, f.toCallbackFrom(t, again, login(webApp+"/app.html"), "grace@example.com"))
+	next, _ := url.Parse(res.Header.Get("Location"))
+	if next.Query().Get("prompt") != "consent" || next.Query().Get("returnTo") != webApp+"/app.html" {
+		t.Fatalf("consent again: to %s", next)
+	}
+	toApp := *again
+	toApp.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if req.URL.Host != "localhost:5173" {
+			return nil
+		}
+		return http.ErrUseLastResponse
+	}
+	final := testkit.Consent(t, &toApp, mustGet(t, again, next.String()), "grace@example.com", true)
+	final.Body.Close()
+	if final.Header.Get("Location") != webApp+"/app.html" || sessionCookie(final) == nil {
+		t.Fatalf("after consent: %d to %q", final.StatusCode, final.Header.Get("Location"))
+	}
+}
+
+func mustGet(t *testing.T, c *http.Client, u string) *http.Response {
+	t.Helper()
+	res, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestLogoutReturnsTo: with returnTo, signing out sends the browser on
+// (303) by the same rules; without, it answers 204.
+func TestLogoutReturnsTo(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for _, tt := range []struct{ returnTo, want string }{
+		{"/signed-out", f.base + "/signed-out"},
+		{webApp + "/bye", webApp + "/bye"},
+		{"//evil.example", f.base + "/home"},
+	} {
+		client := browser(t)
+		res, _ := callback(t, client, f.toCallback(t, client, "ada@example.com"))
+		token := sessionCookie(res).Value
+		r, _ := http.NewRequest("POST", f.base+"/auth/logout?"+url.Values{"returnTo": {tt.returnTo}}.Encode(), nil)
+		r.Header.Set("Origin", webApp)
+		r.Header.Set("Sec-Fetch-Site", "same-site")
+		noFollow := *client
+		noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		res, err := noFollow.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != tt.want {
+			t.Errorf("logout returnTo %q: %d to %q, want 303 to %q", tt.returnTo, res.StatusCode, res.Header.Get("Location"), tt.want)
+		}
+		if _, err := auth.NewSessions(f.pool).Resolve(context.Background(), token); err == nil {
+			t.Errorf("logout returnTo %q: the session still works", tt.returnTo)
+		}
+	}
+}
+
+// fixtureTricks are open-redirect tricks aimed at this fixture's own API
+// and web app origins, besides the generic ones.
+func (f fixture) fixtureTricks() []string {
+	host := strings.TrimPrefix(f.base, "http://")
+	return append(append([]string(nil), openRedirectTricks...),
+		f.base+"@evil.example/",
+		"http://evil.example@"+host+"/",
+		"http://user:pass@"+host+"/home",
+		"https://"+host+"/home",
+		f.base+"//evil.example",
+		f.base+"/%2F%2Fevil.example",
+		webApp+"//evil.example",
+		webApp+"\\@evil.example",
+		webApp+".evil.example/",
+		"//"+host+"/home",
+	)
+}
+
+// TestOpenRedirectOnSignIn: every known trick given to GET
+// /auth/google/login as returnTo lands on the web app after the callback,
+// signed in, and never on another site.
+func TestOpenRedirectOnSignIn(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	want := f.base + "/home"
+	for _, trick := range f.fixtureTricks() {
+		client := browser(t)
+		u := f.toCallbackFrom(t, client, f.base+"/auth/google/login?"+url.Values{"returnTo": {trick}}.Encode(), "ada@example.com")
+		res, body := callback(t, client, u)
+		if res.StatusCode != http.StatusFound || res.Header.Get("Location") != want || sessionCookie(res) == nil {
+			t.Errorf("sign-in with returnTo %q: %d to %q, want %q: %s", trick, res.StatusCode, res.Header.Get("Location"), want, body)
+		}
+	}
+}
+
+// TestOpenRedirectOnSignOut: every known trick given to POST /auth/logout
+// as returnTo sends the browser to the web app (303), and the session
+// ends; an empty returnTo is no returnTo (204, no Location).
+func TestOpenRedirectOnSignOut(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	want := f.base + "/home"
+	for _, trick := range f.fixtureTricks() {
+		_, token := testkit.User(t, f.pool, uuid.NewString()+"@example.com")
+		r, _ := http.NewRequest("POST", f.base+"/auth/logout?"+url.Values{"returnTo": {trick}}.Encode(), nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultTransport.RoundTrip(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		wantStatus, wantLocation := http.StatusSeeOther, want
+		if trick == "" {
+			wantStatus, wantLocation = http.StatusNoContent, ""
+		}
+		if res.StatusCode != wantStatus || res.Header.Get("Location") != wantLocation {
+			t.Errorf("sign-out with returnTo %q: %d to %q, want %d to %q", trick, res.StatusCode, res.Header.Get("Location"), wantStatus, wantLocation)
+		}
+		if _, err := auth.NewSessions(f.pool).Resolve(context.Background(), token); err == nil {
+			t.Errorf("sign-out with returnTo %q: the session still works", trick)
+		}
 	}
 }

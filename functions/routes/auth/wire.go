@@ -22,7 +22,7 @@ func LoginURL(authURL *url.URL) string {
 
 // NewLoginDeps builds Login's dependencies from the configuration. It does
 // no I/O.
-func NewLoginDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSessions) (LoginDeps, error) {
+func NewLoginDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSessions, log *slog.Logger) (LoginDeps, error) {
 	g, err := google.FromConfig(cfg)
 	if err != nil {
 		return LoginDeps{}, err
@@ -33,6 +33,8 @@ func NewLoginDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSessi
 		Grants:   user.NewSignIn(pool, nil, nil),
 		Sessions: sessions,
 		Cookies:  CookiesFor(cfg.AuthURL, cfg.Env == config.Production),
+		Returns:  ReturnsFor(cfg),
+		Log:      log,
 	}, nil
 }
 
@@ -48,12 +50,12 @@ func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *authn.CachedSe
 		return CallbackDeps{}, fmt.Errorf("%s is not set", config.VarAuthRedirectURL)
 	}
 	return CallbackDeps{
-		Google:      g,
-		States:      authn.NewStates(pool, []byte(cfg.AuthSecret.Reveal())),
-		SignIn:      user.NewSignIn(pool, tokens, sessions).WithMailSync(q, email.NewSyncs(pool, q)),
-		Cookies:     CookiesFor(cfg.AuthURL, cfg.Env == config.Production),
-		RedirectURL: cfg.AuthRedirectURL.String(),
-		LoginURL:    LoginURL(cfg.AuthURL),
-		Log:         log,
+		Google:   g,
+		States:   authn.NewStates(pool, []byte(cfg.AuthSecret.Reveal())),
+		SignIn:   user.NewSignIn(pool, tokens, sessions).WithMailSync(q, email.NewSyncs(pool, q)),
+		Cookies:  CookiesFor(cfg.AuthURL, cfg.Env == config.Production),
+		Returns:  ReturnsFor(cfg),
+		LoginURL: LoginURL(cfg.AuthURL),
+		Log:      log,
 	}, nil
 }
