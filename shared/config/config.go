@@ -73,6 +73,12 @@ const (
 // watched mailboxes to.
 const VarGooglePubSubTopic = "GOOGLE_PUBSUB_TOPIC"
 
+// DatabaseAppRole is the PostgreSQL role every function but migrate
+// connects as: it may read and write the application's tables and nothing
+// else. Migrate, connected as the schema's owner, creates it and grants it
+// that after every run (shared/db/migrate).
+const DatabaseAppRole = "crm_app"
+
 // Config is everything a function reads from its environment.
 type Config struct {
 	Env      Env    `env:"APP_ENV"`
