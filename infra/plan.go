@@ -53,7 +53,7 @@ type secretSpec struct {
 // functions sign in to it with IAM tokens.
 var appSecrets = []secretSpec{
 	{Var: config.VarAuthSecret, Resource: catalog.Google, ID: "AuthSecret",
-		Description: "Signs session cookies and OAuth state (random; replace to sign everyone out)"},
+		Description: "Derives sign-in PKCE verifiers (random; replacing it signs nobody out: delete sessions rows for that)"},
 	{Var: config.VarGoogleClientSecret, Resource: catalog.Google, ID: "GoogleClientSecret",
 		Description: "Google OAuth client secret: replace the placeholder with the value from the Google Cloud console", Fill: true},
 	{Var: config.VarTokenKeys, Resource: catalog.TokenKeys, ID: "TokenKeys",

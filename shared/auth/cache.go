@@ -110,6 +110,21 @@ func (s *CachedSessions) Revoke(ctx context.Context, userID, id uuid.UUID) error
 	return nil
 }
 
+// RevokeAll ends every session of the user ("sign out everywhere"), the
+// caller's own included, and drops their cached lookups, so that none of
+// their tokens works from the next request on. It returns how many
+// sessions ended.
+func (s *CachedSessions) RevokeAll(ctx context.Context, userID uuid.UUID) (int, error) {
+	hashes, err := s.Sessions.RevokeAll(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	for _, h := range hashes {
+		s.cache.Delete(ctx, cache.Scope{}, cacheKey(h))
+	}
+	return len(hashes), nil
+}
+
 // Forget drops the cached lookup of token, for code that ends a session by
 // its token (sign-out).
 func (s *CachedSessions) Forget(ctx context.Context, token string) {

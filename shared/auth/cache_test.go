@@ -91,6 +91,47 @@ func TestCachedSessions(t *testing.T) {
 	}
 }
 
+// RevokeAll ends every session of the user and drops their cached
+// lookups, so none is honoured from the cache afterwards; another user's
+// sessions stay.
+func TestCachedSessionsRevokeAll(t *testing.T) {
+	t.Parallel()
+	for name, c := range cacheBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			pool := testkit.DB(t)
+			s := auth.NewCachedSessions(auth.NewSessions(pool), c)
+			aliceID, alice := testkit.User(t, pool, "alice@example.com")
+			second, _, err := s.Create(ctx, nil, aliceID, auth.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bobID, bob := testkit.User(t, pool, "bob@example.com")
+			for _, tok := range []string{alice, second, bob} {
+				if _, err := s.Resolve(ctx, tok); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, err := s.RevokeAll(ctx, aliceID)
+			if err != nil || n != 2 {
+				t.Fatalf("RevokeAll: %d, %v; want 2", n, err)
+			}
+			for _, tok := range []string{alice, second} {
+				if _, err := s.Resolve(ctx, tok); !errs.Is(err, errs.KindUnauthenticated) {
+					t.Fatalf("alice's session after RevokeAll: %v, want Unauthenticated", err)
+				}
+			}
+			if p, err := s.Resolve(ctx, bob); err != nil || p.UserID != bobID {
+				t.Fatalf("bob after alice's RevokeAll: %+v, %v", p, err)
+			}
+			if n, err := s.RevokeAll(ctx, aliceID); err != nil || n != 0 {
+				t.Fatalf("RevokeAll again: %d, %v; want 0, nil", n, err)
+			}
+		})
+	}
+}
+
 // The cache never holds a token, nor the hash the database stores.
 func TestCachedSessionsKeepNoSecrets(t *testing.T) {
 	t.Parallel()

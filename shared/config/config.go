@@ -49,6 +49,7 @@ const (
 	VarAuthURL            = "AUTH_URL"
 	VarAuthSecret         = "AUTH_SECRET"
 	VarAuthRedirectURL    = "AUTH_REDIRECT_URL"
+	VarSessionMaxAge      = "SESSION_MAX_AGE"
 	VarGoogleClientID     = "GOOGLE_CLIENT_ID"
 	VarGoogleClientSecret = "GOOGLE_CLIENT_SECRET"
 	VarGoogleWebhookURL   = "GOOGLE_WEBHOOK_URL"
@@ -110,6 +111,11 @@ type Config struct {
 	// unless AuthURL is plain http on a loopback host outside production.
 	AuthURL    *url.URL `env:"AUTH_URL"`
 	AuthSecret Secret   `env:"AUTH_SECRET"`
+	// SessionMaxAge is a session's absolute lifetime: renewal by use never
+	// extends a session past its creation plus this, so every session
+	// ends, and its user signs in again, at the latest this long after
+	// signing in. Lowering it ends older sessions at their next use.
+	SessionMaxAge time.Duration `env:"SESSION_MAX_AGE"`
 	// AuthRedirectURL is where the browser goes after signing in: the web
 	// app. Cookie-authenticated writes are accepted from its origin and
 	// AuthURL's.
@@ -294,6 +300,9 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	if _, ok := vars[VarCacheTimeout]; !ok {
 		vars[VarCacheTimeout] = DefaultCacheTimeout.String()
 	}
+	if _, ok := vars[VarSessionMaxAge]; !ok {
+		vars[VarSessionMaxAge] = DefaultSessionMaxAge.String()
+	}
 	if _, ok := vars[VarJobsRetentionDays]; !ok {
 		vars[VarJobsRetentionDays] = "30"
 	}
@@ -336,6 +345,15 @@ var pubSubTopic = regexp.MustCompile(`^projects/(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{
 // ElastiCache round trip (well under a millisecond in the same VPC), far
 // below what a request can afford to lose.
 const DefaultCacheTimeout = 100 * time.Millisecond
+
+// DefaultSessionMaxAge is SESSION_MAX_AGE when unset: 30 days.
+const DefaultSessionMaxAge = 30 * 24 * time.Hour
+
+// Bounds of SESSION_MAX_AGE.
+const (
+	minSessionMaxAge = time.Hour
+	maxSessionMaxAge = 365 * 24 * time.Hour
+)
 
 // DefaultOpenAIModel is OPENAI_MODEL when unset: a small, inexpensive
 // model that answers in JSON mode.
@@ -486,6 +504,9 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 			require(VarGoogleClientID, cfg.GoogleClientID != "")
 			require(VarGoogleClientSecret, cfg.GoogleClientSecret != "")
 		}
+	}
+	if cfg.SessionMaxAge < minSessionMaxAge || cfg.SessionMaxAge > maxSessionMaxAge {
+		p.add(VarSessionMaxAge, "must be a duration between 1h and 8760h (365 days), like 720h")
 	}
 	if cfg.AuthSecret != "" && len(cfg.AuthSecret) < 32 {
 		p.add(VarAuthSecret, "must be at least 32 characters")

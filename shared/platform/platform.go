@@ -101,7 +101,7 @@ func Init(ctx context.Context, name string, opts ...config.Option) (*App, error)
 		if err != nil {
 			return nil, err
 		}
-		app.Sessions = auth.NewCachedSessions(auth.NewSessions(app.DB), app.Cache)
+		app.Sessions = auth.NewCachedSessions(auth.NewSessions(app.DB).WithMaxAge(cfg.SessionMaxAge), app.Cache)
 	}
 	return app, nil
 }
