@@ -92,7 +92,11 @@ func wantEnv(fn catalog.Function, jobs []string, features []string, revision, to
 		vars = append(vars, config.VarAuthURL, config.VarAuthRedirectURL)
 	}
 	if fn.Needs(catalog.Google) {
-		vars = append(vars, config.VarGoogleClientID, config.VarGoogleClientSecret, config.VarAuthSecret)
+		vars = append(vars, config.VarGoogleClientID, config.VarGoogleClientSecret)
+	}
+	// The key of cached session entries derives from AUTH_SECRET.
+	if fn.Needs(catalog.Google) || fn.CachesSessions() {
+		vars = append(vars, config.VarAuthSecret)
 	}
 	if fn.Needs(catalog.TokenKeys) {
 		vars = append(vars, config.VarTokenKeys)

@@ -130,7 +130,8 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err != nil {
 		return nil, err
 	}
-	sessions := auth.NewCachedSessions(auth.NewSessions(pool).WithMaxAge(cfg.SessionMaxAge), c)
+	sessions := auth.NewCachedSessions(auth.NewSessions(pool).WithMaxAge(cfg.SessionMaxAge), c,
+		auth.CacheOptions{Secret: []byte(cfg.AuthSecret.Reveal()), Log: log})
 	login, err := authroutes.NewLoginDeps(cfg, pool, sessions)
 	if err != nil {
 		return nil, err

@@ -498,8 +498,12 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 	} else if fn.Needs(catalog.Google) {
 		p.add(VarAuthURL, "required")
 	}
-	if fn.Needs(catalog.Google) {
+	// Signed routes that cache sessions authenticate the cached entries
+	// with a key derived from AUTH_SECRET.
+	if fn.Needs(catalog.Google) || fn.CachesSessions() {
 		require(VarAuthSecret, cfg.AuthSecret != "")
+	}
+	if fn.Needs(catalog.Google) {
 		if prod {
 			require(VarGoogleClientID, cfg.GoogleClientID != "")
 			require(VarGoogleClientSecret, cfg.GoogleClientSecret != "")

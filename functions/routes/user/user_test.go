@@ -202,7 +202,8 @@ func TestSessionsRevokeAll(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testkit.DB(t)
-	sessions := auth.NewCachedSessions(auth.NewSessions(pool), testkit.Redis(t, cache.Options{}))
+	sessions := auth.NewCachedSessions(auth.NewSessions(pool), testkit.Redis(t, cache.Options{}),
+		auth.CacheOptions{Secret: []byte("test-auth-secret-of-at-least-32-characters")})
 	cookie := auth.SessionCookie(&url.URL{Scheme: "http", Host: "localhost:3000"}, false)
 	srv := api.NewServer(api.Options{Sessions: sessions},
 		userroutes.Get(user.NewService(pool)), userroutes.SessionsRevokeAll(sessions, cookie))
