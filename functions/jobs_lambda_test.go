@@ -90,7 +90,8 @@ func TestContactExtractionLambda(t *testing.T) {
 func TestMigrateLambda(t *testing.T) {
 	t.Parallel()
 	bootstrap := testkit.BuildLambda(t, "./ops/migrate")
-	empty := testkit.DatabaseURL(t)
+	// Migrate connects as the schema's owner, as deployed.
+	empty := testkit.NewDatabase(t).OwnerURL
 	pool, err := db.Open(context.Background(), empty, db.Options{})
 	if err != nil {
 		t.Fatal(err)

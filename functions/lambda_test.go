@@ -37,7 +37,8 @@ func TestBinariesUnderRIE(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds every function")
 	}
-	dbURL := testkit.DatabaseURL(t)
+	database := testkit.NewDatabase(t)
+	dbURL := database.URL
 	pool, err := db.Open(context.Background(), dbURL, db.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -67,10 +68,15 @@ func TestBinariesUnderRIE(t *testing.T) {
 				t.Fatal(err)
 			}
 			bootstrap := testkit.BuildLambda(t, "github.com/personalcrm/core/"+fn.Dir())
+			// Migrate alone connects as the schema's owner, as deployed.
+			url := dbURL
+			if fn.Name == catalog.Migrate {
+				url = database.OwnerURL
+			}
 			l := testkit.RIE(t, bootstrap, map[string]string{
 				"AWS_LAMBDA_FUNCTION_NAME": fn.Name,
 				"APP_ENV":                  "test",
-				"DATABASE_URL":             dbURL,
+				"DATABASE_URL":             url,
 				"LOG_LEVEL":                "info",
 			})
 			out := l.Invoke(t, fx.Event)

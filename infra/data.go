@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awselasticache"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsrds"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
@@ -13,13 +14,19 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	appcache "github.com/personalcrm/core/shared/cache"
+	"github.com/personalcrm/core/shared/config"
 )
 
-// Names inside PostgreSQL. Functions connect as dbUser through the proxy with
-// an IAM token; the proxy logs in to the instance with the generated secret.
+// Names inside PostgreSQL. Every function connects to the proxy with an IAM
+// token. Migrate alone connects as dbUser, the instance's master user and
+// the schema's owner, as whom the proxy logs in with the generated secret;
+// every other function connects as dbAppUser, the runtime role migrate
+// creates (DML on the application's tables only), as whom the proxy logs in
+// with IAM too (end-to-end IAM authentication), so no secret of it exists.
 const (
-	dbName = "crm"
-	dbUser = "crm"
+	dbName    = "crm"
+	dbUser    = "crm"
+	dbAppUser = config.DatabaseAppRole
 	// proxyPort is where RDS Proxy listens for PostgreSQL; it is fixed.
 	proxyPort = 5432
 	// instancePort is the instance's own port, reached only by the proxy
@@ -33,9 +40,10 @@ const (
 type database struct {
 	instance awsrds.DatabaseInstance
 	proxy    awsrds.DatabaseProxy
-	// url is DATABASE_URL: the proxy endpoint with TLS verified and no
-	// password (an IAM token is used).
-	url *string
+	// ownerURL is migrate's DATABASE_URL and appURL every other
+	// function's: the proxy endpoint with TLS verified and no password (an
+	// IAM token is used), as dbUser and dbAppUser.
+	ownerURL, appURL *string
 	// network is what must be in place before a function reaches the
 	// proxy: the security groups and their rules.
 	network []constructs.Construct
@@ -109,24 +117,37 @@ func newDatabase(scope constructs.Construct, s Settings, net *network) *database
 		VpcSubnets:         net.private,
 	})
 
+	// The proxy's role reads the master secret (granted by the proxy
+	// construct) and signs in to the instance as the runtime role with IAM.
+	proxyRole := awsiam.NewRole(scope, jsii.String("ProxyRole"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("rds.amazonaws.com"), nil),
+		Description: jsii.String("RDS Proxy: reads the master secret, signs in to the instance as " + dbAppUser + " with IAM"),
+	})
+	instance.GrantConnect(proxyRole, jsii.String(dbAppUser))
 	proxy := awsrds.NewDatabaseProxy(scope, jsii.String("Proxy"), &awsrds.DatabaseProxyProps{
-		ProxyTarget:    awsrds.ProxyTarget_FromInstance(instance),
-		Secrets:        &[]awssecretsmanager.ISecret{instance.Secret()},
-		DbProxyName:    jsii.String(prefix),
-		Vpc:            net.vpc,
-		VpcSubnets:     net.private,
-		SecurityGroups: &[]awsec2.ISecurityGroup{proxySG},
-		RequireTLS:     jsii.Bool(true),
-		IamAuth:        jsii.Bool(true),
+		ProxyTarget: awsrds.ProxyTarget_FromInstance(instance),
+		// The master user, for migrate only, signs in with the secret;
+		// every other user end to end with IAM.
+		Secrets:           &[]awssecretsmanager.ISecret{instance.Secret()},
+		DefaultAuthScheme: awsrds.DefaultAuthScheme_IAM_AUTH,
+		Role:              proxyRole,
+		DbProxyName:       jsii.String(prefix),
+		Vpc:               net.vpc,
+		VpcSubnets:        net.private,
+		SecurityGroups:    &[]awsec2.ISecurityGroup{proxySG},
+		RequireTLS:        jsii.Bool(true),
+		IamAuth:           jsii.Bool(true),
 	})
 	// The proxy construct admits proxySG to the instance's port itself.
 
-	url := awscdk.Fn_Join(jsii.String(""), &[]*string{
-		jsii.String("postgres://" + dbUser + "@"),
-		proxy.Endpoint(),
-		jsii.String(fmt.Sprintf(":%d/%s?sslmode=verify-full", proxyPort, dbName)),
-	})
-	return &database{instance: instance, proxy: proxy, url: url,
+	url := func(user string) *string {
+		return awscdk.Fn_Join(jsii.String(""), &[]*string{
+			jsii.String("postgres://" + user + "@"),
+			proxy.Endpoint(),
+			jsii.String(fmt.Sprintf(":%d/%s?sslmode=verify-full", proxyPort, dbName)),
+		})
+	}
+	return &database{instance: instance, proxy: proxy, ownerURL: url(dbUser), appURL: url(dbAppUser),
 		network: []constructs.Construct{instanceSG, proxySG, net.functions}}
 }
 

@@ -77,7 +77,7 @@ func (w *wiring) newFunction(scope constructs.Construct, fn catalog.Function) aw
 	})
 
 	if fn.Needs(catalog.Database) {
-		w.db.proxy.GrantConnect(f, jsii.String(dbUser))
+		w.db.proxy.GrantConnect(f, jsii.String(databaseUser(fn)))
 	}
 	if fn.Needs(catalog.Cache) {
 		// IAM authentication checks both: the cache, and the user the
@@ -116,6 +116,16 @@ func (w *wiring) newFunction(scope constructs.Construct, fn catalog.Function) aw
 	return f
 }
 
+// databaseUser is the PostgreSQL user fn connects as: the schema's owner
+// for migrate, which alone changes the schema; the runtime role for every
+// other function.
+func databaseUser(fn catalog.Function) string {
+	if fn.Name == catalog.Migrate {
+		return dbUser
+	}
+	return dbAppUser
+}
+
 // vpcAccessPolicy lets Lambda create and delete the function's network
 // interfaces in the VPC.
 const vpcAccessPolicy = "service-role/AWSLambdaVPCAccessExecutionRole"
@@ -131,7 +141,10 @@ func (w *wiring) environment(fn catalog.Function) *map[string]*string {
 		env[v] = jsii.String("true")
 	}
 	if fn.Needs(catalog.Database) {
-		env[config.VarDatabaseURL] = w.db.url
+		env[config.VarDatabaseURL] = w.db.appURL
+		if databaseUser(fn) == dbUser {
+			env[config.VarDatabaseURL] = w.db.ownerURL
+		}
 		env[config.VarDatabaseIAMAuth] = jsii.String("true")
 	}
 	if fn.Needs(catalog.Cache) {

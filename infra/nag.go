@@ -16,8 +16,9 @@ import (
 // secretRotationReasons says, per application secret, why Secrets Manager
 // does not rotate it (AwsSolutions-SMG4). The database secret does rotate.
 var secretRotationReasons = map[string]string{
-	"AUTH_SECRET": "AUTH_SECRET signs session cookies and OAuth state: replacing it signs every user out, " +
-		"so operators rotate it deliberately, not on a timer",
+	"AUTH_SECRET": "AUTH_SECRET derives sign-in PKCE verifiers: replacing it fails the sign-ins in flight " +
+		"(it signs nobody out; ending sessions is POST /v1/user/sessions/revoke-all per user, or deleting " +
+		"sessions rows), so operators rotate it deliberately, not on a timer",
 	"GOOGLE_CLIENT_SECRET": "The Google OAuth client secret is issued in the Google Cloud console; " +
 		"there is no API a rotation function could call, so it is rotated there and pasted in",
 	"TOKEN_KEYS": "TOKEN_KEYS is a key ring that decrypts stored provider tokens: rotation prepends a new key " +

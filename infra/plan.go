@@ -60,13 +60,19 @@ type secretSpec struct {
 	// Fill says the generated value is a placeholder the operator replaces
 	// with a value issued elsewhere (Google, OpenAI) or in a set format.
 	Fill bool
+	// Also, when set, gives the secret to functions it selects besides
+	// those that use Resource.
+	Also func(catalog.Function) bool
 }
 
 // appSecrets are the secrets functions read at init. The cache has none:
 // functions sign in to it with IAM tokens.
 var appSecrets = []secretSpec{
-	{Var: config.VarAuthSecret, Resource: catalog.Google, ID: "AuthSecret",
-		Description: "Signs session cookies and OAuth state (random; replace to sign everyone out)"},
+	// Signed routes that cache sessions derive the key of cached session
+	// entries from it; public ones (health) must not be able to.
+	{Var: config.VarAuthSecret, Resource: catalog.Google, ID: "AuthSecret", Also: catalog.Function.CachesSessions,
+		Description: "Derives sign-in PKCE verifiers and the key of cached session entries " +
+			"(random; replacing it signs nobody out: delete sessions rows for that)"},
 	{Var: config.VarGoogleClientSecret, Resource: catalog.Google, ID: "GoogleClientSecret",
 		Description: "Google OAuth client secret: replace the placeholder with the value from the Google Cloud console", Fill: true},
 	{Var: config.VarTokenKeys, Resource: catalog.TokenKeys, ID: "TokenKeys",
@@ -86,7 +92,7 @@ var provided = map[catalog.Resource]bool{
 func secretsOf(fn catalog.Function) []secretSpec {
 	var out []secretSpec
 	for _, s := range appSecrets {
-		if fn.Needs(s.Resource) {
+		if fn.Needs(s.Resource) || (s.Also != nil && s.Also(fn)) {
 			out = append(out, s)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 )
 
@@ -262,5 +263,32 @@ func TestRepoRoot(t *testing.T) {
 	}
 	if _, err := repoRoot(t.TempDir()); err == nil {
 		t.Error("found a root where there is none")
+	}
+}
+
+// AUTH_SECRET, from which the key of cached session entries derives, goes
+// to sign-in and to the signed routes that cache sessions, never to a
+// function that merely uses the cache: public /health can write the cache
+// but cannot make a session entry the session code accepts.
+func TestAuthSecretForSessionCachingRoutesOnly(t *testing.T) {
+	has := func(fn catalog.Function) bool {
+		for _, s := range secretsOf(fn) {
+			if s.Var == config.VarAuthSecret {
+				return true
+			}
+		}
+		return false
+	}
+	for _, fn := range catalog.All() {
+		if want := fn.Needs(catalog.Google) || fn.CachesSessions(); has(fn) != want {
+			t.Errorf("%s: given AUTH_SECRET %v, want %v", fn.Name, has(fn), want)
+		}
+	}
+	health, list := catalog.MustLookup(catalog.Health), catalog.MustLookup(catalog.ContactsList)
+	if !health.Needs(catalog.Cache) || has(health) {
+		t.Errorf("health uses the cache %v, has AUTH_SECRET %v; want true, false", health.Needs(catalog.Cache), has(health))
+	}
+	if !has(list) {
+		t.Error("contacts-list resolves sessions through the cache without AUTH_SECRET")
 	}
 }

@@ -95,7 +95,11 @@ func wantEnv(fn catalog.Function, jobs []string, features []string, revision, to
 		}
 	}
 	if fn.Needs(catalog.Google) {
-		vars = append(vars, config.VarGoogleClientID, config.VarGoogleClientSecret, config.VarAuthSecret)
+		vars = append(vars, config.VarGoogleClientID, config.VarGoogleClientSecret)
+	}
+	// The key of cached session entries derives from AUTH_SECRET.
+	if fn.Needs(catalog.Google) || fn.CachesSessions() {
+		vars = append(vars, config.VarAuthSecret)
 	}
 	if fn.Needs(catalog.TokenKeys) {
 		vars = append(vars, config.VarTokenKeys)
@@ -163,7 +167,9 @@ func testEnvironment(t *testing.T, s *synthesized) {
 			}
 			if fn.Needs(catalog.Database) {
 				url := fmt.Sprint(env[config.VarDatabaseURL])
-				for _, part := range []string{"postgres://crm@", ":5432/crm?sslmode=verify-full", "Endpoint"} {
+				// Migrate alone connects as the schema's owner; the rest as
+				// the runtime role, which can change no schema.
+				for _, part := range []string{"postgres://" + databaseUser(fn) + "@", ":5432/crm?sslmode=verify-full", "Endpoint"} {
 					if !strings.Contains(url, part) {
 						t.Errorf("%s: DATABASE_URL %s lacks %q", fn.Name, url, part)
 					}
@@ -708,4 +714,40 @@ func dependsOn(r resource) map[string]bool {
 		}
 	}
 	return out
+}
+
+// TestDatabaseUsers: only migrate connects as the schema's owner; the
+// proxy signs in to the instance as the runtime role with IAM (end to end),
+// so no secret of that role exists, and the master secret is the proxy's
+// only one.
+func TestDatabaseUsers(t *testing.T) {
+	s := synth(t, "real", "dev", realCatalog)
+	proxy := s.resources[s.ofType("AWS::RDS::DBProxy")[0]]
+	if proxy.Properties["DefaultAuthScheme"] != "IAM_AUTH" {
+		t.Errorf("proxy DefaultAuthScheme = %v, want IAM_AUTH", proxy.Properties["DefaultAuthScheme"])
+	}
+	if auth := listOf(proxy.Properties["Auth"]); len(auth) != 1 {
+		t.Errorf("proxy has %d secrets, want the master secret alone", len(auth))
+	}
+	role := firstRef(proxy.Properties["RoleArn"])
+	var connects []string
+	for _, id := range s.ofType("AWS::IAM::Policy") {
+		p := s.resources[id]
+		if !refs(p.Properties["Roles"])[role] {
+			continue
+		}
+		for _, st := range statements(p.Properties["PolicyDocument"]) {
+			if st["Action"] == "rds-db:connect" {
+				connects = append(connects, fmt.Sprint(st["Resource"]))
+			}
+		}
+	}
+	if len(connects) != 1 || !strings.Contains(connects[0], "/"+dbAppUser) || strings.Contains(connects[0], "/"+dbUser+" ") {
+		t.Errorf("the proxy's role connects to %v, want the instance as %s only", connects, dbAppUser)
+	}
+	for _, fn := range s.fns {
+		if fn.Needs(catalog.Database) && (databaseUser(fn) == dbUser) != (fn.Name == catalog.Migrate) {
+			t.Errorf("%s connects as %s", fn.Name, databaseUser(fn))
+		}
+	}
 }

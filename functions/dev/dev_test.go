@@ -32,7 +32,7 @@ func devServer(t *testing.T) (*server, string, *testkit.Buffer) {
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
 	cfg, err := config.Load(context.Background(), function, config.WithEnv(map[string]string{
-		"APP_ENV": "test", "DATABASE_URL": testkit.DatabaseURL(t), "AUTH_URL": base, "AUTH_REDIRECT_URL": base + "/",
+		"APP_ENV": "test", "DATABASE_URL": testkit.NewDatabase(t).OwnerURL, "AUTH_URL": base, "AUTH_REDIRECT_URL": base + "/",
 		"LOG_LEVEL": "debug", "FEATURE_AI_AGENTS": "true",
 	}))
 	if err != nil {
@@ -344,5 +344,19 @@ func TestSignInSyncsSandboxMail(t *testing.T) {
 	}
 	if len(contacts) != len(sandboxPeople) {
 		t.Errorf("%d contacts, want %d: %v", len(contacts), len(sandboxPeople), names())
+	}
+}
+
+// TestServerConnectsAsRuntimeRole: the local server migrates as the owner
+// in DATABASE_URL and then serves as the runtime role, as deployments do.
+func TestServerConnectsAsRuntimeRole(t *testing.T) {
+	t.Parallel()
+	s, _, _ := devServer(t)
+	var who string
+	if err := s.pool.QueryRow(context.Background(), "select current_user").Scan(&who); err != nil {
+		t.Fatal(err)
+	}
+	if who != config.DatabaseAppRole {
+		t.Fatalf("the local server connects as %q, want the runtime role %s", who, config.DatabaseAppRole)
 	}
 }

@@ -111,10 +111,16 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if created {
 		log.InfoContext(ctx, "database created")
 	}
+	// DATABASE_URL is the schema's owner, which migrates; the server then
+	// connects as the runtime role, as the deployed functions do.
 	if _, err := migrate.Up(ctx, cfg.DatabaseURL, log); err != nil {
 		return nil, err
 	}
-	pool, err := db.Open(ctx, cfg.DatabaseURL, db.Options{Mode: db.Local})
+	appURL, err := migrate.LocalAppURL(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := db.Open(ctx, appURL, db.Options{Mode: db.Local})
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +133,8 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err != nil {
 		return nil, err
 	}
-	sessions := auth.NewCachedSessions(auth.NewSessions(pool), c)
+	sessions := auth.NewCachedSessions(auth.NewSessions(pool).WithMaxAge(cfg.SessionMaxAge), c,
+		auth.CacheOptions{Secret: []byte(cfg.AuthSecret.Reveal()), Log: log})
 	login, err := authroutes.NewLoginDeps(cfg, pool, sessions, log)
 	if err != nil {
 		return nil, err

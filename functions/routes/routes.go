@@ -81,6 +81,7 @@ func All(d Deps) []api.Route {
 		userroutes.Features(),
 		userroutes.SessionsList(d.Sessions),
 		userroutes.SessionsRevoke(d.Sessions),
+		userroutes.SessionsRevokeAll(d.Sessions, d.Login.Cookies.Session),
 		jobs.Get(d.Jobs),
 		emails.List(d.Emails),
 		emails.Get(d.Emails),

@@ -2,9 +2,12 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,6 +17,7 @@ import (
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/feature"
+	"github.com/personalcrm/core/shared/logging"
 )
 
 // SessionCacheTTL is how long a resolved session is served from the cache.
@@ -27,17 +31,51 @@ const SessionCacheTTL = 30 * time.Second
 //
 // Cache entries hold the session's ids and expiry, under a key that is a
 // hash of the stored token hash: neither the token nor its stored hash
-// appears in the cache. An expired session is refused on the dot. Anything that ends sessions must drop their entries
-// (Revoke and Forget do).
+// appears in the cache. An expired session is refused on the dot. Anything
+// that ends sessions must drop their entries (Revoke, RevokeAll and Forget
+// do).
+//
+// Every function that uses the cache may write any key of it (public
+// /health included), so entries are not trusted as written: each carries
+// an HMAC, under a key derived from AUTH_SECRET for this use alone, of its
+// contents and of the cache key it is stored under (so an entry moved to
+// another token's key fails too). An entry that fails the check is logged,
+// deleted and ignored: the session is read from the database.
 type CachedSessions struct {
 	*Sessions
 	cache *cache.Cache
+	// key authenticates entries; without it the cache is not read.
+	key []byte
+	log *slog.Logger
 }
 
-// NewCachedSessions puts cache c in front of s; with a nil c it resolves
-// through s alone.
-func NewCachedSessions(s *Sessions, c *cache.Cache) *CachedSessions {
-	return &CachedSessions{Sessions: s, cache: c}
+// CacheOptions configure CachedSessions.
+type CacheOptions struct {
+	// Secret is AUTH_SECRET, from which the key of the entries' HMAC is
+	// derived. Without it sessions are not resolved through the cache
+	// (entries are still dropped when sessions end).
+	Secret []byte
+	// Log receives a warning for each forged or tampered entry.
+	Log *slog.Logger
+}
+
+// entryKeyLabel makes the entries' key differ from anything else derived
+// from AUTH_SECRET.
+const entryKeyLabel = "personalcrm session cache entry v1"
+
+// NewCachedSessions puts cache c in front of s; with a nil c, or no
+// Secret, it resolves through s alone.
+func NewCachedSessions(s *Sessions, c *cache.Cache, o CacheOptions) *CachedSessions {
+	cs := &CachedSessions{Sessions: s, cache: c, log: o.Log}
+	if cs.log == nil {
+		cs.log = logging.Discard()
+	}
+	if len(o.Secret) > 0 {
+		m := hmac.New(sha256.New, o.Secret)
+		m.Write([]byte(entryKeyLabel))
+		cs.key = m.Sum(nil)
+	}
+	return cs
 }
 
 // cacheKey names the cache entry of the session whose stored hash is hash.
@@ -51,6 +89,19 @@ type cachedSession struct {
 	UserID    uuid.UUID `json:"u"`
 	SessionID uuid.UUID `json:"s"`
 	ExpiresAt time.Time `json:"e"`
+	// MAC authenticates the rest and the cache key (mac).
+	MAC []byte `json:"m"`
+}
+
+// mac is the HMAC of an entry stored under cache key ck.
+func (s *CachedSessions) mac(ck string, e cachedSession) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(ck))
+	m.Write([]byte{0})
+	m.Write(e.UserID[:])
+	m.Write(e.SessionID[:])
+	m.Write(binary.BigEndian.AppendUint64(nil, uint64(e.ExpiresAt.UnixNano())))
+	return m.Sum(nil)
 }
 
 // Resolve returns the principal of a live session with this token. The
@@ -62,15 +113,21 @@ func (s *CachedSessions) Resolve(ctx context.Context, token string) (Principal, 
 	if len(token) < 16 || len(token) > 256 {
 		return Principal{}, errNoSession
 	}
+	if s.cache == nil || s.key == nil {
+		return s.Sessions.Resolve(ctx, token)
+	}
+	ck := cacheKey(HashToken(token))
 	var fresh *Principal
-	cs, err := cache.GetOrLoad(ctx, s.cache, cache.Scope{}, cacheKey(HashToken(token)), SessionCacheTTL,
+	cs, err := cache.GetOrLoad(ctx, s.cache, cache.Scope{}, ck, SessionCacheTTL,
 		func(ctx context.Context) (cachedSession, error) {
 			p, err := s.Sessions.Resolve(ctx, token)
 			if err != nil {
 				return cachedSession{}, err
 			}
 			fresh = &p
-			return cachedSession{UserID: p.UserID, SessionID: p.SessionID, ExpiresAt: p.ExpiresAt}, nil
+			e := cachedSession{UserID: p.UserID, SessionID: p.SessionID, ExpiresAt: p.ExpiresAt}
+			e.MAC = s.mac(ck, e)
+			return e, nil
 		})
 	if err != nil {
 		return Principal{}, err
@@ -78,6 +135,15 @@ func (s *CachedSessions) Resolve(ctx context.Context, token string) (Principal, 
 	if fresh != nil {
 		// Read from the database just now, features and renewal included.
 		return *fresh, nil
+	}
+	if !hmac.Equal(cs.MAC, s.mac(ck, cs)) {
+		// Not written by this code: someone with access to the cache
+		// planted or changed it. What it claims is logged (ids only),
+		// never honoured; the database decides.
+		s.log.WarnContext(ctx, "session cache entry failed authentication: ignored and deleted",
+			"claimed_user_id", cs.UserID, "claimed_session_id", cs.SessionID)
+		s.cache.Delete(ctx, cache.Scope{}, ck)
+		return s.Sessions.Resolve(ctx, token)
 	}
 	if !cs.ExpiresAt.After(s.Sessions.now()) {
 		return Principal{}, errNoSession
@@ -108,6 +174,21 @@ func (s *CachedSessions) Revoke(ctx context.Context, userID, id uuid.UUID) error
 	}
 	s.cache.Delete(ctx, cache.Scope{}, cacheKey(hash))
 	return nil
+}
+
+// RevokeAll ends every session of the user ("sign out everywhere"), the
+// caller's own included, and drops their cached lookups, so that none of
+// their tokens works from the next request on. It returns how many
+// sessions ended.
+func (s *CachedSessions) RevokeAll(ctx context.Context, userID uuid.UUID) (int, error) {
+	hashes, err := s.Sessions.RevokeAll(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	for _, h := range hashes {
+		s.cache.Delete(ctx, cache.Scope{}, cacheKey(h))
+	}
+	return len(hashes), nil
 }
 
 // Forget drops the cached lookup of token, for code that ends a session by

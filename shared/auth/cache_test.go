@@ -1,12 +1,19 @@
 package auth_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/cache"
@@ -14,6 +21,11 @@ import (
 	"github.com/personalcrm/core/shared/feature"
 	"github.com/personalcrm/core/shared/testkit"
 )
+
+// testCacheOptions authenticate cached entries as AUTH_SECRET would.
+var testCacheOptions = auth.CacheOptions{Secret: []byte(testAuthSecret)}
+
+const testAuthSecret = "test-auth-secret-of-at-least-32-characters"
 
 func cacheBackends(t *testing.T) map[string]*cache.Cache {
 	return map[string]*cache.Cache{
@@ -29,7 +41,7 @@ func TestCachedSessions(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			pool := testkit.DB(t)
-			s := auth.NewCachedSessions(auth.NewSessions(pool), c)
+			s := auth.NewCachedSessions(auth.NewSessions(pool), c, testCacheOptions)
 			aliceID, alice := testkit.User(t, pool, "alice@example.com")
 			bobID, bob := testkit.User(t, pool, "bob@example.com")
 
@@ -91,13 +103,54 @@ func TestCachedSessions(t *testing.T) {
 	}
 }
 
+// RevokeAll ends every session of the user and drops their cached
+// lookups, so none is honoured from the cache afterwards; another user's
+// sessions stay.
+func TestCachedSessionsRevokeAll(t *testing.T) {
+	t.Parallel()
+	for name, c := range cacheBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			pool := testkit.DB(t)
+			s := auth.NewCachedSessions(auth.NewSessions(pool), c, testCacheOptions)
+			aliceID, alice := testkit.User(t, pool, "alice@example.com")
+			second, _, err := s.Create(ctx, nil, aliceID, auth.Meta{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bobID, bob := testkit.User(t, pool, "bob@example.com")
+			for _, tok := range []string{alice, second, bob} {
+				if _, err := s.Resolve(ctx, tok); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, err := s.RevokeAll(ctx, aliceID)
+			if err != nil || n != 2 {
+				t.Fatalf("RevokeAll: %d, %v; want 2", n, err)
+			}
+			for _, tok := range []string{alice, second} {
+				if _, err := s.Resolve(ctx, tok); !errs.Is(err, errs.KindUnauthenticated) {
+					t.Fatalf("alice's session after RevokeAll: %v, want Unauthenticated", err)
+				}
+			}
+			if p, err := s.Resolve(ctx, bob); err != nil || p.UserID != bobID {
+				t.Fatalf("bob after alice's RevokeAll: %+v, %v", p, err)
+			}
+			if n, err := s.RevokeAll(ctx, aliceID); err != nil || n != 0 {
+				t.Fatalf("RevokeAll again: %d, %v; want 0, nil", n, err)
+			}
+		})
+	}
+}
+
 // The cache never holds a token, nor the hash the database stores.
 func TestCachedSessionsKeepNoSecrets(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testkit.DB(t)
 	c := testkit.Redis(t, cache.Options{})
-	s := auth.NewCachedSessions(auth.NewSessions(pool), c)
+	s := auth.NewCachedSessions(auth.NewSessions(pool), c, testCacheOptions)
 	_, token := testkit.User(t, pool, "dana@example.com")
 	if _, err := s.Resolve(ctx, token); err != nil {
 		t.Fatal(err)
@@ -137,7 +190,7 @@ func TestCachedSessionsKeepNoSecrets(t *testing.T) {
 func TestCachedSessionsWithoutCache(t *testing.T) {
 	t.Parallel()
 	pool := testkit.DB(t)
-	s := auth.NewCachedSessions(auth.NewSessions(pool), nil)
+	s := auth.NewCachedSessions(auth.NewSessions(pool), nil, testCacheOptions)
 	id, token := testkit.User(t, pool, "erin@example.com")
 	p, err := s.Resolve(context.Background(), token)
 	if err != nil || p.UserID != id {
@@ -160,7 +213,7 @@ func TestCachedSessionsFeaturesAndExpiry(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			pool := testkit.DB(t)
-			s := auth.NewCachedSessions(auth.NewSessions(pool), c)
+			s := auth.NewCachedSessions(auth.NewSessions(pool), c, testCacheOptions)
 			userID, token := testkit.User(t, pool, "flags@example.com")
 			for i := 0; i < 2; i++ { // load, then hit
 				p, err := s.Resolve(ctx, token)
@@ -191,5 +244,116 @@ func TestCachedSessionsFeaturesAndExpiry(t *testing.T) {
 				t.Fatalf("expired session served from the cache: %v", err)
 			}
 		})
+	}
+}
+
+// Anyone who can write the cache (every function that uses it, public
+// /health included) can plant an entry under the key of a token they make
+// up, claiming any user. Such entries, and genuine ones changed or moved to
+// another token's key, fail their HMAC: they are logged, deleted and
+// ignored, and the database decides. Real Redis, as in AWS.
+func TestForgedSessionCacheEntryIsIgnored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	c := testkit.Redis(t, cache.Options{})
+	var logs testkit.Buffer
+	s := auth.NewCachedSessions(auth.NewSessions(pool), c,
+		auth.CacheOptions{Secret: []byte(testAuthSecret), Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	aliceID, alice := testkit.User(t, pool, "alice@example.com")
+	victimID, _ := testkit.User(t, pool, "victim@example.com")
+	rdb := c.Backend().(*cache.Redis).Client()
+
+	// Alice's genuine entry, and from its name the cache's key prefix.
+	if _, err := s.Resolve(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	var prefix string
+	iter := rdb.Scan(ctx, 0, "*"+auth.CacheKeyOf(alice), 10).Iterator()
+	for iter.Next(ctx) {
+		prefix = strings.TrimSuffix(iter.Val(), auth.CacheKeyOf(alice))
+	}
+	if err := iter.Err(); err != nil || prefix == "" {
+		t.Fatalf("alice's session is not in Redis: %v", err)
+	}
+	genuine, err := rdb.Get(ctx, prefix+auth.CacheKeyOf(alice)).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry map[string]any
+	if err := json.Unmarshal(genuine, &entry); err != nil || entry["m"] == nil {
+		t.Fatalf("genuine entry %s carries no MAC (%v)", genuine, err)
+	}
+
+	forge := func(fields map[string]any) []byte {
+		b, err := json.Marshal(fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	claim := map[string]any{"u": victimID, "s": uuid.New(), "e": time.Now().Add(time.Hour)}
+	// A MAC under a key derived as the code does, from another secret.
+	wrongKey := hmac.New(sha256.New, []byte("not-the-auth-secret-but-32-characters-long"))
+	wrongKey.Write([]byte(auth.EntryKeyLabel))
+	mac := hmac.New(sha256.New, wrongKey.Sum(nil))
+	mac.Write([]byte("anything"))
+	withWrongMAC := map[string]any{"u": victimID, "s": uuid.New(), "e": time.Now().Add(time.Hour), "m": mac.Sum(nil)}
+
+	for _, tc := range []struct {
+		name  string
+		value []byte
+	}{
+		{"planted without a MAC", forge(claim)},
+		{"planted with a MAC under another key", forge(withWrongMAC)},
+		{"alice's genuine entry moved to another token's key", genuine},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs.Reset()
+			token := auth.NewToken() // made up: no session has it
+			key := prefix + auth.CacheKeyOf(token)
+			if err := rdb.Set(ctx, key, tc.value, time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			p, err := s.Resolve(ctx, token)
+			if !errs.Is(err, errs.KindUnauthenticated) {
+				t.Fatalf("forged entry honoured: %+v, %v; want Unauthenticated", p, err)
+			}
+			if !strings.Contains(logs.String(), "session cache entry failed authentication") {
+				t.Errorf("forged entry not logged: %q", logs.String())
+			}
+			if strings.Contains(logs.String(), token) {
+				t.Error("the token was logged")
+			}
+			if n, _ := rdb.Exists(ctx, key).Result(); n != 0 {
+				t.Error("forged entry left in the cache")
+			}
+		})
+	}
+
+	// Alice's own entry changed to claim the victim: the database answers,
+	// with alice.
+	logs.Reset()
+	tampered := bytes.Replace(genuine, []byte(aliceID.String()), []byte(victimID.String()), 1)
+	if err := rdb.Set(ctx, prefix+auth.CacheKeyOf(alice), tampered, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Resolve(ctx, alice)
+	if err != nil || p.UserID != aliceID {
+		t.Fatalf("tampered entry: resolved to %v (%v), want alice %v from the database", p.UserID, err, aliceID)
+	}
+	if !strings.Contains(logs.String(), victimID.String()) {
+		t.Errorf("the claimed user is not logged: %q", logs.String())
+	}
+
+	// Without AUTH_SECRET (a function that must not vouch for sessions)
+	// the cache is not read at all.
+	noKey := auth.NewCachedSessions(auth.NewSessions(pool), c, auth.CacheOptions{})
+	token := auth.NewToken()
+	if err := rdb.Set(ctx, prefix+auth.CacheKeyOf(token), forge(claim), time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := noKey.Resolve(ctx, token); !errs.Is(err, errs.KindUnauthenticated) {
+		t.Fatalf("without a key, a planted entry resolved to %+v, %v", p, err)
 	}
 }

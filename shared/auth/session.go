@@ -21,6 +21,11 @@ import (
 // SessionTTL is how long a session lives without use.
 const SessionTTL = 7 * 24 * time.Hour
 
+// DefaultMaxAge is a session's absolute lifetime unless configured
+// otherwise (SESSION_MAX_AGE): however often it is used, a session ends
+// this long after it was created, and its user signs in again.
+const DefaultMaxAge = 30 * 24 * time.Hour
+
 // RenewAfter is how often a session in use is renewed: its expiry moves
 // to SessionTTL from then. Between renewals, using a session writes
 // nothing.
@@ -36,7 +41,8 @@ type Principal struct {
 	// Features are the user's own feature settings (users.features), read
 	// with the session; shared/feature evaluates them.
 	Features map[string]bool
-	// ExpiresAt is when the session ends unless renewed.
+	// ExpiresAt is when the session ends unless renewed; never later
+	// than its creation plus the store's maximum age.
 	ExpiresAt time.Time
 	// Renewed is true when resolving this request renewed the session, so
 	// a cookie carrying it should be sent again with the new expiry.
@@ -82,12 +88,29 @@ type Session struct {
 type Sessions struct {
 	db  db.Querier
 	now func() time.Time
+	// maxAge is a session's absolute lifetime: renewal never moves its
+	// expiry past its creation plus maxAge.
+	maxAge time.Duration
 }
 
-// NewSessions returns the session store on q.
+// NewSessions returns the session store on q, with DefaultMaxAge.
 func NewSessions(q db.Querier) *Sessions {
-	return &Sessions{db: q, now: time.Now}
+	return &Sessions{db: q, now: time.Now, maxAge: DefaultMaxAge}
 }
+
+// WithMaxAge sets the sessions' absolute lifetime (SESSION_MAX_AGE) and
+// returns s. It applies to existing sessions too: lowering it ends those
+// older than the new value at their next use. A d of zero or less keeps
+// the current value.
+func (s *Sessions) WithMaxAge(d time.Duration) *Sessions {
+	if d > 0 {
+		s.maxAge = d
+	}
+	return s
+}
+
+// MaxAge is the sessions' absolute lifetime.
+func (s *Sessions) MaxAge() time.Duration { return s.maxAge }
 
 // Meta describes the client a session is created for.
 type Meta struct {
@@ -124,7 +147,7 @@ func (s *Sessions) Create(ctx context.Context, q db.Querier, userID uuid.UUID, m
 	rows, err := q.Query(ctx, `insert into sessions (id, user_id, token_hash, expires_at, user_agent, ip)
 		values ($1, $2, $3, $4, nullif($5, ''), nullif($6, ''))
 		returning id, user_id, created_at, last_used_at, expires_at, user_agent, ip`,
-		id, userID, HashToken(token), s.now().Add(SessionTTL), truncate(m.UserAgent, 512), truncate(m.IP, 64))
+		id, userID, HashToken(token), s.now().Add(min(SessionTTL, s.maxAge)), truncate(m.UserAgent, 512), truncate(m.IP, 64))
 	if err != nil {
 		return "", Session{}, db.Err(err, "session")
 	}
@@ -141,8 +164,11 @@ var errNoSession = errs.Unauthenticated("Authentication required")
 
 // Resolve returns the principal of a live session with this token, with
 // its user's feature settings, in one query. A session last renewed more
-// than RenewAfter ago is renewed (the only write Resolve makes).
-// Errors: Unauthenticated for an unknown, expired or revoked token.
+// than RenewAfter ago is renewed (the only write Resolve makes): its
+// expiry moves to SessionTTL from now, but never past its creation plus
+// the maximum age, so a session in daily use still ends then.
+// Errors: Unauthenticated for an unknown, expired or revoked token, or a
+// session older than the maximum age.
 func (s *Sessions) Resolve(ctx context.Context, token string) (Principal, error) {
 	if len(token) < 16 || len(token) > 256 {
 		return Principal{}, errNoSession
@@ -150,10 +176,11 @@ func (s *Sessions) Resolve(ctx context.Context, token string) (Principal, error)
 	var p Principal
 	var features map[string]any
 	var stale bool
-	err := s.db.QueryRow(ctx, `select s.id, s.user_id, s.expires_at, u.features, s.last_used_at < now() - $2::interval
+	err := s.db.QueryRow(ctx, `select s.id, s.user_id, least(s.expires_at, s.created_at + $3::interval), u.features,
+			s.last_used_at < now() - $2::interval
 		from sessions s join users u on u.id = s.user_id
-		where s.token_hash = $1 and s.expires_at > now()`,
-		HashToken(token), RenewAfter).Scan(&p.SessionID, &p.UserID, &p.ExpiresAt, &features, &stale)
+		where s.token_hash = $1 and s.expires_at > now() and s.created_at + $3::interval > now()`,
+		HashToken(token), RenewAfter, s.maxAge).Scan(&p.SessionID, &p.UserID, &p.ExpiresAt, &features, &stale)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Principal{}, errNoSession
 	}
@@ -168,10 +195,11 @@ func (s *Sessions) Resolve(ctx context.Context, token string) (Principal, error)
 	}
 	if stale {
 		// The condition repeats the check so that concurrent requests
-		// renew once.
-		err := s.db.QueryRow(ctx, `update sessions set last_used_at = now(), expires_at = now() + $2::interval
+		// renew once. The expiry is capped at the absolute lifetime.
+		err := s.db.QueryRow(ctx, `update sessions set last_used_at = now(),
+				expires_at = least(now() + $2::interval, created_at + $4::interval)
 			where id = $1 and last_used_at < now() - $3::interval returning expires_at`,
-			p.SessionID, SessionTTL, RenewAfter).Scan(&p.ExpiresAt)
+			p.SessionID, SessionTTL, RenewAfter, s.maxAge).Scan(&p.ExpiresAt)
 		switch {
 		case err == nil:
 			p.Renewed = true
@@ -187,9 +215,10 @@ func (s *Sessions) Resolve(ctx context.Context, token string) (Principal, error)
 
 // List returns the user's live sessions, newest first (at most 100).
 func (s *Sessions) List(ctx context.Context, userID uuid.UUID) ([]Session, error) {
-	rows, err := s.db.Query(ctx, `select id, user_id, created_at, last_used_at, expires_at, user_agent, ip
-		from sessions where user_id = $1 and expires_at > now()
-		order by created_at desc, id desc limit 100`, userID)
+	rows, err := s.db.Query(ctx, `select id, user_id, created_at, last_used_at,
+			least(expires_at, created_at + $2::interval) as expires_at, user_agent, ip
+		from sessions where user_id = $1 and expires_at > now() and created_at + $2::interval > now()
+		order by created_at desc, id desc limit 100`, userID, s.maxAge)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: %w", db.Err(err, "session"))
 	}
@@ -210,6 +239,21 @@ func (s *Sessions) Revoke(ctx context.Context, userID, id uuid.UUID) error {
 		return errs.NotFound("session")
 	}
 	return nil
+}
+
+// RevokeAll ends every session of the user, the caller's own included, and
+// returns the stored hashes of their tokens (for the cache to drop its
+// entries of them). Ending none is not an error.
+func (s *Sessions) RevokeAll(ctx context.Context, userID uuid.UUID) ([][]byte, error) {
+	rows, err := s.db.Query(ctx, `delete from sessions where user_id = $1 returning token_hash`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions: %w", db.Err(err, "session"))
+	}
+	hashes, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, fmt.Errorf("revoke sessions: %w", db.Err(err, "session"))
+	}
+	return hashes, nil
 }
 
 func truncate(s string, n int) string {

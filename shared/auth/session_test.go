@@ -100,6 +100,85 @@ func TestSessionRenewalAndList(t *testing.T) {
 	}
 }
 
+// A session used every day still ends at its absolute lifetime: renewal
+// moves its expiry forward but never past its creation plus the maximum
+// age, and a session older than that is refused whatever its stored expiry.
+func TestSessionAbsoluteLifetime(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	ctx := context.Background()
+	userID, _ := testkit.User(t, pool, "abs@example.com")
+	sessions := auth.NewSessions(pool)
+	if sessions.MaxAge() != auth.DefaultMaxAge || auth.DefaultMaxAge != 30*24*time.Hour {
+		t.Fatalf("max age %v, default %v; want 30 days", sessions.MaxAge(), auth.DefaultMaxAge)
+	}
+	token, sess, err := sessions.Create(ctx, nil, userID, auth.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	age := func(created, lastUsed, expires string) {
+		t.Helper()
+		if _, err := pool.Exec(ctx, `update sessions set created_at = now() - $2::interval,
+			last_used_at = now() - $3::interval, expires_at = now() + $4::interval where id = $1`,
+			sess.ID, created, lastUsed, expires); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func() time.Time {
+		t.Helper()
+		var e time.Time
+		if err := pool.QueryRow(ctx, `select expires_at from sessions where id = $1`, sess.ID).Scan(&e); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+
+	// Signed in 29 days and 22 hours ago, used daily: the renewal stops at
+	// 30 days, two hours from now, not SessionTTL from now.
+	age("29 days 22 hours", "2 days", "5 days")
+	p, err := sessions.Resolve(ctx, token)
+	if err != nil || !p.Renewed {
+		t.Fatalf("renewal near the end: %+v %v", p, err)
+	}
+	if left := time.Until(p.ExpiresAt); left > 2*time.Hour+time.Minute || left < 2*time.Hour-time.Minute {
+		t.Fatalf("renewed to %v from now, want 2h (the absolute lifetime)", left.Round(time.Minute))
+	}
+	if left := time.Until(stored()); left > 2*time.Hour+time.Minute {
+		t.Fatalf("stored expiry %v from now, past the absolute lifetime", left.Round(time.Minute))
+	}
+
+	// Past 30 days: refused, though its stored expiry (written before the
+	// limit, or by a longer SESSION_MAX_AGE) lies ahead; and not listed.
+	age("30 days 1 minute", "2 days", "5 days")
+	if _, err := sessions.Resolve(ctx, token); !errs.Is(err, errs.KindUnauthenticated) {
+		t.Fatalf("session past its absolute lifetime: %v, want Unauthenticated", err)
+	}
+	if list, _ := sessions.List(ctx, userID); len(list) != 1 { // testkit.User's own
+		t.Fatalf("list holds %d sessions, want the one within its lifetime", len(list))
+	}
+
+	// Configured shorter (SESSION_MAX_AGE=2h): new sessions expire within
+	// it, and a session of three hours ends at once.
+	short := auth.NewSessions(pool).WithMaxAge(2 * time.Hour)
+	tok2, s2, err := short.Create(ctx, nil, userID, auth.Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(s2.ExpiresAt); left > 2*time.Hour {
+		t.Fatalf("new session expires in %v, past the 2h lifetime", left)
+	}
+	age("1 day", "1 day", "5 days") // sess, aged under the default limit
+	if _, err := sessions.Resolve(ctx, token); err != nil {
+		t.Fatalf("a day-old session under 30 days: %v", err)
+	}
+	if _, err := short.Resolve(ctx, token); !errs.Is(err, errs.KindUnauthenticated) {
+		t.Fatalf("a day-old session under a 2h lifetime: %v, want Unauthenticated", err)
+	}
+	if p, err := short.Resolve(ctx, tok2); err != nil || p.SessionID != s2.ID {
+		t.Fatalf("a new session under a 2h lifetime: %+v %v", p, err)
+	}
+}
+
 // BenchmarkResolve compares resolving a session (with the user's feature
 // settings and the renewal check, one round trip) with the plain lookup
 // by token hash it replaced.

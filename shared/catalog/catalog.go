@@ -158,6 +158,15 @@ func (f Function) Needs(r Resource) bool {
 	return false
 }
 
+// CachesSessions reports whether f resolves sessions through the cache: a
+// signed route that uses the cache. Such a function reads AUTH_SECRET, from
+// which the key that authenticates cached session entries is derived; a
+// function that uses the cache without it (public /health) can read and
+// write entries but cannot make one the session code accepts.
+func (f Function) CachesSessions() bool {
+	return f.Kind == Route && f.Access == Signed && f.Needs(Cache)
+}
+
 func (f Function) withDefaults() Function {
 	if f.MemoryMB == 0 {
 		f.MemoryMB = DefaultMemoryMB

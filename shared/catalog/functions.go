@@ -13,15 +13,16 @@ const (
 	ContactsDelete = "contacts-delete"
 	ContactsEnrich = "contacts-enrich"
 
-	AuthLogin          = "auth-login"
-	AuthCallback       = "auth-callback"
-	AuthLogout         = "auth-logout"
-	UserGet            = "user-get"
-	UserUpdate         = "user-update"
-	UserFeatures       = "user-features"
-	UserSessionsList   = "user-sessions-list"
-	UserSessionsRevoke = "user-sessions-revoke"
-	JobsGet            = "jobs-get"
+	AuthLogin             = "auth-login"
+	AuthCallback          = "auth-callback"
+	AuthLogout            = "auth-logout"
+	UserGet               = "user-get"
+	UserUpdate            = "user-update"
+	UserFeatures          = "user-features"
+	UserSessionsList      = "user-sessions-list"
+	UserSessionsRevoke    = "user-sessions-revoke"
+	UserSessionsRevokeAll = "user-sessions-revoke-all"
+	JobsGet               = "jobs-get"
 
 	// A person's own data: disconnecting Google, deleting the account,
 	// exporting.
@@ -149,6 +150,15 @@ var functions = []Function{
 		Summary: "End one of the signed-in user's sessions",
 		// The cache: ending a session drops its cached lookup.
 		Uses: []Resource{Database, Cache},
+	},
+	{
+		Name: UserSessionsRevokeAll, Kind: Route, Method: "POST", Path: "/v1/user/sessions/revoke-all", Access: Signed, Tag: "user",
+		Summary: "Sign out everywhere: end every session of the signed-in user, this one included",
+		// The cache: ending the sessions drops their cached lookups.
+		Uses: []Resource{Database, Cache},
+		// A person signs out everywhere rarely; a script must not churn
+		// the sessions table.
+		Limit: &Limit{Requests: 10, Per: time.Minute, Burst: 5},
 	},
 }
 

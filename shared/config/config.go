@@ -51,6 +51,7 @@ const (
 	VarAuthURL            = "AUTH_URL"
 	VarAuthSecret         = "AUTH_SECRET"
 	VarAuthRedirectURL    = "AUTH_REDIRECT_URL"
+	VarSessionMaxAge      = "SESSION_MAX_AGE"
 	VarGoogleClientID     = "GOOGLE_CLIENT_ID"
 	VarGoogleClientSecret = "GOOGLE_CLIENT_SECRET"
 	VarGoogleWebhookURL   = "GOOGLE_WEBHOOK_URL"
@@ -78,6 +79,12 @@ const VarGooglePubSubTopic = "GOOGLE_PUBSUB_TOPIC"
 // VarGooglePubSubSubscription is the Pub/Sub push subscription whose
 // deliveries the Gmail push route accepts.
 const VarGooglePubSubSubscription = "GOOGLE_PUBSUB_SUBSCRIPTION"
+
+// DatabaseAppRole is the PostgreSQL role every function but migrate
+// connects as: it may read and write the application's tables and nothing
+// else. Migrate, connected as the schema's owner, creates it and grants it
+// that after every run (shared/db/migrate).
+const DatabaseAppRole = "crm_app"
 
 // Config is everything a function reads from its environment.
 type Config struct {
@@ -113,6 +120,11 @@ type Config struct {
 	// unless AuthURL is plain http on a loopback host outside production.
 	AuthURL    *url.URL `env:"AUTH_URL"`
 	AuthSecret Secret   `env:"AUTH_SECRET"`
+	// SessionMaxAge is a session's absolute lifetime: renewal by use never
+	// extends a session past its creation plus this, so every session
+	// ends, and its user signs in again, at the latest this long after
+	// signing in. Lowering it ends older sessions at their next use.
+	SessionMaxAge time.Duration `env:"SESSION_MAX_AGE"`
 	// AuthRedirectURL is where the browser goes after signing in: the web
 	// app. Cookie-authenticated writes are accepted from its origin and
 	// AuthURL's.
@@ -308,6 +320,9 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	if _, ok := vars[VarCacheTimeout]; !ok {
 		vars[VarCacheTimeout] = DefaultCacheTimeout.String()
 	}
+	if _, ok := vars[VarSessionMaxAge]; !ok {
+		vars[VarSessionMaxAge] = DefaultSessionMaxAge.String()
+	}
 	if _, ok := vars[VarJobsRetentionDays]; !ok {
 		vars[VarJobsRetentionDays] = "30"
 	}
@@ -394,6 +409,15 @@ var pubSubTopic = regexp.MustCompile(`^projects/(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{
 // ElastiCache round trip (well under a millisecond in the same VPC), far
 // below what a request can afford to lose.
 const DefaultCacheTimeout = 100 * time.Millisecond
+
+// DefaultSessionMaxAge is SESSION_MAX_AGE when unset: 30 days.
+const DefaultSessionMaxAge = 30 * 24 * time.Hour
+
+// Bounds of SESSION_MAX_AGE.
+const (
+	minSessionMaxAge = time.Hour
+	maxSessionMaxAge = 365 * 24 * time.Hour
+)
 
 // DefaultOpenAIModel is OPENAI_MODEL when unset: a small, inexpensive
 // model that answers in JSON mode.
@@ -592,12 +616,19 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 	} else if fn.Needs(catalog.Google) {
 		p.add(VarAuthURL, "required")
 	}
-	if fn.Needs(catalog.Google) {
+	// Signed routes that cache sessions authenticate the cached entries
+	// with a key derived from AUTH_SECRET.
+	if fn.Needs(catalog.Google) || fn.CachesSessions() {
 		require(VarAuthSecret, cfg.AuthSecret != "")
+	}
+	if fn.Needs(catalog.Google) {
 		if prod {
 			require(VarGoogleClientID, cfg.GoogleClientID != "")
 			require(VarGoogleClientSecret, cfg.GoogleClientSecret != "")
 		}
+	}
+	if cfg.SessionMaxAge < minSessionMaxAge || cfg.SessionMaxAge > maxSessionMaxAge {
+		p.add(VarSessionMaxAge, "must be a duration between 1h and 8760h (365 days), like 720h")
 	}
 	if cfg.AuthSecret != "" && len(cfg.AuthSecret) < 32 {
 		p.add(VarAuthSecret, "must be at least 32 characters")

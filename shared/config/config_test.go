@@ -118,6 +118,24 @@ func TestLoadDevelopmentDefaults(t *testing.T) {
 	}
 }
 
+// Sessions live at most 30 days unless SESSION_MAX_AGE says otherwise.
+func TestLoadSessionMaxAge(t *testing.T) {
+	cfg, err := config.Load(context.Background(), allFn, config.WithEnv(production()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SessionMaxAge != 30*24*time.Hour || config.DefaultSessionMaxAge != 30*24*time.Hour {
+		t.Fatalf("session max age %v (default %v), want 30 days", cfg.SessionMaxAge, config.DefaultSessionMaxAge)
+	}
+	cfg, err = config.Load(context.Background(), allFn, config.WithEnv(with(production(), "SESSION_MAX_AGE", "168h")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SessionMaxAge != 7*24*time.Hour {
+		t.Fatalf("session max age %v, want 168h", cfg.SessionMaxAge)
+	}
+}
+
 func TestLoadCacheTimeout(t *testing.T) {
 	cfg, err := config.Load(context.Background(), allFn, config.WithEnv(with(production(), "CACHE_TIMEOUT", "250ms")))
 	if err != nil {
@@ -147,6 +165,13 @@ func TestLoadProblems(t *testing.T) {
 		{"redis without TLS in production", dbFn, with(production(), "REDIS_URL", "redis://cache:6379"), map[string]string{"REDIS_URL": "TLS"}},
 		{"cache timeout not a duration", dbFn, with(production(), "CACHE_TIMEOUT", "fast"), map[string]string{"CACHE_TIMEOUT": "duration"}},
 		{"cache timeout too long", dbFn, with(production(), "CACHE_TIMEOUT", "30s"), map[string]string{"CACHE_TIMEOUT": "between 1ms and 5s"}},
+		{"signed route caching sessions without AUTH_SECRET", catalog.Function{Name: "signed-fn", Kind: catalog.Route, Access: catalog.Signed,
+			Uses: []catalog.Resource{catalog.Database, catalog.Cache}}, with(production(), "AUTH_SECRET", "<unset>"), map[string]string{"AUTH_SECRET": "required"}},
+		{"public route using the cache without AUTH_SECRET", catalog.Function{Name: "public-fn", Kind: catalog.Route, Access: catalog.Public,
+			Uses: []catalog.Resource{catalog.Database, catalog.Cache}}, with(production(), "AUTH_SECRET", "<unset>"), nil},
+		{"session max age not a duration", dbFn, with(production(), "SESSION_MAX_AGE", "a month"), map[string]string{"SESSION_MAX_AGE": "duration"}},
+		{"session max age too short", dbFn, with(production(), "SESSION_MAX_AGE", "5m"), map[string]string{"SESSION_MAX_AGE": "between 1h and 8760h"}},
+		{"session max age too long", dbFn, with(production(), "SESSION_MAX_AGE", "9000h"), map[string]string{"SESSION_MAX_AGE": "between 1h and 8760h"}},
 		{"cache timeout zero", dbFn, with(production(), "CACHE_TIMEOUT", "0s"), map[string]string{"CACHE_TIMEOUT": "between 1ms and 5s"}},
 		{"cache required in production", allFn, with(production(), "REDIS_URL", "<unset>"), map[string]string{"REDIS_URL": "required"}},
 		{"cache authentication required in production", allFn, with(production(), "CACHE_IAM_USER", "<unset>", "CACHE_NAME", "<unset>"), map[string]string{"CACHE_IAM_USER": "required in production"}},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/testkit"
@@ -24,11 +25,15 @@ type note struct {
 
 func setup(t *testing.T) (*db.Pool, *db.Table[note], uuid.UUID, uuid.UUID) {
 	t.Helper()
-	pool := testkit.DB(t)
+	d := testkit.NewDatabase(t)
+	pool := d.Pool(t)
 	ctx := context.Background()
-	_, err := pool.Exec(ctx, `create table notes (
+	// The schema's owner creates the table, as a migration would, and
+	// grants the runtime role what migrate grants it.
+	_, err := d.OwnerPool(t).Exec(ctx, `create table notes (
 		id uuid primary key, user_id uuid not null references users(id), body text not null,
-		tag text unique, updated_at timestamptz not null default now())`)
+		tag text unique, updated_at timestamptz not null default now());
+		grant select, insert, update, delete on notes to `+config.DatabaseAppRole)
 	if err != nil {
 		t.Fatal(err)
 	}

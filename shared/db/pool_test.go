@@ -39,7 +39,8 @@ func terminator(t *testing.T, url string) func() {
 // terminated, reads, a write and a transaction on the pool succeed.
 func TestPoolSurvivesTerminatedSessions(t *testing.T) {
 	t.Parallel()
-	url := testkit.DatabaseURL(t)
+	// As the owner: the test makes its own table and ends other sessions.
+	url := testkit.NewDatabase(t).OwnerURL
 	ctx := context.Background()
 	pool, err := db.Open(ctx, url, db.Options{})
 	if err != nil {
@@ -103,7 +104,8 @@ func TestPoolSurvivesTerminatedSessions(t *testing.T) {
 // and its writes are stored once.
 func TestInTxRunsTheWholeTransactionAgain(t *testing.T) {
 	t.Parallel()
-	url := testkit.DatabaseURL(t)
+	// As the owner: the test makes its own table and ends other sessions.
+	url := testkit.NewDatabase(t).OwnerURL
 	ctx := context.Background()
 	pool, err := db.Open(ctx, url, db.Options{})
 	if err != nil {

@@ -101,7 +101,10 @@ func Init(ctx context.Context, name string, opts ...config.Option) (*App, error)
 		if err != nil {
 			return nil, err
 		}
-		app.Sessions = auth.NewCachedSessions(auth.NewSessions(app.DB), app.Cache)
+		// Cached session entries are authenticated with a key derived from
+		// AUTH_SECRET, which only signed routes (and sign-in) are given.
+		app.Sessions = auth.NewCachedSessions(auth.NewSessions(app.DB).WithMaxAge(cfg.SessionMaxAge), app.Cache,
+			auth.CacheOptions{Secret: []byte(cfg.AuthSecret.Reveal()), Log: log})
 	}
 	return app, nil
 }

@@ -3,11 +3,9 @@ package testkit
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"strings"
@@ -54,11 +52,23 @@ func testTemplate(ctx context.Context, fresh bool) (string, error) {
 	return name, err
 }
 
-// DatabaseURL creates a new, migrated database for this test and returns
-// its URL; the database is dropped when the test ends. Each call takes
-// about as long as copying a small template (tens of milliseconds), so
-// tests can each have their own and run in parallel.
-func DatabaseURL(t testing.TB) string {
+// Database is a test's own migrated database, dropped when the test ends.
+// Like every deployment it has two roles: the schema's owner, which
+// migrates, and the runtime role (config.DatabaseAppRole) every function but
+// migrate connects as, which may read and write the tables and nothing else.
+type Database struct {
+	// URL connects as the runtime role, as the functions do.
+	URL string
+	// OwnerURL connects as the schema's owner (the server's user), as
+	// migrate does: for tests that change the schema or read goose's table.
+	OwnerURL string
+}
+
+// NewDatabase creates a new, migrated database for this test; it is
+// dropped when the test ends. Each call takes about as long as copying a
+// small template (tens of milliseconds), so tests can each have their own
+// and run in parallel.
+func NewDatabase(t testing.TB) Database {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -80,6 +90,13 @@ func DatabaseURL(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("testkit: create test database: %v", err)
 	}
+	// A copy has the template's tables and grants, not its database-wide
+	// privileges.
+	for _, stmt := range migrate.DatabaseGrants(name) {
+		if _, err := admin.Exec(ctx, stmt); err != nil {
+			t.Fatalf("testkit: %s: %v", stmt, err)
+		}
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -93,14 +110,44 @@ func DatabaseURL(t testing.TB) string {
 			t.Logf("testkit: drop %s: %v", name, err)
 		}
 	})
-	return withDatabase(ServerURL(), name)
+	owner := withDatabase(ServerURL(), name)
+	app, err := migrate.LocalAppURL(owner)
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	return Database{URL: app, OwnerURL: owner}
 }
 
-// DB returns a pool on a new, migrated database of this test's own,
-// closed and dropped when the test ends.
+// DatabaseURL creates a new, migrated database for this test (NewDatabase)
+// and returns its URL for the runtime role, as the functions connect.
+func DatabaseURL(t testing.TB) string {
+	t.Helper()
+	return NewDatabase(t).URL
+}
+
+// DB returns a pool, as the runtime role, on a new, migrated database of
+// this test's own, closed and dropped when the test ends.
 func DB(t testing.TB) *db.Pool {
 	t.Helper()
-	pool, err := db.Open(context.Background(), DatabaseURL(t), db.Options{Mode: db.Local})
+	return NewDatabase(t).Pool(t)
+}
+
+// Pool opens a pool on d as the runtime role, closed when the test ends.
+func (d Database) Pool(t testing.TB) *db.Pool {
+	t.Helper()
+	return openPool(t, d.URL)
+}
+
+// OwnerPool opens a pool on d as the schema's owner, closed when the test
+// ends.
+func (d Database) OwnerPool(t testing.TB) *db.Pool {
+	t.Helper()
+	return openPool(t, d.OwnerURL)
+}
+
+func openPool(t testing.TB, url string) *db.Pool {
+	t.Helper()
+	pool, err := db.Open(context.Background(), url, db.Options{Mode: db.Local})
 	if err != nil {
 		t.Fatalf("testkit: open pool: %v", err)
 	}
@@ -118,9 +165,11 @@ func connectServer(t testing.TB, ctx context.Context) *pgx.Conn {
 }
 
 // ensureTemplate creates (once per schema version, across processes) a
-// migrated database that test databases are copied from.
+// migrated database that test databases are copied from, with the runtime
+// role's grants (a role belongs to the server; its grants to each database,
+// and are copied with it).
 func ensureTemplate(ctx context.Context) (string, error) {
-	sum, err := migrationsHash()
+	sum, err := migrate.Fingerprint()
 	if err != nil {
 		return "", err
 	}
@@ -204,23 +253,6 @@ func dropStaleTemplates(ctx context.Context, conn *pgx.Conn, current string) {
 			conn.Exec(ctx, "drop database if exists "+ident)
 		}
 	}
-}
-
-func migrationsHash() (string, error) {
-	h := sha256.New()
-	err := fs.WalkDir(db.Migrations, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := db.Migrations.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", p, len(b))
-		h.Write(b)
-		return nil
-	})
-	return hex.EncodeToString(h.Sum(nil)), err
 }
 
 func withDatabase(raw, name string) string {

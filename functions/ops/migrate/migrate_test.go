@@ -54,7 +54,8 @@ func TestUnreachableDatabaseIsRetriedUntilTheDeadline(t *testing.T) {
 // The first connections fail, then the database answers: the migration
 // runs and its result comes back.
 func TestMigratesOnceTheDatabaseAnswers(t *testing.T) {
-	url := testkit.DatabaseURL(t)
+	// Migrate connects as the schema's owner, as deployed.
+	url := testkit.NewDatabase(t).OwnerURL
 	hooked := 0
 	app := appFor(url, func(ctx context.Context, cc *pgx.ConnConfig) error { hooked++; return nil })
 	attempts := 0

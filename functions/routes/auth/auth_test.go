@@ -55,7 +55,7 @@ func setup(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	pool := testkit.DB(t)
-	sessions := auth.NewCachedSessions(auth.NewSessions(pool), nil)
+	sessions := auth.NewCachedSessions(auth.NewSessions(pool), nil, auth.CacheOptions{})
 	login, err := authroutes.NewLoginDeps(cfg, pool, sessions, logging.Discard())
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ import (
 func cachedServer(t testing.TB, pool *db.Pool, c *cache.Cache) *api.Server {
 	t.Helper()
 	svc := contact.NewService(pool, contact.WithCache(c))
-	return api.NewServer(api.Options{Sessions: auth.NewCachedSessions(auth.NewSessions(pool), c)},
+	return api.NewServer(api.Options{Sessions: auth.NewCachedSessions(auth.NewSessions(pool), c, auth.CacheOptions{Secret: []byte("test-auth-secret-of-at-least-32-characters")})},
 		contacts.List(svc), contacts.Create(svc), contacts.Get(svc), contacts.Update(svc), contacts.Delete(svc))
 }
 

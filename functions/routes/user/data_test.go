@@ -53,7 +53,7 @@ func setupData(t *testing.T) *dataFixture {
 	pool := testkit.DB(t)
 	f := &dataFixture{pool: pool, kit: testkit.StartGoogleKit(t, pool, testkit.GoogleOptions{})}
 	f.cache = testkit.Redis(t, cache.Options{})
-	sessions := auth.NewCachedSessions(auth.NewSessions(pool), f.cache)
+	sessions := auth.NewCachedSessions(auth.NewSessions(pool), f.cache, auth.CacheOptions{Secret: []byte("a test secret of at least 32 characters")})
 	data := user.NewData(pool, f.kit.Tokens)
 	f.server = api.NewServer(api.Options{Sessions: sessions},
 		userroutes.Get(user.NewService(pool)),

@@ -189,3 +189,32 @@ func SessionsRevoke(sessions SessionRevoker) api.Route {
 		return nil, sessions.Revoke(ctx, userID, in.ID)
 	}, api.Status(http.StatusNoContent))
 }
+
+// AllSessionsRevoker ends every session of a user.
+type AllSessionsRevoker interface {
+	RevokeAll(ctx context.Context, userID uuid.UUID) (int, error)
+}
+
+// RevokeAllOutput deletes the session cookie: the request's own session
+// has ended too.
+type RevokeAllOutput struct {
+	SetCookie    http.Cookie `header:"Set-Cookie" doc:"Deletes the session cookie"`
+	CacheControl string      `header:"Cache-Control"`
+}
+
+// SessionsRevokeAll answers POST /v1/user/sessions/revoke-all ("sign out
+// everywhere"): every session of the user ends at once, the request's own
+// included, on every device; each signs in again. cookie is the session
+// cookie, which the answer deletes.
+func SessionsRevokeAll(sessions AllSessionsRevoker, cookie auth.Cookie) api.Route {
+	return api.Handle(catalog.UserSessionsRevokeAll, func(ctx context.Context, _ *struct{}) (*RevokeAllOutput, error) {
+		userID, err := auth.UserID(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := sessions.RevokeAll(ctx, userID); err != nil {
+			return nil, err
+		}
+		return &RevokeAllOutput{SetCookie: *cookie.Clear(), CacheControl: "no-store"}, nil
+	}, api.Status(http.StatusNoContent))
+}

@@ -3,6 +3,8 @@ package user_test
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -11,6 +13,7 @@ import (
 	userroutes "github.com/personalcrm/core/functions/routes/user"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/user"
@@ -189,5 +192,73 @@ func TestSessions(t *testing.T) {
 	res = tr.Do(t, testkit.Request("DELETE", "/v1/user/sessions/not-a-uuid", f.alice, nil))
 	if res.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad id: %d", res.StatusCode)
+	}
+}
+
+// Signing out everywhere ends every session of the caller at once, the
+// calling one included, even where the sessions are served from the cache
+// (real Redis); the other user stays signed in.
+func TestSessionsRevokeAll(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	sessions := auth.NewCachedSessions(auth.NewSessions(pool), testkit.Redis(t, cache.Options{}),
+		auth.CacheOptions{Secret: []byte("test-auth-secret-of-at-least-32-characters")})
+	cookie := auth.SessionCookie(&url.URL{Scheme: "http", Host: "localhost:3000"}, false)
+	srv := api.NewServer(api.Options{Sessions: sessions},
+		userroutes.Get(user.NewService(pool)), userroutes.SessionsRevokeAll(sessions, cookie))
+	aliceID, alice := testkit.User(t, pool, "alice@example.com")
+	bobID, bob := testkit.User(t, pool, "bob@example.com")
+	phone, _, err := auth.NewSessions(pool).Create(ctx, nil, aliceID, auth.Meta{UserAgent: "phone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tr := testkit.Transports(srv)[1] // through API Gateway
+	status := func(token string) int {
+		t.Helper()
+		res := tr.Do(t, testkit.Request("GET", "/v1/user", token, nil))
+		testkit.ReadJSON(t, res, nil)
+		return res.StatusCode
+	}
+	// Each token resolved once: its session is in the cache now.
+	for _, tok := range []string{alice, phone, bob} {
+		if got := status(tok); got != http.StatusOK {
+			t.Fatalf("before: %d", got)
+		}
+	}
+
+	res := tr.Do(t, testkit.Request("POST", "/v1/user/sessions/revoke-all", phone, nil))
+	testkit.ReadJSON(t, res, nil)
+	if res.StatusCode != http.StatusNoContent {
+		t.Fatalf("revoke-all: %d", res.StatusCode)
+	}
+	if sc := res.Header.Get("Set-Cookie"); !strings.HasPrefix(sc, cookie.Name+"=;") || !strings.Contains(sc, "Max-Age=0") {
+		t.Errorf("revoke-all does not delete the session cookie: Set-Cookie %q", sc)
+	}
+	if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	for name, tok := range map[string]string{"the calling session": phone, "alice's other session": alice} {
+		if got := status(tok); got != http.StatusUnauthorized {
+			t.Errorf("%s after revoke-all: %d, want 401 at once", name, got)
+		}
+	}
+	if got := status(bob); got != http.StatusOK {
+		t.Errorf("bob after alice signed out everywhere: %d", got)
+	}
+	var aliceLeft, bobLeft int
+	pool.QueryRow(ctx, `select count(*) filter (where user_id = $1), count(*) filter (where user_id = $2) from sessions`,
+		aliceID, bobID).Scan(&aliceLeft, &bobLeft)
+	if aliceLeft != 0 || bobLeft != 1 {
+		t.Errorf("sessions left: alice %d (want 0), bob %d (want 1)", aliceLeft, bobLeft)
+	}
+
+	// Without a live session: 401, nothing changes.
+	res = tr.Do(t, testkit.Request("POST", "/v1/user/sessions/revoke-all", phone, nil))
+	var env envelope
+	testkit.ReadJSON(t, res, &env)
+	if res.StatusCode != http.StatusUnauthorized || env.Error.Code != "AUTHENTICATION_ERROR" {
+		t.Errorf("revoke-all with an ended session: %d %+v", res.StatusCode, env)
 	}
 }

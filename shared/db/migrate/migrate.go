@@ -1,6 +1,9 @@
-// Package migrate applies the embedded schema migrations with goose and
-// creates a database when it is missing. ops/migrate runs it at deploy,
-// the local server at start, and the test kit for each test database.
+// Package migrate applies the embedded schema migrations with goose,
+// creates the runtime role every other function connects as and grants it
+// exactly DML on the application's tables, and creates a database when it
+// is missing. ops/migrate runs it at deploy, the local server at start, and
+// the test kit for each test database, always connected as the schema's
+// owner.
 package migrate
 
 import (
@@ -26,29 +29,48 @@ type Result struct {
 	Version int64
 }
 
-// Up applies every pending migration to the database at url. Concurrent
-// callers are serialised by a PostgreSQL advisory lock, so two deploys or
-// two test processes never apply the same migration twice.
+// Up applies every pending migration to the database at url, connected as
+// the schema's owner, then sets up the runtime role (AppRole): created when
+// missing, with DevAppPassword, and granted DML on the application's
+// tables only. It is for local development and tests; the deploy uses
+// UpConfig. Concurrent callers are serialised by PostgreSQL advisory
+// locks, so two test processes never apply the same migration twice.
 func Up(ctx context.Context, url string, log *slog.Logger) (Result, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return Result{}, fmt.Errorf("parse database url: %w", errors.Unwrap(err))
 	}
-	return UpConfig(ctx, cfg, nil, log)
+	return upConfig(ctx, cfg, nil, log, DevAppPassword)
 }
 
-// UpConfig is Up for a parsed connection config. beforeConnect, when not
-// nil, runs before each connection is made with a copy of cfg, as
+// UpConfig is Up for a parsed connection config, as the deploy runs it:
+// the runtime role, when it creates it, gets no password (on RDS it signs
+// in with IAM, as a member of rds_iam). beforeConnect, when not nil, runs
+// before each connection is made with a copy of cfg, as
 // db.Options.BeforeConnect does for a pool (db.IAMAuth sets a fresh IAM
 // token as the password).
 func UpConfig(ctx context.Context, cfg *pgx.ConnConfig, beforeConnect func(context.Context, *pgx.ConnConfig) error, log *slog.Logger) (Result, error) {
+	return upConfig(ctx, cfg, beforeConnect, log, "")
+}
+
+func upConfig(ctx context.Context, cfg *pgx.ConnConfig, beforeConnect func(context.Context, *pgx.ConnConfig) error, log *slog.Logger, password string) (Result, error) {
 	var opts []stdlib.OptionOpenDB
 	if beforeConnect != nil {
 		opts = append(opts, stdlib.OptionBeforeConnect(beforeConnect))
 	}
 	sqlDB := stdlib.OpenDB(*cfg, opts...)
 	defer sqlDB.Close()
-	return up(ctx, sqlDB, log)
+	if err := refuseAppRole(ctx, sqlDB); err != nil {
+		return Result{}, err
+	}
+	res, err := up(ctx, sqlDB, log)
+	if err != nil {
+		return res, err
+	}
+	if err := setupAppRole(ctx, sqlDB, defaultRoles, password); err != nil {
+		return res, err
+	}
+	return res, nil
 }
 
 func up(ctx context.Context, sqlDB *sql.DB, log *slog.Logger) (Result, error) {
