@@ -137,7 +137,7 @@ func TestCrossOriginBrowser(t *testing.T) {
 	appLn, appURL := listenLoopback(t)
 	otherLn, otherURL := listenLoopback(t)
 	cfg, err := config.Load(context.Background(), function, config.WithEnv(map[string]string{
-		"APP_ENV": "test", "DATABASE_URL": testkit.DatabaseURL(t), "AUTH_URL": apiURL, "AUTH_REDIRECT_URL": apiURL + "/",
+		"APP_ENV": "test", "DATABASE_URL": testkit.NewDatabase(t).OwnerURL, "AUTH_URL": apiURL, "AUTH_REDIRECT_URL": apiURL + "/",
 		"CORS_ORIGINS": appURL,
 	}))
 	if err != nil {
