@@ -29,14 +29,16 @@ func alive(c *pgx.Conn) bool {
 	if err != nil {
 		return true
 	}
+	// Control, not Read: Read waits for the descriptor's read lock, which
+	// pgconn's background reader can hold in a blocked read of an idle
+	// connection; a peek that neither waits nor consumes needs no lock.
 	open := true
-	err = rc.Read(func(fd uintptr) bool {
+	err = rc.Control(func(fd uintptr) {
 		var b [1]byte
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		// Would block: nothing there, the connection is idle and open.
 		// Anything else is the end: bytes (a goodbye), EOF or an error.
 		open = n < 0 && (errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK))
-		return true
 	})
 	return open && err == nil
 }
