@@ -47,7 +47,7 @@ func (f tokenFixture) account(t *testing.T, email string) (userID, accountID uui
 	userID, _ = testkit.User(t, f.pool, email)
 	accountID = uuid.Must(uuid.NewV7())
 	verifier := oauth2.GenerateVerifier()
-	code, _ := f.g.Code(t, f.client.AuthCodeURL("s", verifier, true), email)
+	code, _ := testkit.ConsentCode(t, f.client.AuthCodeURL("s", verifier, true), email)
 	tok, err := f.client.Exchange(ctx, code, verifier)
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +233,7 @@ func TestInvalidGrantMarksAccount(t *testing.T) {
 
 	// Consenting again (a new refresh token) clears the mark.
 	verifier := oauth2.GenerateVerifier()
-	code, _ := f.g.Code(t, f.client.AuthCodeURL("s", verifier, true), "ada@example.com")
+	code, _ := testkit.ConsentCode(t, f.client.AuthCodeURL("s", verifier, true), "ada@example.com")
 	tok, err := f.client.Exchange(ctx, code, verifier)
 	if err != nil {
 		t.Fatal(err)

@@ -298,7 +298,7 @@ func TestDisconnectGoogle(t *testing.T) {
 	// Signing in with Google again: Google asks for consent, as the grant
 	// is gone, and the account is connected again.
 	verifier := oauth2.GenerateVerifier()
-	code, _ := f.kit.Sandbox.Code(t, f.kit.Client.AuthCodeURL("s", verifier, false), "alice@example.com")
+	code, _ := testkit.ConsentCode(t, f.kit.Client.AuthCodeURL("s", verifier, false), "alice@example.com")
 	tok, err := f.kit.Client.Exchange(ctx, code, verifier)
 	if err != nil || tok.RefreshToken == "" {
 		t.Fatalf("sign-in after disconnecting: %v, refresh token %q", err, tok.RefreshToken)
