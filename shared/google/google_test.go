@@ -14,10 +14,11 @@ import (
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
-func sandboxClient(t *testing.T, o testkit.GoogleOptions) (*testkit.Google, *google.Client) {
+func sandboxClient(t *testing.T, o sandbox.GoogleOptions) (*sandbox.Google, *google.Client) {
 	t.Helper()
 	g := testkit.StartGoogle(t, o)
 	c := google.New(google.Options{
@@ -62,8 +63,8 @@ func TestAuthCodeURL(t *testing.T) {
 func TestSandboxRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	g, c := sandboxClient(t, testkit.GoogleOptions{})
-	g.AddUser(testkit.GoogleUser{Email: "ada@example.com", EmailVerified: true, Name: "Ada Lovelace", Picture: "https://example.com/ada.png"})
+	g, c := sandboxClient(t, sandbox.GoogleOptions{})
+	g.AddUser(sandbox.GoogleUser{Email: "ada@example.com", EmailVerified: true, Name: "Ada Lovelace", Picture: "https://example.com/ada.png"})
 
 	verifier := oauth2.GenerateVerifier()
 	code, state := testkit.ConsentCode(t, c.AuthCodeURL("s1", verifier, false), "ada@example.com")
@@ -127,7 +128,7 @@ func TestSandboxRoundTrip(t *testing.T) {
 func TestSandboxRefusals(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	g, c := sandboxClient(t, testkit.GoogleOptions{})
+	g, c := sandboxClient(t, sandbox.GoogleOptions{})
 
 	verifier := oauth2.GenerateVerifier()
 	code, _ := testkit.ConsentCode(t, c.AuthCodeURL("s", verifier, false), "eve@example.com")
