@@ -2,12 +2,15 @@ package functions_test
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// TestImportRules keeps the layers apart: no Lambda links the test kit,
-// only ai-analysis links the OpenAI client,
+// TestImportRules keeps the layers apart: no Lambda links the test kit or
+// the sandboxes, the local server links the sandboxes but not the test
+// kit, the sandboxes do not link "testing", only ai-analysis links the
+// OpenAI client,
 // domain packages stay free of transports, AWS and each other, and
 // platform packages import neither domain packages nor functions.
 func TestImportRules(t *testing.T) {
@@ -17,7 +20,9 @@ func TestImportRules(t *testing.T) {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	const mod = "github.com/personalcrm/core/"
-	checked := 0
+	// within reports whether d is the package rel or one below it.
+	within := func(d, rel string) bool { return d == mod+rel || strings.HasPrefix(d, mod+rel+"/") }
+	checked, sawDev, sawSandbox := 0, false, false
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		head, rest, _ := strings.Cut(line, "|")
 		deps, imports, _ := strings.Cut(rest, "|")
@@ -27,11 +32,32 @@ func TestImportRules(t *testing.T) {
 		if isLambda {
 			checked++
 			for _, d := range strings.Fields(deps) {
-				if d == mod+"shared/testkit" || strings.HasPrefix(d, mod+"shared/testkit/") {
+				if within(d, "shared/testkit") || within(d, "shared/sandbox") {
 					t.Errorf("%s links %s", rel, d)
 				}
 				// The OpenAI client only where it is used.
 				if d == "github.com/sashabaranov/go-openai" && rel != "functions/jobs/ai-analysis" {
+					t.Errorf("%s links %s", rel, d)
+				}
+			}
+		}
+		// The local server is production code that serves the sandboxes:
+		// it links them, and never the test kit.
+		if rel == "functions/dev" {
+			sawDev = true
+			if !slices.Contains(strings.Fields(deps), mod+"shared/sandbox") {
+				t.Errorf("%s does not link shared/sandbox", rel)
+			}
+			for _, d := range strings.Fields(deps) {
+				if within(d, "shared/testkit") {
+					t.Errorf("%s links %s", rel, d)
+				}
+			}
+		}
+		if rel == "shared/sandbox" {
+			sawSandbox = true
+			for _, d := range strings.Fields(deps) {
+				if d == "testing" || within(d, "shared/testkit") {
 					t.Errorf("%s links %s", rel, d)
 				}
 			}
@@ -57,5 +83,8 @@ func TestImportRules(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no Lambda packages found")
+	}
+	if !sawDev || !sawSandbox {
+		t.Fatalf("functions/dev found: %v, shared/sandbox found: %v", sawDev, sawSandbox)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/personalcrm/core/shared/testkit"
+	"github.com/personalcrm/core/shared/sandbox"
 )
 
 // The correspondents of a new sandbox mailbox, as its contacts should
@@ -18,18 +18,18 @@ var (
 // server's sandbox Google: a few weeks of exchanges with several people
 // (one of them Cc'd, one with a display name in RFC 2047 encoded words)
 // and a machine's invoice, so that the first sync has people to find.
-func sandboxMailbox(u testkit.GoogleUser) []testkit.GmailMessage {
+func sandboxMailbox(u sandbox.GoogleUser) []sandbox.GmailMessage {
 	now := time.Now()
 	me := fmt.Sprintf("%s <%s>", u.Name, u.Email)
-	msg := func(daysAgo int, from, to, subject, snippet string, labels []string, extra ...[2]string) testkit.GmailMessage {
+	msg := func(daysAgo int, from, to, subject, snippet string, labels []string, extra ...[2]string) sandbox.GmailMessage {
 		sent := now.Add(-time.Duration(daysAgo)*24*time.Hour - 3*time.Hour)
-		return testkit.GmailMessage{
+		return sandbox.GmailMessage{
 			LabelIDs: labels, Snippet: snippet, Received: sent.Add(time.Minute),
-			Headers: append(testkit.MessageHeaders(from, to, subject, sent), extra...),
+			Headers: append(sandbox.MessageHeaders(from, to, subject, sent), extra...),
 		}
 	}
 	inbox, sent := []string{"INBOX", "UNREAD"}, []string{"SENT"}
-	return []testkit.GmailMessage{
+	return []sandbox.GmailMessage{
 		msg(20, "Grace Hopper <grace@example.com>", me, "Lunch on Thursday?",
 			"Are you free on Thursday? There is a new place near the harbour I would like to try.", inbox),
 		msg(19, me, "Grace Hopper <grace@example.com>", "Re: Lunch on Thursday?",

@@ -48,7 +48,7 @@ import (
 	"github.com/personalcrm/core/shared/platform"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/ratelimit"
-	"github.com/personalcrm/core/shared/testkit"
+	"github.com/personalcrm/core/shared/sandbox"
 )
 
 // function is the local server's stand-in catalog entry: it may use
@@ -90,9 +90,9 @@ type server struct {
 	// cache is the server's cache (in memory without REDIS_URL).
 	cache *cache.Cache
 	// sandbox is the sandbox Google the server serves, when it uses one.
-	sandbox *testkit.Google
+	sandbox *sandbox.Google
 	// openAI is the sandbox OpenAI the server serves, when it uses one.
-	openAI *testkit.OpenAI
+	openAI *sandbox.OpenAI
 	// jobs runs the job consumers and schedules.
 	jobs *background
 }

@@ -7,18 +7,18 @@ import (
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/google"
-	"github.com/personalcrm/core/shared/testkit"
+	"github.com/personalcrm/core/shared/sandbox"
 )
 
 // mountSandbox serves a sandbox Google at AUTH_URL + /sandbox/google when
 // sign-in uses the sandbox there (no Google client id and no
 // GOOGLE_SANDBOX_URL elsewhere), and returns it; else nil. Each person
 // who first signs in there finds mail in their mailbox (sandboxMailbox).
-func mountSandbox(srv *api.Server, cfg *config.Config) *testkit.Google {
+func mountSandbox(srv *api.Server, cfg *config.Config) *sandbox.Google {
 	if cfg.GoogleClientID != "" || cfg.GoogleSandboxURL != nil {
 		return nil
 	}
-	g := testkit.NewGoogle(testkit.GoogleOptions{
+	g := sandbox.NewGoogle(sandbox.GoogleOptions{
 		BaseURL:  cfg.AuthURL.JoinPath(google.SandboxPath).String(),
 		ClientID: google.SandboxClientID, ClientSecret: google.SandboxClientSecret,
 		NewMailbox: sandboxMailbox,
@@ -43,11 +43,11 @@ func aiOptions(cfg *config.Config) aianalysis.Options {
 
 // mountOpenAI serves a sandbox OpenAI at AUTH_URL + /sandbox/openai when
 // there is no OPENAI_API_KEY, and returns it; else nil.
-func mountOpenAI(srv *api.Server, cfg *config.Config) *testkit.OpenAI {
+func mountOpenAI(srv *api.Server, cfg *config.Config) *sandbox.OpenAI {
 	if cfg.OpenAIAPIKey != "" {
 		return nil
 	}
-	o := testkit.NewOpenAI(testkit.OpenAIOptions{})
+	o := sandbox.NewOpenAI(sandbox.OpenAIOptions{})
 	srv.HandleFunc(openAISandboxPath+"/", http.StripPrefix(openAISandboxPath, o.Handler()).ServeHTTP)
 	return o
 }

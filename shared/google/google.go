@@ -4,7 +4,7 @@
 // each account's tokens, encrypted at rest and refreshed when needed.
 //
 // The OAuth protocol is golang.org/x/oauth2's. Outside production the
-// endpoints can be a sandbox Google (shared/testkit's) instead.
+// endpoints can be a sandbox Google (shared/sandbox's) instead.
 package google
 
 import (

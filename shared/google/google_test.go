@@ -14,10 +14,11 @@ import (
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
-func sandboxClient(t *testing.T, o testkit.GoogleOptions) (*testkit.Google, *google.Client) {
+func sandboxClient(t *testing.T, o sandbox.GoogleOptions) (*sandbox.Google, *google.Client) {
 	t.Helper()
 	g := testkit.StartGoogle(t, o)
 	c := google.New(google.Options{
@@ -62,11 +63,11 @@ func TestAuthCodeURL(t *testing.T) {
 func TestSandboxRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	g, c := sandboxClient(t, testkit.GoogleOptions{})
-	g.AddUser(testkit.GoogleUser{Email: "ada@example.com", EmailVerified: true, Name: "Ada Lovelace", Picture: "https://example.com/ada.png"})
+	g, c := sandboxClient(t, sandbox.GoogleOptions{})
+	g.AddUser(sandbox.GoogleUser{Email: "ada@example.com", EmailVerified: true, Name: "Ada Lovelace", Picture: "https://example.com/ada.png"})
 
 	verifier := oauth2.GenerateVerifier()
-	code, state := g.Code(t, c.AuthCodeURL("s1", verifier, false), "ada@example.com")
+	code, state := testkit.ConsentCode(t, c.AuthCodeURL("s1", verifier, false), "ada@example.com")
 	if state != "s1" || code == "" {
 		t.Fatalf("code %q state %q", code, state)
 	}
@@ -100,12 +101,12 @@ func TestSandboxRoundTrip(t *testing.T) {
 	// Signing in again without asking for consent gives no refresh token,
 	// as Google does; asking again does.
 	v2 := oauth2.GenerateVerifier()
-	code, _ = g.Code(t, c.AuthCodeURL("s2", v2, false), "ada@example.com")
+	code, _ = testkit.ConsentCode(t, c.AuthCodeURL("s2", v2, false), "ada@example.com")
 	if again, err := c.Exchange(ctx, code, v2); err != nil || again.RefreshToken != "" {
 		t.Fatalf("second sign-in without consent: refresh %q, %v", again.RefreshToken, err)
 	}
 	v3 := oauth2.GenerateVerifier()
-	code, _ = g.Code(t, c.AuthCodeURL("s3", v3, true), "ada@example.com")
+	code, _ = testkit.ConsentCode(t, c.AuthCodeURL("s3", v3, true), "ada@example.com")
 	if again, err := c.Exchange(ctx, code, v3); err != nil || again.RefreshToken == "" {
 		t.Fatalf("sign-in with prompt=consent: refresh %q, %v", again.RefreshToken, err)
 	}
@@ -127,10 +128,10 @@ func TestSandboxRoundTrip(t *testing.T) {
 func TestSandboxRefusals(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	g, c := sandboxClient(t, testkit.GoogleOptions{})
+	g, c := sandboxClient(t, sandbox.GoogleOptions{})
 
 	verifier := oauth2.GenerateVerifier()
-	code, _ := g.Code(t, c.AuthCodeURL("s", verifier, false), "eve@example.com")
+	code, _ := testkit.ConsentCode(t, c.AuthCodeURL("s", verifier, false), "eve@example.com")
 	if _, err := c.Exchange(ctx, code, oauth2.GenerateVerifier()); !errors.Is(err, google.ErrInvalidGrant) {
 		t.Fatalf("PKCE verifier mismatch: %v", err)
 	}
@@ -139,7 +140,7 @@ func TestSandboxRefusals(t *testing.T) {
 	}
 
 	bad := google.New(google.Options{ClientID: g.ClientID(), ClientSecret: "wrong", RedirectURL: "http://127.0.0.1:1/cb", Endpoints: google.SandboxEndpoints(g.URL())})
-	code, _ = g.Code(t, bad.AuthCodeURL("s", verifier, false), "eve@example.com")
+	code, _ = testkit.ConsentCode(t, bad.AuthCodeURL("s", verifier, false), "eve@example.com")
 	_, err := bad.Exchange(ctx, code, verifier)
 	if err == nil || errors.Is(err, google.ErrInvalidGrant) || errs.Is(err, errs.KindUnavailable) {
 		t.Fatalf("wrong client secret: %v; want an internal error", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/sealbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
@@ -221,7 +222,7 @@ func TestRekey(t *testing.T) {
 func TestRekeyDuringRefresh(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newTokenFixture(t, testkit.GoogleOptions{RotateRefreshTokens: true})
+	f := newTokenFixture(t, sandbox.GoogleOptions{RotateRefreshTokens: true})
 	userID, accountID, first := f.account(t, "ada@example.com")
 	f.expire(t, accountID)
 	_, rotated, k2 := rings(t, f.key)

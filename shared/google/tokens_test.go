@@ -14,20 +14,21 @@ import (
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/sealbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
 type tokenFixture struct {
 	pool   *db.Pool
-	g      *testkit.Google
+	g      *sandbox.Google
 	client *google.Client
 	box    *sealbox.Box
 	key    string // the box's one key, k1
 	tokens *google.Tokens
 }
 
-func newTokenFixture(t *testing.T, o testkit.GoogleOptions) tokenFixture {
+func newTokenFixture(t *testing.T, o sandbox.GoogleOptions) tokenFixture {
 	t.Helper()
 	g, c := sandboxClient(t, o)
 	key := sealbox.NewKey()
@@ -47,7 +48,7 @@ func (f tokenFixture) account(t *testing.T, email string) (userID, accountID uui
 	userID, _ = testkit.User(t, f.pool, email)
 	accountID = uuid.Must(uuid.NewV7())
 	verifier := oauth2.GenerateVerifier()
-	code, _ := f.g.Code(t, f.client.AuthCodeURL("s", verifier, true), email)
+	code, _ := testkit.ConsentCode(t, f.client.AuthCodeURL("s", verifier, true), email)
 	tok, err := f.client.Exchange(ctx, code, verifier)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +101,7 @@ func (f tokenFixture) holdFirstRefresh(started func()) {
 func TestTokenFreshAndRefreshed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newTokenFixture(t, testkit.GoogleOptions{})
+	f := newTokenFixture(t, sandbox.GoogleOptions{})
 	userID, accountID, first := f.account(t, "ada@example.com")
 
 	tok, err := f.tokens.Token(ctx, userID, accountID)
@@ -146,7 +147,7 @@ func TestTokenFreshAndRefreshed(t *testing.T) {
 func TestConcurrentRefreshesMakeOneCall(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newTokenFixture(t, testkit.GoogleOptions{})
+	f := newTokenFixture(t, sandbox.GoogleOptions{})
 	userID, accountID, _ := f.account(t, "ada@example.com")
 	f.expire(t, accountID)
 
@@ -184,7 +185,7 @@ func TestConcurrentRefreshesMakeOneCall(t *testing.T) {
 func TestRotatedRefreshTokenIsStored(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newTokenFixture(t, testkit.GoogleOptions{RotateRefreshTokens: true})
+	f := newTokenFixture(t, sandbox.GoogleOptions{RotateRefreshTokens: true})
 	userID, accountID, first := f.account(t, "ada@example.com")
 
 	for i := 1; i <= 3; i++ {
@@ -206,7 +207,7 @@ func TestRotatedRefreshTokenIsStored(t *testing.T) {
 func TestInvalidGrantMarksAccount(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newTokenFixture(t, testkit.GoogleOptions{})
+	f := newTokenFixture(t, sandbox.GoogleOptions{})
 	userID, accountID, _ := f.account(t, "ada@example.com")
 	f.g.RevokeUser("ada@example.com")
 	f.expire(t, accountID)
@@ -233,7 +234,7 @@ func TestInvalidGrantMarksAccount(t *testing.T) {
 
 	// Consenting again (a new refresh token) clears the mark.
 	verifier := oauth2.GenerateVerifier()
-	code, _ := f.g.Code(t, f.client.AuthCodeURL("s", verifier, true), "ada@example.com")
+	code, _ := testkit.ConsentCode(t, f.client.AuthCodeURL("s", verifier, true), "ada@example.com")
 	tok, err := f.client.Exchange(ctx, code, verifier)
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +251,7 @@ func TestInvalidGrantMarksAccount(t *testing.T) {
 func TestSealedTokens(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	f := newTokenFixture(t, testkit.GoogleOptions{})
+	f := newTokenFixture(t, sandbox.GoogleOptions{})
 	aliceID, aliceAcct, _ := f.account(t, "alice@example.com")
 	bobID, bobAcct, _ := f.account(t, "bob@example.com")
 

@@ -1,4 +1,5 @@
-// Package testkit holds test helpers and fakes: real PostgreSQL, Redis,
-// SQS-emulator and Lambda-emulator helpers and fakes of outside services.
-// It is never linked into a Lambda.
+// Package testkit holds test helpers: real PostgreSQL, Redis,
+// SQS-emulator and Lambda-emulator helpers, and conveniences for starting
+// the sandboxes of shared/sandbox on test servers. It is never linked into
+// a Lambda or the local server.
 package testkit

@@ -9,20 +9,21 @@ import (
 
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/sealbox"
 )
 
 // GoogleKit is a sandbox Google with a client of it and a token store,
 // for tests of what runs with people's Google accounts.
 type GoogleKit struct {
-	Sandbox *Google
+	Sandbox *sandbox.Google
 	Client  *google.Client
 	Tokens  *google.Tokens
 }
 
 // StartGoogleKit serves a sandbox Google for the test and returns a
 // client of it and a token store on pool, sealing with a new key.
-func StartGoogleKit(t testing.TB, pool *db.Pool, o GoogleOptions) GoogleKit {
+func StartGoogleKit(t testing.TB, pool *db.Pool, o sandbox.GoogleOptions) GoogleKit {
 	t.Helper()
 	g := StartGoogle(t, o)
 	c := google.New(google.Options{
@@ -48,7 +49,7 @@ func (k GoogleKit) Account(t testing.TB, pool *db.Pool, email string, untick ...
 	userID, session = User(t, pool, email)
 	accountID = uuid.Must(uuid.NewV7())
 	verifier := oauth2.GenerateVerifier()
-	code, _ := k.Sandbox.Code(t, k.Client.AuthCodeURL("s", verifier, true), email, untick...)
+	code, _ := ConsentCode(t, k.Client.AuthCodeURL("s", verifier, true), email, untick...)
 	tok, err := k.Client.Exchange(ctx, code, verifier)
 	if err != nil {
 		t.Fatalf("testkit: exchange: %v", err)

@@ -60,11 +60,11 @@ func ConsentUnticking(t testing.TB, client *http.Client, page *http.Response, em
 	return res
 }
 
-// Code runs the sandbox's consent for authURL (a client's authorization
-// URL) as the person with email, who allows it, and returns the code and
-// state the browser would bring back to the client's redirect URI. The
-// person unticks the scopes untick.
-func (g *Google) Code(t testing.TB, authURL, email string, untick ...string) (code, state string) {
+// ConsentCode runs the sandbox Google's consent for authURL (a client's
+// authorization URL) as the person with email, who allows it, and returns
+// the code and state the browser would bring back to the client's
+// redirect URI. The person unticks the scopes untick.
+func ConsentCode(t testing.TB, authURL, email string, untick ...string) (code, state string) {
 	t.Helper()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	page, err := client.Get(authURL)

@@ -24,6 +24,7 @@ import (
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/queue"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
@@ -31,7 +32,7 @@ import (
 // in at a sandbox Google.
 type fixture struct {
 	pool   *db.Pool
-	google *testkit.Google
+	google *sandbox.Google
 	base   string // the API's URL
 	server *api.Server
 	cfg    *config.Config
@@ -44,7 +45,7 @@ var everything = catalog.Function{Name: "test", Uses: []catalog.Resource{catalog
 
 func setup(t *testing.T) fixture {
 	t.Helper()
-	g := testkit.StartGoogle(t, testkit.GoogleOptions{})
+	g := testkit.StartGoogle(t, sandbox.GoogleOptions{})
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
 	cfg, err := config.Load(context.Background(), everything, config.WithEnv(map[string]string{
@@ -200,7 +201,7 @@ func TestSignIn(t *testing.T) {
 func TestCallbackRefusals(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	f.google.AddUser(testkit.GoogleUser{Email: "unverified@example.com", EmailVerified: false, Name: "Un Verified"})
+	f.google.AddUser(sandbox.GoogleUser{Email: "unverified@example.com", EmailVerified: false, Name: "Un Verified"})
 
 	tests := []struct {
 		name string

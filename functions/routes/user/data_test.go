@@ -29,6 +29,7 @@ import (
 	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
@@ -51,7 +52,7 @@ type dataFixture struct {
 func setupData(t *testing.T) *dataFixture {
 	t.Helper()
 	pool := testkit.DB(t)
-	f := &dataFixture{pool: pool, kit: testkit.StartGoogleKit(t, pool, testkit.GoogleOptions{})}
+	f := &dataFixture{pool: pool, kit: testkit.StartGoogleKit(t, pool, sandbox.GoogleOptions{})}
 	f.cache = testkit.Redis(t, cache.Options{})
 	sessions := auth.NewCachedSessions(auth.NewSessions(pool), f.cache, auth.CacheOptions{Secret: []byte("a test secret of at least 32 characters")})
 	data := user.NewData(pool, f.kit.Tokens)
@@ -298,7 +299,7 @@ func TestDisconnectGoogle(t *testing.T) {
 	// Signing in with Google again: Google asks for consent, as the grant
 	// is gone, and the account is connected again.
 	verifier := oauth2.GenerateVerifier()
-	code, _ := f.kit.Sandbox.Code(t, f.kit.Client.AuthCodeURL("s", verifier, false), "alice@example.com")
+	code, _ := testkit.ConsentCode(t, f.kit.Client.AuthCodeURL("s", verifier, false), "alice@example.com")
 	tok, err := f.kit.Client.Exchange(ctx, code, verifier)
 	if err != nil || tok.RefreshToken == "" {
 		t.Fatalf("sign-in after disconnecting: %v, refresh token %q", err, tok.RefreshToken)

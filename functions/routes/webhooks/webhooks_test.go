@@ -25,6 +25,7 @@ import (
 	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/ratelimit"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
@@ -36,7 +37,7 @@ const (
 
 type fixture struct {
 	pool    *db.Pool
-	google  *testkit.Google
+	google  *sandbox.Google
 	server  *api.Server
 	off     *api.Server
 	alice   uuid.UUID
@@ -47,7 +48,7 @@ func setup(t *testing.T) fixture {
 	t.Helper()
 	ctx := context.Background()
 	pool := testkit.DB(t)
-	kit := testkit.StartGoogleKit(t, pool, testkit.GoogleOptions{})
+	kit := testkit.StartGoogleKit(t, pool, sandbox.GoogleOptions{})
 	v, err := webhooks.NewPushVerifier(ctx, webhooks.PushOptions{
 		Audience: audience, ServiceAccount: serviceAccount, Subscription: subscription,
 		Certs: google.SandboxEndpoints(kit.Sandbox.URL()).Certs,
@@ -94,7 +95,7 @@ func from(sub string, body map[string]any) map[string]any {
 	return body
 }
 
-func (f fixture) token(p testkit.PushToken) string {
+func (f fixture) token(p sandbox.PushToken) string {
 	if p.Audience == "" {
 		p.Audience = audience
 	}
@@ -142,7 +143,7 @@ func TestPushEnqueuesOneSync(t *testing.T) {
 				"alice@example.com": push("alice@example.com"),
 				"Alice@Example.COM": pushData(`{"emailAddress":"Alice@Example.COM","historyId":"9876544"}`),
 			} {
-				res := tr.Do(t, testkit.Request("POST", "/webhooks/gmail", f.token(testkit.PushToken{}), body))
+				res := tr.Do(t, testkit.Request("POST", "/webhooks/gmail", f.token(sandbox.PushToken{}), body))
 				raw := testkit.ReadJSON(t, res, nil)
 				if res.StatusCode != http.StatusNoContent {
 					t.Fatalf("push for %s: %d %s", mailbox, res.StatusCode, raw)
@@ -162,7 +163,7 @@ func TestPushRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid := f.token(testkit.PushToken{})
+	valid := f.token(sandbox.PushToken{})
 	cases := map[string]struct {
 		server *api.Server
 		token  string
@@ -172,12 +173,12 @@ func TestPushRefused(t *testing.T) {
 	}{
 		"no token":            {f.server, "", push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
 		"not a JWT":           {f.server, "not-a-token", push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
-		"wrong audience":      {f.server, f.token(testkit.PushToken{Audience: "https://elsewhere.example.com/push"}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
-		"expired":             {f.server, f.token(testkit.PushToken{Expires: time.Now().Add(-time.Minute)}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
-		"signed by other key": {f.server, f.token(testkit.PushToken{Key: other}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
-		"not Google's issuer": {f.server, f.token(testkit.PushToken{Issuer: "https://evil.example.com"}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
-		"unverified email":    {f.server, f.token(testkit.PushToken{EmailUnverified: true}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
-		"other service account": {f.server, f.token(testkit.PushToken{Email: "someone@crm-project.iam.gserviceaccount.com"}),
+		"wrong audience":      {f.server, f.token(sandbox.PushToken{Audience: "https://elsewhere.example.com/push"}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"expired":             {f.server, f.token(sandbox.PushToken{Expires: time.Now().Add(-time.Minute)}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"signed by other key": {f.server, f.token(sandbox.PushToken{Key: other}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"not Google's issuer": {f.server, f.token(sandbox.PushToken{Issuer: "https://evil.example.com"}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"unverified email":    {f.server, f.token(sandbox.PushToken{EmailUnverified: true}), push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
+		"other service account": {f.server, f.token(sandbox.PushToken{Email: "someone@crm-project.iam.gserviceaccount.com"}),
 			push("alice@example.com"), http.StatusUnauthorized, "AUTHENTICATION_ERROR"},
 		"not JSON":         {f.server, valid, "{", http.StatusBadRequest, "VALIDATION_ERROR"},
 		"no message":       {f.server, valid, map[string]any{"subscription": "s"}, http.StatusBadRequest, "VALIDATION_ERROR"},
@@ -219,7 +220,7 @@ func TestPushRefused(t *testing.T) {
 func TestVerifierFromConfig(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	g := testkit.StartGoogle(t, testkit.GoogleOptions{})
+	g := testkit.StartGoogle(t, sandbox.GoogleOptions{})
 	load := func(env map[string]string) *config.Config {
 		t.Helper()
 		env["AUTH_URL"] = "http://127.0.0.1:1"
@@ -239,13 +240,13 @@ func TestVerifierFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := v.Verify(ctx, g.PushToken(testkit.PushToken{Audience: audience, Email: serviceAccount}), subscription); err != nil {
+	if err := v.Verify(ctx, g.PushToken(sandbox.PushToken{Audience: audience, Email: serviceAccount}), subscription); err != nil {
 		t.Fatalf("a sandbox push token: %v", err)
 	}
-	if err := v.Verify(ctx, g.PushToken(testkit.PushToken{Audience: audience, Email: "other@example.com"}), subscription); err == nil {
+	if err := v.Verify(ctx, g.PushToken(sandbox.PushToken{Audience: audience, Email: "other@example.com"}), subscription); err == nil {
 		t.Fatal("a token of another service account verified")
 	}
-	if err := v.Verify(ctx, g.PushToken(testkit.PushToken{Audience: audience, Email: serviceAccount}), "projects/crm-project/subscriptions/x-push"); !errs.Is(err, errs.KindForbidden) {
+	if err := v.Verify(ctx, g.PushToken(sandbox.PushToken{Audience: audience, Email: serviceAccount}), "projects/crm-project/subscriptions/x-push"); !errs.Is(err, errs.KindForbidden) {
 		t.Fatalf("a delivery of another subscription: %v", err)
 	}
 }

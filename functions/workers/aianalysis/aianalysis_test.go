@@ -23,6 +23,7 @@ import (
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
@@ -30,14 +31,14 @@ type fixture struct {
 	pool     *db.Pool
 	mem      *queue.Memory
 	insights *insight.Service
-	openAI   *testkit.OpenAI
+	openAI   *sandbox.OpenAI
 	logs     *testkit.Buffer
 	w        *worker.Worker
 }
 
-func setup(t *testing.T, client func(*testkit.OpenAI) aianalysis.Options) fixture {
+func setup(t *testing.T, client func(*sandbox.OpenAI) aianalysis.Options) fixture {
 	t.Helper()
-	f := fixture{pool: testkit.DB(t), mem: queue.NewMemory(queue.MemoryOptions{}), openAI: testkit.StartOpenAI(t, testkit.OpenAIOptions{}), logs: &testkit.Buffer{}}
+	f := fixture{pool: testkit.DB(t), mem: queue.NewMemory(queue.MemoryOptions{}), openAI: testkit.StartOpenAI(t, sandbox.OpenAIOptions{}), logs: &testkit.Buffer{}}
 	f.insights = insight.NewService(f.pool, queue.New(f.pool, f.mem, nil))
 	o := aianalysis.Options{Client: aianalysis.NewClient(f.openAI.Key(), f.openAI.URL()), Model: "gpt-4o-mini", Gates: feature.Gates{feature.AIAgents: true}}
 	if client != nil {
@@ -212,7 +213,7 @@ func TestFailures(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		fail     []int
-		failWith []testkit.OpenAIFailure
+		failWith []sandbox.OpenAIFailure
 		key      string
 		model    string
 		aiOff    bool
@@ -223,15 +224,15 @@ func TestFailures(t *testing.T) {
 		wait     time.Duration // at least, before the retry
 		operator bool          // logged as an error for operators
 	}{
-		{name: "rate limited with Retry-After", failWith: []testkit.OpenAIFailure{testkit.OpenAIRateLimited(10*time.Minute, true)},
+		{name: "rate limited with Retry-After", failWith: []sandbox.OpenAIFailure{sandbox.OpenAIRateLimited(10*time.Minute, true)},
 			state: queue.Failed, calls: 1, wait: 9 * time.Minute,
 			user: "The AI service is limiting requests; the analysis will resume shortly", detail: "rate_limit_exceeded"},
-		{name: "rate limited until a reset", failWith: []testkit.OpenAIFailure{testkit.OpenAIRateLimited(7*time.Minute, false)},
+		{name: "rate limited until a reset", failWith: []sandbox.OpenAIFailure{sandbox.OpenAIRateLimited(7*time.Minute, false)},
 			state: queue.Failed, calls: 1, wait: 6 * time.Minute,
 			user: "The AI service is limiting requests; the analysis will resume shortly", detail: "rate_limit_exceeded"},
-		{name: "quota used up", failWith: []testkit.OpenAIFailure{testkit.OpenAIQuotaExceeded()}, state: queue.Dead, calls: 1, operator: true,
+		{name: "quota used up", failWith: []sandbox.OpenAIFailure{sandbox.OpenAIQuotaExceeded()}, state: queue.Dead, calls: 1, operator: true,
 			user: "The AI service's quota is used up; AI analysis is paused until an operator restores it", detail: "insufficient_quota"},
-		{name: "unknown model", failWith: []testkit.OpenAIFailure{testkit.OpenAIModelNotFound("gpt-4o-mini")}, state: queue.Dead, calls: 1, operator: true,
+		{name: "unknown model", failWith: []sandbox.OpenAIFailure{sandbox.OpenAIModelNotFound("gpt-4o-mini")}, state: queue.Dead, calls: 1, operator: true,
 			user: "The AI service refused this deployment's credentials or model; an operator must fix its configuration", detail: "model_not_found"},
 		{name: "model the client refuses", model: "text-davinci-003" /* a completions model: go-openai refuses it for chat */, state: queue.Dead, calls: 0, operator: true,
 			user: "The AI service refused this deployment's credentials or model; an operator must fix its configuration", detail: "OpenAI client"},
@@ -241,7 +242,7 @@ func TestFailures(t *testing.T) {
 			user: "The AI service is unavailable", detail: "500"},
 		{name: "key refused", key: "sk-wrong-key-0123456789", state: queue.Dead, calls: 0, operator: true,
 			user: "The AI service refused this deployment's credentials or model; an operator must fix its configuration", detail: "401"},
-		{name: "key revoked", failWith: []testkit.OpenAIFailure{testkit.OpenAIBadKey()}, state: queue.Dead, calls: 1, operator: true,
+		{name: "key revoked", failWith: []sandbox.OpenAIFailure{sandbox.OpenAIBadKey()}, state: queue.Dead, calls: 1, operator: true,
 			user: "The AI service refused this deployment's credentials or model; an operator must fix its configuration", detail: "invalid_api_key"},
 		{name: "request refused", fail: []int{http.StatusBadRequest}, state: queue.Dead, calls: 1,
 			user: "The AI service could not analyse this data", detail: "400"},
@@ -249,7 +250,7 @@ func TestFailures(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f := setup(t, func(o *testkit.OpenAI) aianalysis.Options {
+			f := setup(t, func(o *sandbox.OpenAI) aianalysis.Options {
 				key := o.Key()
 				if tt.key != "" {
 					key = tt.key

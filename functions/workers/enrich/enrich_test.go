@@ -20,6 +20,7 @@ import (
 	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
@@ -42,7 +43,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	pool := testkit.DB(t)
 	mem := queue.NewMemory(queue.MemoryOptions{})
-	kit := testkit.StartGoogleKit(t, pool, testkit.GoogleOptions{})
+	kit := testkit.StartGoogleKit(t, pool, sandbox.GoogleOptions{})
 	addr := "owner@mine.example"
 	user, _, account := kit.Account(t, pool, addr)
 	if _, err := feature.NewSettings(pool).Set(context.Background(), user, feature.Enrichment, true); err != nil {
@@ -99,7 +100,7 @@ func (f *fixture) get(t *testing.T, id uuid.UUID) contact.Contact {
 	return c
 }
 
-var ada = testkit.GooglePerson{
+var ada = sandbox.GooglePerson{
 	GivenName: "Ada", FamilyName: "Lovelace", Emails: []string{"Ada@Example.com"},
 	Company: "Analytical Engines", JobTitle: "Mathematician", Phones: []string{"+44 20 7946 0000"},
 	URLs: []string{"https://ada.example.com"}, PhotoURL: "https://lh3.googleusercontent.com/a/ada",
@@ -124,7 +125,7 @@ func TestEnrichFills(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	// Another person whose address the contact's is a prefix of: not a match.
-	f.kit.Sandbox.AddPerson(f.addr, testkit.GooglePerson{GivenName: "Other", Emails: []string{"ada@example.community"}, Company: "Wrong"})
+	f.kit.Sandbox.AddPerson(f.addr, sandbox.GooglePerson{GivenName: "Other", Emails: []string{"ada@example.community"}, Company: "Wrong"})
 	f.kit.Sandbox.AddPerson(f.addr, ada)
 	c := f.contact(t, f.user, contact.Fields{Email: ptr("ada@example.com")})
 	f.get(t, c.ID) // cached before the job
@@ -181,7 +182,7 @@ func TestEnrichKeepsTheUsersName(t *testing.T) {
 		t.Fatalf("contact %+v", got)
 	}
 
-	f.kit.Sandbox.AddPerson(f.addr, testkit.GooglePerson{GivenName: "Charles", FamilyName: "Babbage", Emails: []string{"charles@example.com"}})
+	f.kit.Sandbox.AddPerson(f.addr, sandbox.GooglePerson{GivenName: "Charles", FamilyName: "Babbage", Emails: []string{"charles@example.com"}})
 	fromMail := f.contact(t, f.user, contact.Fields{Email: ptr("charles@example.com")})
 	if _, err := f.pool.Exec(context.Background(), `update contacts set name = 'charles', name_source = 'email' where id = $1`, fromMail.ID); err != nil {
 		t.Fatal(err)
@@ -389,9 +390,9 @@ func TestEnrichContactsNotGranted(t *testing.T) {
 // retried, no sooner than its Retry-After.
 func TestEnrichGoogleRateLimits(t *testing.T) {
 	t.Parallel()
-	for name, fail := range map[string]testkit.GoogleFailure{
-		"403 rateLimitExceeded":     testkit.GoogleQuotaPerMinute("people.googleapis.com", 10*time.Minute),
-		"403 userRateLimitExceeded": testkit.GoogleUserRateLimited(10 * time.Minute),
+	for name, fail := range map[string]sandbox.GoogleFailure{
+		"403 rateLimitExceeded":     sandbox.GoogleQuotaPerMinute("people.googleapis.com", 10*time.Minute),
+		"403 userRateLimitExceeded": sandbox.GoogleUserRateLimited(10 * time.Minute),
 	} {
 		f := newFixture(t)
 		f.kit.Sandbox.AddPerson(f.addr, ada)

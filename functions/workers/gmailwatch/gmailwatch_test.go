@@ -13,6 +13,7 @@ import (
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/feature"
 	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
@@ -28,7 +29,7 @@ type watchFixture struct {
 func newWatchFixture(t *testing.T) *watchFixture {
 	t.Helper()
 	pool := testkit.DB(t)
-	return &watchFixture{pool: pool, kit: testkit.StartGoogleKit(t, pool, testkit.GoogleOptions{})}
+	return &watchFixture{pool: pool, kit: testkit.StartGoogleKit(t, pool, sandbox.GoogleOptions{})}
 }
 
 // account creates a user with a Google account, with the webhooks flag

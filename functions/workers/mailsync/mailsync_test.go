@@ -18,6 +18,7 @@ import (
 	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
@@ -39,7 +40,7 @@ func newMailFixture(t *testing.T, m mailsync.Options) *mailFixture {
 	t.Helper()
 	pool := testkit.DB(t)
 	mem := queue.NewMemory(queue.MemoryOptions{})
-	kit := testkit.StartGoogleKit(t, pool, testkit.GoogleOptions{})
+	kit := testkit.StartGoogleKit(t, pool, sandbox.GoogleOptions{})
 	m.Google, m.Tokens = kit.Client, kit.Tokens
 	addr := "owner@mine.example"
 	user, _, account := kit.Account(t, pool, addr)
@@ -56,9 +57,9 @@ func (f *mailFixture) deliver(n int) []string {
 		f.sent++
 		i := f.sent
 		sent := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)
-		ids = append(ids, f.kit.Sandbox.AddMessage(f.addr, testkit.GmailMessage{
+		ids = append(ids, f.kit.Sandbox.AddMessage(f.addr, sandbox.GmailMessage{
 			Snippet:  fmt.Sprintf("Message %d &amp; more", i),
-			Headers:  testkit.MessageHeaders(fmt.Sprintf("Person %d <person%d@example.com>", i, i), "Owner <"+f.addr+">", fmt.Sprintf("Hello %d", i), sent),
+			Headers:  sandbox.MessageHeaders(fmt.Sprintf("Person %d <person%d@example.com>", i, i), "Owner <"+f.addr+">", fmt.Sprintf("Hello %d", i), sent),
 			Received: sent.Add(time.Minute),
 		}))
 	}
@@ -447,9 +448,9 @@ func TestEmailSyncBulkRecipients(t *testing.T) {
 	sent := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	add := func(from, to, subject string, extra ...[2]string) {
 		sent = sent.Add(time.Hour)
-		f.kit.Sandbox.AddMessage(f.addr, testkit.GmailMessage{
+		f.kit.Sandbox.AddMessage(f.addr, sandbox.GmailMessage{
 			Snippet: subject, Received: sent.Add(time.Minute),
-			Headers: append(testkit.MessageHeaders(from, to, subject, sent), extra...),
+			Headers: append(sandbox.MessageHeaders(from, to, subject, sent), extra...),
 		})
 	}
 	// 2,000 recipients: the header limit of 500 each, in To, Cc, Bcc and
@@ -558,7 +559,7 @@ func TestEmailSyncGmailNotGranted(t *testing.T) {
 	t.Parallel()
 	pool := testkit.DB(t)
 	mem := queue.NewMemory(queue.MemoryOptions{})
-	kit := testkit.StartGoogleKit(t, pool, testkit.GoogleOptions{})
+	kit := testkit.StartGoogleKit(t, pool, sandbox.GoogleOptions{})
 	addr := "unticked@mine.example"
 	user, _, account := kit.Account(t, pool, addr, google.ScopeGmailReadonly)
 	f := &mailFixture{pool: pool, mem: mem, q: queue.New(pool, mem, nil), kit: kit, addr: addr, user: user, account: account,
@@ -580,10 +581,10 @@ func TestEmailSyncGmailNotGranted(t *testing.T) {
 // are retried no sooner than its Retry-After.
 func TestEmailSyncGmailRateLimits(t *testing.T) {
 	t.Parallel()
-	for name, fail := range map[string]testkit.GoogleFailure{
-		"403 rateLimitExceeded":     testkit.GoogleQuotaPerMinute("gmail.googleapis.com", 10*time.Minute),
-		"403 userRateLimitExceeded": testkit.GoogleUserRateLimited(10 * time.Minute),
-		"429":                       testkit.GoogleRateLimited(10 * time.Minute),
+	for name, fail := range map[string]sandbox.GoogleFailure{
+		"403 rateLimitExceeded":     sandbox.GoogleQuotaPerMinute("gmail.googleapis.com", 10*time.Minute),
+		"403 userRateLimitExceeded": sandbox.GoogleUserRateLimited(10 * time.Minute),
+		"429":                       sandbox.GoogleRateLimited(10 * time.Minute),
 	} {
 		f := newMailFixture(t, mailsync.Options{})
 		f.deliver(2)

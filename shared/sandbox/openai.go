@@ -1,4 +1,4 @@
-package testkit
+package sandbox
 
 import (
 	"crypto/sha256"
@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 	"unicode/utf8"
 
@@ -30,7 +28,7 @@ import (
 // a text saying the same. It records every request for
 // assertions and fails on demand (Fail).
 //
-// It serves tests (StartOpenAI) and the local server, which mounts
+// It serves tests (testkit.StartOpenAI) and the local server, which mounts
 // Handler under /sandbox/openai when no OPENAI_API_KEY is set.
 type OpenAI struct {
 	key  string
@@ -144,6 +142,9 @@ func (r OpenAIRequest) userText() string {
 
 // OpenAIOptions configure a sandbox OpenAI.
 type OpenAIOptions struct {
+	// BaseURL is the API base URL it is served at, with its /v1, which URL
+	// returns. testkit.StartOpenAI sets it.
+	BaseURL string
 	// Key is the one API key it accepts; empty is the local server's
 	// sandbox key, config.SandboxOpenAIKey.
 	Key string
@@ -154,18 +155,7 @@ func NewOpenAI(o OpenAIOptions) *OpenAI {
 	if o.Key == "" {
 		o.Key = config.SandboxOpenAIKey
 	}
-	return &OpenAI{key: o.Key}
-}
-
-// StartOpenAI serves a sandbox OpenAI on a local test server, closed when
-// the test ends.
-func StartOpenAI(t testing.TB, o OpenAIOptions) *OpenAI {
-	t.Helper()
-	s := NewOpenAI(o)
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	s.base = srv.URL + "/v1"
-	return s
+	return &OpenAI{key: o.Key, base: o.BaseURL}
 }
 
 // URL is the API base URL of a started sandbox, with its /v1, as OpenAI

@@ -1,4 +1,4 @@
-package testkit_test
+package sandbox_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/personalcrm/core/shared/google"
+	"github.com/personalcrm/core/shared/sandbox"
 	"github.com/personalcrm/core/shared/testkit"
 )
 
@@ -34,10 +35,10 @@ func TestSandboxGoogleAPIFailures(t *testing.T) {
 	t.Parallel()
 	pool := testkit.DB(t)
 	ctx := context.Background()
-	kit := testkit.StartGoogleKit(t, pool, testkit.GoogleOptions{})
+	kit := testkit.StartGoogleKit(t, pool, sandbox.GoogleOptions{})
 	addr := "sandbox@mine.example"
 	user, _, account := kit.Account(t, pool, addr, google.ScopeContactsReadonly)
-	id := kit.Sandbox.AddMessage(addr, testkit.GmailMessage{Snippet: "hello", Headers: [][2]string{{"Subject", "Hi"}}})
+	id := kit.Sandbox.AddMessage(addr, sandbox.GmailMessage{Snippet: "hello", Headers: [][2]string{{"Subject", "Hi"}}})
 	tok, err := kit.Tokens.Token(ctx, user, account)
 	if err != nil {
 		t.Fatal(err)
@@ -75,14 +76,14 @@ func TestSandboxGoogleAPIFailures(t *testing.T) {
 	}
 
 	// Rate limits on demand, with Retry-After.
-	f := testkit.GoogleUserRateLimited(90 * time.Second)
+	f := sandbox.GoogleUserRateLimited(90 * time.Second)
 	f.Times = 1
 	kit.Sandbox.FailGmailWith(f)
 	if res, e := call("/gmail/v1/users/me/profile"); res.StatusCode != http.StatusForbidden || res.Header.Get("Retry-After") != "90" ||
 		len(e.Error.Errors) != 1 || e.Error.Errors[0].Reason != "userRateLimitExceeded" {
 		t.Fatalf("user rate limit: %d %v %+v", res.StatusCode, res.Header, e)
 	}
-	kit.Sandbox.FailGmailWith(testkit.GoogleRateLimited(5 * time.Second))
+	kit.Sandbox.FailGmailWith(sandbox.GoogleRateLimited(5 * time.Second))
 	if res, _ := call("/gmail/v1/users/me/profile"); res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") != "5" {
 		t.Fatalf("429: %d %v", res.StatusCode, res.Header)
 	}

@@ -1,4 +1,4 @@
-package testkit
+package sandbox
 
 import (
 	"encoding/json"

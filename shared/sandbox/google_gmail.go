@@ -1,7 +1,9 @@
-package testkit
+package sandbox
 
 import (
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -277,4 +279,10 @@ func MessageHeaders(from, to, subject string, sent time.Time) [][2]string {
 		{"Subject", subject},
 		{"Message-ID", fmt.Sprintf("<%d.%s@sandbox.example>", sent.UnixNano(), randomHex(4))},
 	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

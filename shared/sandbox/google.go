@@ -1,4 +1,4 @@
-package testkit
+package sandbox
 
 import (
 	"crypto"
@@ -13,12 +13,10 @@ import (
 	"html/template"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -35,9 +33,9 @@ import (
 // only at consent: the first time a person allows the client, or when the
 // client asks again with prompt=consent.
 //
-// Its state lives in memory. It serves tests (StartGoogle) and the local
-// server, which mounts Handler under /sandbox/google when no Google client
-// is configured.
+// Its state lives in memory. It serves tests (testkit.StartGoogle) and
+// the local server, which mounts Handler under /sandbox/google when no
+// Google client is configured.
 type Google struct {
 	base         string
 	clientID     string
@@ -80,7 +78,7 @@ type GoogleUser struct {
 // GoogleOptions configure a sandbox Google.
 type GoogleOptions struct {
 	// BaseURL is where the sandbox is served: its issuer and the prefix
-	// of the URLs it names. StartGoogle sets it.
+	// of the URLs it names. testkit.StartGoogle sets it.
 	BaseURL string
 	// ClientID and ClientSecret are the one client it accepts; empty are
 	// the local server's sandbox credentials.
@@ -144,17 +142,6 @@ func NewGoogle(o GoogleOptions) *Google {
 		calls:        map[string]int{},
 		boxes:        map[string]*gmailBox{},
 	}
-}
-
-// StartGoogle serves a sandbox Google on a local test server, closed when
-// the test ends.
-func StartGoogle(t testing.TB, o GoogleOptions) *Google {
-	t.Helper()
-	g := NewGoogle(o)
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	g.base = srv.URL
-	return g
 }
 
 // URL is the sandbox's base URL.
