@@ -419,6 +419,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := &reqInfo{}
 	ctx = context.WithValue(ctx, infoKey{}, info)
 	ctx = logging.WithAttrs(ctx, slog.String("request_id", id))
+	if s.mon != nil {
+		// The handler's calls to Google and OpenAI are timed with it.
+		ctx = monitor.NewContext(ctx, s.mon)
+	}
 	r = r.WithContext(ctx)
 	w.Header().Set("X-Request-Id", id)
 	sw := &statusWriter{ResponseWriter: w}

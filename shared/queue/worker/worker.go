@@ -136,6 +136,10 @@ type message struct {
 // their successes recorded together, so a batch costs the database two
 // statements besides the handlers' own work. The error is always nil.
 func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	if w.o.Monitor != nil {
+		// The handlers' calls to Google and OpenAI are timed with it.
+		ctx = monitor.NewContext(ctx, w.o.Monitor)
+	}
 	msgs := make([]*message, len(ev.Records))
 	var reqs []queue.ClaimRequest
 	for i := range ev.Records {
