@@ -107,3 +107,16 @@ func (t *Tally) Total() (n int64, d time.Duration) {
 	}
 	return t.n.Load(), time.Duration(t.d.Load())
 }
+
+// Metrics are the tally as the metrics name+"Time" (Milliseconds) and
+// name+"Calls" (Count), or none when no call was counted.
+func (t *Tally) Metrics(name string) []Metric {
+	n, d := t.Total()
+	if n == 0 {
+		return nil
+	}
+	return []Metric{
+		{Name: name + "Time", Unit: Milliseconds, Value: float64(d) / float64(time.Millisecond)},
+		{Name: name + "Calls", Unit: Count, Value: float64(n)},
+	}
+}

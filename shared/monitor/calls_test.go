@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
@@ -114,5 +116,12 @@ func TestTally(t *testing.T) {
 	}
 	if d != 10*time.Millisecond {
 		t.Errorf("duration = %v; want 10ms", d)
+	}
+	want := []Metric{{Name: "DatabaseTime", Unit: Milliseconds, Value: 10}, {Name: "DatabaseCalls", Unit: Count, Value: 10}}
+	if diff := cmp.Diff(want, tally.Metrics("Database")); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s", diff)
+	}
+	if m := nilTally.Metrics("Database"); m != nil {
+		t.Errorf("metrics of no call: %v", m)
 	}
 }

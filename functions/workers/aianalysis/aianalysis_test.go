@@ -157,6 +157,10 @@ func TestContactSummary(t *testing.T) {
 	if got := strings.Count(f.metrics.String(), `{"Name":"`+aianalysis.LabelChat+`","Unit":"Milliseconds"}`); got != 1 {
 		t.Errorf("%d %s metrics; want 1:\n%s", got, aianalysis.LabelChat, f.metrics.String())
 	}
+	// And the job's statements, beside its duration.
+	if !strings.Contains(f.metrics.String(), `{"Name":"DatabaseTime","Unit":"Milliseconds"}`) {
+		t.Errorf("no DatabaseTime metric for the job:\n%s", f.metrics.String())
+	}
 	r := reqs[0]
 	if r.Model != "gpt-4o-mini" || r.ResponseFormat == nil || r.ResponseFormat.Type != "json_object" ||
 		len(r.Messages) != 2 || r.Messages[0].Role != "system" || r.Messages[1].Role != "user" {
