@@ -34,8 +34,8 @@ func newNetwork(scope constructs.Construct, s Settings) *network {
 			{Name: jsii.String("private"), SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS, CidrMask: jsii.Number(22)},
 		},
 		RestrictDefaultSecurityGroup: jsii.Bool(true),
-		// S3 gateway endpoint: free, and keeps any S3 traffic (S3_BUCKET,
-		// database log exports) off the NAT's per-GB charge.
+		// S3 gateway endpoint: free, and keeps any S3 traffic off the
+		// NAT's per-GB charge.
 		GatewayEndpoints: &map[string]*awsec2.GatewayVpcEndpointOptions{
 			"S3": {Service: awsec2.GatewayVpcEndpointAwsService_S3()},
 		},

@@ -27,6 +27,7 @@ import (
 // a ticker.
 type background struct {
 	log      *slog.Logger
+	mon      *monitor.Monitor
 	queue    *queue.Queue
 	receiver queue.Receiver
 	workers  []*worker.Worker
@@ -76,7 +77,7 @@ func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, p
 		ops[op.Function.Name] = op
 	}
 	own := []*worker.Worker{mailsync.Worker(deps, mail), enrich.Worker(deps, enrichment), aianalysis.Worker(deps, aiOptions(cfg))}
-	return &background{log: log, queue: q, receiver: receiver, workers: workers.Jobs(deps, own...), ops: ops}, nil
+	return &background{log: log, mon: mon, queue: q, receiver: receiver, workers: workers.Jobs(deps, own...), ops: ops}, nil
 }
 
 // start runs the consumers and schedules until ctx ends; wait waits for
@@ -109,7 +110,7 @@ func (b *background) schedule(ctx context.Context, s catalog.Schedule) {
 func (b *background) fire(ctx context.Context, s catalog.Schedule) {
 	log := b.log.With("schedule", s.Name, "target", s.Target)
 	if op, ok := b.ops[s.Target]; ok {
-		res, err := op.Run(ctx)
+		res, err := op.Run(monitor.NewContext(ctx, b.mon))
 		if err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "scheduled operation failed", "err", err)
 			return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/logging"
+	"github.com/personalcrm/core/shared/monitor"
 	"github.com/personalcrm/core/shared/platform"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/sqsqueue"
@@ -51,6 +52,8 @@ func StartOp(app *platform.App, op Op) {
 	fnAttr := slog.String(logging.FunctionKey, op.Function.Name)
 	lambda.StartWithOptions(func(ctx context.Context, _ json.RawMessage) (any, error) {
 		ctx = logging.WithAttrs(ctx, fnAttr)
+		// The operation's calls to Google are timed with it.
+		ctx = monitor.NewContext(ctx, app.Monitor)
 		start := time.Now()
 		res, err := op.Run(ctx)
 		if err != nil {

@@ -419,6 +419,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	info := &reqInfo{}
 	ctx = context.WithValue(ctx, infoKey{}, info)
 	ctx = logging.WithAttrs(ctx, slog.String("request_id", id))
+	if s.mon != nil {
+		// The handler's calls to Google and OpenAI are timed with it,
+		// and its statements summed in the tally.
+		ctx = monitor.NewContext(ctx, s.mon)
+		ctx, _ = monitor.WithTally(ctx)
+	}
 	r = r.WithContext(ctx)
 	w.Header().Set("X-Request-Id", id)
 	sw := &statusWriter{ResponseWriter: w}
@@ -471,9 +477,10 @@ func (s *Server) finish(ctx context.Context, r *http.Request, status int, info *
 		if status >= 500 {
 			fault = 1
 		}
-		s.mon.Emit(ctx,
-			monitor.Metric{Name: "Latency", Unit: monitor.Milliseconds, Value: float64(d.Microseconds()) / 1000},
-			monitor.Metric{Name: "Fault", Unit: monitor.Count, Value: fault})
+		s.mon.Emit(ctx, append([]monitor.Metric{
+			{Name: "Latency", Unit: monitor.Milliseconds, Value: float64(d.Microseconds()) / 1000},
+			{Name: "Fault", Unit: monitor.Count, Value: fault},
+		}, monitor.TallyFrom(ctx).Metrics("Database")...)...)
 	}
 }
 

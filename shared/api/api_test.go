@@ -68,6 +68,13 @@ func server(t *testing.T) (*api.Server, *testkit.Buffer, *testkit.Buffer) {
 			return nil, e
 		case "forbidden":
 			return nil, errs.Forbidden("Not allowed")
+		case "queries":
+			// As the database does for each statement.
+			if monitor.FromContext(ctx) == nil {
+				return nil, errors.New("no monitor in the request's context")
+			}
+			monitor.TallyFrom(ctx).Add(2 * time.Millisecond)
+			monitor.TallyFrom(ctx).Add(3 * time.Millisecond)
 		}
 		out := &idOutput{SetCookie: []string{"a=1; Path=/", "b=2; Path=/"}}
 		p, _ := auth.From(ctx)
@@ -251,5 +258,39 @@ func TestMalformedEvent(t *testing.T) {
 	res := s.ServeEvent(context.Background(), ev)
 	if res.StatusCode != 400 || !strings.Contains(res.Body, "VALIDATION_ERROR") {
 		t.Fatalf("got %d %s", res.StatusCode, res.Body)
+	}
+}
+
+// TestRequestMetrics: a request's database time and statements are
+// metrics of the request, emitted only when it ran any.
+func TestRequestMetrics(t *testing.T) {
+	s, _, metrics := server(t)
+	for _, tr := range testkit.Transports(s) {
+		t.Run(tr.Name, func(t *testing.T) {
+			metrics.Reset()
+			res := tr.Do(t, testkit.Request("GET", "/v1/contacts/"+uuid.NewString()+"?mode=queries", "good-token-0123456789", nil))
+			if res.StatusCode != 200 {
+				t.Fatalf("status %d", res.StatusCode)
+			}
+			var line map[string]any
+			if err := json.Unmarshal([]byte(strings.TrimSpace(metrics.String())), &line); err != nil {
+				t.Fatalf("one metric line expected: %v\n%s", err, metrics.String())
+			}
+			if line["DatabaseTime"] != 5.0 {
+				t.Errorf("DatabaseTime = %v; want 5", line["DatabaseTime"])
+			}
+			if line["DatabaseCalls"] != 2.0 {
+				t.Errorf("DatabaseCalls = %v; want 2", line["DatabaseCalls"])
+			}
+			if _, ok := line["Latency"]; !ok {
+				t.Errorf("no Latency beside them: %v", line)
+			}
+
+			metrics.Reset()
+			tr.Do(t, testkit.Request("GET", "/v1/contacts/"+uuid.NewString(), "good-token-0123456789", nil))
+			if strings.Contains(metrics.String(), "Database") {
+				t.Errorf("a request without statements has database metrics: %s", metrics.String())
+			}
+		})
 	}
 }

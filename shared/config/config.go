@@ -13,7 +13,6 @@ import (
 	"os"
 	"reflect"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -63,8 +62,6 @@ const (
 	VarOpenAIAPIKey             = "OPENAI_API_KEY"
 	VarOpenAIBaseURL            = "OPENAI_BASE_URL"
 	VarOpenAIModel              = "OPENAI_MODEL"
-	VarS3Bucket                 = "S3_BUCKET"
-	VarS3Region                 = "S3_REGION"
 	VarFeatureAIAgents          = "FEATURE_AI_AGENTS"
 	VarFeatureEnrichment        = "FEATURE_ENRICHMENT"
 	VarFeatureWebhooks          = "FEATURE_WEBHOOKS"
@@ -170,9 +167,6 @@ type Config struct {
 	OpenAIBaseURL *url.URL `env:"OPENAI_BASE_URL"`
 	// OpenAIModel is the chat model AI analysis asks.
 	OpenAIModel string `env:"OPENAI_MODEL"`
-
-	S3Bucket string `env:"S3_BUCKET"`
-	S3Region string `env:"S3_REGION"`
 
 	// Features gate features for everyone: off here is off for every user.
 	Features Features
@@ -517,12 +511,6 @@ func (p problemList) sort() {
 // fromParse turns the parser's aggregated errors into problems named by
 // variable.
 func (p *problemList) fromParse(cfg *Config, err error) {
-	keys := map[string]string{} // field name -> variable
-	if params, perr := env.GetFieldParams(cfg); perr == nil {
-		for _, fp := range params {
-			keys[fp.OwnKey] = fp.Key
-		}
-	}
 	fieldVar := fieldVars(reflect.TypeOf(*cfg))
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
@@ -671,9 +659,6 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 	}
 
 	validateOpenAI(cfg, p)
-	if cfg.S3Region != "" && !validRegion(cfg.S3Region) {
-		p.add(VarS3Region, fmt.Sprintf("must be an AWS region like eu-west-1, not %q", cfg.S3Region))
-	}
 	validateJobs(cfg, vars, p)
 }
 
@@ -816,18 +801,6 @@ func checkHTTPURL(name string, u *url.URL, prod bool, p *problemList) {
 	case prod && u.Scheme != "https":
 		p.add(name, "must use https in production")
 	}
-}
-
-func validRegion(r string) bool {
-	parts := strings.Split(r, "-")
-	if len(parts) < 3 {
-		return false
-	}
-	last := parts[len(parts)-1]
-	if last == "" || strings.Trim(last, "0123456789") != "" {
-		return false
-	}
-	return !slices.ContainsFunc(parts, func(s string) bool { return s == "" || strings.ToLower(s) != s })
 }
 
 // TokenBox is the key ring of TokenKeys, which seals and opens provider

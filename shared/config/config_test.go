@@ -234,7 +234,6 @@ func TestLoadProblems(t *testing.T) {
 		{"openai model empty", allFn, with(production(), "OPENAI_MODEL", ""), map[string]string{"OPENAI_MODEL": "model name"}},
 		{"openai model with spaces", allFn, with(production(), "OPENAI_MODEL", "gpt 4"), map[string]string{"OPENAI_MODEL": "model name"}},
 		{"openai fine-tuned model", allFn, with(production(), "OPENAI_MODEL", "ft:gpt-4o-mini-2024-07-18:acme::abc123"), nil},
-		{"bad region", dbFn, with(production(), "S3_REGION", "moon"), map[string]string{"S3_REGION": "AWS region"}},
 		{"feature flag not a bool", dbFn, with(production(), "FEATURE_WEBHOOKS", "yes please"), map[string]string{"FEATURE_WEBHOOKS": "boolean"}},
 		{"unneeded variables are not required", dbFn, with(production(), "GOOGLE_CLIENT_ID", "<unset>", "GOOGLE_CLIENT_SECRET", "<unset>", "OPENAI_API_KEY", "<unset>", "TOKEN_KEYS", "<unset>", "REDIS_URL", "<unset>"), nil},
 		{"all at once", allFn, map[string]string{

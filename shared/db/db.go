@@ -68,6 +68,8 @@ func Open(ctx context.Context, url string, o Options) (*Pool, error) {
 	cfg.ConnConfig.StatementCacheCapacity = 0
 	cfg.ConnConfig.DescriptionCacheCapacity = 0
 	cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	// Statements add their time to the request's or job's tally.
+	cfg.ConnConfig.Tracer = timer{}
 	switch o.Mode {
 	case Lambda:
 		// One invocation at a time; a second connection serves work a

@@ -24,6 +24,7 @@ import (
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/monitor"
 )
 
 // The read-only API scopes the CRM asks for besides sign-in.
@@ -50,6 +51,39 @@ type Endpoints struct {
 	// Certs is the JSON Web Key Set of the keys Google signs its ID
 	// tokens with (Pub/Sub's push tokens among them).
 	Certs string
+}
+
+// The labels under which a call to Google is timed, by the endpoint it
+// calls.
+const (
+	LabelToken    = "google.oauth"          // the token endpoint: code exchange, refresh
+	LabelRevoke   = "google.oauth.revoke"   // token revocation
+	LabelUserInfo = "google.oauth.userinfo" // OpenID Connect's userinfo
+	LabelGmail    = "google.gmail"
+	LabelPeople   = "google.people"
+	LabelCerts    = "google.certs"
+	LabelOther    = "google.other" // none of the above
+)
+
+// label is the label of a call to req's URL. The sandbox serves Gmail,
+// People and userinfo under one root, so the API's path decides.
+func (e Endpoints) label(req *http.Request) string {
+	u := req.URL.Scheme + "://" + req.URL.Host + req.URL.Path
+	switch {
+	case u == e.Token:
+		return LabelToken
+	case u == e.Revoke:
+		return LabelRevoke
+	case u == e.UserInfo:
+		return LabelUserInfo
+	case u == e.Certs:
+		return LabelCerts
+	case e.Gmail != "" && strings.HasPrefix(u, e.Gmail+"gmail/"):
+		return LabelGmail
+	case e.People != "" && strings.HasPrefix(u, e.People+"v1/"):
+		return LabelPeople
+	}
+	return LabelOther
 }
 
 // Production are Google's own endpoints.
@@ -113,11 +147,16 @@ type Client struct {
 	apiTimeout time.Duration
 }
 
-// New returns a client. It does no I/O.
+// New returns a client. It does no I/O. Its calls, those of its API
+// clients included, are timed by the monitor in their context (see
+// monitor.Transport) under the Label constants.
 func New(o Options) *Client {
 	if o.HTTP == nil {
 		o.HTTP = &http.Client{Timeout: 10 * time.Second}
 	}
+	timed := *o.HTTP // the caller's client stays as it was
+	timed.Transport = monitor.Transport(o.HTTP.Transport, o.Endpoints.label)
+	o.HTTP = &timed
 	if o.APITimeout <= 0 {
 		o.APITimeout = DefaultAPITimeout
 	}

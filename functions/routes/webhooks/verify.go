@@ -17,6 +17,7 @@ import (
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/logging"
+	"github.com/personalcrm/core/shared/monitor"
 )
 
 // Issuers are the issuers of the tokens Pub/Sub signs for push
@@ -76,6 +77,8 @@ func NewPushVerifier(ctx context.Context, o PushOptions) (*PushVerifier, error) 
 		}
 		hc = &http.Client{Timeout: hc.Timeout, Transport: certsAt{to: to, next: hc.Transport}}
 	}
+	// Fetching Google's keys is timed by the monitor in the context.
+	hc = &http.Client{Timeout: hc.Timeout, Transport: monitor.Transport(hc.Transport, func(*http.Request) string { return google.LabelCerts })}
 	v, err := idtoken.NewValidator(ctx, option.WithHTTPClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: token validator: %w", err)

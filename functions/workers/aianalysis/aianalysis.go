@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
@@ -21,6 +22,7 @@ import (
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/feature"
 	"github.com/personalcrm/core/shared/logging"
+	"github.com/personalcrm/core/shared/monitor"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
 )
@@ -60,14 +62,28 @@ func FromConfig(cfg *config.Config) Options {
 }
 
 // NewClient is an OpenAI client with key, at baseURL (with its /v1) or,
-// empty, at OpenAI's.
+// empty, at OpenAI's. Its calls are timed by the monitor in their context
+// (see monitor.Transport): LabelChat for chat completions.
 func NewClient(key, baseURL string) *openai.Client {
 	c := openai.DefaultConfig(key)
 	if baseURL != "" {
 		c.BaseURL = baseURL
 	}
-	c.HTTPClient = &http.Client{Timeout: requestTimeout, Transport: limitHeaders{http.DefaultTransport}}
+	c.HTTPClient = &http.Client{Timeout: requestTimeout, Transport: limitHeaders{monitor.Transport(http.DefaultTransport, openAILabel)}}
 	return openai.NewClientWithConfig(c)
+}
+
+// The labels under which a call to OpenAI is timed.
+const (
+	LabelChat  = "openai.chat"
+	LabelOther = "openai.other"
+)
+
+func openAILabel(req *http.Request) string {
+	if strings.HasSuffix(req.URL.Path, "/chat/completions") {
+		return LabelChat
+	}
+	return LabelOther
 }
 
 // limitHeaders keeps the headers of a 429 answer for the caller that put

@@ -21,6 +21,7 @@ import (
 	"github.com/personalcrm/core/shared/domain/insight"
 	"github.com/personalcrm/core/shared/feature"
 	"github.com/personalcrm/core/shared/logging"
+	"github.com/personalcrm/core/shared/monitor"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
 	"github.com/personalcrm/core/shared/sandbox"
@@ -33,18 +34,21 @@ type fixture struct {
 	insights *insight.Service
 	openAI   *sandbox.OpenAI
 	logs     *testkit.Buffer
+	metrics  *testkit.Buffer
 	w        *worker.Worker
 }
 
 func setup(t *testing.T, client func(*sandbox.OpenAI) aianalysis.Options) fixture {
 	t.Helper()
-	f := fixture{pool: testkit.DB(t), mem: queue.NewMemory(queue.MemoryOptions{}), openAI: testkit.StartOpenAI(t, sandbox.OpenAIOptions{}), logs: &testkit.Buffer{}}
+	f := fixture{pool: testkit.DB(t), mem: queue.NewMemory(queue.MemoryOptions{}), openAI: testkit.StartOpenAI(t, sandbox.OpenAIOptions{}), logs: &testkit.Buffer{}, metrics: &testkit.Buffer{}}
 	f.insights = insight.NewService(f.pool, queue.New(f.pool, f.mem, nil))
 	o := aianalysis.Options{Client: aianalysis.NewClient(f.openAI.Key(), f.openAI.URL()), Model: "gpt-4o-mini", Gates: feature.Gates{feature.AIAgents: true}}
 	if client != nil {
 		o = client(f.openAI)
 	}
-	f.w = aianalysis.Worker(workers.Deps{DB: f.pool, Backend: f.mem, Log: logging.New(f.logs, slog.LevelInfo)}, o)
+	log := logging.New(f.logs, slog.LevelInfo)
+	mon := monitor.New(f.metrics, log, "PersonalCRM", "ai-analysis")
+	f.w = aianalysis.Worker(workers.Deps{DB: f.pool, Backend: f.mem, Log: log, Monitor: mon}, o)
 	return f
 }
 
@@ -149,6 +153,14 @@ func TestContactSummary(t *testing.T) {
 	reqs := f.openAI.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("%d completion requests, want 1", len(reqs))
+	}
+	// The call is timed: one openai.chat metric, in milliseconds.
+	if got := strings.Count(f.metrics.String(), `{"Name":"`+aianalysis.LabelChat+`","Unit":"Milliseconds"}`); got != 1 {
+		t.Errorf("%d %s metrics; want 1:\n%s", got, aianalysis.LabelChat, f.metrics.String())
+	}
+	// And the job's statements, beside its duration.
+	if !strings.Contains(f.metrics.String(), `{"Name":"DatabaseTime","Unit":"Milliseconds"}`) {
+		t.Errorf("no DatabaseTime metric for the job:\n%s", f.metrics.String())
 	}
 	r := reqs[0]
 	if r.Model != "gpt-4o-mini" || r.ResponseFormat == nil || r.ResponseFormat.Type != "json_object" ||

@@ -136,6 +136,10 @@ type message struct {
 // their successes recorded together, so a batch costs the database two
 // statements besides the handlers' own work. The error is always nil.
 func (w *Worker) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	if w.o.Monitor != nil {
+		// The handlers' calls to Google and OpenAI are timed with it.
+		ctx = monitor.NewContext(ctx, w.o.Monitor)
+	}
 	msgs := make([]*message, len(ev.Records))
 	var reqs []queue.ClaimRequest
 	for i := range ev.Records {
@@ -275,9 +279,12 @@ func (w *Worker) runAll(ctx context.Context, run []*message) {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			jctx := logging.WithAttrs(m.ctx, slog.Int("attempt", m.job.Attempts))
+			jctx, tally := monitor.WithTally(jctx) // the job's statements
 			start := time.Now()
 			err := w.runJob(jctx, m.job, m.payload)
-			w.o.Monitor.Duration(jctx, "JobDuration", time.Since(start))
+			w.o.Monitor.Emit(jctx, append([]monitor.Metric{
+				{Name: "JobDuration", Unit: monitor.Milliseconds, Value: float64(time.Since(start)) / float64(time.Millisecond)},
+			}, tally.Metrics("Database")...)...)
 			if err != nil {
 				m.result = w.failed(jctx, m.rec, m.job, err)
 				return
