@@ -10,7 +10,8 @@ import (
 // TestImportRules keeps the layers apart: no Lambda links the test kit or
 // the sandboxes, the local server links the sandboxes but not the test
 // kit, the sandboxes do not link "testing", only ai-analysis links the
-// OpenAI client,
+// OpenAI client, only the functions that call Google's APIs link Google's
+// API client stack,
 // domain packages stay free of transports, AWS and each other, and
 // platform packages import neither domain packages nor functions.
 func TestImportRules(t *testing.T) {
@@ -37,6 +38,12 @@ func TestImportRules(t *testing.T) {
 				}
 				// The OpenAI client only where it is used.
 				if d == "github.com/sashabaranov/go-openai" && rel != "functions/jobs/ai-analysis" {
+					t.Errorf("%s links %s", rel, d)
+				}
+				// Google's API client stack (gRPC, credentials, transports)
+				// only in the functions that call Google's APIs with it;
+				// verifying Google's signed tokens does not need it.
+				if googleClientStack(d) && !googleAPICallers[rel] {
 					t.Errorf("%s links %s", rel, d)
 				}
 			}
@@ -87,4 +94,21 @@ func TestImportRules(t *testing.T) {
 	if !sawDev || !sawSandbox {
 		t.Fatalf("functions/dev found: %v, shared/sandbox found: %v", sawDev, sawSandbox)
 	}
+}
+
+// googleAPICallers are the functions that call Gmail or People through
+// google.golang.org/api's clients.
+var googleAPICallers = map[string]bool{
+	"functions/jobs/email-sync": true,
+	"functions/jobs/enrichment": true,
+	"functions/ops/gmail-watch": true,
+}
+
+// googleClientStack reports whether pkg is part of Google's API client
+// stack: gRPC, the credentials and transports of google.golang.org/api and
+// cloud.google.com/go/auth, and idtoken.
+func googleClientStack(pkg string) bool {
+	return pkg == "google.golang.org/grpc" || pkg == "cloud.google.com/go/auth" ||
+		pkg == "google.golang.org/api/idtoken" || pkg == "google.golang.org/api/transport/http" ||
+		pkg == "google.golang.org/api/internal/credentialstype"
 }

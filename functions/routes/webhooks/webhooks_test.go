@@ -7,7 +7,9 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,5 +288,51 @@ func TestPushRateLimitedPerIP(t *testing.T) {
 	}
 	if code := send("192.0.2.11"); code != http.StatusUnauthorized {
 		t.Fatalf("another address: %d", code)
+	}
+}
+
+// countingTransport counts the requests it sends.
+type countingTransport struct{ n atomic.Int32 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestVerifierKeys: Google's keys are fetched once and kept, not per push;
+// Google's issuer is accepted with or without its scheme; a token that is
+// not RS256-signed is refused.
+func TestVerifierKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	g := testkit.StartGoogle(t, sandbox.GoogleOptions{})
+	fetches := &countingTransport{}
+	v, err := webhooks.NewPushVerifier(ctx, webhooks.PushOptions{Audience: audience, ServiceAccount: serviceAccount,
+		Certs: google.SandboxEndpoints(g.URL()).Certs, HTTP: &http.Client{Transport: fetches, Timeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := fetches.n.Load(); n != 0 {
+		t.Fatalf("%d key fetches before the first push, want none", n)
+	}
+	for _, iss := range []string{"https://accounts.google.com", "accounts.google.com", "https://accounts.google.com"} {
+		if err := v.Verify(ctx, g.PushToken(sandbox.PushToken{Audience: audience, Email: serviceAccount, Issuer: iss}), ""); err != nil {
+			t.Fatalf("issuer %s: %v", iss, err)
+		}
+	}
+	if n := fetches.n.Load(); n != 1 {
+		t.Fatalf("%d key fetches for three pushes, want 1", n)
+	}
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	claims := enc(`{"iss":"https://accounts.google.com","aud":"` + audience + `","email":"` + serviceAccount +
+		`","email_verified":true,"exp":` + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + `}`)
+	for name, tok := range map[string]string{
+		"alg none":           enc(`{"alg":"none","typ":"JWT"}`) + "." + claims + ".",
+		"HS256":              enc(`{"alg":"HS256","typ":"JWT","kid":"sandbox-1"}`) + "." + claims + "." + enc("mac"),
+		"email not verified": g.PushToken(sandbox.PushToken{Audience: audience, Email: serviceAccount, EmailUnverified: true}),
+	} {
+		if err := v.Verify(ctx, tok, ""); !errs.Is(err, errs.KindUnauthenticated) {
+			t.Errorf("%s: %v, want unauthenticated", name, err)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/personalcrm/core/shared/domain/insight"
 	"github.com/personalcrm/core/shared/errs"
+	"github.com/personalcrm/core/shared/testkit"
 )
 
 func TestParse(t *testing.T) {
@@ -114,5 +115,14 @@ func TestCheckSummary(t *testing.T) {
 	var got insight.Summary
 	if err != nil || json.Unmarshal(content, &got) != nil || len([]rune(got.Summary)) > 2000 || len(got.Topics) != 10 {
 		t.Fatalf("%d characters, %d topics (%v)", len([]rune(got.Summary)), len(got.Topics), err)
+	}
+}
+
+// TestNoCostlyInit: the package compiles its patterns on first use, not
+// at init, which every function that links it would pay at cold start.
+func TestNoCostlyInit(t *testing.T) {
+	const pkg = "github.com/personalcrm/core/shared/domain/insight"
+	if n := testkit.InitBytes(t, pkg); n > 16<<10 {
+		t.Errorf("%s allocates %d bytes at init", pkg, n)
 	}
 }
