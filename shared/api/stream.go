@@ -1,11 +1,14 @@
 package api
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -15,7 +18,10 @@ import (
 // of a user): its writer encodes each part to the response as it goes.
 // Over net/http the body goes out in chunks as it is written; through API
 // Gateway (payload v2) a Lambda's answer is one buffered payload, so there
-// a body larger than MaxEventPayload is refused (see ServeEvent).
+// a body larger than MaxEventPayload is refused (see ServeEvent). The body
+// is gzip-compressed for a client that accepts it (browsers and most HTTP
+// clients do): a JSON document of mail shrinks several times, so one of
+// tens of megabytes still fits in a Lambda's answer.
 type Stream struct {
 	// Body is what huma calls to write the response; Handle sets it.
 	Body func(huma.Context)
@@ -46,7 +52,11 @@ func (srv *Server) stream(ctx huma.Context, s *Stream, status int) {
 	if status == 0 {
 		status = http.StatusOK
 	}
+	ctx.AppendHeader("Vary", "Accept-Encoding")
+	compress := acceptsGzip(ctx.Header("Accept-Encoding"))
 	opened := false
+	var body io.Writer
+	var gz *gzipFlusher
 	err := s.write(ctx.Context(), func() io.Writer {
 		if !opened {
 			opened = true
@@ -54,10 +64,19 @@ func (srv *Server) stream(ctx huma.Context, s *Stream, status int) {
 				ctx.SetHeader(k, v)
 			}
 			ctx.SetHeader("Content-Type", s.contentType)
+			body = ctx.BodyWriter()
+			if compress {
+				ctx.SetHeader("Content-Encoding", "gzip")
+				gz = &gzipFlusher{Writer: gzip.NewWriter(body), next: body}
+				body = gz
+			}
 			ctx.SetStatus(status)
 		}
-		return ctx.BodyWriter()
+		return body
 	})
+	if err == nil && gz != nil {
+		err = gz.Close()
+	}
 	switch {
 	case err == nil:
 	case !opened:
@@ -69,6 +88,39 @@ func (srv *Server) stream(ctx huma.Context, s *Stream, status int) {
 		// net/http closes the connection without ending the body;
 		// ServeEvent answers an error instead of the partial body.
 		panic(http.ErrAbortHandler)
+	}
+}
+
+// acceptsGzip reports whether an Accept-Encoding header value admits gzip:
+// listed (or "*"), and not with q=0.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(part, ";")
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name != "gzip" && name != "*" {
+			continue
+		}
+		if v, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(params)), "q="); ok {
+			if q, err := strconv.ParseFloat(v, 64); err == nil && q == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// gzipFlusher compresses a Stream's body; a Flush of the stream sends
+// what is compressed so far, so the client can decompress it.
+type gzipFlusher struct {
+	*gzip.Writer
+	next io.Writer
+}
+
+func (g *gzipFlusher) Flush() {
+	g.Writer.Flush()
+	if w, ok := g.next.(http.ResponseWriter); ok {
+		http.NewResponseController(w).Flush()
 	}
 }
 

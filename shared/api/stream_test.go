@@ -136,9 +136,16 @@ func TestStreamErrors(t *testing.T) {
 
 	// An error midway: over net/http the body is cut short, never ended
 	// as if whole; through API Gateway it is an internal error.
-	_, body, err = get(t, srv.URL+"/v1/user/export?mode=fail")
-	if err == nil || bytes.HasSuffix(body, []byte(`"}`)) {
-		t.Errorf("http, failing midway: a whole body (%d bytes), %v", len(body), err)
+	// (Compressed, little of the body has gone out when it fails, so
+	// the client may see the connection end before the headers.)
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/user/export?mode=fail", nil)
+	req.Header.Set("Authorization", "Bearer good-token-0123456789")
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		body, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err == nil || bytes.HasSuffix(body, []byte(`"}`)) {
+			t.Errorf("http, failing midway: a whole body (%d bytes), %v", len(body), err)
+		}
 	}
 	res = tr.Do(t, testkit.Request("GET", "/v1/user/export?mode=fail", "good-token-0123456789", nil))
 	raw := testkit.ReadJSON(t, res, &env)
@@ -155,12 +162,46 @@ func TestStreamErrors(t *testing.T) {
 	if err != nil || res.StatusCode != 200 || len(body) < api.MaxEventPayload || !bytes.HasSuffix(body, []byte(`"}`)) {
 		t.Errorf("http, big: %d, %d bytes, %v", res.StatusCode, len(body), err)
 	}
-	res = tr.Do(t, testkit.Request("GET", "/v1/user/export?mode=big", "good-token-0123456789", nil))
+	// (A client that takes no compression.)
+	r := testkit.Request("GET", "/v1/user/export?mode=big", "good-token-0123456789", nil)
+	r.Header.Set("Accept-Encoding", "identity")
+	res = tr.Do(t, r)
 	raw = testkit.ReadJSON(t, res, &env)
 	if res.StatusCode != 500 || env.Error.Code != "INTERNAL_ERROR" {
 		t.Errorf("apigw, big: %d %.200s", res.StatusCode, raw)
 	}
 	if !strings.Contains(logs.String(), "over the Lambda payload limit") {
 		t.Errorf("the refusal is not logged: %s", logs)
+	}
+
+	// The same body compressed, for a client that accepts gzip, fits.
+	r = testkit.Request("GET", "/v1/user/export?mode=big", "good-token-0123456789", nil)
+	r.Header.Set("Accept-Encoding", "br;q=1.0, gzip;q=0.8")
+	res = tr.Do(t, r)
+	if res.StatusCode != 200 || !res.Uncompressed || !strings.Contains(res.Header.Get("Vary"), "Accept-Encoding") {
+		t.Fatalf("apigw, big, gzip: %d, compressed %v, %v", res.StatusCode, res.Uncompressed, res.Header)
+	}
+	whole, err := io.ReadAll(res.Body)
+	if err != nil || len(whole) < api.MaxEventPayload || !bytes.HasPrefix(whole, []byte(`{"data":"x`)) || !bytes.HasSuffix(whole, []byte(`"}`)) {
+		t.Errorf("apigw, big, gzip: %d bytes, %v", len(whole), err)
+	}
+}
+
+// TestAcceptsGzip: the Accept-Encoding values that admit a gzip body.
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{
+		"":                    false,
+		"gzip":                true,
+		"GZIP":                true,
+		"deflate, gzip;q=0.5": true,
+		"br, *":               true,
+		"gzip;q=0":            false,
+		"gzip; q=0.000":       false,
+		"identity":            false,
+		"x-gzip":              false,
+	} {
+		if got := api.AcceptsGzip(header); got != want {
+			t.Errorf("AcceptsGzip(%q) = %v, want %v", header, got, want)
+		}
 	}
 }

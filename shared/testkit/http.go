@@ -2,6 +2,7 @@ package testkit
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	_ "embed"
 	"encoding/base64"
@@ -116,7 +117,22 @@ func Response(t testing.TB, res events.APIGatewayV2HTTPResponse) *http.Response 
 			t.Fatal(err)
 		}
 	}
-	return &http.Response{StatusCode: res.StatusCode, Header: h, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body))}
+	out := &http.Response{StatusCode: res.StatusCode, Header: h, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body))}
+	// As net/http's client does for the gzip it asked for (the recorded
+	// event accepts gzip, as browsers do): decompressed, marked so.
+	if strings.EqualFold(h.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("testkit: gzip body: %v", err)
+		}
+		plain, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("testkit: gzip body: %v", err)
+		}
+		h.Del("Content-Encoding")
+		out.Body, out.ContentLength, out.Uncompressed = io.NopCloser(bytes.NewReader(plain)), -1, true
+	}
+	return out
 }
 
 // Request builds a request with an optional JSON body and bearer token.

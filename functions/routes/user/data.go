@@ -163,8 +163,9 @@ type ExportDeps struct {
 // Export answers GET /v1/user/export: everything the system holds about
 // the signed-in user (domain.Export), as one JSON document written row by
 // row as it is read; opened as a link in a browser, it downloads as a
-// file. Through API Gateway a Lambda's answer is at most 6 MB: a larger
-// document is answered as an internal error, and logged.
+// file. It is gzip-compressed for a client that accepts it. Through API
+// Gateway a Lambda's answer is at most 6 MB: a larger answer is an
+// internal error, and logged.
 func Export(d ExportDeps) api.Route {
 	return api.Handle(catalog.UserExport, func(ctx context.Context, _ *struct{}) (*api.Stream, error) {
 		id, err := auth.UserID(ctx)

@@ -1,0 +1,4 @@
+package api
+
+// AcceptsGzip is acceptsGzip, for tests.
+var AcceptsGzip = acceptsGzip
