@@ -3,12 +3,14 @@ package functions_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/uuid"
 
 	"github.com/personalcrm/core/shared/catalog"
@@ -86,13 +88,14 @@ func TestBinariesUnderRIE(t *testing.T) {
 				}
 				return
 			}
-			var res struct {
-				StatusCode int               `json:"statusCode"`
-				Headers    map[string]string `json:"headers"`
-				Body       string            `json:"body"`
-			}
+			var res events.APIGatewayV2HTTPResponse
 			if err := json.Unmarshal(out, &res); err != nil || res.StatusCode == 0 {
 				t.Fatalf("not an API Gateway response: %s\nlogs:\n%s", out, l.Logs())
+			}
+			// The body as a client reads it: decoded, and decompressed when
+			// gzip (the recorded events accept it).
+			if body, err := io.ReadAll(testkit.Response(t, res).Body); err == nil {
+				res.Body = string(body)
 			}
 			if res.StatusCode != fx.Expect.StatusCode {
 				t.Fatalf("status %d, want %d: %s\nlogs:\n%s", res.StatusCode, fx.Expect.StatusCode, res.Body, l.Logs())
