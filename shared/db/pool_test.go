@@ -35,22 +35,29 @@ func terminator(t *testing.T, url string) func() {
 	}
 }
 
+// terminable opens a pool on a database of the test's own, as its owner
+// (the test makes a table and ends other sessions), makes the table with
+// create, and returns the pool and what terminates its sessions.
+func terminable(t *testing.T, create string) (*db.Pool, func()) {
+	t.Helper()
+	url := testkit.NewDatabase(t).OwnerURL
+	pool, err := db.Open(context.Background(), url, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(context.Background(), create); err != nil {
+		t.Fatal(err)
+	}
+	return pool, terminator(t, url)
+}
+
 // TestPoolSurvivesTerminatedSessions: after every pooled connection was
 // terminated, reads, a write and a transaction on the pool succeed.
 func TestPoolSurvivesTerminatedSessions(t *testing.T) {
 	t.Parallel()
-	// As the owner: the test makes its own table and ends other sessions.
-	url := testkit.NewDatabase(t).OwnerURL
 	ctx := context.Background()
-	pool, err := db.Open(ctx, url, db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := pool.Exec(ctx, "create table t (n int primary key)"); err != nil {
-		t.Fatal(err)
-	}
-	terminate := terminator(t, url)
+	pool, terminate := terminable(t, "create table t (n int primary key)")
 
 	// Idle connections, each of them ended by the server.
 	fill := func() {
@@ -104,21 +111,11 @@ func TestPoolSurvivesTerminatedSessions(t *testing.T) {
 // and its writes are stored once.
 func TestInTxRunsTheWholeTransactionAgain(t *testing.T) {
 	t.Parallel()
-	// As the owner: the test makes its own table and ends other sessions.
-	url := testkit.NewDatabase(t).OwnerURL
 	ctx := context.Background()
-	pool, err := db.Open(ctx, url, db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	if _, err := pool.Exec(ctx, "create table t (n int)"); err != nil {
-		t.Fatal(err)
-	}
-	terminate := terminator(t, url)
+	pool, terminate := terminable(t, "create table t (n int)")
 
 	runs := 0
-	err = db.InTx(ctx, pool, func(tx db.Tx) error {
+	err := db.InTx(ctx, pool, func(tx db.Tx) error {
 		runs++
 		if _, err := tx.Exec(ctx, "insert into t values (1)"); err != nil {
 			return err

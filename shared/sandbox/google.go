@@ -189,11 +189,7 @@ func (g *Google) RevokeUser(email string) {
 			r.revoked = true
 		}
 	}
-	for _, a := range g.access {
-		if a.subject == u.Subject {
-			a.revoked = true
-		}
-	}
+	g.revokeAccess(u.Subject)
 	delete(g.consents, u.Subject)
 	delete(g.granted, u.Subject)
 }
@@ -205,12 +201,15 @@ func (g *Google) RevokeUser(email string) {
 func (g *Google) RevokeAccessTokens(email string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	u, ok := g.users[strings.ToLower(email)]
-	if !ok {
-		return
+	if u, ok := g.users[strings.ToLower(email)]; ok {
+		g.revokeAccess(u.Subject)
 	}
+}
+
+// revokeAccess revokes the access tokens issued to subject; g.mu is held.
+func (g *Google) revokeAccess(subject string) {
 	for _, a := range g.access {
-		if a.subject == u.Subject {
+		if a.subject == subject {
 			a.revoked = true
 		}
 	}
