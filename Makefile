@@ -10,7 +10,7 @@ BUILD_ARCH ?= arm64
 BUILD_DIR  := .build
 
 # Every function folder; a test keeps them equal to shared/catalog.
-FUNCTION_DIRS := $(patsubst %/main.go,%,$(wildcard functions/api/*/main.go functions/jobs/*/main.go functions/ops/*/main.go))
+FUNCTION_DIRS := $(patsubst %/main.go,%,$(wildcard functions/cmd/*/main.go))
 FUNCTION_BINS := $(foreach d,$(FUNCTION_DIRS),$(BUILD_DIR)/$(notdir $(d))/bootstrap)
 
 # The stage and the operator's settings, passed to the CDK app as context
@@ -48,7 +48,7 @@ flag:
 ## then the library and handler tests again under the race detector
 test: tools lint
 	$(GO) test -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -race -short -timeout 20m ./shared/... ./functions/routes/... ./functions/workers/...
+	$(GO) test -count=1 -race -short -timeout 20m ./shared/... ./functions/routes/... ./functions/jobs/... ./functions/ops/...
 
 ## test-short: the tests without building every function
 test-short:
@@ -65,7 +65,7 @@ lint:
 build: $(FUNCTION_BINS)
 
 $(BUILD_DIR)/%/bootstrap: FORCE
-	@dir=$$(ls -d functions/api/$* functions/jobs/$* functions/ops/$* 2>/dev/null | head -1); \
+	@dir=$$(ls -d functions/cmd/$* 2>/dev/null); \
 	echo "build $*"; \
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(BUILD_ARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" -o $@ ./$$dir
 
@@ -75,7 +75,7 @@ FORCE:
 bench: tools
 	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
 	status=0; $(GO) test -p 1 -run '^$$' -bench 'BenchmarkColdStart|BenchmarkWarmRequest|BenchmarkCacheRatios|BenchmarkJobsBudget' -benchtime=1x -timeout 30m \
-		./functions ./functions/routes/contacts ./functions/workers >"$$out" 2>&1 || status=$$?; \
+		./functions ./functions/routes/contacts ./functions/jobs/contactextraction >"$$out" 2>&1 || status=$$?; \
 	grep -E '^[a-z_0-9-]+ [0-9.]+ ' "$$out" || true; \
 	if [ $$status -ne 0 ]; then echo "benchmarks failed:"; grep -E -A5 '^(--- FAIL|FAIL|panic)' "$$out"; exit $$status; fi
 

@@ -15,38 +15,32 @@ import (
 )
 
 // TestCatalogMatchesFolders fails when a catalog entry has no folder with a
-// main package, or a folder under functions/api, jobs or ops is not in the
-// catalog.
+// main package, or a folder under functions/cmd is not in the catalog.
 func TestCatalogMatchesFolders(t *testing.T) {
 	var want []string
 	for _, fn := range catalog.All() {
 		want = append(want, filepath.ToSlash(strings.TrimPrefix(fn.Dir(), "functions/")))
 	}
 	var got []string
-	for _, kind := range []string{"api", "jobs", "ops"} {
-		entries, err := os.ReadDir(kind)
-		if os.IsNotExist(err) {
+	entries, err := os.ReadDir("cmd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			t.Errorf("cmd/%s: only function folders belong here", e.Name())
 			continue
 		}
-		if err != nil {
-			t.Fatal(err)
+		dir := "cmd/" + e.Name()
+		if !isMain(t, dir) {
+			t.Errorf("%s has no main package", dir)
 		}
-		for _, e := range entries {
-			if !e.IsDir() {
-				t.Errorf("%s/%s: only function folders belong here", kind, e.Name())
-				continue
-			}
-			dir := kind + "/" + e.Name()
-			if !isMain(t, dir) {
-				t.Errorf("%s has no main package", dir)
-			}
-			got = append(got, dir)
-		}
+		got = append(got, dir)
 	}
 	sort.Strings(want)
 	sort.Strings(got)
 	if d := cmp.Diff(want, got); d != "" {
-		t.Fatalf("catalog and functions/ disagree (-catalog +folders):\n%s", d)
+		t.Fatalf("catalog and functions/cmd disagree (-catalog +folders):\n%s", d)
 	}
 }
 

@@ -1,14 +1,19 @@
 package functions_test
 
 import (
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// TestImportRules keeps the layers apart: no Lambda links the test kit or
-// the sandboxes, the local server links the sandboxes but not the test
+// TestImportRules keeps the layers apart: no Lambda links the test kit,
+// the sandboxes or the table of every function, the local server links the sandboxes but not the test
 // kit, the sandboxes do not link "testing", only ai-analysis links the
 // OpenAI client, only the functions that call Google's APIs link Google's
 // API client stack,
@@ -29,15 +34,16 @@ func TestImportRules(t *testing.T) {
 		deps, imports, _ := strings.Cut(rest, "|")
 		path, name, _ := strings.Cut(head, " ")
 		rel := strings.TrimPrefix(path, mod)
-		isLambda := name == "main" && (strings.HasPrefix(rel, "functions/api/") || strings.HasPrefix(rel, "functions/jobs/") || strings.HasPrefix(rel, "functions/ops/"))
+		isLambda := name == "main" && strings.HasPrefix(rel, "functions/cmd/")
 		if isLambda {
 			checked++
 			for _, d := range strings.Fields(deps) {
-				if within(d, "shared/testkit") || within(d, "shared/sandbox") {
+				// Nor the table of every function, which links them all.
+				if within(d, "shared/testkit") || within(d, "shared/sandbox") || d == mod+"functions" {
 					t.Errorf("%s links %s", rel, d)
 				}
 				// The OpenAI client only where it is used.
-				if d == "github.com/sashabaranov/go-openai" && rel != "functions/jobs/ai-analysis" {
+				if d == "github.com/sashabaranov/go-openai" && rel != "functions/cmd/ai-analysis" {
 					t.Errorf("%s links %s", rel, d)
 				}
 				// Google's API client stack (gRPC, credentials, transports)
@@ -99,9 +105,9 @@ func TestImportRules(t *testing.T) {
 // googleAPICallers are the functions that call Gmail or People through
 // google.golang.org/api's clients.
 var googleAPICallers = map[string]bool{
-	"functions/jobs/email-sync": true,
-	"functions/jobs/enrichment": true,
-	"functions/ops/gmail-watch": true,
+	"functions/cmd/email-sync":  true,
+	"functions/cmd/enrichment":  true,
+	"functions/cmd/gmail-watch": true,
 }
 
 // googleClientStack reports whether pkg is part of Google's API client
@@ -111,4 +117,42 @@ func googleClientStack(pkg string) bool {
 	return pkg == "google.golang.org/grpc" || pkg == "cloud.google.com/go/auth" ||
 		pkg == "google.golang.org/api/idtoken" || pkg == "google.golang.org/api/transport/http" ||
 		pkg == "google.golang.org/api/internal/credentialstype"
+}
+
+// TestNoImportAliases: the packages under functions/ are named so that no
+// import needs renaming.
+func TestNoImportAliases(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") && filepath.Dir(path) != "." {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range f.Imports {
+			// An alias that only spells out the package's own name
+			// (go-openai is package openai) renames nothing.
+			path, _ := strconv.Unquote(im.Path.Value)
+			if im.Name != nil && im.Name.Name != "_" && im.Name.Name != strings.TrimPrefix(filepath.Base(path), "go-") {
+				t.Errorf("%s imports %s as %s", file, im.Path.Value, im.Name.Name)
+			}
+		}
+	}
 }

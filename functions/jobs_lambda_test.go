@@ -13,6 +13,7 @@ import (
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/db/migrate"
+	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
@@ -44,7 +45,7 @@ func TestContactExtractionLambda(t *testing.T) {
 	var j queue.Job
 	err = q.InTx(ctx, func(tx *queue.Tx) error {
 		var err error
-		j, err = tx.Enqueue(ctx, queue.ContactExtraction{UserID: user, EmailID: e.ID})
+		j, err = tx.Enqueue(ctx, contact.ExtractionJob{UserID: user, EmailID: e.ID})
 		return err
 	})
 	if err != nil {
@@ -59,7 +60,7 @@ func TestContactExtractionLambda(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fn := testkit.RIE(t, testkit.BuildLambda(t, "./jobs/contact-extraction"), map[string]string{
+	fn := testkit.RIE(t, testkit.BuildLambda(t, "./cmd/contact-extraction"), map[string]string{
 		config.VarAppEnv:                              "test",
 		config.VarDatabaseURL:                         dbURL,
 		config.QueueURLVar(catalog.ContactExtraction): urls[catalog.ContactExtraction],
@@ -89,7 +90,7 @@ func TestContactExtractionLambda(t *testing.T) {
 // fails, so that the deploy fails, when it cannot migrate.
 func TestMigrateLambda(t *testing.T) {
 	t.Parallel()
-	bootstrap := testkit.BuildLambda(t, "./ops/migrate")
+	bootstrap := testkit.BuildLambda(t, "./cmd/migrate")
 	// Migrate connects as the schema's owner, as deployed.
 	empty := testkit.NewDatabase(t).OwnerURL
 	pool, err := db.Open(context.Background(), empty, db.Options{})

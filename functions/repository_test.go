@@ -181,13 +181,13 @@ func TestBuildOutputsIgnored(t *testing.T) {
 	for _, fn := range catalog.All() {
 		dir := path.Clean(strings.ReplaceAll(fn.Dir(), `\`, "/"))
 		base := path.Base(dir)
-		// go build ./functions/<kind>/<name> at the root; go build in
+		// go build ./functions/cmd/<name> at the root; go build in
 		// the folder.
 		ignored = append(ignored, base, dir+"/"+base)
 	}
 	kept := []string{
 		"README.md", "Makefile", "LICENSE", "go.work", "cdk.context.json", "newdir/file.go",
-		"functions/api/contacts-list/main.go", "functions/api/contacts-list/testdata/event.json",
+		"functions/cmd/contacts-list/main.go", "functions/cmd/contacts-list/testdata/event.json",
 		"functions/routes/contacts/contacts.go", "shared/newpkg/newpkg.go", ".ci/run",
 	}
 	paths := append(append([]string(nil), ignored...), kept...)

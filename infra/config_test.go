@@ -7,9 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/personalcrm/core/functions"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
-	"github.com/personalcrm/core/shared/queue"
+	"github.com/personalcrm/core/shared/queue/worker"
 )
 
 // TestEveryFunctionConfigures loads, for every function, the configuration
@@ -71,7 +72,11 @@ func TestScheduledJobsDecode(t *testing.T) {
 					input, _ = p["Target"].(map[string]any)["Input"].(string)
 				}
 			}
-			if _, err := queue.DecodeKind(sch.Target, []byte(input)); err != nil {
+			h, err := functions.Offline(sch.Target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := h.(*worker.Worker).Accepts([]byte(input)); err != nil {
 				t.Errorf("schedule %s sends %q, which job %s cannot decode: %v", sch.Name, input, sch.Target, err)
 			}
 		}

@@ -27,27 +27,18 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/personalcrm/core/functions/routes"
-	authroutes "github.com/personalcrm/core/functions/routes/auth"
-	userroutes "github.com/personalcrm/core/functions/routes/user"
-	"github.com/personalcrm/core/functions/routes/webhooks"
+	"github.com/personalcrm/core/functions"
+	"github.com/personalcrm/core/functions/routes/signin"
 	"github.com/personalcrm/core/shared/api"
-	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/db/migrate"
-	"github.com/personalcrm/core/shared/domain/contact"
-	"github.com/personalcrm/core/shared/domain/email"
-	"github.com/personalcrm/core/shared/domain/insight"
 	"github.com/personalcrm/core/shared/domain/user"
-	"github.com/personalcrm/core/shared/health"
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
 	"github.com/personalcrm/core/shared/platform"
-	"github.com/personalcrm/core/shared/queue"
-	"github.com/personalcrm/core/shared/ratelimit"
 	"github.com/personalcrm/core/shared/sandbox"
 )
 
@@ -133,61 +124,26 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if err != nil {
 		return nil, err
 	}
-	sessions := auth.NewCachedSessions(auth.NewSessions(pool).WithMaxAge(cfg.SessionMaxAge), c,
-		auth.CacheOptions{Secret: []byte(cfg.AuthSecret.Reveal()), Log: log})
-	login, err := authroutes.NewLoginDeps(cfg, pool, sessions, log)
+	sandboxOpenAI := cfg.OpenAIAPIKey == ""
+	app, receiver := localApp(cfg, log, mon, pool, c)
+	fns, err := buildAll(app, functions.Builders)
 	if err != nil {
 		return nil, err
 	}
-	jobs, err := newBackground(cfg, log, mon, pool, c)
-	if err != nil {
-		return nil, err
-	}
-	callback, err := authroutes.NewCallbackDeps(cfg, pool, sessions, jobs.queue, log)
-	if err != nil {
-		return nil, err
-	}
-	pushes, err := webhooks.VerifierFromConfig(ctx, cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	data, err := userroutes.NewData(cfg, pool)
-	if err != nil {
-		return nil, err
-	}
-	opts := api.Options{Log: log, Monitor: mon, Sessions: sessions, Limiter: ratelimit.New(c, log, mon)}.WithConfig(cfg)
-	srv := api.NewServer(opts, routes.All(routes.Deps{
-		Log:     log,
-		Monitor: mon,
-		Checks: []health.Check{
-			{Name: "database", Required: true, Run: func(ctx context.Context) error { return db.Ping(ctx, pool) }},
-			{Name: "cache", Run: c.Ping},
-			jobs.queue.Check(),
-		},
-		Contacts:    contact.NewService(pool, contact.WithCache(c)),
-		Enrichments: contact.NewEnrichments(jobs.queue),
-		Login:       login,
-		Callback:    callback,
-		Users:       user.NewService(pool),
-		Sessions:    sessions,
-		Jobs:        queue.NewReader(pool),
-		Emails:      email.NewService(pool),
-		Syncs:       email.NewSyncs(pool, jobs.queue),
-		Insights:    insight.NewService(pool, jobs.queue),
-		Gmail:       webhooks.GmailDeps{Enabled: cfg.Features.Webhooks, Verifier: pushes, Syncs: email.NewSyncs(pool, jobs.queue)},
-		Data:        data,
-		Cache:       c,
-	})...)
+	jobs := newBackground(app, receiver, fns)
+	srv := api.NewServer(api.Options{Log: log, Monitor: mon, Sessions: app.Sessions, Limiter: app.Limiter}.WithConfig(cfg), fns.routes...)
 	// Signing in without a password is for sandbox accounts only: with
 	// the real Google, accounts hold real mail.
 	if sandboxGoogle(cfg) {
-		srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), sessions))
+		srv.HandleFunc("POST /auth/dev-login", devLogin(srv, user.NewService(pool), app.Sessions))
 	}
 	// Browsers on CORS_ORIGINS (a frontend dev server on another port)
 	// get the CORS answers API Gateway gives in the cloud.
 	s := &server{cfg: cfg, log: log, pool: pool, handler: hostGuard(cfg, srv, api.CORS(cfg.AllowedOrigins(), srv)), cache: c, jobs: jobs}
 	s.sandbox = mountSandbox(srv, cfg)
-	s.openAI = mountOpenAI(srv, cfg)
+	if sandboxOpenAI {
+		s.openAI = mountOpenAI(srv)
+	}
 	srv.HandleFunc("GET /{$}", home)
 	return s, nil
 }
@@ -217,7 +173,7 @@ func run(ctx context.Context, out io.Writer) error {
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(out, "Personal CRM API on http://localhost:%d, listening on %s (routes: %d; try GET /health)\n", cfg.Port, ln.Addr(), len(catalog.Routes()))
 	fmt.Fprintf(out, "Job consumers: %d, schedules: %d, in this process\n", len(s.jobs.workers), len(catalog.Schedules()))
-	fmt.Fprintf(out, "Sign in with Google: open %s in a browser", authroutes.LoginURL(cfg.AuthURL))
+	fmt.Fprintf(out, "Sign in with Google: open %s in a browser", signin.LoginURL(cfg.AuthURL))
 	if s.sandbox != nil {
 		fmt.Fprintf(out, " (the built-in sandbox Google asks for any email; set GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET for the real one)")
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"net/http"
 
-	"github.com/personalcrm/core/functions/workers/aianalysis"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/google"
@@ -31,22 +30,10 @@ func mountSandbox(srv *api.Server, cfg *config.Config) *sandbox.Google {
 // when no OPENAI_API_KEY is set.
 const openAISandboxPath = "/sandbox/openai"
 
-// aiOptions are ai-analysis's options: OpenAI as configured or, without
-// OPENAI_API_KEY, the sandbox OpenAI that mountOpenAI serves.
-func aiOptions(cfg *config.Config) aianalysis.Options {
-	o := aianalysis.FromConfig(cfg)
-	if cfg.OpenAIAPIKey == "" {
-		o.Client = aianalysis.NewClient(config.SandboxOpenAIKey, cfg.AuthURL.JoinPath(openAISandboxPath, "v1").String())
-	}
-	return o
-}
-
-// mountOpenAI serves a sandbox OpenAI at AUTH_URL + /sandbox/openai when
-// there is no OPENAI_API_KEY, and returns it; else nil.
-func mountOpenAI(srv *api.Server, cfg *config.Config) *sandbox.OpenAI {
-	if cfg.OpenAIAPIKey != "" {
-		return nil
-	}
+// mountOpenAI serves a sandbox OpenAI at AUTH_URL + /sandbox/openai, the
+// OpenAI of a local server without OPENAI_API_KEY (localApp), and returns
+// it.
+func mountOpenAI(srv *api.Server) *sandbox.OpenAI {
 	o := sandbox.NewOpenAI(sandbox.OpenAIOptions{})
 	srv.HandleFunc(openAISandboxPath+"/", http.StripPrefix(openAISandboxPath, o.Handler()).ServeHTTP)
 	return o

@@ -10,29 +10,15 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
-
-	"github.com/personalcrm/core/shared/logging"
 )
 
-// coldStart is true until the process's first invocation begins.
-var coldStart atomic.Bool
-
-func init() { coldStart.Store(true) }
-
 // LambdaHandler adapts the server to API Gateway HTTP API (payload v2)
-// events for function; pass it to lambda.Start.
-func (s *Server) LambdaHandler(function string) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	fnAttr := slog.String("function", function)
+// events; platform.Lambda serves it.
+func (s *Server) LambdaHandler() func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-		cold := coldStart.Swap(false)
-		ctx = logging.WithAttrs(ctx, fnAttr, slog.Bool("cold_start", cold))
-		if cold && s.mon != nil {
-			s.mon.ColdStart(ctx)
-		}
 		return s.ServeEvent(ctx, ev), nil
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"github.com/personalcrm/core/shared/platform"
 )
 
-// Start serves routes as the Lambda of app's function. It does not return.
-// On SIGTERM (the environment shutting down) the app's pool is closed.
-func Start(app *platform.App, routes ...Route) {
+// Lambda implements platform.Handler: the route served alone, with app's
+// logger, monitor, configuration, sessions and rate limiter.
+func (r Route) Lambda(app *platform.App) any {
 	o := Options{Log: app.Log, Monitor: app.Monitor}.WithConfig(app.Config)
 	if app.Sessions != nil {
 		o.Sessions = app.Sessions
@@ -14,6 +14,5 @@ func Start(app *platform.App, routes ...Route) {
 	if app.Limiter != nil {
 		o.Limiter = app.Limiter
 	}
-	s := NewServer(o, routes...)
-	platform.Start(app, s.LambdaHandler(app.Function.Name))
+	return NewServer(o, r).LambdaHandler()
 }

@@ -136,17 +136,9 @@ const (
 	DefaultBatchSize   = 10
 )
 
-// Dir is the function's folder relative to the repository root.
-func (f Function) Dir() string {
-	switch f.Kind {
-	case Route:
-		return "functions/api/" + f.Name
-	case Job:
-		return "functions/jobs/" + f.Name
-	default:
-		return "functions/ops/" + f.Name
-	}
-}
+// Dir is the folder of the function's main package, relative to the
+// repository root.
+func (f Function) Dir() string { return "functions/cmd/" + f.Name }
 
 // Needs reports whether f may use r.
 func (f Function) Needs(r Resource) bool {

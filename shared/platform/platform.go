@@ -11,7 +11,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/personalcrm/core/shared/auth"
@@ -25,6 +24,7 @@ import (
 	"github.com/personalcrm/core/shared/health"
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
+	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/ratelimit"
 )
 
@@ -51,6 +51,11 @@ type App struct {
 	// IAM token as the password with DATABASE_IAM_AUTH); nil otherwise.
 	// Connections made outside the pool (migrations) use it too.
 	BeforeConnect func(context.Context, *pgx.ConnConfig) error
+	// Backend is the job queue's transport when the process provides one
+	// (the local server: in memory, or SQS); Init leaves it nil, and the
+	// functions that enqueue or consume use SQS as configured
+	// (sqsqueue.For).
+	Backend queue.Backend
 
 	closeOnce sync.Once
 }
@@ -107,13 +112,6 @@ func Init(ctx context.Context, name string, opts ...config.Option) (*App, error)
 			auth.CacheOptions{Secret: []byte(cfg.AuthSecret.Reveal()), Log: log})
 	}
 	return app, nil
-}
-
-// Start runs handler as the Lambda of the App's function, closing the
-// App's connections on SIGTERM (aws-lambda-go registers the internal
-// extension that makes Lambda send it). It does not return.
-func Start(app *App, handler any) {
-	lambda.StartWithOptions(handler, lambda.WithEnableSIGTERM(app.Close))
 }
 
 // OpenCache opens the cache cfg names: Redis at REDIS_URL, else process
@@ -185,4 +183,14 @@ func (a *App) Close() {
 func Fatal(err error) {
 	slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("init failed", "err", err)
 	os.Exit(1)
+}
+
+// For is a's dependencies as function fn's: the local server builds every
+// function of the catalog from one App.
+func (a *App) For(fn catalog.Function) *App {
+	return &App{
+		Function: fn, Config: a.Config, Log: a.Log, Monitor: a.Monitor,
+		DB: a.DB, Sessions: a.Sessions, Cache: a.Cache, Limiter: a.Limiter,
+		BeforeConnect: a.BeforeConnect, Backend: a.Backend,
+	}
 }

@@ -132,7 +132,7 @@ func Singleton(key string) Option { return func(o *options) { o.singleton = key 
 // options); the database's errors otherwise.
 func Enqueue(ctx context.Context, tx db.Querier, p Payload, opts ...Option) (Job, error) {
 	fn, ok := catalog.Lookup(p.Kind())
-	if !ok || fn.Kind != catalog.Job || !Known(p.Kind()) {
+	if !ok || fn.Kind != catalog.Job {
 		return Job{}, fmt.Errorf("enqueue: %w", errs.Field("kind", fmt.Sprintf("%q is not a job type", p.Kind())))
 	}
 	if err := p.Validate(); err != nil {

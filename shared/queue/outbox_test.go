@@ -11,6 +11,9 @@ import (
 
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/domain/insight"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/testkit"
@@ -60,8 +63,8 @@ func (f fixture) depth(t *testing.T, kind string) queue.Depth {
 	return d
 }
 
-func extraction(user uuid.UUID) queue.ContactExtraction {
-	return queue.ContactExtraction{UserID: user, EmailID: uuid.New()}
+func extraction(user uuid.UUID) contact.ExtractionJob {
+	return contact.ExtractionJob{UserID: user, EmailID: uuid.New()}
 }
 
 func TestInTxSendsAfterCommit(t *testing.T) {
@@ -91,7 +94,7 @@ func TestInTxSendsAfterCommit(t *testing.T) {
 	if err != nil || len(ds) != 1 || ds[0].JobID != j.ID.String() || ds[0].Kind != catalog.ContactExtraction {
 		t.Fatalf("queue holds %+v %v", ds, err)
 	}
-	p, err := queue.Decode[queue.ContactExtraction]([]byte(ds[0].Body))
+	p, err := queue.Decode[contact.ExtractionJob]([]byte(ds[0].Body))
 	if err != nil || p.UserID != f.user {
 		t.Fatalf("message body %s: %v", ds[0].Body, err)
 	}
@@ -170,7 +173,7 @@ func TestRelayPages(t *testing.T) {
 				return err
 			}
 		}
-		_, err := queue.Enqueue(context.Background(), tx, queue.Enrichment{UserID: f.user, ContactID: uuid.New()})
+		_, err := queue.Enqueue(context.Background(), tx, contact.EnrichmentJob{UserID: f.user, ContactID: uuid.New()})
 		return err
 	})
 	if err != nil {
@@ -230,7 +233,7 @@ func TestSingleton(t *testing.T) {
 		var j queue.Job
 		err := f.q.InTx(ctx, func(tx *queue.Tx) error {
 			var err error
-			j, err = tx.Enqueue(ctx, queue.EmailSync{UserID: f.user, AccountID: account}, queue.Singleton("account:"+account.String()))
+			j, err = tx.Enqueue(ctx, email.SyncJob{UserID: f.user, AccountID: account}, queue.Singleton("account:"+account.String()))
 			return err
 		})
 		if err != nil {
@@ -250,7 +253,7 @@ func TestSingleton(t *testing.T) {
 	var other queue.Job
 	err := f.q.InTx(ctx, func(tx *queue.Tx) error {
 		var err error
-		other, err = tx.Enqueue(ctx, queue.EmailSync{UserID: f.user, AccountID: uuid.New()}, queue.Singleton("account:other"))
+		other, err = tx.Enqueue(ctx, email.SyncJob{UserID: f.user, AccountID: uuid.New()}, queue.Singleton("account:other"))
 		return err
 	})
 	if err != nil || other.Existing || other.ID == first.ID {
@@ -270,7 +273,7 @@ func TestSingletonConcurrent(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
-	p := queue.EmailSync{UserID: f.user, AccountID: uuid.New()}
+	p := email.SyncJob{UserID: f.user, AccountID: uuid.New()}
 	const n = 8
 	ids := make([]uuid.UUID, n)
 	var wg sync.WaitGroup
@@ -306,7 +309,7 @@ func TestDelay(t *testing.T) {
 		var j queue.Job
 		err := f.q.InTx(ctx, func(tx *queue.Tx) error {
 			var err error
-			j, err = tx.Enqueue(ctx, queue.Enrichment{UserID: f.user, ContactID: uuid.New()}, opt)
+			j, err = tx.Enqueue(ctx, contact.EnrichmentJob{UserID: f.user, ContactID: uuid.New()}, opt)
 			return err
 		})
 		if err != nil {
@@ -393,10 +396,10 @@ func TestEnqueueRefusesBadJobs(t *testing.T) {
 		opts  []queue.Option
 		field string
 	}{
-		{"missing user", queue.ContactExtraction{EmailID: uuid.New()}, nil, "userId"},
-		{"missing email", queue.ContactExtraction{UserID: f.user}, nil, "emailId"},
-		{"analysis without type", queue.AIAnalysis{UserID: f.user}, nil, "type"},
-		{"analysis data not an object", queue.AIAnalysis{UserID: f.user, Type: "summary", Data: []byte(`[1]`)}, nil, "data"},
+		{"missing user", contact.ExtractionJob{EmailID: uuid.New()}, nil, "userId"},
+		{"missing email", contact.ExtractionJob{UserID: f.user}, nil, "emailId"},
+		{"analysis without type", insight.AnalysisJob{UserID: f.user}, nil, "type"},
+		{"analysis data not an object", insight.AnalysisJob{UserID: f.user, Type: "summary", Data: []byte(`[1]`)}, nil, "data"},
 		{"negative delay", extraction(f.user), []queue.Option{queue.Delay(-time.Second)}, "delay"},
 		{"blank singleton key", extraction(f.user), []queue.Option{queue.Singleton("   ")}, "singletonKey"},
 	}

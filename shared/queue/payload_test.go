@@ -8,12 +8,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/domain/insight"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/queue"
 )
 
-// TestKindsAreTheCatalogsJobs: every job type of the catalog has a
-// payload, and every payload a job type.
+// TestKindsAreTheCatalogsJobs: the job types are the catalog's, and each
+// payload is the payload of one of them, with an owner.
 func TestKindsAreTheCatalogsJobs(t *testing.T) {
 	var want []string
 	for _, fn := range catalog.Jobs() {
@@ -22,7 +25,8 @@ func TestKindsAreTheCatalogsJobs(t *testing.T) {
 	if d := cmp.Diff(want, queue.Kinds()); d != "" {
 		t.Fatalf("payload kinds and catalog jobs differ (-catalog +payloads):\n%s", d)
 	}
-	for _, p := range []queue.Payload{queue.EmailSync{}, queue.ContactExtraction{}, queue.Enrichment{}, queue.AIAnalysis{}} {
+	// The job types' payloads, defined beside their code.
+	for _, p := range []queue.Payload{email.SyncJob{}, contact.ExtractionJob{}, contact.EnrichmentJob{}, insight.AnalysisJob{}} {
 		if !queue.Known(p.Kind()) {
 			t.Errorf("%T: kind %q unknown", p, p.Kind())
 		}
@@ -32,36 +36,20 @@ func TestKindsAreTheCatalogsJobs(t *testing.T) {
 	}
 }
 
-// TestSchedulesSendPayloads: a schedule that targets a job sends its
-// payload, which must be that job's.
-func TestSchedulesSendPayloads(t *testing.T) {
-	for _, s := range catalog.Schedules() {
-		if fn := catalog.MustLookup(s.Target); fn.Kind == catalog.Job {
-			if _, err := queue.DecodeKind(fn.Name, []byte(s.Payload)); err != nil {
-				t.Errorf("schedule %s: payload %s is not a %s payload: %v", s.Name, s.Payload, fn.Name, err)
-			}
-		}
-	}
-}
-
 func TestDecode(t *testing.T) {
 	user, email := uuid.New(), uuid.New()
-	got, err := queue.Decode[queue.ContactExtraction]([]byte(` {"userId":"` + user.String() + `","emailId":"` + email.String() + `","extra":1}`))
-	if err != nil || got != (queue.ContactExtraction{UserID: user, EmailID: email}) {
+	got, err := queue.Decode[contact.ExtractionJob]([]byte(` {"userId":"` + user.String() + `","emailId":"` + email.String() + `","extra":1}`))
+	if err != nil || got != (contact.ExtractionJob{UserID: user, EmailID: email}) {
 		t.Fatalf("decode: %+v %v", got, err)
 	}
 	for _, body := range []string{"", "null", "[]", `"x"`, "{", `{"userId":"nope"}`, `{"userId":"` + user.String() + `"}`} {
-		_, err := queue.Decode[queue.ContactExtraction]([]byte(body))
+		_, err := queue.Decode[contact.ExtractionJob]([]byte(body))
 		if !errs.Is(err, errs.KindInvalid) {
 			t.Errorf("decode %q: %v, want Invalid", body, err)
 		}
 	}
-	if _, err := queue.DecodeKind("mystery", []byte("{}")); !errs.Is(err, errs.KindInvalid) {
-		t.Errorf("unknown kind: %v", err)
-	}
-	p, err := queue.DecodeKind(catalog.Enrichment, []byte(`{"userId":"`+user.String()+`","contactId":"`+email.String()+`","sources":["web"]}`))
-	if err != nil || p.(queue.Enrichment).Sources[0] != "web" {
-		t.Errorf("decode enrichment: %+v %v", p, err)
+	if queue.Known("mystery") || queue.Known(catalog.ContactsGet) {
+		t.Errorf("a name that is no job type is known")
 	}
 }
 

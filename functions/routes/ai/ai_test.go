@@ -116,11 +116,13 @@ func TestAnalyze(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := queue.DecodeKind(j.Kind, j.Payload)
+			if j.Kind != catalog.AIAnalysis {
+				t.Fatalf("job of kind %s", j.Kind)
+			}
+			got, err := queue.Decode[insight.AnalysisJob](j.Payload)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := p.(queue.AIAnalysis)
 			var data map[string]any
 			if err := json.Unmarshal(got.Data, &data); err != nil || got.UserID != f.alice || got.Type != insight.ContactSummary ||
 				!cmp.Equal(data, map[string]any{"contactId": f.aliceAda.String(), "emails": 10.0}) {

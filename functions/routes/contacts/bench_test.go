@@ -39,7 +39,7 @@ func BenchmarkWarmRequest(b *testing.B) {
 		b.Fatal(err)
 	}
 	srv := api.NewServer(api.Options{Log: logging.Discard(), Sessions: auth.NewSessions(pool)}, contacts.Get(svc))
-	handler := srv.LambdaHandler("contacts-get")
+	handler := srv.LambdaHandler()
 	ev := testkit.Event(b, testkit.Request("GET", "/v1/contacts/"+c.ID.String(), token, nil))
 	raw, err := json.Marshal(ev)
 	if err != nil {

@@ -4,16 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
 	"github.com/personalcrm/core/functions/routes/contacts"
 	"github.com/personalcrm/core/functions/routes/jobs"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/feature"
 	"github.com/personalcrm/core/shared/google"
@@ -92,10 +93,15 @@ func TestEnrich(t *testing.T) {
 			if err != nil || j.SingletonKey == nil || *j.SingletonKey != contact.EnrichKey(ada.ID) {
 				t.Fatalf("job %+v %v", j, err)
 			}
-			p, err := queue.DecodeKind(j.Kind, j.Payload)
-			if pe, ok := p.(queue.Enrichment); err != nil || !ok || pe.UserID != alice || pe.ContactID != ada.ID ||
-				!slices.Equal(pe.Sources, []string{"google-contacts"}) {
-				t.Fatalf("payload %+v %v", p, err)
+			if j.Kind != catalog.Enrichment {
+				t.Fatalf("job of kind %s", j.Kind)
+			}
+			p, err := queue.Decode[contact.EnrichmentJob](j.Payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (contact.EnrichmentJob{UserID: alice, ContactID: ada.ID, Sources: []string{"google-contacts"}}); !cmp.Equal(p, want) {
+				t.Fatalf("payload %+v, want %+v", p, want)
 			}
 			if _, err := pool.Exec(ctx, `update jobs set state = 'succeeded', finished_at = now() where kind = 'enrichment'`); err != nil {
 				t.Fatal(err)

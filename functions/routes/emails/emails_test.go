@@ -16,6 +16,7 @@ import (
 	"github.com/personalcrm/core/functions/routes/jobs"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/email"
@@ -283,8 +284,8 @@ func TestSync(t *testing.T) {
 			if err != nil || j.SingletonKey == nil || *j.SingletonKey != email.SyncKey(acct) {
 				t.Fatalf("job %+v %v", j, err)
 			}
-			p, err := queue.DecodeKind(j.Kind, j.Payload)
-			if err != nil || p != (queue.EmailSync{UserID: f.alice, AccountID: acct, Full: true}) {
+			p, err := queue.Decode[email.SyncJob](j.Payload)
+			if err != nil || j.Kind != catalog.EmailSync || p != (email.SyncJob{UserID: f.alice, AccountID: acct, Full: true}) {
 				t.Fatalf("payload %+v %v", p, err)
 			}
 			// Once it is done, a new request is a new job.

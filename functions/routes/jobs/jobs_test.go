@@ -12,6 +12,7 @@ import (
 	"github.com/personalcrm/core/functions/routes/jobs"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/testkit"
 )
@@ -35,7 +36,7 @@ func TestGet(t *testing.T) {
 	var j queue.Job
 	err := q.InTx(ctx, func(tx *queue.Tx) error {
 		var err error
-		j, err = tx.Enqueue(ctx, queue.ContactExtraction{UserID: alice, EmailID: uuid.New()})
+		j, err = tx.Enqueue(ctx, contact.ExtractionJob{UserID: alice, EmailID: uuid.New()})
 		return err
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/platform"
 )
 
 // Document is the checked-in API document.
@@ -23,6 +24,9 @@ type Output struct {
 	CacheControl string `header:"Cache-Control"`
 	Body         []byte
 }
+
+// New builds GET /openapi.json.
+func New(*platform.App) (api.Route, error) { return Route(), nil }
 
 // Route answers GET /openapi.json.
 func Route() api.Route {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/personalcrm/core/functions/routes"
+	"github.com/personalcrm/core/functions"
 	"github.com/personalcrm/core/functions/routes/openapi"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/catalog"
@@ -27,7 +27,7 @@ var update = flag.Bool("update", false, "rewrite openapi.json from the routes")
 // TestDocumentIsCurrent fails when openapi.json differs from the document
 // generated from the routes' types.
 func TestDocumentIsCurrent(t *testing.T) {
-	doc, err := routes.Document()
+	doc, err := functions.Document()
 	if err != nil {
 		t.Fatal(err)
 	}

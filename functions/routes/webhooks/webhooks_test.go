@@ -107,16 +107,16 @@ func (f fixture) token(p sandbox.PushToken) string {
 	return f.google.PushToken(p)
 }
 
-func (f fixture) syncJobs(t *testing.T) []queue.EmailSync {
+func (f fixture) syncJobs(t *testing.T) []email.SyncJob {
 	t.Helper()
 	rows, err := f.pool.Query(context.Background(), `select payload, singleton_key from jobs where kind = 'email-sync' order by created_at`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var out []queue.EmailSync
+	var out []email.SyncJob
 	for rows.Next() {
-		var p queue.EmailSync
+		var p email.SyncJob
 		var key string
 		if err := rows.Scan(&p, &key); err != nil {
 			t.Fatal(err)
@@ -135,7 +135,7 @@ func (f fixture) syncJobs(t *testing.T) []queue.EmailSync {
 func TestPushEnqueuesOneSync(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	want := queue.EmailSync{UserID: f.alice, AccountID: f.account}
+	want := email.SyncJob{UserID: f.alice, AccountID: f.account}
 	for _, tr := range testkit.Transports(f.server) {
 		t.Run(tr.Name, func(t *testing.T) {
 			// Pub/Sub redelivers: the second push finds the first's sync

@@ -246,7 +246,7 @@ func (e *Enrichments) Request(ctx context.Context, userID, id uuid.UUID, names [
 				return err
 			}
 		}
-		j, err = tx.Enqueue(ctx, queue.Enrichment{UserID: userID, ContactID: id, Sources: srcs}, queue.Singleton(EnrichKey(id)))
+		j, err = tx.Enqueue(ctx, EnrichmentJob{UserID: userID, ContactID: id, Sources: srcs}, queue.Singleton(EnrichKey(id)))
 		return err
 	})
 	return j, err

@@ -204,7 +204,7 @@ func (s *Syncs) RequestSync(ctx context.Context, userID uuid.UUID, full bool) (q
 // enqueueSync enqueues in tx a sync of the user's account, unless one
 // waits or runs already: then it returns that one, with Existing set.
 func enqueueSync(ctx context.Context, tx *queue.Tx, userID, accountID uuid.UUID, full bool) (queue.Job, error) {
-	return tx.Enqueue(ctx, queue.EmailSync{UserID: userID, AccountID: accountID, Full: full}, queue.Singleton(SyncKey(accountID)))
+	return tx.Enqueue(ctx, SyncJob{UserID: userID, AccountID: accountID, Full: full}, queue.Singleton(SyncKey(accountID)))
 }
 
 // canSync holds for an accounts row (as a) whose mail can be synced: a

@@ -80,7 +80,7 @@ func (s *Service) Request(ctx context.Context, userID uuid.UUID, r Request) (que
 	var j queue.Job
 	err = s.queue.InTx(ctx, func(tx *queue.Tx) error {
 		var err error
-		j, err = tx.Enqueue(ctx, queue.AIAnalysis{UserID: userID, Type: t.Name, Data: in.Data()}, queue.Singleton(RequestKey(userID, t.Name, in.ContactID)))
+		j, err = tx.Enqueue(ctx, AnalysisJob{UserID: userID, Type: t.Name, Data: in.Data()}, queue.Singleton(RequestKey(userID, t.Name, in.ContactID)))
 		return err
 	})
 	return j, err

@@ -27,6 +27,7 @@ import (
 
 	"github.com/personalcrm/core/shared/awsenv"
 	"github.com/personalcrm/core/shared/config"
+	"github.com/personalcrm/core/shared/platform"
 	"github.com/personalcrm/core/shared/queue"
 )
 
@@ -319,4 +320,19 @@ func FromConfig(cfg *config.Config) queue.Backend {
 		return nil
 	}
 	return FromEnv(cfg.QueueURLs)
+}
+
+// For is the job queue's transport for app's function: the one its process
+// provides (the local server's), else SQS as app's configuration says;
+// nil without queue URLs.
+func For(app *platform.App) queue.Backend {
+	if app.Backend != nil {
+		return app.Backend
+	}
+	return FromConfig(app.Config)
+}
+
+// Queue is the job queue of app's function, on For(app).
+func Queue(app *platform.App) *queue.Queue {
+	return queue.New(app.DB, For(app), app.Log)
 }

@@ -20,7 +20,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -31,6 +30,7 @@ import (
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
+	"github.com/personalcrm/core/shared/platform"
 	"github.com/personalcrm/core/shared/queue"
 )
 
@@ -103,6 +103,13 @@ func New[P queue.Payload](fn catalog.Function, store queue.Store, backend queue.
 		// A claim outlives the longest a handler may run.
 		lease: timeout + time.Minute,
 	}
+}
+
+// Accepts reports why body is not a valid payload of the worker's job
+// type (what a schedule that targets the job type must send), or nil.
+func (w *Worker) Accepts(body []byte) error {
+	_, err := w.decode(body)
+	return err
 }
 
 // Function is the worker's catalog entry.
@@ -494,21 +501,6 @@ func receiveCount(rec *events.SQSMessage) int {
 	return n
 }
 
-// coldStart is true until the process's first invocation begins.
-var coldStart atomic.Bool
-
-func init() { coldStart.Store(true) }
-
-// LambdaHandler is Handle with the invocation's log attributes and the
-// cold start metric; pass it to lambda.Start.
-func (w *Worker) LambdaHandler() func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
-	fnAttr := slog.String(logging.FunctionKey, w.fn.Name)
-	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-		cold := coldStart.Swap(false)
-		ctx = logging.WithAttrs(ctx, fnAttr, slog.Bool(logging.ColdStartKey, cold))
-		if cold {
-			w.o.Monitor.ColdStart(ctx)
-		}
-		return w.Handle(ctx, ev)
-	}
-}
+// Lambda implements platform.Handler: the worker's Handle, which Lambda
+// feeds the SQS event batches of the job type's queue.
+func (w *Worker) Lambda(*platform.App) any { return w.Handle }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/worker"
 	"github.com/personalcrm/core/shared/testkit"
@@ -86,7 +87,7 @@ var noBackoff = &queue.Backoff{}
 // worker returns the contact-extraction worker running fail for each job
 // (nil: succeed) and counting its runs.
 func (f *fixture) worker(fail func(queue.Job) error) *worker.Worker {
-	h := func(ctx context.Context, j queue.Job, p queue.ContactExtraction) error {
+	h := func(ctx context.Context, j queue.Job, p contact.ExtractionJob) error {
 		f.calls.add(j.ID)
 		if fail != nil {
 			return fail(j)
@@ -102,7 +103,7 @@ func (f *fixture) enqueue(t *testing.T, n int, opts ...queue.Option) []queue.Job
 	var jobs []queue.Job
 	err := f.q.InTx(context.Background(), func(tx *queue.Tx) error {
 		for range n {
-			j, err := tx.Enqueue(context.Background(), queue.ContactExtraction{UserID: f.user, EmailID: uuid.New()}, opts...)
+			j, err := tx.Enqueue(context.Background(), contact.ExtractionJob{UserID: f.user, EmailID: uuid.New()}, opts...)
 			if err != nil {
 				return err
 			}
@@ -214,7 +215,7 @@ func TestPoisonedMessage(t *testing.T) {
 	var poisoned queue.Job
 	err := db.InTx(context.Background(), f.pool, func(tx db.Tx) error {
 		var err error
-		poisoned, err = queue.Enqueue(context.Background(), tx, queue.ContactExtraction{UserID: f.user, EmailID: uuid.New()})
+		poisoned, err = queue.Enqueue(context.Background(), tx, contact.ExtractionJob{UserID: f.user, EmailID: uuid.New()})
 		return err
 	})
 	if err != nil {
@@ -327,7 +328,7 @@ func TestPermanentErrorIsDeadAtOnce(t *testing.T) {
 func TestRetryAfterBackoff(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, false)
-	h := func(ctx context.Context, j queue.Job, p queue.ContactExtraction) error {
+	h := func(ctx context.Context, j queue.Job, p contact.ExtractionJob) error {
 		f.calls.add(j.ID)
 		if j.Attempts == 1 {
 			return errors.New("try again")
@@ -418,7 +419,7 @@ func TestClaims(t *testing.T) {
 		var other queue.Job
 		err := db.InTx(ctx, f.pool, func(tx db.Tx) error {
 			var err error
-			other, err = queue.Enqueue(ctx, tx, queue.Enrichment{UserID: f.user, ContactID: uuid.New()})
+			other, err = queue.Enqueue(ctx, tx, contact.EnrichmentJob{UserID: f.user, ContactID: uuid.New()})
 			return err
 		})
 		if err != nil {
@@ -561,7 +562,7 @@ func TestScheduledMessage(t *testing.T) {
 func TestLambdaDeadline(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, false)
-	h := func(ctx context.Context, j queue.Job, p queue.ContactExtraction) error {
+	h := func(ctx context.Context, j queue.Job, p contact.ExtractionJob) error {
 		<-ctx.Done() // a handler that takes too long
 		return ctx.Err()
 	}

@@ -1,0 +1,10 @@
+// AI-analyze answers POST /v1/ai/analyze.
+package main
+
+import (
+	"github.com/personalcrm/core/functions/routes/ai"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/platform"
+)
+
+func main() { platform.Main(catalog.AIAnalyze, ai.NewAnalyze) }

@@ -1,0 +1,10 @@
+// Contacts-enrich answers POST /v1/contacts/{id}/enrich.
+package main
+
+import (
+	"github.com/personalcrm/core/functions/routes/contacts"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/platform"
+)
+
+func main() { platform.Main(catalog.ContactsEnrich, contacts.NewEnrich) }

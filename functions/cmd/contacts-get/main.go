@@ -1,0 +1,10 @@
+// Contacts-get answers GET /v1/contacts/{id}.
+package main
+
+import (
+	"github.com/personalcrm/core/functions/routes/contacts"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/platform"
+)
+
+func main() { platform.Main(catalog.ContactsGet, contacts.NewGet) }

@@ -1,0 +1,10 @@
+// Contacts-list answers GET /v1/contacts.
+package main
+
+import (
+	"github.com/personalcrm/core/functions/routes/contacts"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/platform"
+)
+
+func main() { platform.Main(catalog.ContactsList, contacts.NewList) }

@@ -1,0 +1,10 @@
+// User-sessions-revoke answers DELETE /v1/user/sessions/{id}.
+package main
+
+import (
+	"github.com/personalcrm/core/functions/routes/account"
+	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/platform"
+)
+
+func main() { platform.Main(catalog.UserSessionsRevoke, account.NewSessionsRevoke) }

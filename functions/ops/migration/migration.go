@@ -1,0 +1,54 @@
+// Package migration is the migrate operation: it applies the database
+// migrations embedded in it. The deploy invokes it (a CDK trigger) before
+// any other function is updated; it answers an error when a migration
+// fails, which fails the deploy.
+package migration
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/personalcrm/core/shared/db/migrate"
+	"github.com/personalcrm/core/shared/platform"
+)
+
+// New builds the migrate operation of app's function: it waits for the
+// database to answer (a new RDS Proxy refuses connections for a while),
+// then migrates as app's DATABASE_URL, the schema's owner.
+func New(app *platform.App) (platform.Op, error) {
+	return func(ctx context.Context) (any, error) {
+		res, err := untilReachable(ctx, app.Log, defaultBackoff, func(ctx context.Context) (migrate.Result, error) {
+			return up(ctx, app)
+		})
+		if err != nil {
+			return nil, err
+		}
+		app.Log.InfoContext(ctx, "schema migrated", "version", res.Version, "applied", len(res.Applied))
+		return report{Applied: append([]int64{}, res.Applied...)}, nil
+	}, nil
+}
+
+// up applies the migrations once, connecting as the pool does (with an
+// IAM token under DATABASE_IAM_AUTH).
+func up(ctx context.Context, app *platform.App) (migrate.Result, error) {
+	cfg, err := pgx.ParseConfig(app.Config.DatabaseURL)
+	if err != nil {
+		return migrate.Result{}, fmt.Errorf("parse database url: %w", err)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = connectTimeout
+	}
+	return migrate.UpConfig(ctx, cfg, app.BeforeConnect, app.Log)
+}
+
+// report is the invocation's answer: the migrations it applied, none when
+// the schema was current. The schema's version goes to the log.
+type report struct {
+	Applied []int64 `json:"applied"`
+}
+
+// LogValue logs the report as its JSON reads.
+func (r report) LogValue() slog.Value { return slog.GroupValue(slog.Any("applied", r.Applied)) }
