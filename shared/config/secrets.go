@@ -2,7 +2,6 @@ package config
 
 import (
 	"context"
-	"reflect"
 	"strings"
 	"sync"
 )
@@ -15,24 +14,30 @@ const secretPrefix = "arn:aws:secretsmanager:"
 // Secrets Manager ARN) rather than holding it.
 func IsSecretRef(v string) bool { return strings.HasPrefix(strings.TrimSpace(v), secretPrefix) }
 
-// secretField is a Secret field of Config whose value is a reference.
+// secretField is a Secret field of Config and its variable.
 type secretField struct {
-	v    reflect.Value
-	name string // the variable
-	ref  string
+	name  string // the variable
+	value *Secret
 }
 
-func secretRefs(cfg *Config) []secretField {
-	names := fieldVars(reflect.TypeOf(*cfg))
-	v := reflect.ValueOf(cfg).Elem()
-	t := v.Type()
+// secretFields are the Secret fields of cfg, from the table of variables.
+func secretFields(cfg *Config, table []variable) []secretField {
 	var out []secretField
-	for i := 0; i < t.NumField(); i++ {
-		f := v.Field(i)
-		if f.Type() != reflect.TypeOf(Secret("")) || !IsSecretRef(f.String()) {
-			continue
+	for _, v := range table {
+		if p, ok := v.field(cfg).(*Secret); ok {
+			out = append(out, secretField{name: v.name, value: p})
 		}
-		out = append(out, secretField{v: f, name: names[t.Field(i).Name], ref: f.String()})
+	}
+	return out
+}
+
+// secretRefs are the Secret fields of cfg whose value is a reference.
+func secretRefs(cfg *Config, table []variable) []secretField {
+	var out []secretField
+	for _, f := range secretFields(cfg, table) {
+		if IsSecretRef(f.value.Reveal()) {
+			out = append(out, f)
+		}
 	}
 	return out
 }
@@ -41,15 +46,15 @@ func secretRefs(cfg *Config) []secretField {
 // ARN with the secret's value. Each distinct ARN is fetched once, all of
 // them at the same time, so a cold start waits for the slowest, not the
 // sum. A failure names the variable and the ARN, never a value.
-func resolveSecrets(ctx context.Context, cfg *Config, r SecretResolver, p *problemList) {
-	fields := secretRefs(cfg)
+func resolveSecrets(ctx context.Context, cfg *Config, table []variable, r SecretResolver, p *problemList) {
+	fields := secretRefs(cfg, table)
 	type result struct {
 		val string
 		err error
 	}
 	results := map[string]*result{}
 	for _, f := range fields {
-		results[f.ref] = &result{}
+		results[f.value.Reveal()] = &result{}
 	}
 	var wg sync.WaitGroup
 	for ref, res := range results {
@@ -57,19 +62,20 @@ func resolveSecrets(ctx context.Context, cfg *Config, r SecretResolver, p *probl
 	}
 	wg.Wait()
 	for _, f := range fields {
-		res := results[f.ref]
+		ref := f.value.Reveal()
+		res := results[ref]
 		if res.err != nil {
-			p.add(f.name, "cannot read secret "+f.ref+": "+res.err.Error())
+			p.add(f.name, "cannot read secret "+ref+": "+res.err.Error())
 			continue
 		}
-		f.v.SetString(res.val)
+		*f.value = Secret(res.val)
 	}
 }
 
 // unresolvedSecrets reports the Secret fields that hold an ARN when
 // nothing resolves them: used as they are, the ARN would become the key.
-func unresolvedSecrets(cfg *Config, p *problemList) {
-	for _, f := range secretRefs(cfg) {
+func unresolvedSecrets(cfg *Config, table []variable, p *problemList) {
+	for _, f := range secretRefs(cfg, table) {
 		p.add(f.name, "holds a Secrets Manager ARN, which this process cannot resolve")
 	}
 }
