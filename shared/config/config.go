@@ -389,8 +389,7 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 		problems.add(VarAppEnv, fmt.Sprintf("must be development, test or production, not %q", cfg.Env))
 		cfg.Env = Production // judge the rest strictly
 	}
-	table := variables()
-	for _, v := range table {
+	for _, v := range variables() {
 		s, ok := vars[v.name]
 		switch {
 		case ok:
@@ -408,9 +407,9 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	}
 
 	if l.resolver != nil {
-		resolveSecrets(ctx, cfg, table, l.resolver, &problems)
+		resolveSecrets(ctx, cfg, l.resolver, &problems)
 	} else {
-		unresolvedSecrets(cfg, table, &problems)
+		unresolvedSecrets(cfg, &problems)
 	}
 	validate(cfg, vars, &problems)
 
@@ -565,7 +564,7 @@ func refuseDevelopmentSecrets(cfg *Config, p *problemList) {
 	for _, k := range devRing {
 		devSecrets = append(devSecrets, string(k.Key)) // the key's bytes, written out as a secret
 	}
-	for _, s := range secretFields(cfg, variables()) {
+	for _, s := range secretFields(cfg) {
 		v := strings.ToLower(s.value.Reveal())
 		if v == "" {
 			continue

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -21,9 +22,9 @@ type secretField struct {
 }
 
 // secretFields are the Secret fields of cfg, from the table of variables.
-func secretFields(cfg *Config, table []variable) []secretField {
+func secretFields(cfg *Config) []secretField {
 	var out []secretField
-	for _, v := range table {
+	for _, v := range variables() {
 		if p, ok := v.field(cfg).(*Secret); ok {
 			out = append(out, secretField{name: v.name, value: p})
 		}
@@ -32,22 +33,16 @@ func secretFields(cfg *Config, table []variable) []secretField {
 }
 
 // secretRefs are the Secret fields of cfg whose value is a reference.
-func secretRefs(cfg *Config, table []variable) []secretField {
-	var out []secretField
-	for _, f := range secretFields(cfg, table) {
-		if IsSecretRef(f.value.Reveal()) {
-			out = append(out, f)
-		}
-	}
-	return out
+func secretRefs(cfg *Config) []secretField {
+	return slices.DeleteFunc(secretFields(cfg), func(f secretField) bool { return !IsSecretRef(f.value.Reveal()) })
 }
 
 // resolveSecrets replaces every Secret field that holds a Secrets Manager
 // ARN with the secret's value. Each distinct ARN is fetched once, all of
 // them at the same time, so a cold start waits for the slowest, not the
 // sum. A failure names the variable and the ARN, never a value.
-func resolveSecrets(ctx context.Context, cfg *Config, table []variable, r SecretResolver, p *problemList) {
-	fields := secretRefs(cfg, table)
+func resolveSecrets(ctx context.Context, cfg *Config, r SecretResolver, p *problemList) {
+	fields := secretRefs(cfg)
 	type result struct {
 		val string
 		err error
@@ -74,8 +69,8 @@ func resolveSecrets(ctx context.Context, cfg *Config, table []variable, r Secret
 
 // unresolvedSecrets reports the Secret fields that hold an ARN when
 // nothing resolves them: used as they are, the ARN would become the key.
-func unresolvedSecrets(cfg *Config, table []variable, p *problemList) {
-	for _, f := range secretRefs(cfg, table) {
+func unresolvedSecrets(cfg *Config, p *problemList) {
+	for _, f := range secretRefs(cfg) {
 		p.add(f.name, "holds a Secrets Manager ARN, which this process cannot resolve")
 	}
 }
