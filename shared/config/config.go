@@ -125,7 +125,6 @@ func variables() []variable {
 
 // set parses s into v's field of c. Lists are comma-separated.
 func (v variable) set(c *Config, s string) error {
-	var err error
 	switch p := v.field(c).(type) {
 	case *string:
 		*p = s
@@ -134,27 +133,31 @@ func (v variable) set(c *Config, s string) error {
 	case *[]string:
 		*p = strings.Split(s, ",")
 	case *bool:
-		if *p, err = strconv.ParseBool(s); err != nil {
-			return errors.New("must be a valid boolean (true or false)")
-		}
+		return parse(p, s, strconv.ParseBool, "boolean (true or false)")
 	case *int:
-		n, err := strconv.ParseInt(s, 10, 32)
-		if err != nil {
-			return errors.New("must be a valid whole number")
-		}
-		*p = int(n)
+		return parse(p, s, atoi32, "whole number")
 	case *time.Duration:
-		if *p, err = time.ParseDuration(s); err != nil {
-			return errors.New("must be a valid duration (like 100ms)")
-		}
+		return parse(p, s, time.ParseDuration, "duration (like 100ms)")
 	case **url.URL:
-		if *p, err = url.Parse(s); err != nil {
-			return errors.New("must be a valid URL")
-		}
+		return parse(p, s, url.Parse, "URL")
 	default:
 		panic(fmt.Sprintf("config: %s: no parser for %T", v.name, p))
 	}
 	return nil
+}
+
+func parse[T any](p *T, s string, parse func(string) (T, error), what string) error {
+	v, err := parse(s)
+	if err != nil {
+		return errors.New("must be a valid " + what)
+	}
+	*p = v
+	return nil
+}
+
+func atoi32(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 32)
+	return int(n), err
 }
 
 // DatabaseAppRole is the PostgreSQL role every function but migrate
