@@ -11,12 +11,10 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/caarlos0/env/v11"
 
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/sealbox"
@@ -33,7 +31,9 @@ const (
 	Production  Env = "production"
 )
 
-// Names of the environment variables, for the infrastructure to set.
+// Names of the environment variables, for the infrastructure to set. This
+// is the one list of them: variables maps each to its field of Config,
+// where it is documented.
 const (
 	VarAppEnv             = "APP_ENV"
 	VarLogLevel           = "LOG_LEVEL"
@@ -50,31 +50,115 @@ const (
 	VarAuthSecret         = "AUTH_SECRET"
 	VarAuthRedirectURL    = "AUTH_REDIRECT_URL"
 	VarSessionMaxAge      = "SESSION_MAX_AGE"
+	VarCORSOrigins        = "CORS_ORIGINS"
 	VarGoogleClientID     = "GOOGLE_CLIENT_ID"
 	VarGoogleClientSecret = "GOOGLE_CLIENT_SECRET"
 	VarGoogleWebhookURL   = "GOOGLE_WEBHOOK_URL"
 	// VarGooglePushServiceAccount is the service account of the Gmail
 	// push subscription, the only one whose push tokens are accepted.
 	VarGooglePushServiceAccount = "GOOGLE_PUSH_SERVICE_ACCOUNT"
-	VarGoogleSandboxURL         = "GOOGLE_SANDBOX_URL"
-	VarTokenKeys                = "TOKEN_KEYS"
-	VarOpenAIAPIKey             = "OPENAI_API_KEY"
-	VarOpenAIBaseURL            = "OPENAI_BASE_URL"
-	VarOpenAIModel              = "OPENAI_MODEL"
-	VarFeatureAIAgents          = "FEATURE_AI_AGENTS"
-	VarFeatureEnrichment        = "FEATURE_ENRICHMENT"
-	VarFeatureWebhooks          = "FEATURE_WEBHOOKS"
-	VarJobsRetentionDays        = "JOBS_RETENTION_DAYS"
-	VarExtractIgnore            = "EXTRACT_IGNORE"
+	// VarGooglePubSubSubscription is the Pub/Sub push subscription whose
+	// deliveries the Gmail push route accepts.
+	VarGooglePubSubSubscription = "GOOGLE_PUBSUB_SUBSCRIPTION"
+	// VarGooglePubSubTopic is the Pub/Sub topic Gmail publishes the
+	// changes of watched mailboxes to.
+	VarGooglePubSubTopic = "GOOGLE_PUBSUB_TOPIC"
+	VarGoogleSandboxURL  = "GOOGLE_SANDBOX_URL"
+	VarTokenKeys         = "TOKEN_KEYS"
+	VarOpenAIAPIKey      = "OPENAI_API_KEY"
+	VarOpenAIBaseURL     = "OPENAI_BASE_URL"
+	VarOpenAIModel       = "OPENAI_MODEL"
+	VarFeatureAIAgents   = "FEATURE_AI_AGENTS"
+	VarFeatureEnrichment = "FEATURE_ENRICHMENT"
+	VarFeatureWebhooks   = "FEATURE_WEBHOOKS"
+	VarJobsRetentionDays = "JOBS_RETENTION_DAYS"
+	VarExtractIgnore     = "EXTRACT_IGNORE"
 )
 
-// VarGooglePubSubTopic is the Pub/Sub topic Gmail publishes the changes of
-// watched mailboxes to.
-const VarGooglePubSubTopic = "GOOGLE_PUBSUB_TOPIC"
+// variable is one environment variable of the list above: the field of
+// Config its value goes to, and its value when unset.
+type variable struct {
+	name  string
+	field func(*Config) any // a pointer to the field; its type decides the parsing
+	def   string            // when unset, in every environment
+	local string            // when unset, in development and test only
+}
 
-// VarGooglePubSubSubscription is the Pub/Sub push subscription whose
-// deliveries the Gmail push route accepts.
-const VarGooglePubSubSubscription = "GOOGLE_PUBSUB_SUBSCRIPTION"
+// variables are the variables Load parses, APP_ENV aside (it decides the
+// defaults). A variable set but empty is not defaulted: it leaves its
+// field zero.
+func variables() []variable {
+	return []variable{
+		{VarLogLevel, func(c *Config) any { return &c.LogLevel }, "info", ""},
+		{VarPort, func(c *Config) any { return &c.Port }, "3000", ""},
+		{VarHost, func(c *Config) any { return &c.Host }, "127.0.0.1", ""},
+		{VarDatabaseURL, func(c *Config) any { return &c.DatabaseURL }, "", "postgres://localhost:5432/crm_dev?sslmode=disable"},
+		{VarDatabaseIAMAuth, func(c *Config) any { return &c.DatabaseIAMAuth }, "", ""},
+		{VarRedisURL, func(c *Config) any { return &c.RedisURL }, "", ""},
+		{VarRedisPassword, func(c *Config) any { return &c.RedisPassword }, "", ""},
+		{VarCacheIAMUser, func(c *Config) any { return &c.CacheIAMUser }, "", ""},
+		{VarCacheName, func(c *Config) any { return &c.CacheName }, "", ""},
+		{VarCacheTimeout, func(c *Config) any { return &c.CacheTimeout }, DefaultCacheTimeout.String(), ""},
+		{VarAuthURL, func(c *Config) any { return &c.AuthURL }, "", "http://localhost:3000"},
+		{VarAuthSecret, func(c *Config) any { return &c.AuthSecret }, "", developmentAuthSecret},
+		{VarAuthRedirectURL, func(c *Config) any { return &c.AuthRedirectURL }, "", "http://localhost:3000/"},
+		{VarSessionMaxAge, func(c *Config) any { return &c.SessionMaxAge }, DefaultSessionMaxAge.String(), ""},
+		{VarCORSOrigins, func(c *Config) any { return &c.CORSOrigins }, "", ""},
+		{VarGoogleClientID, func(c *Config) any { return &c.GoogleClientID }, "", ""},
+		{VarGoogleClientSecret, func(c *Config) any { return &c.GoogleClientSecret }, "", ""},
+		{VarGoogleWebhookURL, func(c *Config) any { return &c.GoogleWebhookURL }, "", ""},
+		{VarGooglePushServiceAccount, func(c *Config) any { return &c.GooglePushServiceAccount }, "", ""},
+		{VarGooglePubSubSubscription, func(c *Config) any { return &c.GooglePubSubSubscription }, "", ""},
+		{VarGooglePubSubTopic, func(c *Config) any { return &c.GooglePubSubTopic }, "", ""},
+		{VarGoogleSandboxURL, func(c *Config) any { return &c.GoogleSandboxURL }, "", ""},
+		{VarTokenKeys, func(c *Config) any { return &c.TokenKeys }, "", developmentTokenKeys},
+		{VarOpenAIAPIKey, func(c *Config) any { return &c.OpenAIAPIKey }, "", ""},
+		{VarOpenAIBaseURL, func(c *Config) any { return &c.OpenAIBaseURL }, "", ""},
+		{VarOpenAIModel, func(c *Config) any { return &c.OpenAIModel }, DefaultOpenAIModel, ""},
+		{VarFeatureAIAgents, func(c *Config) any { return &c.Features.AIAgents }, "", ""},
+		{VarFeatureEnrichment, func(c *Config) any { return &c.Features.Enrichment }, "", ""},
+		{VarFeatureWebhooks, func(c *Config) any { return &c.Features.Webhooks }, "", ""},
+		{VarJobsRetentionDays, func(c *Config) any { return &c.JobsRetentionDays }, "30", ""},
+		{VarExtractIgnore, func(c *Config) any { return &c.ExtractIgnore }, "", ""},
+	}
+}
+
+// set parses s into v's field of c. Lists are comma-separated.
+func (v variable) set(c *Config, s string) error {
+	switch p := v.field(c).(type) {
+	case *string:
+		*p = s
+	case *Secret:
+		*p = Secret(s)
+	case *[]string:
+		*p = strings.Split(s, ",")
+	case *bool:
+		return parse(p, s, strconv.ParseBool, "boolean (true or false)")
+	case *int:
+		return parse(p, s, atoi32, "whole number")
+	case *time.Duration:
+		return parse(p, s, time.ParseDuration, "duration (like 100ms)")
+	case **url.URL:
+		return parse(p, s, url.Parse, "URL")
+	default:
+		panic(fmt.Sprintf("config: %s: no parser for %T", v.name, p))
+	}
+	return nil
+}
+
+func parse[T any](p *T, s string, parse func(string) (T, error), what string) error {
+	v, err := parse(s)
+	if err != nil {
+		return errors.New("must be a valid " + what)
+	}
+	*p = v
+	return nil
+}
+
+func atoi32(s string) (int, error) {
+	n, err := strconv.ParseInt(s, 10, 32)
+	return int(n), err
+}
 
 // DatabaseAppRole is the PostgreSQL role every function but migrate
 // connects as: it may read and write the application's tables and nothing
@@ -84,117 +168,118 @@ const DatabaseAppRole = "crm_app"
 
 // Config is everything a function reads from its environment.
 type Config struct {
-	Env      Env    `env:"APP_ENV"`
-	LogLevel string `env:"LOG_LEVEL"`
+	Env      Env
+	LogLevel string
 	// Port is where the local server listens.
-	Port int `env:"PORT"`
+	Port int
 	// Host is the address the local server listens on: the loopback
 	// address unless set, so that no one else on the network reaches it.
-	Host string `env:"HOST"`
+	Host string
 
 	// DatabaseURL is a PostgreSQL connection URL. With DatabaseIAMAuth the
 	// password is replaced by an IAM token for each new connection.
-	DatabaseURL     string `env:"DATABASE_URL"`
-	DatabaseIAMAuth bool   `env:"DATABASE_IAM_AUTH"`
+	DatabaseURL     string
+	DatabaseIAMAuth bool
 
 	// RedisURL is redis:// or rediss:// (TLS); empty means an in-memory cache.
-	RedisURL      string `env:"REDIS_URL"`
-	RedisPassword Secret `env:"REDIS_PASSWORD"`
+	RedisURL      string
+	RedisPassword Secret
 	// CacheIAMUser and CacheName turn on ElastiCache IAM authentication
 	// instead of REDIS_PASSWORD: each new connection signs in as the
 	// ElastiCache user CacheIAMUser (its id, which is also its name) with
 	// a token signed for the replication group CacheName.
-	CacheIAMUser string `env:"CACHE_IAM_USER"`
-	CacheName    string `env:"CACHE_NAME"`
+	CacheIAMUser string
+	CacheName    string
 	// CacheTimeout bounds one cache operation: a slow cache costs a
 	// request at most this long before the request goes on without it.
-	CacheTimeout time.Duration `env:"CACHE_TIMEOUT"`
+	CacheTimeout time.Duration
 
 	// AuthURL is the public base URL of the API: redirects and cookies
 	// are built from it.
 	// The session cookie is Secure, and named with the __Host- prefix,
 	// unless AuthURL is plain http on a loopback host outside production.
-	AuthURL    *url.URL `env:"AUTH_URL"`
-	AuthSecret Secret   `env:"AUTH_SECRET"`
+	AuthURL    *url.URL
+	AuthSecret Secret
 	// SessionMaxAge is a session's absolute lifetime: renewal by use never
 	// extends a session past its creation plus this, so every session
 	// ends, and its user signs in again, at the latest this long after
 	// signing in. Lowering it ends older sessions at their next use.
-	SessionMaxAge time.Duration `env:"SESSION_MAX_AGE"`
+	SessionMaxAge time.Duration
 	// AuthRedirectURL is where the browser goes after signing in: the web
 	// app. Cookie-authenticated writes are accepted from its origin and
 	// AuthURL's.
-	AuthRedirectURL *url.URL `env:"AUTH_REDIRECT_URL"`
+	AuthRedirectURL *url.URL
 	// CORSOrigins are further web apps' origins that may call the API
 	// from a browser with credentials (see AllowedOrigins).
-	CORSOrigins []string `env:"CORS_ORIGINS" envSeparator:","`
+	CORSOrigins []string
 
 	// Without a client id (outside production) sign-in goes to the sandbox
 	// Google of the local server.
-	GoogleClientID     string   `env:"GOOGLE_CLIENT_ID"`
-	GoogleClientSecret Secret   `env:"GOOGLE_CLIENT_SECRET"`
-	GoogleWebhookURL   *url.URL `env:"GOOGLE_WEBHOOK_URL"`
+	GoogleClientID     string
+	GoogleClientSecret Secret
+	GoogleWebhookURL   *url.URL
 	// GooglePushServiceAccount, when set, is the only service account
 	// whose Gmail push tokens are accepted.
-	GooglePushServiceAccount string `env:"GOOGLE_PUSH_SERVICE_ACCOUNT"`
+	GooglePushServiceAccount string
 	// GooglePubSubSubscription (projects/<project>/subscriptions/<name>),
 	// when set, is the only push subscription whose deliveries the Gmail
 	// push route accepts. Production requires it, and
 	// GooglePushServiceAccount, when GoogleWebhookURL is set.
-	GooglePubSubSubscription string `env:"GOOGLE_PUBSUB_SUBSCRIPTION"`
+	GooglePubSubSubscription string
 	// GooglePubSubTopic (projects/<project>/topics/<topic>) is where
 	// gmail-watch asks Gmail to publish mailbox changes; unset, it watches
 	// nothing.
-	GooglePubSubTopic string `env:"GOOGLE_PUBSUB_TOPIC"`
+	GooglePubSubTopic string
 	// GoogleSandboxURL is the base URL of a sandbox Google to use instead
 	// of Google's endpoints (development and test only; production refuses
 	// it). Unset, a sandbox is looked for at AuthURL + /sandbox/google.
-	GoogleSandboxURL *url.URL `env:"GOOGLE_SANDBOX_URL"`
+	GoogleSandboxURL *url.URL
 
 	// TokenKeys encrypt provider tokens at rest: a comma-separated list of
 	// id:key entries, newest first, each key 32 random bytes in base64
 	// ("k2:BASE64,k1:BASE64"). Values are sealed with the first key and
 	// opened with whichever listed key sealed them; to rotate, put a new
 	// key first and keep the old ones until nothing is sealed with them.
-	TokenKeys Secret `env:"TOKEN_KEYS"`
+	TokenKeys Secret
 
 	// OpenAIAPIKey is the OpenAI API key. Without one (outside
 	// production) the local server serves a sandbox OpenAI.
-	OpenAIAPIKey Secret `env:"OPENAI_API_KEY"`
+	OpenAIAPIKey Secret
 	// OpenAIBaseURL replaces OpenAI's API base URL (with its /v1), for a
 	// compatible endpoint or a proxy.
-	OpenAIBaseURL *url.URL `env:"OPENAI_BASE_URL"`
+	OpenAIBaseURL *url.URL
 	// OpenAIModel is the chat model AI analysis asks.
-	OpenAIModel string `env:"OPENAI_MODEL"`
+	OpenAIModel string
 
 	// Features gate features for everyone: off here is off for every user.
 	Features Features
 
 	// QueueURLs maps a job type to its SQS queue URL, from the variables
 	// QUEUE_URL_<TYPE> (see QueueURLVar). Empty: the in-memory queue.
-	QueueURLs map[string]string `env:"-"`
+	QueueURLs map[string]string
 	// JobsRetentionDays is how long finished jobs are kept.
-	JobsRetentionDays int `env:"JOBS_RETENTION_DAYS"`
+	JobsRetentionDays int
 	// ExtractIgnore are address patterns (path.Match globs, such as
 	// "*@notifications.example.com") contact extraction skips, besides its
 	// built-in list of automated senders.
-	ExtractIgnore []string `env:"EXTRACT_IGNORE" envSeparator:","`
+	ExtractIgnore []string
 
 	// Level is LogLevel parsed.
-	Level slog.Level `env:"-"`
+	Level slog.Level
 	// Function is the catalog entry the configuration was loaded for.
-	Function catalog.Function `env:"-"`
+	Function catalog.Function
 }
 
 // Features are the environment gates of the feature flags.
 type Features struct {
-	AIAgents   bool `env:"FEATURE_AI_AGENTS"`
-	Enrichment bool `env:"FEATURE_ENRICHMENT"`
-	Webhooks   bool `env:"FEATURE_WEBHOOKS"`
+	AIAgents   bool
+	Enrichment bool
+	Webhooks   bool
 }
 
-// Secret is a configuration value that must never be printed. Its String,
-// LogValue and JSON forms are redacted; Reveal returns the value.
+// Secret is a configuration value that must never be printed. Its fmt
+// forms (every verb, %#v included), its slog and its JSON forms are
+// redacted; Reveal returns the value.
 type Secret string
 
 // Reveal returns the secret's value.
@@ -213,6 +298,17 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // MarshalText implements encoding.TextMarshaler with the placeholder.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Format implements fmt.Formatter with the placeholder for every verb:
+// without it, %#v and verbs that do not suit a string (%d) print the
+// value.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", s.String())
+		return
+	}
+	f.Write([]byte(s.String()))
+}
 
 // Lambda reports whether the process runs inside AWS Lambda.
 func Lambda() bool { return os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" }
@@ -268,66 +364,50 @@ func WithSecrets(r SecretResolver) Option {
 }
 
 // Load reads and validates the configuration of fn. It returns an *Error
+// Load reads and validates the configuration of fn. It returns an *Error
 // naming every bad variable; nothing else is returned on bad input.
 func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, error) {
 	l := loader{}
 	for _, o := range opts {
 		o(&l)
 	}
+	vars := map[string]string{}
 	if l.environ == nil {
-		l.environ = env.ToMap(os.Environ())
+		for _, kv := range os.Environ() {
+			k, v, _ := strings.Cut(kv, "=")
+			vars[k] = strings.TrimSpace(v)
+		}
 	}
-	vars := make(map[string]string, len(l.environ))
 	for k, v := range l.environ {
 		vars[k] = strings.TrimSpace(v)
 	}
 
 	var problems problemList
-	appEnv := Env(vars[VarAppEnv])
-	switch appEnv {
+	cfg := &Config{Env: Env(vars[VarAppEnv]), Function: fn}
+	switch cfg.Env {
 	case "":
-		appEnv = Development
-		vars[VarAppEnv] = string(Development)
+		cfg.Env = Development
 	case Development, Test, Production:
 	default:
-		problems.add(VarAppEnv, fmt.Sprintf("must be development, test or production, not %q", appEnv))
-		appEnv = Production // judge the rest strictly
-		vars[VarAppEnv] = string(Production)
+		problems.add(VarAppEnv, fmt.Sprintf("must be development, test or production, not %q", cfg.Env))
+		cfg.Env = Production // judge the rest strictly
 	}
-	if appEnv != Production {
-		for k, v := range localDefaults {
-			if _, ok := vars[k]; !ok {
-				vars[k] = v
-			}
+	for _, v := range variables() {
+		s, ok := vars[v.name]
+		switch {
+		case ok:
+		case v.local != "" && cfg.Env != Production:
+			s = v.local
+		default:
+			s = v.def
+		}
+		if s == "" {
+			continue
+		}
+		if err := v.set(cfg, s); err != nil {
+			problems.add(v.name, err.Error())
 		}
 	}
-	if _, ok := vars[VarLogLevel]; !ok {
-		vars[VarLogLevel] = "info"
-	}
-	if _, ok := vars[VarPort]; !ok {
-		vars[VarPort] = "3000"
-	}
-	if _, ok := vars[VarHost]; !ok {
-		vars[VarHost] = "127.0.0.1"
-	}
-	if _, ok := vars[VarCacheTimeout]; !ok {
-		vars[VarCacheTimeout] = DefaultCacheTimeout.String()
-	}
-	if _, ok := vars[VarSessionMaxAge]; !ok {
-		vars[VarSessionMaxAge] = DefaultSessionMaxAge.String()
-	}
-	if _, ok := vars[VarJobsRetentionDays]; !ok {
-		vars[VarJobsRetentionDays] = "30"
-	}
-	if _, ok := vars[VarOpenAIModel]; !ok {
-		vars[VarOpenAIModel] = DefaultOpenAIModel
-	}
-
-	cfg := &Config{Function: fn}
-	if err := env.ParseWithOptions(cfg, env.Options{Environment: vars}); err != nil {
-		problems.fromParse(cfg, err)
-	}
-	cfg.Env = appEnv
 
 	if l.resolver != nil {
 		resolveSecrets(ctx, cfg, l.resolver, &problems)
@@ -343,10 +423,6 @@ func Load(ctx context.Context, fn catalog.Function, opts ...Option) (*Config, er
 	return cfg, nil
 }
 
-// validatePush checks the Gmail push settings. Push is configured when
-// GOOGLE_WEBHOOK_URL (the tokens' audience) is set; production then
-// requires the push subscription's service account, without which any
-// Google-signed token for the audience would pass (anyone can mint one
 // for a service account of their own), and its subscription.
 func validatePush(cfg *Config, p *problemList) {
 	prod := cfg.Env == Production
@@ -471,9 +547,12 @@ const SandboxOpenAIKey = "sk-sandbox-development-only"
 // client; production refuses it.
 const SandboxGoogleClientSecret = "sandbox-client-secret"
 
-// developmentSecrets are the secret values development and test run with
-// by default, which anyone can read in this repository.
-var developmentSecrets = []string{localDefaults[VarAuthSecret], localDefaults[VarTokenKeys], SandboxOpenAIKey, SandboxGoogleClientSecret}
+// The development defaults of AUTH_SECRET and TOKEN_KEYS, which anyone can
+// read in this repository.
+const (
+	developmentAuthSecret = "development-only-auth-secret-not-for-production"
+	developmentTokenKeys  = "dev1:ZGV2ZWxvcG1lbnQtb25seS10b2tlbi1rZXktMzJieXQ="
+)
 
 // refuseDevelopmentSecrets refuses, in production, a secret that is a
 // development value or a small edit of one: one that contains a
@@ -483,19 +562,12 @@ var developmentSecrets = []string{localDefaults[VarAuthSecret], localDefaults[Va
 // of a development key ("prod:<the development key>"). Messages never
 // quote the value.
 func refuseDevelopmentSecrets(cfg *Config, p *problemList) {
-	devRing, _ := sealbox.ParseRing(localDefaults[VarTokenKeys])
-	devSecrets := append([]string(nil), developmentSecrets...)
+	devRing, _ := sealbox.ParseRing(developmentTokenKeys)
+	devSecrets := []string{developmentAuthSecret, developmentTokenKeys, SandboxOpenAIKey, SandboxGoogleClientSecret}
 	for _, k := range devRing {
 		devSecrets = append(devSecrets, string(k.Key)) // the key's bytes, written out as a secret
 	}
-	secrets := []struct {
-		name  string
-		value Secret
-	}{
-		{VarAuthSecret, cfg.AuthSecret}, {VarTokenKeys, cfg.TokenKeys}, {VarGoogleClientSecret, cfg.GoogleClientSecret},
-		{VarOpenAIAPIKey, cfg.OpenAIAPIKey}, {VarRedisPassword, cfg.RedisPassword},
-	}
-	for _, s := range secrets {
+	for _, s := range secretFields(cfg) {
 		v := strings.ToLower(s.value.Reveal())
 		if v == "" {
 			continue
@@ -521,15 +593,6 @@ func refuseDevelopmentSecrets(cfg *Config, p *problemList) {
 	}
 }
 
-// localDefaults make a fresh machine work in development and test.
-var localDefaults = map[string]string{
-	VarDatabaseURL:     "postgres://localhost:5432/crm_dev?sslmode=disable",
-	VarAuthURL:         "http://localhost:3000",
-	VarAuthRedirectURL: "http://localhost:3000/",
-	VarAuthSecret:      "development-only-auth-secret-not-for-production",
-	VarTokenKeys:       "dev1:ZGV2ZWxvcG1lbnQtb25seS10b2tlbi1rZXktMzJieXQ=",
-}
-
 type problemList []Problem
 
 func (p *problemList) add(v, msg string) {
@@ -552,64 +615,6 @@ func (p problemList) has(v string) bool {
 
 func (p problemList) sort() {
 	sort.SliceStable(p, func(i, j int) bool { return p[i].Var < p[j].Var })
-}
-
-// fromParse turns the parser's aggregated errors into problems named by
-// variable.
-func (p *problemList) fromParse(cfg *Config, err error) {
-	fieldVar := fieldVars(reflect.TypeOf(*cfg))
-	var agg env.AggregateError
-	if !errors.As(err, &agg) {
-		p.add("(environment)", err.Error())
-		return
-	}
-	for _, e := range agg.Errors {
-		var pe env.ParseError
-		switch {
-		case errors.As(e, &pe):
-			name := fieldVar[pe.Name]
-			if name == "" {
-				name = pe.Name
-			}
-			p.add(name, fmt.Sprintf("must be a valid %s", typeName(pe.Type)))
-		default:
-			p.add("(environment)", e.Error())
-		}
-	}
-}
-
-func fieldVars(t reflect.Type) map[string]string {
-	out := map[string]string{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if f.Type.Kind() == reflect.Struct && f.Tag.Get("env") == "" && f.Type.PkgPath() == t.PkgPath() {
-			for k, v := range fieldVars(f.Type) {
-				out[k] = v
-			}
-			continue
-		}
-		if tag := f.Tag.Get("env"); tag != "" && tag != "-" {
-			out[f.Name] = strings.Split(tag, ",")[0]
-		}
-	}
-	return out
-}
-
-func typeName(t reflect.Type) string {
-	switch {
-	case t == nil:
-		return "value"
-	case t.Kind() == reflect.Bool:
-		return "boolean (true or false)"
-	case t == reflect.TypeOf(time.Duration(0)):
-		return "duration (like 100ms)"
-	case t.Kind() == reflect.Int:
-		return "whole number"
-	case t == reflect.TypeOf(&url.URL{}) || t == reflect.TypeOf(url.URL{}):
-		return "URL"
-	default:
-		return t.String()
-	}
 }
 
 func validate(cfg *Config, vars map[string]string, p *problemList) {

@@ -2,8 +2,10 @@ package config_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
+	"github.com/personalcrm/core/shared/logging"
 )
 
 var (
@@ -447,5 +450,32 @@ func TestAllowedOrigins(t *testing.T) {
 				t.Fatalf("allowed origins (-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+// A Secret prints as the placeholder whatever the verb, inside a Config
+// too, and logs as it through slog and the project's logger.
+func TestSecretNeverPrinted(t *testing.T) {
+	const value = "the-secret-value"
+	s := config.Secret(value)
+	cfg := &config.Config{AuthSecret: s, TokenKeys: s}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10.3s"} {
+		if out := fmt.Sprintf(verb+" "+verb, s, *cfg); strings.Contains(out, value) || strings.Contains(out, fmt.Sprintf("%x", value)) ||
+			!strings.Contains(out, "[REDACTED]") {
+			t.Errorf("%s prints %s", verb, out)
+		}
+	}
+	if config.Secret("").String() != "" {
+		t.Error("an empty secret is not redacted to anything")
+	}
+	var buf strings.Builder
+	for _, l := range []*slog.Logger{slog.New(slog.NewJSONHandler(&buf, nil)), slog.New(slog.NewTextHandler(&buf, nil)), logging.New(&buf, nil)} {
+		l.Info("loaded", "value", s, slog.Group("nested", "v", s), "any", any(s))
+	}
+	if out := buf.String(); strings.Contains(out, value) || strings.Count(out, "[REDACTED]") != 9 {
+		t.Errorf("logs: %s", out)
+	}
+	if b, err := json.Marshal(cfg); err != nil || strings.Contains(string(b), value) {
+		t.Errorf("JSON: %s %v", b, err)
 	}
 }

@@ -6,10 +6,6 @@ import (
 	"strings"
 )
 
-// VarCORSOrigins lists the origins of the web apps that call the API from
-// a browser with credentials (CORS), besides AUTH_REDIRECT_URL's.
-const VarCORSOrigins = "CORS_ORIGINS"
-
 // ParseOrigin checks that s is a browser origin, scheme://host[:port] with
 // no path, query, fragment or user information and no wildcard, and
 // returns it as browsers send it in the Origin header: lower case, without

@@ -2,7 +2,7 @@ package config
 
 import (
 	"context"
-	"reflect"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -15,26 +15,26 @@ const secretPrefix = "arn:aws:secretsmanager:"
 // Secrets Manager ARN) rather than holding it.
 func IsSecretRef(v string) bool { return strings.HasPrefix(strings.TrimSpace(v), secretPrefix) }
 
-// secretField is a Secret field of Config whose value is a reference.
+// secretField is a Secret field of Config and its variable.
 type secretField struct {
-	v    reflect.Value
-	name string // the variable
-	ref  string
+	name  string // the variable
+	value *Secret
 }
 
-func secretRefs(cfg *Config) []secretField {
-	names := fieldVars(reflect.TypeOf(*cfg))
-	v := reflect.ValueOf(cfg).Elem()
-	t := v.Type()
+// secretFields are the Secret fields of cfg, from the table of variables.
+func secretFields(cfg *Config) []secretField {
 	var out []secretField
-	for i := 0; i < t.NumField(); i++ {
-		f := v.Field(i)
-		if f.Type() != reflect.TypeOf(Secret("")) || !IsSecretRef(f.String()) {
-			continue
+	for _, v := range variables() {
+		if p, ok := v.field(cfg).(*Secret); ok {
+			out = append(out, secretField{name: v.name, value: p})
 		}
-		out = append(out, secretField{v: f, name: names[t.Field(i).Name], ref: f.String()})
 	}
 	return out
+}
+
+// secretRefs are the Secret fields of cfg whose value is a reference.
+func secretRefs(cfg *Config) []secretField {
+	return slices.DeleteFunc(secretFields(cfg), func(f secretField) bool { return !IsSecretRef(f.value.Reveal()) })
 }
 
 // resolveSecrets replaces every Secret field that holds a Secrets Manager
@@ -49,7 +49,7 @@ func resolveSecrets(ctx context.Context, cfg *Config, r SecretResolver, p *probl
 	}
 	results := map[string]*result{}
 	for _, f := range fields {
-		results[f.ref] = &result{}
+		results[f.value.Reveal()] = &result{}
 	}
 	var wg sync.WaitGroup
 	for ref, res := range results {
@@ -57,12 +57,13 @@ func resolveSecrets(ctx context.Context, cfg *Config, r SecretResolver, p *probl
 	}
 	wg.Wait()
 	for _, f := range fields {
-		res := results[f.ref]
+		ref := f.value.Reveal()
+		res := results[ref]
 		if res.err != nil {
-			p.add(f.name, "cannot read secret "+f.ref+": "+res.err.Error())
+			p.add(f.name, "cannot read secret "+ref+": "+res.err.Error())
 			continue
 		}
-		f.v.SetString(res.val)
+		*f.value = Secret(res.val)
 	}
 }
 
