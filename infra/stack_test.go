@@ -587,8 +587,8 @@ func TestStageSettings(t *testing.T) {
 		if !strings.HasPrefix(fmt.Sprint(db["EngineVersion"]), "16") || num(db["BackupRetentionPeriod"]) < 1 {
 			t.Errorf("%s: engine %v, backups %v days", c.s.settings.Stage, db["EngineVersion"], db["BackupRetentionPeriod"])
 		}
-		if n := len(c.s.ofType("AWS::EC2::NatGateway")); n != c.nat {
-			t.Errorf("%s: %d NAT gateways, want %d", c.s.settings.Stage, n, c.nat)
+		if n := len(c.s.ofType("AWS::EC2::Instance")); n != c.nat || len(c.s.ofType("AWS::EC2::NatGateway")) != 0 {
+			t.Errorf("%s: %d NAT instances, want %d (and no NAT gateway)", c.s.settings.Stage, n, c.nat)
 		}
 		proxy := c.s.resources[c.s.ofType("AWS::RDS::DBProxy")[0]].Properties
 		auth := asSlice(proxy["Auth"])[0].(map[string]any)
