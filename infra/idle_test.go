@@ -61,6 +61,15 @@ func TestStageNetwork(t *testing.T) {
 					"InstanceType":        "t4g.nano",
 					"SourceDestCheck":     false,
 					"CreditSpecification": map[string]any{"CPUCredits": "standard"},
+					// Dual-stack public subnets map no public IPv4 on launch.
+					"NetworkInterfaces": []any{map[string]any{"AssociatePublicIpAddress": true, "DeviceIndex": "0",
+						"GroupSet": assertions.Match_AnyValue(), "SubnetId": assertions.Match_AnyValue()}},
+					"LaunchTemplate": assertions.Match_AnyValue(),
+				}, jsii.Number(float64(c.nats)))
+			})
+			check(t, "IMDSv2 only", func() {
+				tpl.ResourcePropertiesCountIs(jsii.String("AWS::EC2::LaunchTemplate"), &map[string]any{
+					"LaunchTemplateData": map[string]any{"MetadataOptions": map[string]any{"HttpTokens": "required"}},
 				}, jsii.Number(float64(c.nats)))
 			})
 			check(t, "IPv6 CIDR", func() { tpl.ResourceCountIs(jsii.String("AWS::EC2::VPCCidrBlock"), jsii.Number(1)) })

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -54,6 +55,8 @@ func newNetwork(scope constructs.Construct, s Settings) *network {
 	var natInstances []awsec2.Instance
 	if ni, ok := nat.(awsec2.NatInstanceProviderV2); ok {
 		natInstances = *ni.GatewayInstances()
+		// Instance metadata only with a session token (IMDSv2).
+		awscdk.Aspects_Of(vpc).Add(awsec2.NewInstanceRequireImdsv2Aspect(nil), nil)
 		// The NAT instances forward what the private subnets send and
 		// accept nothing from the internet (their security group allows
 		// outbound only by default here).
@@ -143,5 +146,8 @@ func natProvider(s Settings) awsec2.NatProvider {
 		}),
 		CreditSpecification:   awsec2.CpuCredits_STANDARD,
 		DefaultAllowedTraffic: awsec2.NatTrafficDirection_OUTBOUND_ONLY,
+		// Dual-stack public subnets do not map public IPv4 addresses on
+		// launch; the instance needs one to translate to.
+		AssociatePublicIpAddress: jsii.Bool(true),
 	})
 }
