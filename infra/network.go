@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -55,8 +54,17 @@ func newNetwork(scope constructs.Construct, s Settings) *network {
 	var natInstances []awsec2.Instance
 	if ni, ok := nat.(awsec2.NatInstanceProviderV2); ok {
 		natInstances = *ni.GatewayInstances()
-		// Instance metadata only with a session token (IMDSv2).
-		awscdk.Aspects_Of(vpc).Add(awsec2.NewInstanceRequireImdsv2Aspect(nil), nil)
+		// Instance metadata only with a session token (IMDSv2): a launch
+		// template that says so, which the NAT provider does not make.
+		imds := awsec2.NewLaunchTemplate(scope, jsii.String("NatLaunchTemplate"), &awsec2.LaunchTemplateProps{
+			RequireImdsv2: jsii.Bool(true),
+		})
+		for _, inst := range natInstances {
+			inst.Node().DefaultChild().(awsec2.CfnInstance).SetLaunchTemplate(&awsec2.CfnInstance_LaunchTemplateSpecificationProperty{
+				LaunchTemplateId: imds.LaunchTemplateId(),
+				Version:          imds.VersionNumber(),
+			})
+		}
 		// The NAT instances forward what the private subnets send and
 		// accept nothing from the internet (their security group allows
 		// outbound only by default here).
