@@ -31,9 +31,9 @@ type Settings struct {
 	// NATs is how many NAT devices carry IPv4 traffic to the internet (what
 	// has no IPv6 address: OpenAI, the database secret's rotation
 	// function); NATInstanceType, when set, makes them EC2 NAT instances
-	// of that type instead of NAT gateways (~$3 a month for a t4g.nano
-	// against ~$33, but a single instance that is not redundant within
-	// its AZ).
+	// of that type instead of NAT gateways ($7.36 a month for a t4g.nano
+	// with its public IPv4 and root volume, against $36.50 for a gateway;
+	// but a single instance, not redundant within its AZ).
 	NATs            int
 	NATInstanceType string
 	// EndpointAZs is how many AZs get an interface endpoint ENI for SQS and
