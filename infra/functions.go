@@ -72,6 +72,9 @@ func (w *wiring) newFunction(scope constructs.Construct, fn catalog.Function) aw
 		Vpc:            w.net.vpc,
 		VpcSubnets:     w.net.private,
 		SecurityGroups: &[]awsec2.ISecurityGroup{w.net.functions},
+		// In dual-stack subnets the function sends IPv6 too: Google and
+		// the AWS APIs it calls leave through the egress-only gateway.
+		Ipv6AllowedForDualStack: jsii.Bool(s.IPv6Egress),
 		// Zero leaves the function on the account's unreserved pool.
 		ReservedConcurrentExecutions: reservedConcurrency(fn),
 	})

@@ -27,7 +27,18 @@ var secretRotationReasons = map[string]string{
 		"it is rotated there and pasted in",
 }
 
-func suppress(st *Stack, s Settings, db *database, c *cache, fns []catalog.Function) {
+func suppress(st *Stack, s Settings, net *network, db *database, c *cache, fns []catalog.Function) {
+	for _, nat := range net.natInstances {
+		nagSuppress(nat, false,
+			rule{"AwsSolutions-EC28", "The NAT instance forwards packets and runs nothing else; its CloudWatch " +
+				"status-check metrics (basic monitoring) are enough to see it fail, and detailed monitoring would " +
+				"cost more than the instance", ""},
+			rule{"AwsSolutions-EC29", "The NAT instance holds no data and is replaced by a deploy; CloudFormation owns " +
+				"its lifecycle, and termination protection would only block that", ""},
+			rule{"AwsSolutions-EC26", "The NAT instance's root volume holds the operating system only: no " +
+				"application data or secrets pass through it unencrypted (every connection it forwards is TLS)", ""})
+	}
+
 	for v, sec := range st.Secrets {
 		nagSuppress(sec, false, rule{"AwsSolutions-SMG4", secretRotationReasons[v], ""})
 	}

@@ -12,7 +12,7 @@ import (
 func TestNag(t *testing.T) {
 	for _, c := range []struct {
 		name, stage string
-	}{{"real", "dev"}, {"real", "prod"}, {"real", "dev+cert"}, {"fixture", "dev"}, {"fixture", "prod"}} {
+	}{{"real", "dev"}, {"real", "prod"}, {"real", "dev+cert"}, {"real", "dev+endpoints"}, {"fixture", "dev"}, {"fixture", "prod"}} {
 		t.Run(c.name+"/"+c.stage, func(t *testing.T) {
 			cat := realCatalog
 			if c.name == "fixture" {

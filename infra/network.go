@@ -18,28 +18,59 @@ type network struct {
 	// functions is the one security group of every function; the proxy and
 	// the cache admit it and nothing else.
 	functions awsec2.SecurityGroup
+	// natInstances are the EC2 NAT instances, when the stage uses them.
+	natInstances []awsec2.Instance
 }
 
 func newNetwork(scope constructs.Construct, s Settings) *network {
 	private := &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS}
+	protocol := awsec2.IpProtocol_IPV4_ONLY
+	if s.IPv6Egress {
+		protocol = awsec2.IpProtocol_DUAL_STACK
+	}
+	nat := natProvider(s)
 	vpc := awsec2.NewVpc(scope, jsii.String("Vpc"), &awsec2.VpcProps{
 		IpAddresses: awsec2.IpAddresses_Cidr(jsii.String(vpcCIDR)),
-		MaxAzs:      jsii.Number(2),
-		// The functions call Google and OpenAI, so private subnets need
-		// egress. A NAT gateway is ~$33/month each plus $0.045/GB: dev runs
-		// one (an AZ outage cuts egress from the other AZ), prod one per AZ.
-		NatGateways: jsii.Number(float64(s.NATGateways)),
+		// Dual stack: an Amazon-provided /56, a /64 per subnet, and for the
+		// private subnets a route of ::/0 to an egress-only internet
+		// gateway, which lets connections out and none in.
+		IpProtocol: protocol,
+		MaxAzs:     jsii.Number(2),
+		// IPv4 to the internet (what has no IPv6 address) leaves through
+		// NAT: instances or gateways, as many as the stage says.
+		NatGateways:        jsii.Number(float64(s.NATs)),
+		NatGatewayProvider: nat,
 		SubnetConfiguration: &[]*awsec2.SubnetConfiguration{
 			{Name: jsii.String("public"), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(24)},
 			{Name: jsii.String("private"), SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS, CidrMask: jsii.Number(22)},
 		},
 		RestrictDefaultSecurityGroup: jsii.Bool(true),
 		// S3 gateway endpoint: free, and keeps any S3 traffic off the
-		// NAT's per-GB charge.
+		// NAT.
 		GatewayEndpoints: &map[string]*awsec2.GatewayVpcEndpointOptions{
 			"S3": {Service: awsec2.GatewayVpcEndpointAwsService_S3()},
 		},
 	})
+	var natInstances []awsec2.Instance
+	if ni, ok := nat.(awsec2.NatInstanceProviderV2); ok {
+		natInstances = *ni.GatewayInstances()
+		// Instance metadata only with a session token (IMDSv2): a launch
+		// template that says so, which the NAT provider does not make.
+		imds := awsec2.NewLaunchTemplate(scope, jsii.String("NatLaunchTemplate"), &awsec2.LaunchTemplateProps{
+			RequireImdsv2: jsii.Bool(true),
+		})
+		for _, inst := range natInstances {
+			inst.Node().DefaultChild().(awsec2.CfnInstance).SetLaunchTemplate(&awsec2.CfnInstance_LaunchTemplateSpecificationProperty{
+				LaunchTemplateId: imds.LaunchTemplateId(),
+				Version:          imds.VersionNumber(),
+			})
+		}
+		// The NAT instances forward what the private subnets send and
+		// accept nothing from the internet (their security group allows
+		// outbound only by default here).
+		ni.SecurityGroup().AddIngressRule(awsec2.Peer_Ipv4(jsii.String(vpcCIDR)), awsec2.Port_AllTraffic(),
+			jsii.String("Traffic to NAT from the VPC"), nil)
+	}
 
 	// Rejected traffic only: enough to debug a security group, at a fraction
 	// of the ingestion cost of logging every accepted flow.
@@ -52,12 +83,27 @@ func newNetwork(scope constructs.Construct, s Settings) *network {
 		TrafficType: awsec2.FlowLogTrafficType_REJECT,
 	})
 
-	// Interface endpoints cost ~$7.30/month per AZ each plus $0.01/GB, against
-	// NAT's $0.045/GB: at this system's volume they do not pay for themselves
-	// in traffic. They are here because every function reads its secrets at
-	// cold start and every producer and consumer talks to SQS: with the
-	// endpoints those calls stay inside the VPC and keep working when the NAT
-	// (one, in dev) or its AZ fails. Dev puts them in one AZ to halve the bill.
+	functions := awsec2.NewSecurityGroup(scope, jsii.String("FunctionsSecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:         vpc,
+		Description: jsii.String("Lambda functions: reach the proxy, the cache and the internet (IPv6 egress, NAT)"),
+		// Google and OpenAI are on the internet at addresses that change.
+		AllowAllOutbound:     jsii.Bool(true),
+		AllowAllIpv6Outbound: jsii.Bool(s.IPv6Egress),
+	})
+	net := &network{vpc: vpc, private: private, functions: functions, natInstances: natInstances}
+	if s.EndpointAZs > 0 {
+		addInterfaceEndpoints(scope, vpc, s)
+	}
+	return net
+}
+
+// addInterfaceEndpoints puts SQS and Secrets Manager inside the VPC.
+// Interface endpoints cost ~$7.30/month per AZ each plus $0.01/GB: at this
+// system's volume they never pay for themselves in traffic. They keep the
+// calls every function makes (secrets at cold start, SQS) working when the
+// VPC has no other way out; with IPv6 egress the regional endpoints,
+// which are dual-stack, are reached through the egress-only gateway.
+func addInterfaceEndpoints(scope constructs.Construct, vpc awsec2.Vpc, s Settings) {
 	endpointSubnets := &awsec2.SubnetSelection{
 		SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS,
 		OnePerAz:   jsii.Bool(true),
@@ -92,13 +138,24 @@ func newNetwork(scope constructs.Construct, s Settings) *network {
 			Open:              jsii.Bool(false),
 		})
 	}
+}
 
-	functions := awsec2.NewSecurityGroup(scope, jsii.String("FunctionsSecurityGroup"), &awsec2.SecurityGroupProps{
-		Vpc:         vpc,
-		Description: jsii.String("Lambda functions: reach the proxy, the cache, VPC endpoints and the internet through NAT"),
-		// Google and OpenAI are on the internet at addresses that change.
-		AllowAllOutbound: jsii.Bool(true),
+// natProvider is the stage's IPv4 NAT: EC2 instances (Amazon Linux 2023,
+// arm64, standard CPU credits so the bill cannot grow with load) or NAT
+// gateways.
+func natProvider(s Settings) awsec2.NatProvider {
+	if s.NATInstanceType == "" {
+		return awsec2.NatProvider_Gateway(nil)
+	}
+	return awsec2.NatProvider_InstanceV2(&awsec2.NatInstanceProps{
+		InstanceType: awsec2.NewInstanceType(jsii.String(s.NATInstanceType)),
+		MachineImage: awsec2.MachineImage_LatestAmazonLinux2023(&awsec2.AmazonLinux2023ImageSsmParameterProps{
+			CpuType: awsec2.AmazonLinuxCpuType_ARM_64,
+		}),
+		CreditSpecification:   awsec2.CpuCredits_STANDARD,
+		DefaultAllowedTraffic: awsec2.NatTrafficDirection_OUTBOUND_ONLY,
+		// Dual-stack public subnets do not map public IPv4 addresses on
+		// launch; the instance needs one to translate to.
+		AssociatePublicIpAddress: jsii.Bool(true),
 	})
-
-	return &network{vpc: vpc, private: private, functions: functions}
 }

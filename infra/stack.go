@@ -133,7 +133,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 	ops.watchAPI(stack, api)
 	ops.dashboard(stack, api)
 	outputs(stack, s, props.Functions, api, db, out)
-	suppress(out, s, db, cache, props.Functions)
+	suppress(out, s, net, db, cache, props.Functions)
 	return out, nil
 }
 

@@ -587,8 +587,8 @@ func TestStageSettings(t *testing.T) {
 		if !strings.HasPrefix(fmt.Sprint(db["EngineVersion"]), "16") || num(db["BackupRetentionPeriod"]) < 1 {
 			t.Errorf("%s: engine %v, backups %v days", c.s.settings.Stage, db["EngineVersion"], db["BackupRetentionPeriod"])
 		}
-		if n := len(c.s.ofType("AWS::EC2::NatGateway")); n != c.nat {
-			t.Errorf("%s: %d NAT gateways, want %d", c.s.settings.Stage, n, c.nat)
+		if n := len(c.s.ofType("AWS::EC2::Instance")); n != c.nat || len(c.s.ofType("AWS::EC2::NatGateway")) != 0 {
+			t.Errorf("%s: %d NAT instances, want %d (and no NAT gateway)", c.s.settings.Stage, n, c.nat)
 		}
 		proxy := c.s.resources[c.s.ofType("AWS::RDS::DBProxy")[0]].Properties
 		auth := asSlice(proxy["Auth"])[0].(map[string]any)
@@ -673,17 +673,36 @@ func TestCacheIAMAuth(t *testing.T) {
 	})
 }
 
-// TestInterfaceEndpoints: SQS and Secrets Manager are reached privately.
+// TestInterfaceEndpoints: no stage pays for interface endpoints (SQS and
+// Secrets Manager are reached over IPv6); a stage that asks for them gets
+// SQS and Secrets Manager in every AZ it names, private DNS on, reachable
+// on 443 from the VPC.
 func TestInterfaceEndpoints(t *testing.T) {
-	s := synth(t, "real", "dev", realCatalog)
-	var services []string
-	for _, id := range s.ofType("AWS::EC2::VPCEndpoint") {
-		services = append(services, fmt.Sprint(s.resources[id].Properties["ServiceName"]))
-	}
-	all := strings.Join(services, " ")
-	for _, svc := range []string{".sqs", ".secretsmanager", ".s3"} {
-		if !strings.Contains(all, svc) {
-			t.Errorf("no %s endpoint in %s", svc, all)
+	for _, c := range []struct {
+		stage string
+		want  []string
+		azs   int
+	}{{"dev", nil, 0}, {"dev+endpoints", []string{".secretsmanager", ".sqs"}, 2}} {
+		s := synth(t, "real", c.stage, realCatalog)
+		var got []string
+		for _, id := range s.ofType("AWS::EC2::VPCEndpoint") {
+			p := s.resources[id].Properties
+			if p["VpcEndpointType"] != "Interface" {
+				continue
+			}
+			svc := fmt.Sprint(p["ServiceName"])
+			for _, name := range []string{".secretsmanager", ".sqs"} {
+				if strings.Contains(svc, name) {
+					got = append(got, name)
+				}
+			}
+			if p["PrivateDnsEnabled"] != true || len(asSlice(p["SubnetIds"])) != c.azs {
+				t.Errorf("%s: endpoint %s: private DNS %v, subnets %v; want %d", c.stage, svc, p["PrivateDnsEnabled"], p["SubnetIds"], c.azs)
+			}
+		}
+		sort.Strings(got)
+		if d := cmp.Diff(c.want, got); d != "" {
+			t.Errorf("%s: interface endpoints (-want +got):\n%s", c.stage, d)
 		}
 	}
 }

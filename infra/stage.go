@@ -22,11 +22,23 @@ type Settings struct {
 	// "crm-<stage>-".
 	Stage string
 
-	// NATGateways is how many NAT gateways carry the functions' traffic to
-	// Google and OpenAI: one per AZ survives an AZ outage, one saves ~$33/month.
-	NATGateways int
-	// EndpointAZs is how many AZs get an interface endpoint ENI (each ENI is
-	// billed hourly); functions in the other AZ reach it across AZs.
+	// IPv6Egress makes the VPC dual-stack: the private subnets route ::/0
+	// to an egress-only internet gateway (no hourly charge, no per-GB
+	// processing charge, redundant across AZs) and the functions may send
+	// IPv6. Google's APIs and the regional SQS and Secrets Manager
+	// endpoints answer on IPv6, so that traffic never meets the NAT.
+	IPv6Egress bool
+	// NATs is how many NAT devices carry IPv4 traffic to the internet (what
+	// has no IPv6 address: OpenAI, the database secret's rotation
+	// function); NATInstanceType, when set, makes them EC2 NAT instances
+	// of that type instead of NAT gateways ($7.36 a month for a t4g.nano
+	// with its public IPv4 and root volume, against $36.50 for a gateway;
+	// but a single instance, not redundant within its AZ).
+	NATs            int
+	NATInstanceType string
+	// EndpointAZs is how many AZs get an interface endpoint ENI for SQS and
+	// Secrets Manager (each ENI is billed hourly); 0 makes no interface
+	// endpoints, and those calls leave through IPv6 egress or the NAT.
 	EndpointAZs int
 	// FlowLogRetention keeps the VPC's rejected-traffic flow log.
 	FlowLogRetention awslogs.RetentionDays
@@ -117,8 +129,10 @@ func stageSettings(stage string) (Settings, error) {
 	case "dev":
 		return Settings{
 			Stage:                  "dev",
-			NATGateways:            1,
-			EndpointAZs:            1,
+			IPv6Egress:             true,
+			NATs:                   1,
+			NATInstanceType:        "t4g.nano",
+			EndpointAZs:            0,
 			FlowLogRetention:       awslogs.RetentionDays_ONE_WEEK,
 			DBInstanceType:         awsec2.InstanceType_Of(awsec2.InstanceClass_BURSTABLE4_GRAVITON, awsec2.InstanceSize_MICRO),
 			DBAllocatedGB:          20,
@@ -141,17 +155,19 @@ func stageSettings(stage string) (Settings, error) {
 	case "prod":
 		return Settings{
 			Stage:                  "prod",
-			NATGateways:            2,
-			EndpointAZs:            2,
+			IPv6Egress:             true,
+			NATs:                   2,
+			NATInstanceType:        "t4g.nano",
+			EndpointAZs:            0,
 			FlowLogRetention:       awslogs.RetentionDays_ONE_MONTH,
-			DBInstanceType:         awsec2.InstanceType_Of(awsec2.InstanceClass_BURSTABLE4_GRAVITON, awsec2.InstanceSize_MEDIUM),
+			DBInstanceType:         awsec2.InstanceType_Of(awsec2.InstanceClass_BURSTABLE4_GRAVITON, awsec2.InstanceSize_SMALL),
 			DBAllocatedGB:          50,
 			DBMaxAllocatedGB:       200,
 			DBMultiAZ:              true,
 			DBBackupRetention:      14 * 24 * time.Hour,
 			DBSecretRotation:       30 * 24 * time.Hour,
 			DBPerformanceInsights:  true,
-			CacheNodeType:          "cache.t4g.small",
+			CacheNodeType:          "cache.t4g.micro",
 			CacheNodes:             2,
 			CacheSnapshotRetention: 7,
 			DeletionProtection:     true,

@@ -183,6 +183,9 @@ func doSynth(name, stage string, cat func() ([]catalog.Function, []catalog.Sched
 		settings.AppURL = "https://app.example.com/welcome"
 		settings.AllowedOrigins = []string{"https://admin.example.com", "https://app.example.com:8443"}
 		settings.DomainName, settings.CertificateARN = "api.example.com", testCertificateARN
+	case "endpoints":
+		// Interface endpoints in both AZs, which no stage makes today.
+		settings.EndpointAZs = 2
 	default:
 		return nil, fmt.Errorf("unknown variant %q", variant)
 	}
