@@ -18,6 +18,10 @@ create table calendar_sync_state (
     page_token      text,
     window_start    timestamptz,
     window_end      timestamptz,
+    -- Counts the full syncs: each event listed by the current one carries
+    -- it, and when it ends the events of its window it did not list
+    -- (deleted while no sync token reached them) go.
+    generation      integer not null default 0,
     -- A run holds the account until locked_until, so two runs never sync
     -- one account at once; a crashed run's hold lapses.
     locked_until    timestamptz,
@@ -51,6 +55,8 @@ create table calendar_events (
     attendees          jsonb not null default '[]'::jsonb,
     google_updated_at  timestamptz,
     linked_at          timestamptz,
+    -- The full sync (calendar_sync_state.generation) that last listed it.
+    generation         integer not null default 0,
     created_at         timestamptz not null default now(),
     updated_at         timestamptz not null default now(),
     constraint calendar_events_account_google_key unique (account_id, google_id),
