@@ -152,6 +152,13 @@ var decoders = map[string]func([]byte) (Payload, error){
 	catalog.AIAnalysis:        decoder[AIAnalysis](),
 }
 
+// Register adds the payload type P, declared beside its job's handler
+// (at package initialisation), to the kinds the queue knows.
+func Register[P Payload]() {
+	var p P
+	decoders[p.Kind()] = decoder[P]()
+}
+
 func decoder[P Payload]() func([]byte) (Payload, error) {
 	return func(b []byte) (Payload, error) {
 		p, err := Decode[P](b)
@@ -159,13 +166,12 @@ func decoder[P Payload]() func([]byte) (Payload, error) {
 	}
 }
 
-// Kinds are the job types with a payload, in catalog order.
+// Kinds are the job types of the catalog, in catalog order. Most have
+// their payload here; the others Register theirs.
 func Kinds() []string {
 	var out []string
 	for _, fn := range catalog.Jobs() {
-		if _, ok := decoders[fn.Name]; ok {
-			out = append(out, fn.Name)
-		}
+		out = append(out, fn.Name)
 	}
 	return out
 }

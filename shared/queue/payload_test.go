@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/domain/meeting"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/queue"
 )
@@ -22,7 +23,13 @@ func TestKindsAreTheCatalogsJobs(t *testing.T) {
 	if d := cmp.Diff(want, queue.Kinds()); d != "" {
 		t.Fatalf("payload kinds and catalog jobs differ (-catalog +payloads):\n%s", d)
 	}
-	for _, p := range []queue.Payload{queue.EmailSync{}, queue.ContactExtraction{}, queue.Enrichment{}, queue.AIAnalysis{}} {
+	for _, kind := range queue.Kinds() {
+		if !queue.Known(kind) {
+			t.Errorf("job type %s has no payload", kind)
+		}
+	}
+	// Payloads declared beside their handlers register themselves.
+	for _, p := range []queue.Payload{queue.EmailSync{}, queue.ContactExtraction{}, queue.Enrichment{}, queue.AIAnalysis{}, meeting.SyncJob{}} {
 		if !queue.Known(p.Kind()) {
 			t.Errorf("%T: kind %q unknown", p, p.Kind())
 		}
