@@ -96,12 +96,13 @@ func TestImportRules(t *testing.T) {
 	}
 }
 
-// googleAPICallers are the functions that call Gmail or People through
+// googleAPICallers are the functions that call Gmail, People or Calendar through
 // google.golang.org/api's clients.
 var googleAPICallers = map[string]bool{
-	"functions/jobs/email-sync": true,
-	"functions/jobs/enrichment": true,
-	"functions/ops/gmail-watch": true,
+	"functions/jobs/email-sync":    true,
+	"functions/jobs/calendar-sync": true,
+	"functions/jobs/enrichment":    true,
+	"functions/ops/gmail-watch":    true,
 }
 
 // googleClientStack reports whether pkg is part of Google's API client

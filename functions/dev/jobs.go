@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/personalcrm/core/functions/jobs/calendarsync"
 	"github.com/personalcrm/core/functions/workers"
 	"github.com/personalcrm/core/functions/workers/aianalysis"
 	"github.com/personalcrm/core/functions/workers/enrich"
@@ -61,6 +62,10 @@ func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, p
 	if err != nil {
 		return nil, err
 	}
+	cal, err := calendarsync.FromConfig(cfg, pool)
+	if err != nil {
+		return nil, err
+	}
 	enrichment, err := enrich.FromConfig(cfg, pool)
 	if err != nil {
 		return nil, err
@@ -76,7 +81,8 @@ func newBackground(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor, p
 		gmailwatch.Op(pool, watch)} {
 		ops[op.Function.Name] = op
 	}
-	own := []*worker.Worker{mailsync.Worker(deps, mail), enrich.Worker(deps, enrichment), aianalysis.Worker(deps, aiOptions(cfg))}
+	own := []*worker.Worker{mailsync.Worker(deps, mail), enrich.Worker(deps, enrichment), aianalysis.Worker(deps, aiOptions(cfg)),
+		calendarsync.Worker(deps, cal)}
 	return &background{log: log, mon: mon, queue: q, receiver: receiver, workers: workers.Jobs(deps, own...), ops: ops}, nil
 }
 

@@ -41,6 +41,7 @@ import (
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/domain/insight"
+	"github.com/personalcrm/core/shared/domain/meeting"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/health"
 	"github.com/personalcrm/core/shared/logging"
@@ -173,6 +174,7 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 		Jobs:        queue.NewReader(pool),
 		Emails:      email.NewService(pool),
 		Syncs:       email.NewSyncs(pool, jobs.queue),
+		Meetings:    meeting.NewService(pool, nil, nil, jobs.queue),
 		Insights:    insight.NewService(pool, jobs.queue),
 		Gmail:       webhooks.GmailDeps{Enabled: cfg.Features.Webhooks, Verifier: pushes, Syncs: email.NewSyncs(pool, jobs.queue)},
 		Data:        data,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/personalcrm/core/functions/routes/ai"
 	authroutes "github.com/personalcrm/core/functions/routes/auth"
+	"github.com/personalcrm/core/functions/routes/calendar"
 	"github.com/personalcrm/core/functions/routes/contacts"
 	"github.com/personalcrm/core/functions/routes/emails"
 	"github.com/personalcrm/core/functions/routes/health"
@@ -21,6 +22,7 @@ import (
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/domain/insight"
+	"github.com/personalcrm/core/shared/domain/meeting"
 	"github.com/personalcrm/core/shared/domain/user"
 	healthcheck "github.com/personalcrm/core/shared/health"
 	"github.com/personalcrm/core/shared/monitor"
@@ -49,6 +51,8 @@ type Deps struct {
 	// Emails reads synced mail; Syncs takes requests to sync.
 	Emails *email.Service
 	Syncs  *email.Syncs
+	// Meetings takes requests to sync calendars.
+	Meetings *meeting.Service
 
 	// Insights takes requests for AI analyses and lists their results.
 	Insights *insight.Service
@@ -86,6 +90,7 @@ func All(d Deps) []api.Route {
 		emails.List(d.Emails),
 		emails.Get(d.Emails),
 		emails.Sync(d.Syncs),
+		calendar.Sync(d.Meetings),
 		ai.Analyze(d.Insights),
 		ai.List(d.Insights),
 		webhooks.Gmail(d.Gmail),

@@ -17,6 +17,7 @@ import (
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/domain/meeting"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/logging"
@@ -184,12 +185,14 @@ type SyncAccountsReport struct {
 	// Complete is false when the run stopped near its deadline and left
 	// due accounts to the next run.
 	Complete bool `json:"complete"`
+	// Calendars counts the calendar syncs enqueued (meeting.RequestDue).
+	Calendars int `json:"calendars"`
 }
 
 // LogValue logs the report as its JSON reads.
 func (r SyncAccountsReport) LogValue() slog.Value {
 	return slog.GroupValue(slog.Int("due", r.Due), slog.Int("enqueued", r.Enqueued),
-		slog.Int("skipped", r.Skipped), slog.Bool("complete", r.Complete))
+		slog.Int("skipped", r.Skipped), slog.Bool("complete", r.Complete), slog.Int("calendars", r.Calendars))
 }
 
 // SyncAccountsOptions tune SyncAccounts.
@@ -213,7 +216,8 @@ const DefaultSyncBatch = 200
 // run holds. It goes by account id in batches, each in one transaction,
 // and stops early, leaving the rest to the next run, when its deadline
 // nears. One sync waits or runs per account, so a run right after another
-// enqueues nothing new.
+// enqueues nothing new. Then it enqueues the calendar syncs that are due
+// (meeting.Service.RequestDue).
 func SyncAccounts(pool *db.Pool, q *queue.Queue, o SyncAccountsOptions) Op {
 	if o.Batch <= 0 {
 		o.Batch = DefaultSyncBatch
@@ -223,6 +227,7 @@ func SyncAccounts(pool *db.Pool, q *queue.Queue, o SyncAccountsOptions) Op {
 	}
 	fn := catalog.MustLookup(catalog.SyncAccounts)
 	syncs := email.NewSyncs(pool, q)
+	calendars := meeting.NewService(pool, nil, nil, q)
 	return Op{Function: fn, Run: func(ctx context.Context) (any, error) {
 		var r SyncAccountsReport
 		start := time.Now()
@@ -248,6 +253,9 @@ func SyncAccounts(pool *db.Pool, q *queue.Queue, o SyncAccountsOptions) Op {
 			r.Due += len(due)
 			r.Enqueued += n
 			if len(due) < o.Batch {
+				if r.Calendars, err = calendars.RequestDue(ctx, before, stopAt); err != nil {
+					return r, err
+				}
 				r.Skipped, err = syncs.Unsyncable(ctx)
 				r.Complete = err == nil
 				return r, err
