@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/logging"
@@ -25,7 +26,7 @@ func TestBackgroundRunsJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(bg.workers) != 4 || len(bg.ops) != 4 {
+	if len(bg.workers) != len(catalog.Jobs()) || len(bg.ops) != 4 {
 		t.Fatalf("%d consumers and %d operations", len(bg.workers), len(bg.ops))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
