@@ -87,7 +87,8 @@ func (s *Service) Ensure(ctx context.Context, q db.Querier, userID uuid.UUID, em
 // of their emails and meetings, last_interaction_at the latest time of
 // those (an email's time is when it was sent, else received, else
 // stored; a meeting's when it starts), null when there are none. It
-// returns how many contacts changed. One statement.
+// returns how many contacts changed. Two statements: the contacts are
+// locked, then counted; q must be a transaction.
 func (s *Service) Recount(ctx context.Context, q db.Querier, userID uuid.UUID, ids []uuid.UUID) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
@@ -95,6 +96,12 @@ func (s *Service) Recount(ctx context.Context, q db.Querier, userID uuid.UUID, i
 	text := make([]string, len(ids))
 	for i, id := range ids {
 		text[i] = id.String()
+	}
+	// The contacts are locked first, by a statement of their own: a
+	// concurrent RecordInteraction that links one of them commits before,
+	// and this count sees its link, or waits and adds to this count.
+	if _, err := q.Exec(ctx, `select id from contacts where user_id = $1 and id = any($2::uuid[]) order by id for update`, userID, text); err != nil {
+		return 0, fmt.Errorf("lock contacts: %w", db.Err(err, "contact"))
 	}
 	tag, err := q.Exec(ctx, `with fig as (
 			select c.id,
