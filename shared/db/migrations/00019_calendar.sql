@@ -65,6 +65,8 @@ create table calendar_events (
 );
 -- The user's meetings, newest first.
 create index calendar_events_user_starts_idx on calendar_events (user_id, starts_at desc, id desc);
+-- The occurrences of a recurring event, which go with it.
+create index calendar_events_recurring_idx on calendar_events (account_id, recurring_event_id) where recurring_event_id is not null;
 -- The events of an account still to become meetings once they end.
 create index calendar_events_unlinked_idx on calendar_events (account_id, ends_at) where linked_at is null;
 

@@ -9,6 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/personalcrm/core/shared/db"
+	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/email"
 	"github.com/personalcrm/core/shared/domain/meeting"
 	"github.com/personalcrm/core/shared/google"
@@ -126,5 +128,57 @@ func TestSyncJob(t *testing.T) {
 	p, err := queue.DecodeKind("calendar-sync", []byte(`{"userId":"01a2524f-56ec-76d1-92db-feb152686826","accountId":"01a2524f-56ec-76d1-92db-feb152686827"}`))
 	if err != nil || p.(meeting.SyncJob).Owner().String() != "01a2524f-56ec-76d1-92db-feb152686826" {
 		t.Fatalf("%+v %v", p, err)
+	}
+}
+
+// TestApplyRecurringCancelled: a recurring event listed as cancelled by
+// its own id takes its occurrences, and what they added, with it.
+func TestApplyRecurringCancelled(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	ctx := context.Background()
+	user, _ := testkit.User(t, pool, "me@mine.example")
+	account := uuid.Must(uuid.NewV7())
+	if _, err := pool.Exec(ctx, `insert into accounts (id, user_id, provider, provider_account_id) values ($1, $2, 'google', 'sub')`, account, user); err != nil {
+		t.Fatal(err)
+	}
+	contacts := contact.NewService(pool)
+	svc := meeting.NewService(pool, contacts, email.WithIgnore(), queue.New(pool, nil, nil))
+	now := time.Now()
+	var events []meeting.Event
+	for i := range 3 {
+		start := now.Add(-time.Duration(i+1) * 7 * 24 * time.Hour)
+		events = append(events, meeting.Event{GoogleID: fmt.Sprintf("m1_%d", i), RecurringID: "m1", Status: "confirmed", Start: start, End: start.Add(time.Hour),
+			Attendees: []meeting.Attendee{{Email: "me@mine.example", Self: true, Response: meeting.Accepted}, {Email: "grace@example.com", Response: meeting.Accepted}}})
+	}
+	apply := func(events ...meeting.Event) meeting.Applied {
+		t.Helper()
+		var out meeting.Applied
+		err := db.InTx(ctx, pool, func(tx db.Tx) error {
+			var err error
+			out, err = svc.Apply(ctx, tx, meeting.Page{UserID: user, AccountID: account, Events: events, Own: []string{"me@mine.example"}, Now: now})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	count := func() int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, `select interaction_count from contacts where user_id = $1 and email = 'grace@example.com'`, user).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got := apply(events...); got.Stored != 3 || got.Linked != 3 || count() != 3 {
+		t.Fatalf("applied %+v, %d interactions", got, count())
+	}
+	if got := apply(events...); got.Stored != 0 || got.Linked != 0 || got.Recounted != 0 {
+		t.Fatalf("applied again: %+v", got)
+	}
+	if got := apply(meeting.Event{GoogleID: "m1", Status: "cancelled"}); got.Removed != 3 || count() != 0 {
+		t.Fatalf("cancelled: %+v, %d interactions", got, count())
 	}
 }

@@ -191,9 +191,11 @@ func (s *Service) Apply(ctx context.Context, q db.Querier, p Page) (Applied, err
 	}
 	if len(gone) > 0 || p.Sweep {
 		// The links the removed events had: their contacts are recounted.
+		// A recurring event that went takes its occurrences with it.
 		var ids []string
 		err := q.QueryRow(ctx, `with gone as (
 				delete from calendar_events where account_id = $2 and user_id = $1 and (google_id = any($3::text[])
+					or recurring_event_id = any($3::text[])
 					or ($4 and generation < $5 and ends_at > $6 and starts_at < $7))
 				returning id
 			)
