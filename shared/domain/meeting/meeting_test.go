@@ -3,6 +3,7 @@ package meeting_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,5 +181,15 @@ func TestApplyRecurringCancelled(t *testing.T) {
 	}
 	if got := apply(meeting.Event{GoogleID: "m1", Status: "cancelled"}); got.Removed != 3 || count() != 0 {
 		t.Fatalf("cancelled: %+v, %d interactions", got, count())
+	}
+}
+
+func TestContinueKey(t *testing.T) {
+	t.Parallel()
+	account := uuid.Must(uuid.NewV7())
+	long := strings.Repeat("CiAKGjBzM2", 60)
+	a, b := meeting.ContinueKey(account, "full:1:"+long), meeting.ContinueKey(account, "full:1:"+long+"x")
+	if a == b || len(a) > queue.MaxSingletonKey || !strings.HasPrefix(a, meeting.SyncKey(account)+":from:") {
+		t.Fatalf("keys %q %q", a, b)
 	}
 }

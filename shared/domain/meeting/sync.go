@@ -2,6 +2,8 @@ package meeting
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -122,9 +124,11 @@ func (s *Service) Release(ctx context.Context, accountID uuid.UUID) error {
 func SyncKey(accountID uuid.UUID) string { return "calendar:" + accountID.String() }
 
 // ContinueKey is the singleton key of the job that continues an
-// account's calendar sync from position, where a run stopped.
+// account's calendar sync from position, where a run stopped. Google's
+// page and sync tokens are long, so the key holds a digest of position.
 func ContinueKey(accountID uuid.UUID, position string) string {
-	return "calendar:" + accountID.String() + ":from:" + position
+	sum := sha256.Sum256([]byte(position))
+	return "calendar:" + accountID.String() + ":from:" + hex.EncodeToString(sum[:12])
 }
 
 // canSync holds for an accounts row (as a) whose calendar can be synced:
