@@ -59,8 +59,9 @@ func (d Deps) Options() worker.Options {
 // Jobs returns the worker of every job type of the catalog, given those
 // built by packages of their own, which only their function and the
 // local server link: email-sync's (mailsync.Worker, with the Gmail
-// client), enrichment's (enrich.Worker, with the People API client) and
-// ai-analysis's (aianalysis.Worker, with the OpenAI client).
+// client), enrichment's (enrich.Worker, with the People API client),
+// ai-analysis's (aianalysis.Worker, with the OpenAI client) and
+// calendar-sync's (calendarsync.Worker, with the Calendar client).
 func Jobs(d Deps, own ...*worker.Worker) []*worker.Worker {
 	return append(own, ContactExtraction(d))
 }

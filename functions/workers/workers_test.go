@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
+	"github.com/personalcrm/core/functions/jobs/calendarsync"
 	"github.com/personalcrm/core/functions/workers"
 	"github.com/personalcrm/core/functions/workers/aianalysis"
 	"github.com/personalcrm/core/functions/workers/enrich"
@@ -239,7 +240,8 @@ func TestContactExtractionOfAMissingEmail(t *testing.T) {
 func TestEveryJobTypeHasAWorker(t *testing.T) {
 	deps := workers.Deps{}
 	var got, want []string
-	for _, w := range workers.Jobs(deps, mailsync.Worker(deps, mailsync.Options{}), enrich.Worker(deps, enrich.Options{}), aianalysis.Worker(deps, aianalysis.Options{})) {
+	for _, w := range workers.Jobs(deps, mailsync.Worker(deps, mailsync.Options{}), enrich.Worker(deps, enrich.Options{}), aianalysis.Worker(deps, aianalysis.Options{}),
+		calendarsync.Worker(deps, calendarsync.Options{})) {
 		got = append(got, w.Function().Name)
 	}
 	for _, fn := range catalog.Jobs() {
