@@ -503,3 +503,37 @@ func TestCalendarSyncFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestCalendarSyncResumesAfterQuota: a full sync that Google's quota
+// stops after a page keeps its page token; the next run goes on from
+// there instead of starting over.
+func TestCalendarSyncResumesAfterQuota(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, calendarsync.Options{PageSize: 2})
+	c := f.seed(t)
+	// The first page, then the invocation's deadline nears.
+	f.request(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := worker.PollOnce(ctx, f.mem, f.sync.Function(), f.sync.Handle, 0); err != nil {
+		t.Fatal(err)
+	}
+	// The continuation meets the quota.
+	fail := sandbox.GoogleRateLimited(10 * time.Minute)
+	fail.Times = 1
+	f.kit.Sandbox.FailCalendarWith(fail)
+	f.drain(t)
+	var page *string
+	if err := f.pool.QueryRow(context.Background(), `select page_token from calendar_sync_state where account_id = $1`, f.account).Scan(&page); err != nil || page == nil {
+		t.Fatalf("page token %v: %v", page, err)
+	}
+	calls := f.kit.Sandbox.Calls("calendar")
+	f.syncOK(t, false)
+	if n := f.kit.Sandbox.Calls("calendar") - calls; n != 5 { // the 9 items left of 11, two a page
+		t.Errorf("%d calls to finish, want 5", n)
+	}
+	if n := f.events(t); n != 9 {
+		t.Errorf("%d events", n)
+	}
+	wantPerson(t, f.people(t), "renee@example.fr", 3, c.weeklyAt.Add(14*day))
+}
