@@ -182,6 +182,13 @@ func TestApplyRecurringCancelled(t *testing.T) {
 	if got := apply(meeting.Event{GoogleID: "m1", Status: "cancelled"}); got.Removed != 3 || count() != 0 {
 		t.Fatalf("cancelled: %+v, %d interactions", got, count())
 	}
+	// Listed twice in a page, an event is as its last listing says.
+	if got := apply(meeting.Event{GoogleID: "m1_0", Status: "cancelled"}, events[0]); got.Stored != 1 || count() != 1 {
+		t.Fatalf("cancelled, then confirmed: %+v, %d interactions", got, count())
+	}
+	if got := apply(events[0], meeting.Event{GoogleID: "m1_0", Status: "cancelled"}); got.Removed != 1 || count() != 0 {
+		t.Fatalf("confirmed, then cancelled: %+v, %d interactions", got, count())
+	}
 }
 
 func TestContinueKey(t *testing.T) {

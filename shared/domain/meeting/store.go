@@ -113,30 +113,34 @@ type Page struct {
 //     to it. Events still to come are stored but count only once they end.
 //
 // The interaction figures of every contact whose links changed are then
-// recounted exactly. Applying the same page again changes nothing. After the transaction commits, call
-// Changed when anything was linked or recounted.
+// recounted exactly. Applying the same page again changes nothing. After
+// the transaction commits, call Changed when anything was linked,
+// removed or recounted.
 func (s *Service) Apply(ctx context.Context, q db.Querier, p Page) (Applied, error) {
 	var out Applied
 	userID, accountID, own, now := p.UserID, p.AccountID, p.Own, p.Now
 	events := p.Events
-	keep := map[string]row{}
+	// The last listing of an event in the page decides: stored (a row) or
+	// removed (nil).
+	last := map[string]*row{}
 	var order []string
-	var gone []string
 	for _, e := range events {
 		if e.GoogleID == "" {
 			continue
 		}
+		if _, seen := last[e.GoogleID]; !seen {
+			order = append(order, e.GoogleID)
+		}
 		guests := Guests(e, own, s.policy)
 		if len(guests) == 0 || e.Start.IsZero() || e.End.Before(e.Start) {
-			delete(keep, e.GoogleID)
-			gone = append(gone, e.GoogleID)
+			last[e.GoogleID] = nil
 			continue
 		}
 		id, err := uuid.NewV7()
 		if err != nil {
 			return out, err
 		}
-		r := row{ID: id.String(), Generation: p.Generation, GoogleID: e.GoogleID, RecurringID: nullable(e.RecurringID), Title: nullable(clip(e.Title, 1000)),
+		r := &row{ID: id.String(), Generation: p.Generation, GoogleID: e.GoogleID, RecurringID: nullable(e.RecurringID), Title: nullable(clip(e.Title, 1000)),
 			Location: nullable(clip(e.Location, 1000)), StartsAt: e.Start.UTC(), EndsAt: e.End.UTC(), AllDay: e.AllDay,
 			Status: e.Status, Organizer: nullable(lower(e.Organizer)), Attendees: guests}
 		if r.Status != "tentative" {
@@ -146,15 +150,15 @@ func (s *Service) Apply(ctx context.Context, q db.Querier, p Page) (Applied, err
 			u := e.Updated.UTC()
 			r.Updated = &u
 		}
-		if _, ok := keep[e.GoogleID]; !ok {
-			order = append(order, e.GoogleID)
-		}
-		keep[e.GoogleID] = r
+		last[e.GoogleID] = r
 	}
-	rows := make([]row, 0, len(keep))
+	var rows []row
+	var gone []string
 	for _, id := range order {
-		if r, ok := keep[id]; ok {
-			rows = append(rows, r)
+		if r := last[id]; r != nil {
+			rows = append(rows, *r)
+		} else {
+			gone = append(gone, id)
 		}
 	}
 	var touched []uuid.UUID
