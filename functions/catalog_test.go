@@ -137,7 +137,7 @@ func TestCostBearingRoutes(t *testing.T) {
 			got = append(got, fn.Name)
 		}
 	}
-	want := []string{catalog.ContactsEnrich, catalog.EmailsSync, catalog.AIAnalyze}
+	want := []string{catalog.ContactsEnrich, catalog.EmailsSync, catalog.AIAnalyze, catalog.CalendarSyncRequest}
 	sort.Strings(got)
 	sort.Strings(want)
 	if d := cmp.Diff(want, got); d != "" {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/personalcrm/core/functions/jobs/aianalysis"
+	"github.com/personalcrm/core/functions/jobs/calendarsync"
 	"github.com/personalcrm/core/functions/jobs/contactextraction"
 	"github.com/personalcrm/core/functions/jobs/emailsync"
 	"github.com/personalcrm/core/functions/jobs/enrichment"
@@ -20,6 +21,7 @@ import (
 	"github.com/personalcrm/core/functions/ops/syncaccounts"
 	"github.com/personalcrm/core/functions/routes/account"
 	"github.com/personalcrm/core/functions/routes/ai"
+	"github.com/personalcrm/core/functions/routes/calendar"
 	"github.com/personalcrm/core/functions/routes/contacts"
 	"github.com/personalcrm/core/functions/routes/emails"
 	"github.com/personalcrm/core/functions/routes/jobs"
@@ -59,10 +61,13 @@ var Builders = map[string]platform.Builder{
 	catalog.UserDelete:            platform.Build(account.NewDelete),
 	catalog.UserExport:            platform.Build(account.NewExport),
 
-	catalog.JobsGet:        platform.Build(jobs.NewGet),
-	catalog.EmailsList:     platform.Build(emails.NewList),
-	catalog.EmailsGet:      platform.Build(emails.NewGet),
-	catalog.EmailsSync:     platform.Build(emails.NewSync),
+	catalog.JobsGet:    platform.Build(jobs.NewGet),
+	catalog.EmailsList: platform.Build(emails.NewList),
+	catalog.EmailsGet:  platform.Build(emails.NewGet),
+	catalog.EmailsSync: platform.Build(emails.NewSync),
+
+	catalog.CalendarSyncRequest: platform.Build(calendar.NewSync),
+
 	catalog.AIAnalyze:      platform.Build(ai.NewAnalyze),
 	catalog.AIInsightsList: platform.Build(ai.NewList),
 	catalog.WebhooksGmail:  platform.Build(webhooks.NewGmail),
@@ -71,6 +76,7 @@ var Builders = map[string]platform.Builder{
 	catalog.ContactExtraction: platform.Build(contactextraction.New),
 	catalog.Enrichment:        platform.Build(enrichment.New),
 	catalog.AIAnalysis:        platform.Build(aianalysis.New),
+	catalog.CalendarSync:      platform.Build(calendarsync.New),
 
 	catalog.Migrate:      platform.Build(migration.New),
 	catalog.OutboxRelay:  platform.Build(outboxrelay.New),

@@ -102,12 +102,13 @@ func TestImportRules(t *testing.T) {
 	}
 }
 
-// googleAPICallers are the functions that call Gmail or People through
+// googleAPICallers are the functions that call Gmail, People or Calendar through
 // google.golang.org/api's clients.
 var googleAPICallers = map[string]bool{
-	"functions/cmd/email-sync":  true,
-	"functions/cmd/enrichment":  true,
-	"functions/cmd/gmail-watch": true,
+	"functions/cmd/email-sync":    true,
+	"functions/cmd/calendar-sync": true,
+	"functions/cmd/enrichment":    true,
+	"functions/cmd/gmail-watch":   true,
 }
 
 // googleClientStack reports whether pkg is part of Google's API client

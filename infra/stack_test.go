@@ -264,7 +264,7 @@ func TestRealCatalogDeployed(t *testing.T) {
 			s.template.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Route"), map[string]any{"RouteKey": key})
 		})
 	}
-	for _, job := range []string{catalog.EmailSync, catalog.ContactExtraction, catalog.Enrichment, catalog.AIAnalysis} {
+	for _, job := range []string{catalog.EmailSync, catalog.ContactExtraction, catalog.Enrichment, catalog.AIAnalysis, catalog.CalendarSync} {
 		for _, name := range []string{"crm-dev-" + job, "crm-dev-" + job + "-dlq"} {
 			check(t, name, func() {
 				s.template.HasResourceProperties(jsii.String("AWS::SQS::Queue"), map[string]any{"QueueName": name})

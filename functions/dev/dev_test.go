@@ -345,6 +345,18 @@ func TestSignInSyncsSandboxMail(t *testing.T) {
 	if len(contacts) != len(sandboxPeople) {
 		t.Errorf("%d contacts, want %d: %v", len(contacts), len(sandboxPeople), names())
 	}
+	// The calendar's past meetings count too: Grace's two emails and four
+	// weekly meetings; Katherine declined hers.
+	for grace, kj := 0, -1; grace != 6 || kj != 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatalf("interactions with Grace %d, meetings with Katherine %d; want 6 and 0", grace, kj)
+		}
+		if err := s.pool.QueryRow(context.Background(), `select
+				(select interaction_count from contacts where email = 'grace@example.com'),
+				(select count(*) from event_contacts ec join contacts c on c.id = ec.contact_id where c.email = 'katherine@example.org')`).Scan(&grace, &kj); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestServerConnectsAsRuntimeRole: the local server migrates as the owner

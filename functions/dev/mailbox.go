@@ -46,3 +46,35 @@ func sandboxMailbox(u sandbox.GoogleUser) []sandbox.GmailMessage {
 			"Your invoice is ready. This mailbox is not monitored.", inbox),
 	}
 }
+
+// sandboxCalendar is the calendar of a person who first signs in at the
+// local server's sandbox Google: a few weeks of meetings with the people
+// their mail is with: a weekly one with Grace Hopper (its occurrences to
+// come count once they happen), a review that Katherine Johnson
+// declined, in a room, a pitch the person declined, and an all-day block.
+func sandboxCalendar(u sandbox.GoogleUser) []sandbox.CalendarEvent {
+	day := 24 * time.Hour
+	base := time.Now().Truncate(time.Hour)
+	me := sandbox.CalendarAttendee{Email: u.Email, DisplayName: u.Name, ResponseStatus: "accepted", Organizer: true}
+	person := func(name, addr, response string) sandbox.CalendarAttendee {
+		return sandbox.CalendarAttendee{Email: addr, DisplayName: name, ResponseStatus: response}
+	}
+	weekly := base.Add(-27*day + 2*time.Hour)
+	review := base.Add(-10 * day)
+	pitch := base.Add(-4*day + time.Hour)
+	block := base.Add(-2 * day).Truncate(day)
+	return []sandbox.CalendarEvent{
+		{Summary: "Weekly with Grace", Start: weekly, End: weekly.Add(30 * time.Minute), Weekly: 6,
+			Attendees: []sandbox.CalendarAttendee{me, person("Grace Hopper", "grace@example.com", "accepted")}},
+		{Summary: "Trajectory model review", Start: review, End: review.Add(time.Hour), Location: "Harbour room",
+			Attendees: []sandbox.CalendarAttendee{me, person("Alan Turing", "alan@example.org", "accepted"),
+				person("Katherine Johnson", "katherine@example.org", "declined"),
+				{Email: "c_harbour@resource.calendar.google.com", DisplayName: "Harbour room", ResponseStatus: "accepted", Resource: true}}},
+		{Summary: "Photo walk in Lyon", Start: base.Add(-6 * day), End: base.Add(-6*day + 2*time.Hour),
+			Attendees: []sandbox.CalendarAttendee{me, person("Renée Dupont", "renee@example.fr", "accepted")}},
+		{Summary: "Billing platform demo", Start: pitch, End: pitch.Add(time.Hour), Organizer: "sales@billing.example.net",
+			Attendees: []sandbox.CalendarAttendee{{Email: "sales@billing.example.net", ResponseStatus: "accepted", Organizer: true},
+				{Email: u.Email, DisplayName: u.Name, ResponseStatus: "declined"}}},
+		{Summary: "Focus day", Start: block, End: block.Add(day), AllDay: true},
+	}
+}

@@ -12,7 +12,8 @@ import (
 // mountSandbox serves a sandbox Google at AUTH_URL + /sandbox/google when
 // sign-in uses the sandbox there (no Google client id and no
 // GOOGLE_SANDBOX_URL elsewhere), and returns it; else nil. Each person
-// who first signs in there finds mail in their mailbox (sandboxMailbox).
+// who first signs in there finds mail in their mailbox (sandboxMailbox)
+// and meetings in their calendar (sandboxCalendar).
 func mountSandbox(srv *api.Server, cfg *config.Config) *sandbox.Google {
 	if cfg.GoogleClientID != "" || cfg.GoogleSandboxURL != nil {
 		return nil
@@ -20,7 +21,7 @@ func mountSandbox(srv *api.Server, cfg *config.Config) *sandbox.Google {
 	g := sandbox.NewGoogle(sandbox.GoogleOptions{
 		BaseURL:  cfg.AuthURL.JoinPath(google.SandboxPath).String(),
 		ClientID: google.SandboxClientID, ClientSecret: google.SandboxClientSecret,
-		NewMailbox: sandboxMailbox,
+		NewMailbox: sandboxMailbox, NewCalendar: sandboxCalendar,
 	})
 	srv.HandleFunc(google.SandboxPath+"/", http.StripPrefix(google.SandboxPath, g.Handler()).ServeHTTP)
 	return g

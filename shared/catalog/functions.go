@@ -39,11 +39,14 @@ const (
 
 	WebhooksGmail = "webhooks-gmail"
 
+	CalendarSyncRequest = "calendar-sync-request"
+
 	// Job types: each is a queue and the Lambda that consumes it.
 	EmailSync         = "email-sync"
 	ContactExtraction = "contact-extraction"
 	Enrichment        = "enrichment"
 	AIAnalysis        = "ai-analysis"
+	CalendarSync      = "calendar-sync"
 
 	// Operations.
 	Migrate      = "migrate"
@@ -114,8 +117,9 @@ var functions = []Function{
 		Name: AuthCallback, Kind: Route, Method: "GET", Path: "/auth/google/callback", Access: Public, Tag: "auth",
 		Summary: "Finish signing in with Google: store the account, start a session and the account's mail sync",
 		Uses:    []Resource{Database, Google, TokenKeys, Cache},
-		// The account's first mail sync, enqueued with the sign-in.
-		Enqueues: []string{EmailSync},
+		// The account's first mail and calendar syncs, enqueued with the
+		// sign-in.
+		Enqueues: []string{EmailSync, CalendarSync},
 		Limit:    &Limit{Requests: 30, Per: time.Minute, Burst: 10},
 		Timeout:  20 * time.Second,
 	},
@@ -199,6 +203,20 @@ var jobFunctions = []Function{
 		MaxAttempts: 3, BatchSize: 1,
 		Uses: []Resource{Database, OpenAI},
 	},
+	{
+		Name: CalendarSync, Kind: Job,
+		Summary: "Sync one Google account's calendar and record its past meetings as interactions with contacts",
+		// One environment: what is left of the connection budget
+		// (CAPACITY.md). An incremental sync is a call or two and a few
+		// statements, so one drains a schedule period's syncs.
+		MemoryMB: 512, Timeout: 5 * time.Minute, MaxConcurrency: 1,
+		MaxAttempts: 5, BatchSize: 1,
+		// The cache: its writes invalidate the user's cached contacts.
+		Uses: []Resource{Database, Google, TokenKeys, Cache},
+		// Itself: a run that leaves part of a calendar for later enqueues
+		// the job that continues.
+		Enqueues: []string{CalendarSync},
+	},
 }
 
 // Operations: run at deploy (migrate) or on a schedule.
@@ -214,14 +232,14 @@ var opFunctions = []Function{
 		Summary: "Send jobs that are due and were not sent when their transaction committed",
 		Timeout: time.Minute, MaxConcurrency: 1,
 		Uses:     []Resource{Database},
-		Enqueues: []string{EmailSync, ContactExtraction, Enrichment, AIAnalysis},
+		Enqueues: []string{EmailSync, ContactExtraction, Enrichment, AIAnalysis, CalendarSync},
 	},
 	{
 		Name: SyncAccounts, Kind: Op,
-		Summary: "Enqueue an incremental mail sync of every Google account that can sync and was not synced lately",
+		Summary: "Enqueue an incremental mail and calendar sync of every Google account that can sync and was not synced lately",
 		Timeout: time.Minute, MaxConcurrency: 1,
 		Uses:     []Resource{Database},
-		Enqueues: []string{EmailSync},
+		Enqueues: []string{EmailSync, CalendarSync},
 	},
 	{
 		Name: GmailWatch, Kind: Op,
@@ -269,6 +287,19 @@ var emailRoutes = []Function{
 		Enqueues: []string{EmailSync},
 		Limit:    &Limit{Requests: 10, Per: time.Minute, Burst: 5},
 		// A full sync reads up to 2000 messages from Gmail.
+		CostBearing: true,
+	},
+}
+
+// calendarRoutes are the routes of the user's calendar.
+var calendarRoutes = []Function{
+	{
+		Name: CalendarSyncRequest, Kind: Route, Method: "POST", Path: "/v1/calendar/sync", Access: Signed, Tag: "calendar",
+		Summary:  "Sync the user's Google Calendar now: enqueue a calendar-sync job, one at a time per account",
+		Uses:     []Resource{Database},
+		Enqueues: []string{CalendarSync},
+		Limit:    &Limit{Requests: 10, Per: time.Minute, Burst: 5},
+		// A full sync reads 15 months of events from Google Calendar.
 		CostBearing: true,
 	},
 }
@@ -374,6 +405,7 @@ var jobSchedules = []Schedule{
 func init() {
 	functions = append(functions, jobRoutes...)
 	functions = append(functions, emailRoutes...)
+	functions = append(functions, calendarRoutes...)
 	functions = append(functions, aiRoutes...)
 	functions = append(functions, webhookRoutes...)
 	functions = append(functions, dataRoutes...)

@@ -34,6 +34,12 @@ var (
 		Scopes: []string{ScopeGmailReadonly, "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"},
 		grant:  errs.Forbidden("Grant access to Gmail: sign in with Google again and allow reading your mail"),
 	}
+	// Calendar is read by calendar sync.
+	Calendar = Service{Name: "Google Calendar",
+		Scopes: []string{ScopeCalendarReadonly, "https://www.googleapis.com/auth/calendar", "https://www.googleapis.com/auth/calendar.events.readonly",
+			"https://www.googleapis.com/auth/calendar.events"},
+		grant: errs.Forbidden("Grant access to Google Calendar: sign in with Google again and allow reading your calendar"),
+	}
 	// Contacts (Google Contacts, the People API) is read by enrichment.
 	Contacts = Service{Name: "Google Contacts",
 		Scopes: []string{ScopeContactsReadonly, "https://www.googleapis.com/auth/contacts"},

@@ -48,6 +48,9 @@ type Endpoints struct {
 	// People is the People API's root URL, ending in a slash; its
 	// methods are under v1/.
 	People string
+	// Calendar is the Calendar API's root URL, ending in a slash; its
+	// methods are under calendar/v3/.
+	Calendar string
 	// Certs is the JSON Web Key Set of the keys Google signs its ID
 	// tokens with (Pub/Sub's push tokens among them).
 	Certs string
@@ -61,6 +64,7 @@ const (
 	LabelUserInfo = "google.oauth.userinfo" // OpenID Connect's userinfo
 	LabelGmail    = "google.gmail"
 	LabelPeople   = "google.people"
+	LabelCalendar = "google.calendar"
 	LabelCerts    = "google.certs"
 	LabelOther    = "google.other" // none of the above
 )
@@ -82,6 +86,8 @@ func (e Endpoints) label(req *http.Request) string {
 		return LabelGmail
 	case e.People != "" && strings.HasPrefix(u, e.People+"v1/"):
 		return LabelPeople
+	case e.Calendar != "" && strings.HasPrefix(u, e.Calendar+"calendar/"):
+		return LabelCalendar
 	}
 	return LabelOther
 }
@@ -94,6 +100,7 @@ var Production = Endpoints{
 	UserInfo: "https://openidconnect.googleapis.com/v1/userinfo",
 	Gmail:    "https://gmail.googleapis.com/",
 	People:   "https://people.googleapis.com/",
+	Calendar: "https://www.googleapis.com/",
 	Certs:    "https://www.googleapis.com/oauth2/v3/certs",
 }
 
@@ -108,6 +115,7 @@ func SandboxEndpoints(base string) Endpoints {
 		UserInfo: base + "/v1/userinfo",
 		Gmail:    base + "/",
 		People:   base + "/",
+		Calendar: base + "/",
 		Certs:    base + "/oauth2/v3/certs",
 	}
 }

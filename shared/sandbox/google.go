@@ -64,6 +64,10 @@ type Google struct {
 
 	books      map[string]*peopleBook // Google Contacts, by lower-case email
 	peopleFail *apiFailure
+
+	calendars    map[string]*calendar // primary calendars, by lower-case email
+	calendarFail *apiFailure
+	newCalendar  func(GoogleUser) []CalendarEvent
 }
 
 // GoogleUser is a person with a sandbox Google account.
@@ -91,6 +95,9 @@ type GoogleOptions struct {
 	// NewMailbox, when set, gives the mailbox of each person who first
 	// appears at the consent page its messages, oldest first.
 	NewMailbox func(u GoogleUser) []GmailMessage
+	// NewCalendar, when set, gives the primary calendar of each person
+	// who first appears at the consent page its events.
+	NewCalendar func(u GoogleUser) []CalendarEvent
 }
 
 // The credentials of the sandbox's client, as shared/google names them.
@@ -133,6 +140,8 @@ func NewGoogle(o GoogleOptions) *Google {
 		accessTTL:    o.AccessTokenTTL,
 		rotate:       o.RotateRefreshTokens,
 		newMailbox:   o.NewMailbox,
+		newCalendar:  o.NewCalendar,
+		calendars:    map[string]*calendar{},
 		users:        map[string]GoogleUser{},
 		codes:        map[string]*authCode{},
 		access:       map[string]*accessGrant{},
@@ -296,6 +305,7 @@ func (g *Google) Handler() http.Handler {
 	mux.HandleFunc("POST /gmail/v1/users/{user}/watch", g.gmail("Watch", g.gmailWatch))
 	mux.HandleFunc("POST /gmail/v1/users/{user}/stop", g.gmail("Stop", g.gmailStop))
 	mux.HandleFunc("GET /v1/people:searchContacts", g.people(g.peopleSearch))
+	mux.HandleFunc("GET /calendar/v3/calendars/{calendar}/events", g.calendarEvents)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
 		down := g.down
@@ -454,6 +464,11 @@ func (g *Google) consent(w http.ResponseWriter, r *http.Request) {
 		if g.newMailbox != nil {
 			for _, m := range g.newMailbox(u) {
 				g.addMessage(u.Email, m)
+			}
+		}
+		if g.newCalendar != nil {
+			for _, e := range g.newCalendar(u) {
+				g.addEvent(u.Email, e)
 			}
 		}
 	}

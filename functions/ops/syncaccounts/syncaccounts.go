@@ -12,6 +12,7 @@ import (
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/domain/meeting"
 	"github.com/personalcrm/core/shared/platform"
 	"github.com/personalcrm/core/shared/queue"
 	"github.com/personalcrm/core/shared/queue/sqsqueue"
@@ -37,12 +38,14 @@ type Report struct {
 	// Complete is false when the run stopped near its deadline and left
 	// due accounts to the next run.
 	Complete bool `json:"complete"`
+	// Calendars counts the calendar syncs enqueued (meeting.RequestDue).
+	Calendars int `json:"calendars"`
 }
 
 // LogValue logs the report as its JSON reads.
 func (r Report) LogValue() slog.Value {
 	return slog.GroupValue(slog.Int("due", r.Due), slog.Int("enqueued", r.Enqueued),
-		slog.Int("skipped", r.Skipped), slog.Bool("complete", r.Complete))
+		slog.Int("skipped", r.Skipped), slog.Bool("complete", r.Complete), slog.Int("calendars", r.Calendars))
 }
 
 // Options tune SyncAccounts.
@@ -66,7 +69,8 @@ const DefaultSyncBatch = 200
 // run holds. It goes by account id in batches, each in one transaction,
 // and stops early, leaving the rest to the next run, when its deadline
 // nears. One sync waits or runs per account, so a run right after another
-// enqueues nothing new.
+// enqueues nothing new. Then it enqueues the calendar syncs that are due
+// (meeting.Service.RequestDue).
 func SyncAccounts(pool *db.Pool, q *queue.Queue, o Options) platform.Op {
 	if o.Batch <= 0 {
 		o.Batch = DefaultSyncBatch
@@ -75,6 +79,7 @@ func SyncAccounts(pool *db.Pool, q *queue.Queue, o Options) platform.Op {
 		o.Fresh = catalog.MailSyncPeriod / 2
 	}
 	syncs := email.NewSyncs(pool, q)
+	calendars := meeting.NewService(pool, nil, nil, q)
 	return func(ctx context.Context) (any, error) {
 		var r Report
 		start := time.Now()
@@ -100,6 +105,9 @@ func SyncAccounts(pool *db.Pool, q *queue.Queue, o Options) platform.Op {
 			r.Due += len(due)
 			r.Enqueued += n
 			if len(due) < o.Batch {
+				if r.Calendars, err = calendars.RequestDue(ctx, before, stopAt); err != nil {
+					return r, err
+				}
 				r.Skipped, err = syncs.Unsyncable(ctx)
 				r.Complete = err == nil
 				return r, err

@@ -11,6 +11,7 @@ import (
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/domain/email"
+	"github.com/personalcrm/core/shared/domain/meeting"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/platform"
@@ -55,7 +56,7 @@ func NewCallbackDeps(cfg *config.Config, pool *db.Pool, sessions *auth.CachedSes
 	return CallbackDeps{
 		Google:   g,
 		States:   auth.NewStates(pool, []byte(cfg.AuthSecret.Reveal())),
-		SignIn:   user.NewSignIn(pool, tokens, sessions).WithMailSync(q, email.NewSyncs(pool, q)),
+		SignIn:   user.NewSignIn(pool, tokens, sessions).WithMailSync(q, email.NewSyncs(pool, q)).WithCalendarSync(meeting.NewService(pool, nil, nil, q)),
 		Cookies:  CookiesFor(cfg.AuthURL, cfg.Env == config.Production),
 		Returns:  ReturnsFor(cfg),
 		LoginURL: LoginURL(cfg.AuthURL),

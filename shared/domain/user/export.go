@@ -38,7 +38,12 @@ type Export struct {
 	EmailContacts []ExportEmailContact `json:"emailContacts" doc:"Which contact took which part in which email"`
 	Insights      []ExportInsight      `json:"insights" doc:"AI analyses"`
 	SyncStates    []ExportSyncState    `json:"syncStates" doc:"Where the mail sync of each account stands"`
-	Jobs          []ExportJob          `json:"jobs" doc:"Background jobs kept (finished ones for their retention)"`
+	// CalendarEvents are the synced meetings; EventContacts link them to
+	// the contacts they were held with.
+	CalendarEvents     []ExportCalendarEvent     `json:"calendarEvents" doc:"Synced calendar events that are meetings with someone"`
+	EventContacts      []ExportEventContact      `json:"eventContacts" doc:"Which contact took which part in which meeting"`
+	CalendarSyncStates []ExportCalendarSyncState `json:"calendarSyncStates" doc:"Where the calendar sync of each account stands"`
+	Jobs               []ExportJob               `json:"jobs" doc:"Background jobs kept (finished ones for their retention)"`
 }
 
 // ExportUser is the person's profile and settings.
@@ -147,6 +152,48 @@ type ExportSyncState struct {
 	UpdatedAt    time.Time  `json:"updatedAt" db:"updated_at"`
 }
 
+// ExportCalendarEvent is a synced calendar event.
+type ExportCalendarEvent struct {
+	ID               uuid.UUID       `json:"id" db:"id"`
+	AccountID        uuid.UUID       `json:"accountId" db:"account_id"`
+	GoogleID         string          `json:"googleId" db:"google_id" doc:"Google Calendar's id of the event (of the occurrence, for a recurring one)"`
+	RecurringEventID *string         `json:"recurringEventId" db:"recurring_event_id"`
+	Title            *string         `json:"title" db:"title"`
+	Location         *string         `json:"location" db:"location"`
+	StartsAt         time.Time       `json:"startsAt" db:"starts_at"`
+	EndsAt           time.Time       `json:"endsAt" db:"ends_at"`
+	AllDay           bool            `json:"allDay" db:"all_day"`
+	Status           string          `json:"status" db:"status"`
+	OrganizerEmail   *string         `json:"organizerEmail" db:"organizer_email"`
+	Attendees        json.RawMessage `json:"attendees" db:"attendees" doc:"The people the event is a meeting with"`
+	GoogleUpdatedAt  *time.Time      `json:"googleUpdatedAt" db:"google_updated_at"`
+	LinkedAt         *time.Time      `json:"linkedAt" db:"linked_at" doc:"When its attendees were linked to contacts; none while it is to come"`
+	CreatedAt        time.Time       `json:"createdAt" db:"created_at"`
+	UpdatedAt        time.Time       `json:"updatedAt" db:"updated_at"`
+}
+
+// ExportEventContact says that a contact took a part in a meeting.
+type ExportEventContact struct {
+	EventID   uuid.UUID `json:"eventId" db:"event_id"`
+	ContactID uuid.UUID `json:"contactId" db:"contact_id"`
+	StartsAt  time.Time `json:"startsAt" db:"starts_at"`
+	Response  string    `json:"response" db:"response" enum:"accepted,tentative,needsAction"`
+	Role      string    `json:"role" db:"role" enum:"organizer,required,optional"`
+	CreatedAt time.Time `json:"createdAt" db:"created_at"`
+}
+
+// ExportCalendarSyncState is where the calendar sync of an account
+// stands.
+type ExportCalendarSyncState struct {
+	AccountID    uuid.UUID  `json:"accountId" db:"account_id"`
+	Status       string     `json:"status" db:"status" enum:"new,full,synced"`
+	WindowStart  *time.Time `json:"windowStart" db:"window_start" doc:"The start of the window the last full sync read"`
+	WindowEnd    *time.Time `json:"windowEnd" db:"window_end"`
+	LastSyncedAt *time.Time `json:"lastSyncedAt" db:"last_synced_at"`
+	CreatedAt    time.Time  `json:"createdAt" db:"created_at"`
+	UpdatedAt    time.Time  `json:"updatedAt" db:"updated_at"`
+}
+
 // ExportJob is a background job of the person's.
 type ExportJob struct {
 	ID          uuid.UUID       `json:"id" db:"id"`
@@ -179,6 +226,9 @@ var exportSections = []exportSection{
 	section[ExportEmailContact]("emailContacts", "email_contacts", "user_id = $1 order by email_id, contact_id"),
 	section[ExportInsight]("insights", "ai_insights", "user_id = $1 order by id"),
 	section[ExportSyncState]("syncStates", "sync_state", "user_id = $1 order by account_id"),
+	section[ExportCalendarEvent]("calendarEvents", "calendar_events", "user_id = $1 order by id"),
+	section[ExportEventContact]("eventContacts", "event_contacts", "user_id = $1 order by event_id, contact_id"),
+	section[ExportCalendarSyncState]("calendarSyncStates", "calendar_sync_state", "user_id = $1 order by account_id"),
 	section[ExportJob]("jobs", "jobs", "user_id = $1 order by created_at, id"),
 }
 
@@ -186,23 +236,28 @@ var exportSections = []exportSection{
 // leaves out, and why. Every other column is exported (a test holds the
 // schema to this).
 var exportLeftOut = map[string]string{
-	"*.user_id":                  "the document is one user's",
-	"accounts.access_token":      "a secret",
-	"accounts.refresh_token":     "a secret",
-	"accounts.id_token":          "a credential",
-	"accounts.token_type":        "token bookkeeping",
-	"accounts.expires_at":        "token bookkeeping: when the access token expires",
-	"sessions.token_hash":        "a credential",
-	"contacts.sort_key":          "derived from name and email",
-	"emails.sort_at":             "derived from the dates",
-	"sync_state.full_history_id": "sync bookkeeping",
-	"sync_state.page_token":      "sync bookkeeping",
-	"sync_state.listed":          "sync bookkeeping",
-	"sync_state.locked_until":    "sync bookkeeping",
-	"jobs.error":                 "operators' detail, which may name internals",
-	"jobs.singleton_key":         "queue bookkeeping",
-	"jobs.locked_until":          "queue bookkeeping",
-	"jobs.sent_at":               "queue bookkeeping",
+	"*.user_id":                        "the document is one user's",
+	"accounts.access_token":            "a secret",
+	"accounts.refresh_token":           "a secret",
+	"accounts.id_token":                "a credential",
+	"accounts.token_type":              "token bookkeeping",
+	"accounts.expires_at":              "token bookkeeping: when the access token expires",
+	"sessions.token_hash":              "a credential",
+	"contacts.sort_key":                "derived from name and email",
+	"emails.sort_at":                   "derived from the dates",
+	"sync_state.full_history_id":       "sync bookkeeping",
+	"sync_state.page_token":            "sync bookkeeping",
+	"sync_state.listed":                "sync bookkeeping",
+	"sync_state.locked_until":          "sync bookkeeping",
+	"calendar_events.generation":       "sync bookkeeping",
+	"calendar_sync_state.sync_token":   "sync bookkeeping",
+	"calendar_sync_state.page_token":   "sync bookkeeping",
+	"calendar_sync_state.generation":   "sync bookkeeping",
+	"calendar_sync_state.locked_until": "sync bookkeeping",
+	"jobs.error":                       "operators' detail, which may name internals",
+	"jobs.singleton_key":               "queue bookkeeping",
+	"jobs.locked_until":                "queue bookkeeping",
+	"jobs.sent_at":                     "queue bookkeeping",
 }
 
 // section describes a list of rows of type T, whose db tags name the

@@ -23,6 +23,8 @@ func TestExportCoversTheSchema(t *testing.T) {
 		"contacts": reflect.TypeFor[ExportContact](), "emails": reflect.TypeFor[ExportEmail](),
 		"email_contacts": reflect.TypeFor[ExportEmailContact](), "ai_insights": reflect.TypeFor[ExportInsight](),
 		"sync_state": reflect.TypeFor[ExportSyncState](), "jobs": reflect.TypeFor[ExportJob](),
+		"calendar_events": reflect.TypeFor[ExportCalendarEvent](), "event_contacts": reflect.TypeFor[ExportEventContact](),
+		"calendar_sync_state": reflect.TypeFor[ExportCalendarSyncState](),
 	}
 	for _, s := range exportSections {
 		typ, ok := types[s.table]

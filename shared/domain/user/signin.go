@@ -54,6 +54,7 @@ type SignIn struct {
 	sessions SessionCreator
 	queue    *queue.Queue
 	mail     MailSyncer
+	calendar MailSyncer
 }
 
 // NewSignIn returns the sign-in service on store.
@@ -66,6 +67,14 @@ func NewSignIn(store Store, tokens TokenSaver, sessions SessionCreator) *SignIn 
 // the sign-in commits, and is sent then.
 func (s *SignIn) WithMailSync(q *queue.Queue, mail MailSyncer) *SignIn {
 	s.queue, s.mail = q, mail
+	return s
+}
+
+// WithCalendarSync makes each sign-in with mail sync (WithMailSync) also
+// start the account's calendar sync through cal (meeting.Service), in the
+// same transaction, when the account granted the calendar.
+func (s *SignIn) WithCalendarSync(cal MailSyncer) *SignIn {
+	s.calendar = cal
 	return s
 }
 
@@ -159,7 +168,10 @@ func (s *SignIn) Complete(ctx context.Context, id Identity, tok *oauth2.Token, m
 				return err
 			}
 			var err error
-			out.MailSync, err = s.mail.SyncAfterSignIn(ctx, tx, out.User.ID, out.AccountID)
+			if out.MailSync, err = s.mail.SyncAfterSignIn(ctx, tx, out.User.ID, out.AccountID); err != nil || s.calendar == nil {
+				return err
+			}
+			_, err = s.calendar.SyncAfterSignIn(ctx, tx, out.User.ID, out.AccountID)
 			return err
 		})
 	})

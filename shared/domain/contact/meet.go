@@ -1,0 +1,127 @@
+package contact
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/personalcrm/core/shared/db"
+)
+
+// Ensure makes each address of emails (names[i] the display name of
+// emails[i], empty for none) a contact of the user in q (the caller's
+// transaction), under the rules RecordInteraction follows: a new address
+// becomes a new contact named by its display name; an existing contact
+// without a name, whose name the user did not clear, takes the display
+// name; a name the user set is never replaced. It counts no interaction
+// (Recount does). It returns the contact id of each address, lower-cased;
+// addresses that cannot be a contact's are left out. One statement,
+// whatever the number of people. The caller invalidates the user's cached
+// reads (Changed) once its transaction commits.
+func (s *Service) Ensure(ctx context.Context, q db.Querier, userID uuid.UUID, emails, names []string) (map[string]uuid.UUID, error) {
+	if len(names) != len(emails) {
+		return nil, fmt.Errorf("ensure contacts: %d names for %d addresses", len(names), len(emails))
+	}
+	ps := make([]Participant, len(emails))
+	for i := range emails {
+		ps[i] = Participant{Email: emails[i], Name: names[i], Role: "to"}
+	}
+	ps = dedupe(ps)
+	if len(ps) == 0 {
+		return map[string]uuid.UUID{}, nil
+	}
+	// Sorted, so that concurrent writers lock contacts in one order.
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Email < ps[j].Email })
+	ids := make([]string, len(ps))
+	addrs := make([]string, len(ps))
+	shown := make([]*string, len(ps))
+	for i, p := range ps {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, err
+		}
+		ids[i], addrs[i] = id.String(), p.Email
+		if p.Name != "" {
+			shown[i] = &p.Name
+		}
+	}
+	// The rows inserted or updated come back from the upsert; those left
+	// as they were from the statement's snapshot.
+	rows, err := q.Query(ctx, `with up as (
+			insert into contacts (id, user_id, email, name, name_source)
+			select t.id, $1, t.email, t.name, case when t.name is not null then 'email' end
+			from unnest($2::uuid[], $3::text[], $4::text[]) with ordinality as t(id, email, name, n)
+			order by t.n
+			on conflict (user_id, lower(email)) where email is not null do update
+				set name = excluded.name, name_source = 'email'
+				where `+fillName+`
+			returning id, lower(email) as email
+		)
+		select id, email from up
+		union all
+		select id, lower(email) from contacts where user_id = $1 and lower(email) = any($3::text[])`,
+		userID, ids, addrs, shown)
+	if err != nil {
+		return nil, fmt.Errorf("upsert contacts: %w", db.Err(err, "contact"))
+	}
+	type row struct {
+		ID    uuid.UUID
+		Email string
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		return nil, fmt.Errorf("upsert contacts: %w", db.Err(err, "contact"))
+	}
+	out := make(map[string]uuid.UUID, len(got))
+	for _, r := range got {
+		out[r.Email] = r.ID
+	}
+	return out, nil
+}
+
+// Recount sets the interaction figures of the user's contacts ids in q
+// exactly from what they are linked to: interaction_count is the number
+// of their emails and meetings, last_interaction_at the latest time of
+// those (an email's time is when it was sent, else received, else
+// stored; a meeting's when it starts), null when there are none. It
+// returns how many contacts changed. Two statements: the contacts are
+// locked, then counted; q must be a transaction.
+func (s *Service) Recount(ctx context.Context, q db.Querier, userID uuid.UUID, ids []uuid.UUID) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	text := make([]string, len(ids))
+	for i, id := range ids {
+		text[i] = id.String()
+	}
+	// The contacts are locked first, by a statement of their own: a
+	// concurrent RecordInteraction that links one of them commits before,
+	// and this count sees its link, or waits and adds to this count.
+	if _, err := q.Exec(ctx, `select id from contacts where user_id = $1 and id = any($2::uuid[]) order by id for update`, userID, text); err != nil {
+		return 0, fmt.Errorf("lock contacts: %w", db.Err(err, "contact"))
+	}
+	tag, err := q.Exec(ctx, `with fig as (
+			select c.id,
+				(select count(*) from email_contacts ec where ec.contact_id = c.id)
+					+ (select count(*) from event_contacts ev where ev.contact_id = c.id) as n,
+				greatest(
+					(select max(e.sort_at) from email_contacts ec join emails e on e.id = ec.email_id where ec.contact_id = c.id),
+					(select max(ev.starts_at) from event_contacts ev where ev.contact_id = c.id)) as last
+			from contacts c where c.user_id = $1 and c.id = any($2::uuid[])
+		)
+		update contacts c set interaction_count = fig.n, last_interaction_at = fig.last
+		from fig where c.id = fig.id
+			and (c.interaction_count, c.last_interaction_at) is distinct from (fig.n::integer, fig.last)`,
+		userID, text)
+	if err != nil {
+		return 0, fmt.Errorf("recount interactions: %w", db.Err(err, "contact"))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Changed invalidates the user's cached reads, after a transaction that
+// changed their contacts through Ensure or Recount commits.
+func (s *Service) Changed(ctx context.Context, userID uuid.UUID) { s.changed(ctx, userID) }
