@@ -96,7 +96,7 @@ func (f *dataFixture) watch(t *testing.T, userID, accountID uuid.UUID) {
 func (f *dataFixture) seed(t *testing.T, userID, accountID uuid.UUID, tag string) {
 	t.Helper()
 	ctx := context.Background()
-	contactID, emailID := uuid.New(), uuid.New()
+	contactID, emailID, eventID := uuid.New(), uuid.New(), uuid.New()
 	stmts := []struct {
 		sql  string
 		args []any
@@ -108,6 +108,12 @@ func (f *dataFixture) seed(t *testing.T, userID, accountID uuid.UUID, tag string
 		{`insert into ai_insights (id, user_id, contact_id, type, job_id, model, content) values ($1, $2, $3, 'contact-summary', $4, 'm', '{"summary":"x"}')`,
 			[]any{uuid.New(), userID, contactID, uuid.New()}},
 		{`insert into sync_state (account_id, user_id, history_id) values ($1, $2, '42')`, []any{accountID, userID}},
+		{`insert into calendar_sync_state (account_id, user_id, status, sync_token) values ($1, $2, 'synced', 'tok')`, []any{accountID, userID}},
+		{`insert into calendar_events (id, user_id, account_id, google_id, title, starts_at, ends_at, status)
+			values ($1, $2, $3, $4, $5, now() - interval '2 hours', now() - interval '1 hour', 'confirmed')`,
+			[]any{eventID, userID, accountID, "ev-" + tag, "Coffee with " + tag}},
+		{`insert into event_contacts (event_id, contact_id, user_id, starts_at, response, role)
+			values ($1, $2, $3, now() - interval '2 hours', 'accepted', 'required')`, []any{eventID, contactID, userID}},
 	}
 	for _, s := range stmts {
 		if _, err := f.pool.Exec(ctx, s.sql, s.args...); err != nil {
