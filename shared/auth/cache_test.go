@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/uuid"
@@ -211,38 +212,56 @@ func TestCachedSessionsFeaturesAndExpiry(t *testing.T) {
 	for name, c := range cacheBackends(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
-			pool := testkit.DB(t)
-			s := auth.NewCachedSessions(auth.NewSessions(pool), c, testCacheOptions)
-			userID, token := testkit.User(t, pool, "flags@example.com")
-			for i := 0; i < 2; i++ { // load, then hit
-				p, err := s.Resolve(ctx, token)
-				if err != nil || p.Features[string(feature.AIAgents)] {
-					t.Fatalf("resolve %d: %+v %v", i, p, err)
+			d := testkit.NewDatabase(t)
+			wall := time.Now()
+			// The session's expiry is honoured on the process's clock, which
+			// in the bubble is fake: the entry expires without the test
+			// waiting for it, and before the database would refuse it too.
+			synctest.Test(t, func(t *testing.T) {
+				// The bubble's clock starts in 2000: bring it to the wall
+				// clock, which the database's times are on.
+				time.Sleep(wall.Sub(time.Now()))
+				ctx := context.Background()
+				pool := d.Pool(t) // in the bubble, which closes it
+				s := auth.NewCachedSessions(auth.NewSessions(pool), c, testCacheOptions)
+				userID, token := testkit.User(t, pool, "flags@example.com")
+				for i := 0; i < 2; i++ { // load, then hit
+					p, err := s.Resolve(ctx, token)
+					if err != nil {
+						t.Fatalf("resolve %d: %v", i, err)
+					}
+					if p.Features[string(feature.AIAgents)] {
+						t.Fatalf("resolve %d: features %v, want %s off", i, p.Features, feature.AIAgents)
+					}
 				}
-			}
-			if _, err := feature.NewSettings(pool).WithCache(c).Set(ctx, userID, feature.AIAgents, true); err != nil {
-				t.Fatal(err)
-			}
-			p, err := s.Resolve(ctx, token)
-			if err != nil || !p.Features[string(feature.AIAgents)] {
-				t.Fatalf("after enabling a flag the cached session says %+v, %v", p, err)
-			}
-			if p.Renewed {
-				t.Errorf("a cache hit claims to have renewed the session")
-			}
-			// Expiry is honoured by a cached entry too.
-			if _, err := pool.Exec(ctx, "update sessions set expires_at = now() + interval '3 seconds' where user_id = $1", userID); err != nil {
-				t.Fatal(err)
-			}
-			s.Forget(ctx, token)
-			if _, err := s.Resolve(ctx, token); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(3100 * time.Millisecond)
-			if _, err := s.Resolve(ctx, token); !errs.Is(err, errs.KindUnauthenticated) {
-				t.Fatalf("expired session served from the cache: %v", err)
-			}
+				if _, err := feature.NewSettings(pool).WithCache(c).Set(ctx, userID, feature.AIAgents, true); err != nil {
+					t.Fatal(err)
+				}
+				p, err := s.Resolve(ctx, token)
+				if err != nil {
+					t.Fatalf("after enabling a flag: %v", err)
+				}
+				if !p.Features[string(feature.AIAgents)] {
+					t.Fatalf("after enabling a flag the cached session says features %v", p.Features)
+				}
+				if p.Renewed {
+					t.Errorf("a cache hit claims to have renewed the session")
+				}
+				// Expiry is honoured by a cached entry too.
+				if _, err := pool.Exec(ctx, "update sessions set expires_at = now() + interval '3 seconds' where user_id = $1", userID); err != nil {
+					t.Fatal(err)
+				}
+				s.Forget(ctx, token)
+				if _, err := s.Resolve(ctx, token); err != nil {
+					t.Fatal(err)
+				}
+				// Well past the expiry, still within the entry's TTL
+				// (auth.SessionCacheTTL): only the entry can refuse it.
+				time.Sleep(10 * time.Second)
+				if _, err := s.Resolve(ctx, token); !errs.Is(err, errs.KindUnauthenticated) {
+					t.Fatalf("expired session served from the cache: %v", err)
+				}
+			})
 		})
 	}
 }
