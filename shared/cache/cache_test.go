@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/uuid"
@@ -106,11 +107,32 @@ func TestContractHitAfterLoad(t *testing.T) {
 
 func TestContractTTLExpiry(t *testing.T) {
 	t.Parallel()
-	eachBackend(t, func(t *testing.T, c *cache.Cache) {
+	const ttl = time.Second
+	// The memory backend keeps its TTLs on the process's clock, which in a
+	// bubble is fake: the entry expires without the test waiting.
+	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			c := cache.New(cache.NewMemory(0), cache.Options{})
+			s := userScope()
+			l := &loader{value: "v1"}
+			key := cache.Key("ttl")
+			warm(t, c, s, key, ttl, l)
+			calls := l.calls.Load()
+			time.Sleep(ttl)
+			get(t, c, s, key, ttl, l)
+			if l.calls.Load() == calls {
+				t.Fatalf("entry with a TTL of %s still served after it", ttl)
+			}
+		})
+	})
+	// Redis keeps them on its own clock, which only waiting moves.
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		c := testkit.Redis(t, cache.Options{})
 		s := userScope()
 		l := &loader{value: "v1"}
 		key := cache.Key("ttl")
-		const ttl = time.Second
 		warm(t, c, s, key, ttl, l)
 		calls := l.calls.Load()
 		deadline := time.Now().Add(10 * time.Second)
@@ -207,45 +229,62 @@ func TestContractLoadRacingInvalidation(t *testing.T) {
 
 func TestContractSingleFlight(t *testing.T) {
 	t.Parallel()
-	eachBackend(t, func(t *testing.T, c *cache.Cache) {
-		s := userScope()
-		warm(t, c, s, "version", time.Minute, &loader{value: "x"})
-		var calls atomic.Int32
-		release := make(chan struct{})
-		load := func(context.Context) (string, error) {
-			calls.Add(1)
-			<-release
-			return "shared", nil
-		}
-		const n = 20
-		var started, wg sync.WaitGroup
-		started.Add(n)
-		wg.Add(n)
-		results := make([]string, n)
-		for i := range n {
-			go func() {
-				defer wg.Done()
-				started.Done()
-				v, err := cache.GetOrLoad(context.Background(), c, s, "hot", time.Minute, load)
-				if err != nil {
-					t.Error(err)
-				}
-				results[i] = v
-			}()
-		}
-		started.Wait()
-		time.Sleep(100 * time.Millisecond) // let every caller reach the flight
-		close(release)
-		wg.Wait()
-		if got := calls.Load(); got != 1 {
-			t.Fatalf("%d concurrent misses loaded %d times, want once", n, got)
-		}
-		for i, v := range results {
-			if v != "shared" {
-				t.Fatalf("caller %d got %q", i, v)
-			}
-		}
+	// In a bubble, synctest.Wait returns once every caller waits in the
+	// flight.
+	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			testSingleFlight(t, cache.New(cache.NewMemory(0), cache.Options{}), synctest.Wait)
+		})
 	})
+	// go-redis cannot run in a bubble (its connection pool reuses timers
+	// across goroutines): the callers are given time to reach the flight.
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		testSingleFlight(t, testkit.Redis(t, cache.Options{}), func() { time.Sleep(100 * time.Millisecond) })
+	})
+}
+
+// testSingleFlight checks that concurrent misses of a key load it once;
+// settle returns when the callers have reached the flight.
+func testSingleFlight(t *testing.T, c *cache.Cache, settle func()) {
+	s := userScope()
+	warm(t, c, s, "version", time.Minute, &loader{value: "x"})
+	var calls atomic.Int32
+	release := make(chan struct{})
+	load := func(context.Context) (string, error) {
+		calls.Add(1)
+		<-release
+		return "shared", nil
+	}
+	const n = 20
+	var started, wg sync.WaitGroup
+	started.Add(n)
+	wg.Add(n)
+	results := make([]string, n)
+	for i := range n {
+		go func() {
+			defer wg.Done()
+			started.Done()
+			v, err := cache.GetOrLoad(context.Background(), c, s, "hot", time.Minute, load)
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = v
+		}()
+	}
+	started.Wait()
+	settle()
+	close(release)
+	wg.Wait()
+	if got := calls.Load(); got != 1 {
+		t.Fatalf("%d concurrent misses loaded %d times, want once", n, got)
+	}
+	for i, v := range results {
+		if v != "shared" {
+			t.Fatalf("caller %d got %q", i, v)
+		}
+	}
 }
 
 func TestContractLoadErrorIsReturnedAndNotCached(t *testing.T) {
@@ -415,39 +454,40 @@ func TestDeadCacheDegrades(t *testing.T) {
 	}
 }
 
+// The circuit breaker times its pause on the process's clock: in a bubble
+// the test takes no wall time.
 func TestCacheComesBackAndReplaysInvalidations(t *testing.T) {
 	t.Parallel()
-	f := &flaky{Backend: cache.NewMemory(0)}
-	c := cache.New(f, cache.Options{Timeout: 20 * time.Millisecond, RetryAfter: 10 * time.Millisecond})
-	s := userScope()
-	l, single := &loader{value: "v1"}, &loader{value: "s1"}
-	warm(t, c, s, "k", time.Minute, l)
-	warm(t, c, cache.Scope{}, "single", time.Minute, single)
+	synctest.Test(t, func(t *testing.T) {
+		f := &flaky{Backend: cache.NewMemory(0)}
+		c := cache.New(f, cache.Options{Timeout: 20 * time.Millisecond, RetryAfter: 10 * time.Millisecond})
+		s := userScope()
+		l, single := &loader{value: "v1"}, &loader{value: "s1"}
+		warm(t, c, s, "k", time.Minute, l)
+		warm(t, c, cache.Scope{}, "single", time.Minute, single)
 
-	f.mode.Store(1)
-	l.set("v2")
-	single.set("s2")
-	c.Invalidate(context.Background(), s) // fails: kept for later
-	c.Delete(context.Background(), cache.Scope{}, "single")
-	if c.Available() {
-		t.Fatal("breaker closed after a failure")
-	}
+		f.mode.Store(1)
+		l.set("v2")
+		single.set("s2")
+		c.Invalidate(context.Background(), s) // fails: kept for later
+		c.Delete(context.Background(), cache.Scope{}, "single")
+		if c.Available() {
+			t.Fatal("breaker closed after a failure")
+		}
 
-	f.mode.Store(0)
-	deadline := time.Now().Add(10 * time.Second)
-	for !c.Available() {
-		if time.Now().After(deadline) {
+		f.mode.Store(0)
+		time.Sleep(c.RetryAfter() + time.Millisecond)
+		if !c.Available() {
 			t.Fatal("the breaker did not let the cache be tried again")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if v := get(t, c, s, "k", time.Minute, l); v != "v2" {
-		t.Fatalf("first read after the cache came back: %q, from before the failed invalidation", v)
-	}
-	if v := get(t, c, cache.Scope{}, "single", time.Minute, single); v != "s2" {
-		t.Fatalf("deleted entry served after the cache came back: %q", v)
-	}
-	warm(t, c, s, "k", time.Minute, l)
+		if v := get(t, c, s, "k", time.Minute, l); v != "v2" {
+			t.Fatalf("first read after the cache came back: %q, from before the failed invalidation", v)
+		}
+		if v := get(t, c, cache.Scope{}, "single", time.Minute, single); v != "s2" {
+			t.Fatalf("deleted entry served after the cache came back: %q", v)
+		}
+		warm(t, c, s, "k", time.Minute, l)
+	})
 }
 
 func TestNilCacheLoads(t *testing.T) {
