@@ -102,13 +102,21 @@ func TestSandboxRoundTrip(t *testing.T) {
 	// as Google does; asking again does.
 	v2 := oauth2.GenerateVerifier()
 	code, _ = testkit.ConsentCode(t, c.AuthCodeURL("s2", v2, false), "ada@example.com")
-	if again, err := c.Exchange(ctx, code, v2); err != nil || again.RefreshToken != "" {
-		t.Fatalf("second sign-in without consent: refresh %q, %v", again.RefreshToken, err)
+	again, err := c.Exchange(ctx, code, v2)
+	if err != nil {
+		t.Fatalf("second sign-in without consent: %v", err)
+	}
+	if again.RefreshToken != "" {
+		t.Fatalf("second sign-in without consent: refresh token %q, want none", again.RefreshToken)
 	}
 	v3 := oauth2.GenerateVerifier()
 	code, _ = testkit.ConsentCode(t, c.AuthCodeURL("s3", v3, true), "ada@example.com")
-	if again, err := c.Exchange(ctx, code, v3); err != nil || again.RefreshToken == "" {
-		t.Fatalf("sign-in with prompt=consent: refresh %q, %v", again.RefreshToken, err)
+	again, err = c.Exchange(ctx, code, v3)
+	if err != nil {
+		t.Fatalf("sign-in with prompt=consent: %v", err)
+	}
+	if again.RefreshToken == "" {
+		t.Fatalf("sign-in with prompt=consent: no refresh token")
 	}
 
 	if err := c.Revoke(ctx, tok.RefreshToken); err != nil {

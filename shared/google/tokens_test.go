@@ -133,8 +133,12 @@ func TestTokenFreshAndRefreshed(t *testing.T) {
 	if _, err := f.tokens.Token(ctx, other, accountID); !errs.Is(err, errs.KindNotFound) {
 		t.Fatalf("another user's account: %v", err)
 	}
-	if id, err := f.tokens.AccountOf(ctx, userID); err != nil || id != accountID {
-		t.Fatalf("AccountOf = %s, %v", id, err)
+	id, err := f.tokens.AccountOf(ctx, userID)
+	if err != nil {
+		t.Fatalf("AccountOf: %v", err)
+	}
+	if id != accountID {
+		t.Fatalf("AccountOf = %s, want %s", id, accountID)
 	}
 	if _, err := f.tokens.AccountOf(ctx, other); !errs.Is(err, errs.KindNotFound) {
 		t.Fatalf("AccountOf a user without one: %v", err)
