@@ -217,8 +217,11 @@ func TestContractLoadRacingInvalidation(t *testing.T) {
 			c.Invalidate(ctx, s)
 			return "old", nil
 		})
-		if err != nil || v != "old" {
-			t.Fatalf("got %q, %v", v, err)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		if v != "old" {
+			t.Fatalf("got %q, want old", v)
 		}
 		fresh := &loader{value: "new"}
 		if v := get(t, c, s, "racy", time.Minute, fresh); v != "new" {
@@ -311,24 +314,33 @@ func TestContractRateLimit(t *testing.T) {
 		key := "route:u:" + uuid.NewString()
 		for i := range 3 {
 			d, err := c.Allow(ctx, key, r)
-			if err != nil || !d.Allowed {
-				t.Fatalf("request %d: %+v, %v; want allowed", i+1, d, err)
+			if err != nil {
+				t.Fatalf("request %d: %v", i+1, err)
+			}
+			if !d.Allowed {
+				t.Fatalf("request %d: %+v, want allowed", i+1, d)
 			}
 			if d.Remaining != 2-i {
 				t.Fatalf("request %d: remaining %d, want %d", i+1, d.Remaining, 2-i)
 			}
 		}
 		d, err := c.Allow(ctx, key, r)
-		if err != nil || d.Allowed {
-			t.Fatalf("request 4: %+v, %v; want denied", d, err)
+		if err != nil {
+			t.Fatalf("request 4: %v", err)
+		}
+		if d.Allowed {
+			t.Fatalf("request 4: %+v, want denied", d)
 		}
 		// One request is earned back every 20s.
 		if d.RetryAfter <= 15*time.Second || d.RetryAfter > 20*time.Second {
 			t.Fatalf("retry after %s, want just under 20s", d.RetryAfter)
 		}
 		other, err := c.Allow(ctx, "route:u:"+uuid.NewString(), r)
-		if err != nil || !other.Allowed {
-			t.Fatalf("another caller: %+v, %v; want allowed", other, err)
+		if err != nil {
+			t.Fatalf("another caller: %v", err)
+		}
+		if !other.Allowed {
+			t.Fatalf("another caller: %+v, want allowed", other)
 		}
 	})
 }
