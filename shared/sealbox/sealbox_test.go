@@ -32,8 +32,11 @@ func TestSealOpen(t *testing.T) {
 		t.Fatal("two seals of one value are equal: nonce reused")
 	}
 	got, err := box.Open(sealed, ad)
-	if err != nil || !bytes.Equal(got, secret) {
-		t.Fatalf("open = %q, %v", got, err)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	if !bytes.Equal(got, secret) {
+		t.Fatalf("open = %q, want %q", got, secret)
 	}
 	if id, ok := sealbox.KeyID(sealed); !ok || id != "k1" {
 		t.Fatalf("KeyID = %q, %v", id, ok)
@@ -70,8 +73,10 @@ func TestKeyRotation(t *testing.T) {
 	old := ring(t, "k1:"+k1).Seal([]byte("refresh-1"), ad)
 
 	rotated := ring(t, "k2:"+k2+", k1:"+k1)
-	if got, err := rotated.Open(old, ad); err != nil || string(got) != "refresh-1" {
-		t.Fatalf("rotated ring cannot open a value of the old key: %q %v", got, err)
+	if got, err := rotated.Open(old, ad); err != nil {
+		t.Fatalf("rotated ring cannot open a value of the old key: %v", err)
+	} else if string(got) != "refresh-1" {
+		t.Fatalf("rotated ring opens a value of the old key to %q, want refresh-1", got)
 	}
 	if !rotated.Stale(old) {
 		t.Fatal("a value of the old key is not stale")
@@ -94,8 +99,10 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := retired.Open(old, ad); !errors.Is(err, sealbox.ErrOpen) || !strings.Contains(err.Error(), `"k1"`) {
 		t.Fatalf("opening with a retired key: %v; want ErrOpen naming k1", err)
 	}
-	if got, err := retired.Open(fresh, ad); err != nil || string(got) != "refresh-2" {
-		t.Fatalf("open with newest only: %q %v", got, err)
+	if got, err := retired.Open(fresh, ad); err != nil {
+		t.Fatalf("open with newest only: %v", err)
+	} else if string(got) != "refresh-2" {
+		t.Fatalf("open with newest only = %q, want refresh-2", got)
 	}
 	// Same id, other key material: the value does not open.
 	if _, err := ring(t, "k2:"+sealbox.NewKey()).Open(fresh, ad); !errors.Is(err, sealbox.ErrOpen) {
