@@ -337,8 +337,10 @@ func TestLoadAuthVariables(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resolved token keys: %v", err)
 	}
-	if box, err := resolved.TokenBox(); err != nil || box.Newest() != "k9" {
+	if box, err := resolved.TokenBox(); err != nil {
 		t.Fatalf("TokenBox of the resolved keys: %v", err)
+	} else if got := box.Newest(); got != "k9" {
+		t.Fatalf("TokenBox of the resolved keys: newest key %q, want k9", got)
 	}
 	if _, err := (&config.Config{}).TokenBox(); err == nil || !strings.Contains(err.Error(), "TOKEN_KEYS") {
 		t.Fatalf("TokenBox without keys: %v", err)
@@ -475,7 +477,9 @@ func TestSecretNeverPrinted(t *testing.T) {
 	if out := buf.String(); strings.Contains(out, value) || strings.Count(out, "[REDACTED]") != 9 {
 		t.Errorf("logs: %s", out)
 	}
-	if b, err := json.Marshal(cfg); err != nil || strings.Contains(string(b), value) {
-		t.Errorf("JSON: %s %v", b, err)
+	if b, err := json.Marshal(cfg); err != nil {
+		t.Errorf("JSON: %v", err)
+	} else if strings.Contains(string(b), value) {
+		t.Errorf("JSON holds the secret: %s", b)
 	}
 }
