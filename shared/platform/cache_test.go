@@ -147,8 +147,10 @@ func TestInitSignsInToTheCacheWithIAM(t *testing.T) {
 	if err := app.Cache.Ping(ctx); err != nil {
 		t.Fatalf("ping as %s with an IAM token: %v", user, err)
 	}
-	if d, err := app.Cache.Allow(ctx, "contacts-get:u:1", cache.Rate{Requests: 5, Per: time.Minute, Burst: 1}); err != nil || !d.Allowed {
-		t.Fatalf("rate limit: %+v %v", d, err)
+	if d, err := app.Cache.Allow(ctx, "contacts-get:u:1", cache.Rate{Requests: 5, Per: time.Minute, Burst: 1}); err != nil {
+		t.Fatalf("rate limit: %v", err)
+	} else if !d.Allowed {
+		t.Fatalf("rate limit: %+v, want allowed", d)
 	}
 	opts := app.Cache.Backend().(*cache.Redis).Client().Options()
 	if opts.ConnMaxLifetime != iamauth.MaxConnLifetime || opts.TLSConfig == nil {
