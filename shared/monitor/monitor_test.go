@@ -400,8 +400,10 @@ func TestNil(t *testing.T) {
 	if err := m.Track(ctx, "op", func(context.Context) error { return errBoom }); err != errBoom {
 		t.Errorf("Track = %v", err)
 	}
-	if v, err := TrackValue(ctx, m, "op", func(context.Context) (string, error) { return "v", nil }); v != "v" || err != nil {
-		t.Errorf("TrackValue = %v, %v", v, err)
+	if v, err := TrackValue(ctx, m, "op", func(context.Context) (string, error) { return "v", nil }); err != nil {
+		t.Errorf("TrackValue: %v", err)
+	} else if v != "v" {
+		t.Errorf("TrackValue = %q, want v", v)
 	}
 	m.Count(ctx, "n", 1)
 	m.Duration(ctx, "d", time.Second)
