@@ -55,8 +55,17 @@ func TestSignInFindsUsersBySubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !first.Created || first.User.Email != "ada@example.com" || *first.User.Name != "Ada" || first.Token == "" {
-		t.Fatalf("first sign-in: %+v", first)
+	if !first.Created {
+		t.Fatalf("first sign-in did not create the user")
+	}
+	if first.User.Email != "ada@example.com" {
+		t.Fatalf("first sign-in: email %q, want ada@example.com", first.User.Email)
+	}
+	if *first.User.Name != "Ada" {
+		t.Fatalf("first sign-in: name %q, want Ada", *first.User.Name)
+	}
+	if first.Token == "" {
+		t.Fatalf("first sign-in: no session token")
 	}
 	if ok, _ := s.HasGrant(ctx, "101"); !ok {
 		t.Fatal("no grant after a sign-in with a refresh token")
@@ -133,8 +142,14 @@ func TestSignInLinksAndRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Created || res.User.ID != existing.ID || res.User.Name == nil {
-		t.Fatalf("linking: %+v", res)
+	if res.Created {
+		t.Fatalf("linking created a user, want the existing one")
+	}
+	if res.User.ID != existing.ID {
+		t.Fatalf("linking: user %v, want the existing %v", res.User.ID, existing.ID)
+	}
+	if res.User.Name == nil {
+		t.Fatalf("linking: no name")
 	}
 
 	// A second Google account with the same address: conflict.
