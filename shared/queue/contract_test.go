@@ -178,8 +178,14 @@ func testRedelivery(t *testing.T, h harness) {
 		t.Fatal(err)
 	}
 	again := receiveAll(t, h.b, kind, 1)[0]
-	if again.MessageID != first.MessageID || again.ReceiveCount != 2 || again.JobID != first.JobID {
-		t.Errorf("redelivery %+v of %+v: want the same message, received twice", again, first)
+	if again.MessageID != first.MessageID {
+		t.Errorf("redelivery of message %s, want %s", again.MessageID, first.MessageID)
+	}
+	if again.ReceiveCount != 2 {
+		t.Errorf("redelivery received %d times, want 2", again.ReceiveCount)
+	}
+	if again.JobID != first.JobID {
+		t.Errorf("redelivery of job %s, want %s", again.JobID, first.JobID)
 	}
 	// A backoff keeps it away until it has passed.
 	if err := h.b.ChangeVisibility(context.Background(), kind, again.ReceiptHandle, 2*time.Second); err != nil {

@@ -87,8 +87,14 @@ func TestInTxSendsAfterCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := f.job(t, j.ID)
-	if got.State != queue.Sent || got.SentAt == nil || got.MaxAttempts != catalog.MustLookup(catalog.ContactExtraction).MaxAttempts {
-		t.Fatalf("job after commit: %+v", got)
+	if got.State != queue.Sent {
+		t.Fatalf("job after commit: state %s, want %s", got.State, queue.Sent)
+	}
+	if got.SentAt == nil {
+		t.Fatalf("job after commit: no sent time")
+	}
+	if want := catalog.MustLookup(catalog.ContactExtraction).MaxAttempts; got.MaxAttempts != want {
+		t.Fatalf("job after commit: max attempts %d, want %d", got.MaxAttempts, want)
 	}
 	ds, err := f.mem.Receive(context.Background(), catalog.ContactExtraction, 10, 0)
 	if err != nil {
