@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/personalcrm/core/shared/sealbox"
 )
 
@@ -141,8 +143,8 @@ func TestParseKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ids := b.KeyIDs(); len(ids) != 2 || ids[0] != "a" || ids[1] != "b.2" {
-		t.Fatalf("ids %v", ids)
+	if diff := cmp.Diff([]string{"a", "b.2"}, b.KeyIDs()); diff != "" {
+		t.Fatalf("key ids (-want +got):\n%s", diff)
 	}
 }
 
@@ -152,8 +154,20 @@ func TestParseRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 2 || keys[0].ID != "a" || keys[1].ID != "b" || !bytes.Equal(keys[0].Key, keys[1].Key) || len(keys[0].Key) != 32 {
-		t.Fatalf("ring %+v: want a and b, the same 32 decoded bytes", keys)
+	if len(keys) != 2 {
+		t.Fatalf("ring of %d keys, want 2", len(keys))
+	}
+	if keys[0].ID != "a" {
+		t.Fatalf("first key %q, want a", keys[0].ID)
+	}
+	if keys[1].ID != "b" {
+		t.Fatalf("second key %q, want b", keys[1].ID)
+	}
+	if !bytes.Equal(keys[0].Key, keys[1].Key) {
+		t.Fatalf("keys a and b decode to different bytes, want the same (padded and unpadded)")
+	}
+	if len(keys[0].Key) != 32 {
+		t.Fatalf("key of %d bytes, want 32", len(keys[0].Key))
 	}
 	if _, err := sealbox.ParseRing("k1:!!!"); err == nil || strings.Contains(err.Error(), "!!!") {
 		t.Fatalf("error %v, want one without the value", err)
