@@ -108,9 +108,14 @@ func TestTokenFreshAndRefreshed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.AccessToken != first.AccessToken || tok.RefreshToken != "" || f.g.Calls("refresh_token") != 0 {
-		t.Fatalf("a fresh token was not served from the store: same %v, refresh token handed out %v, refreshes %d",
-			tok.AccessToken == first.AccessToken, tok.RefreshToken != "", f.g.Calls("refresh_token"))
+	if tok.AccessToken != first.AccessToken {
+		t.Fatalf("a fresh token was not served from the store: another access token")
+	}
+	if tok.RefreshToken != "" {
+		t.Fatalf("a fresh token was served with its refresh token")
+	}
+	if n := f.g.Calls("refresh_token"); n != 0 {
+		t.Fatalf("a fresh token was refreshed %d times, want 0", n)
 	}
 
 	// Within the leeway of its expiry, the token is refreshed.
