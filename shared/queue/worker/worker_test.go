@@ -188,8 +188,15 @@ func TestEveryMessageTwice(t *testing.T) {
 		if n := f.calls.of(j.ID); n != 1 {
 			t.Errorf("job %s ran %d times, want once", j.ID, n)
 		}
-		if got := f.job(t, j.ID); got.State != queue.Succeeded || got.Attempts != 1 || got.FinishedAt == nil {
-			t.Errorf("job %s: state %s, attempts %d, finished %v", j.ID, got.State, got.Attempts, got.FinishedAt)
+		got := f.job(t, j.ID)
+		if got.State != queue.Succeeded {
+			t.Errorf("job %s: state %s, want %s", j.ID, got.State, queue.Succeeded)
+		}
+		if got.Attempts != 1 {
+			t.Errorf("job %s: %d attempts, want 1", j.ID, got.Attempts)
+		}
+		if got.FinishedAt == nil {
+			t.Errorf("job %s: no finish time", j.ID)
 		}
 	}
 }
@@ -358,8 +365,15 @@ func TestRetryAfterBackoff(t *testing.T) {
 	if n := f.pollOnce(t, w); n != 1 {
 		t.Fatalf("message not back after its backoff")
 	}
-	if got := f.job(t, j.ID); got.State != queue.Succeeded || got.Attempts != 2 || got.LastError != nil {
-		t.Fatalf("after the retry: %s, %d attempts, %v", got.State, got.Attempts, got.LastError)
+	got = f.job(t, j.ID)
+	if got.State != queue.Succeeded {
+		t.Fatalf("after the retry: state %s, want %s", got.State, queue.Succeeded)
+	}
+	if got.Attempts != 2 {
+		t.Fatalf("after the retry: %d attempts, want 2", got.Attempts)
+	}
+	if got.LastError != nil {
+		t.Fatalf("after the retry: last error %q, want none", *got.LastError)
 	}
 }
 
