@@ -111,8 +111,11 @@ func TestStreamGoesOutAsItIsWritten(t *testing.T) {
 	<-reached
 	close(proceed)
 	rest, err := io.ReadAll(res.Body)
-	if err != nil || len(first)+len(rest) != len(`{"data":""}`)+4*64<<10 {
-		t.Fatalf("body: %d bytes, %v", len(first)+len(rest), err)
+	if err != nil {
+		t.Fatalf("body: %v", err)
+	}
+	if got, want := len(first)+len(rest), len(`{"data":""}`)+4*64<<10; got != want {
+		t.Fatalf("body: %d bytes, want %d", got, want)
 	}
 }
 
@@ -124,8 +127,15 @@ func TestStreamErrors(t *testing.T) {
 
 	// An error before the body: the envelope, on both transports.
 	res, body, err := get(t, srv.URL+"/v1/user/export?mode=missing")
-	if err != nil || res.StatusCode != 404 || !strings.Contains(string(body), `"NOT_FOUND"`) {
-		t.Errorf("http, missing: %d %s %v", res.StatusCode, body, err)
+	if err != nil {
+		t.Errorf("http, missing: %v", err)
+	} else {
+		if res.StatusCode != 404 {
+			t.Errorf("http, missing: status %d, want 404", res.StatusCode)
+		}
+		if !strings.Contains(string(body), `"NOT_FOUND"`) {
+			t.Errorf("http, missing: body %s, want NOT_FOUND", body)
+		}
 	}
 	res = tr.Do(t, testkit.Request("GET", "/v1/user/export?mode=missing", "good-token-0123456789", nil))
 	var env envelope
@@ -159,8 +169,18 @@ func TestStreamErrors(t *testing.T) {
 	// Over Lambda's payload limit: whole over net/http, an internal error
 	// (not a truncated document) through API Gateway.
 	res, body, err = get(t, srv.URL+"/v1/user/export?mode=big")
-	if err != nil || res.StatusCode != 200 || len(body) < api.MaxEventPayload || !bytes.HasSuffix(body, []byte(`"}`)) {
-		t.Errorf("http, big: %d, %d bytes, %v", res.StatusCode, len(body), err)
+	if err != nil {
+		t.Errorf("http, big: %v", err)
+	} else {
+		if res.StatusCode != 200 {
+			t.Errorf("http, big: status %d, want 200", res.StatusCode)
+		}
+		if len(body) < api.MaxEventPayload {
+			t.Errorf("http, big: %d bytes, want at least %d", len(body), api.MaxEventPayload)
+		}
+		if !bytes.HasSuffix(body, []byte(`"}`)) {
+			t.Errorf("http, big: body does not end the object")
+		}
 	}
 	// (A client that takes no compression.)
 	r := testkit.Request("GET", "/v1/user/export?mode=big", "good-token-0123456789", nil)
@@ -182,8 +202,18 @@ func TestStreamErrors(t *testing.T) {
 		t.Fatalf("apigw, big, gzip: %d, compressed %v, %v", res.StatusCode, res.Uncompressed, res.Header)
 	}
 	whole, err := io.ReadAll(res.Body)
-	if err != nil || len(whole) < api.MaxEventPayload || !bytes.HasPrefix(whole, []byte(`{"data":"x`)) || !bytes.HasSuffix(whole, []byte(`"}`)) {
-		t.Errorf("apigw, big, gzip: %d bytes, %v", len(whole), err)
+	if err != nil {
+		t.Errorf("apigw, big, gzip: %v", err)
+	} else {
+		if len(whole) < api.MaxEventPayload {
+			t.Errorf("apigw, big, gzip: %d bytes, want at least %d", len(whole), api.MaxEventPayload)
+		}
+		if !bytes.HasPrefix(whole, []byte(`{"data":"x`)) {
+			t.Errorf("apigw, big, gzip: body does not start the object: %.40q", whole)
+		}
+		if !bytes.HasSuffix(whole, []byte(`"}`)) {
+			t.Errorf("apigw, big, gzip: body does not end the object")
+		}
 	}
 }
 

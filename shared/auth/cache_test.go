@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,20 +51,33 @@ func TestCachedSessions(t *testing.T) {
 				return s.Resolve(ctx, token)
 			}
 			pa, err := resolve(alice)
-			if err != nil || pa.UserID != aliceID {
-				t.Fatalf("alice resolves to %+v, %v", pa, err)
+			if err != nil {
+				t.Fatalf("alice: %v", err)
+			}
+			if pa.UserID != aliceID {
+				t.Fatalf("alice resolves to user %v, want %v", pa.UserID, aliceID)
 			}
 			pb, err := resolve(bob)
-			if err != nil || pb.UserID != bobID {
-				t.Fatalf("bob resolves to %+v, %v", pb, err)
+			if err != nil {
+				t.Fatalf("bob: %v", err)
+			}
+			if pb.UserID != bobID {
+				t.Fatalf("bob resolves to user %v, want %v", pb.UserID, bobID)
 			}
 			// Cached: a second resolve costs no query, so it answers even
 			// with the row gone behind the store's back...
 			if _, err := pool.Exec(ctx, "delete from sessions where id = $1", pa.SessionID); err != nil {
 				t.Fatal(err)
 			}
-			if p, err := resolve(alice); err != nil || p.UserID != pa.UserID || p.SessionID != pa.SessionID {
-				t.Fatalf("cached alice resolves to %+v, %v", p, err)
+			p, err := resolve(alice)
+			if err != nil {
+				t.Fatalf("cached alice: %v", err)
+			}
+			if p.UserID != pa.UserID {
+				t.Fatalf("cached alice resolves to user %v, want %v", p.UserID, pa.UserID)
+			}
+			if p.SessionID != pa.SessionID {
+				t.Fatalf("cached alice resolves to session %v, want %v", p.SessionID, pa.SessionID)
 			}
 			// ...until the sign-out drops the entry.
 			s.Forget(ctx, alice)
@@ -72,8 +86,12 @@ func TestCachedSessions(t *testing.T) {
 			}
 
 			// Revoke through the cached store takes effect at once.
-			if p, err := resolve(bob); err != nil || p.UserID != bobID {
-				t.Fatalf("bob again: %+v, %v", p, err)
+			p, err = resolve(bob)
+			if err != nil {
+				t.Fatalf("bob again: %v", err)
+			}
+			if p.UserID != bobID {
+				t.Fatalf("bob again resolves to user %v, want %v", p.UserID, bobID)
 			}
 			if err := s.Revoke(ctx, bobID, pb.SessionID); err != nil {
 				t.Fatal(err)
@@ -93,8 +111,12 @@ func TestCachedSessions(t *testing.T) {
 			if err := s.Revoke(ctx, aliceID, pc.SessionID); !errs.Is(err, errs.KindNotFound) {
 				t.Fatalf("revoking another user's session: %v, want NotFound", err)
 			}
-			if p, err := resolve(carol); err != nil || p.UserID != carolID {
-				t.Fatalf("carol after alice's attempt: %+v, %v", p, err)
+			p, err = resolve(carol)
+			if err != nil {
+				t.Fatalf("carol after alice's attempt: %v", err)
+			}
+			if p.UserID != carolID {
+				t.Fatalf("carol after alice's attempt resolves to user %v, want %v", p.UserID, carolID)
 			}
 			if _, err := resolve(auth.NewToken()); !errs.Is(err, errs.KindUnauthenticated) {
 				t.Fatalf("unknown token: %v", err)
@@ -126,19 +148,30 @@ func TestCachedSessionsRevokeAll(t *testing.T) {
 				}
 			}
 			n, err := s.RevokeAll(ctx, aliceID)
-			if err != nil || n != 2 {
-				t.Fatalf("RevokeAll: %d, %v; want 2", n, err)
+			if err != nil {
+				t.Fatalf("RevokeAll: %v", err)
+			}
+			if n != 2 {
+				t.Fatalf("RevokeAll ended %d sessions, want 2", n)
 			}
 			for _, tok := range []string{alice, second} {
 				if _, err := s.Resolve(ctx, tok); !errs.Is(err, errs.KindUnauthenticated) {
 					t.Fatalf("alice's session after RevokeAll: %v, want Unauthenticated", err)
 				}
 			}
-			if p, err := s.Resolve(ctx, bob); err != nil || p.UserID != bobID {
-				t.Fatalf("bob after alice's RevokeAll: %+v, %v", p, err)
+			p, err := s.Resolve(ctx, bob)
+			if err != nil {
+				t.Fatalf("bob after alice's RevokeAll: %v", err)
 			}
-			if n, err := s.RevokeAll(ctx, aliceID); err != nil || n != 0 {
-				t.Fatalf("RevokeAll again: %d, %v; want 0, nil", n, err)
+			if p.UserID != bobID {
+				t.Fatalf("bob after alice's RevokeAll resolves to user %v, want %v", p.UserID, bobID)
+			}
+			n, err = s.RevokeAll(ctx, aliceID)
+			if err != nil {
+				t.Fatalf("RevokeAll again: %v", err)
+			}
+			if n != 0 {
+				t.Fatalf("RevokeAll again ended %d sessions, want 0", n)
 			}
 		})
 	}
@@ -193,8 +226,11 @@ func TestCachedSessionsWithoutCache(t *testing.T) {
 	s := auth.NewCachedSessions(auth.NewSessions(pool), nil, testCacheOptions)
 	id, token := testkit.User(t, pool, "erin@example.com")
 	p, err := s.Resolve(context.Background(), token)
-	if err != nil || p.UserID != id {
-		t.Fatalf("%+v, %v", p, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.UserID != id {
+		t.Fatalf("resolves to user %v, want %v", p.UserID, id)
 	}
 	if err := s.Revoke(context.Background(), id, p.SessionID); err != nil {
 		t.Fatal(err)
@@ -211,38 +247,56 @@ func TestCachedSessionsFeaturesAndExpiry(t *testing.T) {
 	for name, c := range cacheBackends(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
-			pool := testkit.DB(t)
-			s := auth.NewCachedSessions(auth.NewSessions(pool), c, testCacheOptions)
-			userID, token := testkit.User(t, pool, "flags@example.com")
-			for i := 0; i < 2; i++ { // load, then hit
-				p, err := s.Resolve(ctx, token)
-				if err != nil || p.Features[string(feature.AIAgents)] {
-					t.Fatalf("resolve %d: %+v %v", i, p, err)
+			d := testkit.NewDatabase(t)
+			wall := time.Now()
+			// The session's expiry is honoured on the process's clock, which
+			// in the bubble is fake: the entry expires without the test
+			// waiting for it, and before the database would refuse it too.
+			synctest.Test(t, func(t *testing.T) {
+				// The bubble's clock starts in 2000: bring it to the wall
+				// clock, which the database's times are on.
+				time.Sleep(wall.Sub(time.Now()))
+				ctx := context.Background()
+				pool := d.Pool(t) // in the bubble, which closes it
+				s := auth.NewCachedSessions(auth.NewSessions(pool), c, testCacheOptions)
+				userID, token := testkit.User(t, pool, "flags@example.com")
+				for i := 0; i < 2; i++ { // load, then hit
+					p, err := s.Resolve(ctx, token)
+					if err != nil {
+						t.Fatalf("resolve %d: %v", i, err)
+					}
+					if p.Features[string(feature.AIAgents)] {
+						t.Fatalf("resolve %d: features %v, want %s off", i, p.Features, feature.AIAgents)
+					}
 				}
-			}
-			if _, err := feature.NewSettings(pool).WithCache(c).Set(ctx, userID, feature.AIAgents, true); err != nil {
-				t.Fatal(err)
-			}
-			p, err := s.Resolve(ctx, token)
-			if err != nil || !p.Features[string(feature.AIAgents)] {
-				t.Fatalf("after enabling a flag the cached session says %+v, %v", p, err)
-			}
-			if p.Renewed {
-				t.Errorf("a cache hit claims to have renewed the session")
-			}
-			// Expiry is honoured by a cached entry too.
-			if _, err := pool.Exec(ctx, "update sessions set expires_at = now() + interval '3 seconds' where user_id = $1", userID); err != nil {
-				t.Fatal(err)
-			}
-			s.Forget(ctx, token)
-			if _, err := s.Resolve(ctx, token); err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(3100 * time.Millisecond)
-			if _, err := s.Resolve(ctx, token); !errs.Is(err, errs.KindUnauthenticated) {
-				t.Fatalf("expired session served from the cache: %v", err)
-			}
+				if _, err := feature.NewSettings(pool).WithCache(c).Set(ctx, userID, feature.AIAgents, true); err != nil {
+					t.Fatal(err)
+				}
+				p, err := s.Resolve(ctx, token)
+				if err != nil {
+					t.Fatalf("after enabling a flag: %v", err)
+				}
+				if !p.Features[string(feature.AIAgents)] {
+					t.Fatalf("after enabling a flag the cached session says features %v", p.Features)
+				}
+				if p.Renewed {
+					t.Errorf("a cache hit claims to have renewed the session")
+				}
+				// Expiry is honoured by a cached entry too.
+				if _, err := pool.Exec(ctx, "update sessions set expires_at = now() + interval '3 seconds' where user_id = $1", userID); err != nil {
+					t.Fatal(err)
+				}
+				s.Forget(ctx, token)
+				if _, err := s.Resolve(ctx, token); err != nil {
+					t.Fatal(err)
+				}
+				// Well past the expiry, still within the entry's TTL
+				// (auth.SessionCacheTTL): only the entry can refuse it.
+				time.Sleep(10 * time.Second)
+				if _, err := s.Resolve(ctx, token); !errs.Is(err, errs.KindUnauthenticated) {
+					t.Fatalf("expired session served from the cache: %v", err)
+				}
+			})
 		})
 	}
 }
@@ -273,16 +327,22 @@ func TestForgedSessionCacheEntryIsIgnored(t *testing.T) {
 	for iter.Next(ctx) {
 		prefix = strings.TrimSuffix(iter.Val(), auth.CacheKeyOf(alice))
 	}
-	if err := iter.Err(); err != nil || prefix == "" {
-		t.Fatalf("alice's session is not in Redis: %v", err)
+	if err := iter.Err(); err != nil {
+		t.Fatalf("scan Redis: %v", err)
+	}
+	if prefix == "" {
+		t.Fatal("alice's session is not in Redis")
 	}
 	genuine, err := rdb.Get(ctx, prefix+auth.CacheKeyOf(alice)).Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var entry map[string]any
-	if err := json.Unmarshal(genuine, &entry); err != nil || entry["m"] == nil {
-		t.Fatalf("genuine entry %s carries no MAC (%v)", genuine, err)
+	if err := json.Unmarshal(genuine, &entry); err != nil {
+		t.Fatalf("genuine entry %s: %v", genuine, err)
+	}
+	if entry["m"] == nil {
+		t.Fatalf("genuine entry %s carries no MAC", genuine)
 	}
 
 	forge := func(fields map[string]any) []byte {
@@ -339,8 +399,11 @@ func TestForgedSessionCacheEntryIsIgnored(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := s.Resolve(ctx, alice)
-	if err != nil || p.UserID != aliceID {
-		t.Fatalf("tampered entry: resolved to %v (%v), want alice %v from the database", p.UserID, err, aliceID)
+	if err != nil {
+		t.Fatalf("tampered entry: %v", err)
+	}
+	if p.UserID != aliceID {
+		t.Fatalf("tampered entry: resolved to %v, want alice %v from the database", p.UserID, aliceID)
 	}
 	if !strings.Contains(logs.String(), victimID.String()) {
 		t.Errorf("the claimed user is not logged: %q", logs.String())

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/testkit"
@@ -26,8 +28,14 @@ func TestSessionLifecycle(t *testing.T) {
 		t.Fatalf("token %q is not 256 bits of URL-safe base64", token)
 	}
 	p, err := sessions.Resolve(ctx, token)
-	if err != nil || p.UserID != userID || p.SessionID != sess.ID {
-		t.Fatalf("resolve: %+v %v", p, err)
+	if err != nil {
+		t.Fatalf("resolve: %v", err)
+	}
+	if p.UserID != userID {
+		t.Fatalf("resolve: user %v, want %v", p.UserID, userID)
+	}
+	if p.SessionID != sess.ID {
+		t.Fatalf("resolve: session %v, want %v", p.SessionID, sess.ID)
 	}
 
 	var stored int
@@ -74,13 +82,28 @@ func TestSessionRenewalAndList(t *testing.T) {
 	pool.Exec(ctx, `update users set features = '{"ai-agents": true, "odd": "x"}' where id = $1`, userID)
 
 	p, err := sessions.Resolve(ctx, token)
-	if err != nil || p.Renewed || !p.Features["ai-agents"] || len(p.Features) != 1 || !p.ExpiresAt.Equal(sess.ExpiresAt) {
-		t.Fatalf("fresh session: %+v %v", p, err)
+	if err != nil {
+		t.Fatalf("fresh session: %v", err)
+	}
+	if p.Renewed {
+		t.Fatal("fresh session renewed")
+	}
+	if diff := cmp.Diff(map[string]bool{"ai-agents": true}, p.Features); diff != "" {
+		t.Fatalf("fresh session features (-want +got):\n%s", diff)
+	}
+	if !p.ExpiresAt.Equal(sess.ExpiresAt) {
+		t.Fatalf("fresh session expires at %s, want %s", p.ExpiresAt, sess.ExpiresAt)
 	}
 	pool.Exec(ctx, `update sessions set last_used_at = now() - interval '2 days', expires_at = now() + interval '5 days' where id = $1`, sess.ID)
 	p, err = sessions.Resolve(ctx, token)
-	if err != nil || !p.Renewed || time.Until(p.ExpiresAt) < auth.SessionTTL-time.Minute {
-		t.Fatalf("stale session not renewed: %+v %v", p, err)
+	if err != nil {
+		t.Fatalf("stale session: %v", err)
+	}
+	if !p.Renewed {
+		t.Fatal("stale session not renewed")
+	}
+	if left := time.Until(p.ExpiresAt); left < auth.SessionTTL-time.Minute {
+		t.Fatalf("renewed session expires in %s, want about %s", left, auth.SessionTTL)
 	}
 	if p, _ = sessions.Resolve(ctx, token); p.Renewed {
 		t.Fatal("renewed again at once")
@@ -92,8 +115,17 @@ func TestSessionRenewalAndList(t *testing.T) {
 	pool.Exec(ctx, `update sessions set expires_at = now() - interval '1 second' where token_hash = $1`, auth.HashToken(expired))
 	list, err := sessions.List(ctx, userID)
 	// testkit.User made one session too.
-	if err != nil || len(list) != 3 || list[0].ID != second.ID || list[1].ID != sess.ID {
-		t.Fatalf("list: %+v %v", list, err)
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	if len(list) != 3 {
+		t.Fatalf("list: %d sessions, want 3: %+v", len(list), list)
+	}
+	if list[0].ID != second.ID {
+		t.Fatalf("list[0] is session %v, want the newest %v", list[0].ID, second.ID)
+	}
+	if list[1].ID != sess.ID {
+		t.Fatalf("list[1] is session %v, want %v", list[1].ID, sess.ID)
 	}
 	if list, _ := sessions.List(ctx, other); len(list) != 1 {
 		t.Fatalf("other user's list: %d sessions", len(list))
@@ -137,8 +169,11 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 	// 30 days, two hours from now, not SessionTTL from now.
 	age("29 days 22 hours", "2 days", "5 days")
 	p, err := sessions.Resolve(ctx, token)
-	if err != nil || !p.Renewed {
-		t.Fatalf("renewal near the end: %+v %v", p, err)
+	if err != nil {
+		t.Fatalf("renewal near the end: %v", err)
+	}
+	if !p.Renewed {
+		t.Fatalf("not renewed near the end: %+v", p)
 	}
 	if left := time.Until(p.ExpiresAt); left > 2*time.Hour+time.Minute || left < 2*time.Hour-time.Minute {
 		t.Fatalf("renewed to %v from now, want 2h (the absolute lifetime)", left.Round(time.Minute))
@@ -174,8 +209,12 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 	if _, err := short.Resolve(ctx, token); !errs.Is(err, errs.KindUnauthenticated) {
 		t.Fatalf("a day-old session under a 2h lifetime: %v, want Unauthenticated", err)
 	}
-	if p, err := short.Resolve(ctx, tok2); err != nil || p.SessionID != s2.ID {
-		t.Fatalf("a new session under a 2h lifetime: %+v %v", p, err)
+	p, err = short.Resolve(ctx, tok2)
+	if err != nil {
+		t.Fatalf("a new session under a 2h lifetime: %v", err)
+	}
+	if p.SessionID != s2.ID {
+		t.Fatalf("a new session under a 2h lifetime resolves to session %v, want %v", p.SessionID, s2.ID)
 	}
 }
 
@@ -226,8 +265,11 @@ func TestResolveAfterTerminatedSessions(t *testing.T) {
 		}
 		testkit.TerminateSessions(t, pool)
 		p, err := sessions.Resolve(ctx, token)
-		if err != nil || p.SessionID != sess.ID {
-			t.Fatalf("resolve after the sessions ended (stale %v): %+v %v", stale, p, err)
+		if err != nil {
+			t.Fatalf("resolve after the sessions ended (stale %v): %v", stale, err)
+		}
+		if p.SessionID != sess.ID {
+			t.Fatalf("resolve after the sessions ended (stale %v): session %v, want %v", stale, p.SessionID, sess.ID)
 		}
 		if stale && !p.Renewed {
 			t.Errorf("stale session not renewed after the sessions ended")

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/oauth2"
 
 	"github.com/personalcrm/core/shared/auth"
@@ -40,8 +41,11 @@ func TestStates(t *testing.T) {
 	}
 
 	got, err := states.Finish(ctx, state)
-	if err != nil || got != (auth.Pending{Verifier: verifier, Consent: true, ReturnTo: "https://app.example.com/contacts/1?tab=mail"}) {
-		t.Fatalf("finish: %+v %v", got, err)
+	if err != nil {
+		t.Fatalf("finish: %v", err)
+	}
+	if diff := cmp.Diff(auth.Pending{Verifier: verifier, Consent: true, ReturnTo: "https://app.example.com/contacts/1?tab=mail"}, got); diff != "" {
+		t.Fatalf("finish (-want +got):\n%s", diff)
 	}
 	if _, err := states.Finish(ctx, state); !errs.Is(err, errs.KindInvalid) {
 		t.Fatalf("second use: %v", err)

@@ -26,8 +26,20 @@ func TestCredentials(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	t.Setenv("AWS_SESSION_TOKEN", "token")
 	c, err := awsenv.Credentials().Retrieve(context.Background())
-	if err != nil || c.AccessKeyID != "AKIDLAMBDA" || c.SecretAccessKey != "secret" || c.SessionToken != "token" || c.CanExpire {
-		t.Fatalf("credentials %+v, %v", c, err)
+	if err != nil {
+		t.Fatalf("credentials: %v", err)
+	}
+	if c.AccessKeyID != "AKIDLAMBDA" {
+		t.Fatalf("access key id %q, want AKIDLAMBDA", c.AccessKeyID)
+	}
+	if c.SecretAccessKey != "secret" {
+		t.Fatalf("secret access key %q, want the environment's", c.SecretAccessKey)
+	}
+	if c.SessionToken != "token" {
+		t.Fatalf("session token %q, want the environment's", c.SessionToken)
+	}
+	if c.CanExpire {
+		t.Fatalf("credentials can expire, want them not to")
 	}
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
 	if _, err := awsenv.Credentials().Retrieve(context.Background()); err == nil {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/uuid"
@@ -106,11 +107,32 @@ func TestContractHitAfterLoad(t *testing.T) {
 
 func TestContractTTLExpiry(t *testing.T) {
 	t.Parallel()
-	eachBackend(t, func(t *testing.T, c *cache.Cache) {
+	const ttl = time.Second
+	// The memory backend keeps its TTLs on the process's clock, which in a
+	// bubble is fake: the entry expires without the test waiting.
+	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			c := cache.New(cache.NewMemory(0), cache.Options{})
+			s := userScope()
+			l := &loader{value: "v1"}
+			key := cache.Key("ttl")
+			warm(t, c, s, key, ttl, l)
+			calls := l.calls.Load()
+			time.Sleep(ttl)
+			get(t, c, s, key, ttl, l)
+			if l.calls.Load() == calls {
+				t.Fatalf("entry with a TTL of %s still served after it", ttl)
+			}
+		})
+	})
+	// Redis keeps them on its own clock, which only waiting moves.
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		c := testkit.Redis(t, cache.Options{})
 		s := userScope()
 		l := &loader{value: "v1"}
 		key := cache.Key("ttl")
-		const ttl = time.Second
 		warm(t, c, s, key, ttl, l)
 		calls := l.calls.Load()
 		deadline := time.Now().Add(10 * time.Second)
@@ -195,8 +217,11 @@ func TestContractLoadRacingInvalidation(t *testing.T) {
 			c.Invalidate(ctx, s)
 			return "old", nil
 		})
-		if err != nil || v != "old" {
-			t.Fatalf("got %q, %v", v, err)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		if v != "old" {
+			t.Fatalf("got %q, want old", v)
 		}
 		fresh := &loader{value: "new"}
 		if v := get(t, c, s, "racy", time.Minute, fresh); v != "new" {
@@ -207,45 +232,62 @@ func TestContractLoadRacingInvalidation(t *testing.T) {
 
 func TestContractSingleFlight(t *testing.T) {
 	t.Parallel()
-	eachBackend(t, func(t *testing.T, c *cache.Cache) {
-		s := userScope()
-		warm(t, c, s, "version", time.Minute, &loader{value: "x"})
-		var calls atomic.Int32
-		release := make(chan struct{})
-		load := func(context.Context) (string, error) {
-			calls.Add(1)
-			<-release
-			return "shared", nil
-		}
-		const n = 20
-		var started, wg sync.WaitGroup
-		started.Add(n)
-		wg.Add(n)
-		results := make([]string, n)
-		for i := range n {
-			go func() {
-				defer wg.Done()
-				started.Done()
-				v, err := cache.GetOrLoad(context.Background(), c, s, "hot", time.Minute, load)
-				if err != nil {
-					t.Error(err)
-				}
-				results[i] = v
-			}()
-		}
-		started.Wait()
-		time.Sleep(100 * time.Millisecond) // let every caller reach the flight
-		close(release)
-		wg.Wait()
-		if got := calls.Load(); got != 1 {
-			t.Fatalf("%d concurrent misses loaded %d times, want once", n, got)
-		}
-		for i, v := range results {
-			if v != "shared" {
-				t.Fatalf("caller %d got %q", i, v)
-			}
-		}
+	// In a bubble, synctest.Wait returns once every caller waits in the
+	// flight.
+	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			testSingleFlight(t, cache.New(cache.NewMemory(0), cache.Options{}), synctest.Wait)
+		})
 	})
+	// go-redis cannot run in a bubble (its connection pool reuses timers
+	// across goroutines): the callers are given time to reach the flight.
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		testSingleFlight(t, testkit.Redis(t, cache.Options{}), func() { time.Sleep(100 * time.Millisecond) })
+	})
+}
+
+// testSingleFlight checks that concurrent misses of a key load it once;
+// settle returns when the callers have reached the flight.
+func testSingleFlight(t *testing.T, c *cache.Cache, settle func()) {
+	s := userScope()
+	warm(t, c, s, "version", time.Minute, &loader{value: "x"})
+	var calls atomic.Int32
+	release := make(chan struct{})
+	load := func(context.Context) (string, error) {
+		calls.Add(1)
+		<-release
+		return "shared", nil
+	}
+	const n = 20
+	var started, wg sync.WaitGroup
+	started.Add(n)
+	wg.Add(n)
+	results := make([]string, n)
+	for i := range n {
+		go func() {
+			defer wg.Done()
+			started.Done()
+			v, err := cache.GetOrLoad(context.Background(), c, s, "hot", time.Minute, load)
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = v
+		}()
+	}
+	started.Wait()
+	settle()
+	close(release)
+	wg.Wait()
+	if got := calls.Load(); got != 1 {
+		t.Fatalf("%d concurrent misses loaded %d times, want once", n, got)
+	}
+	for i, v := range results {
+		if v != "shared" {
+			t.Fatalf("caller %d got %q", i, v)
+		}
+	}
 }
 
 func TestContractLoadErrorIsReturnedAndNotCached(t *testing.T) {
@@ -272,24 +314,33 @@ func TestContractRateLimit(t *testing.T) {
 		key := "route:u:" + uuid.NewString()
 		for i := range 3 {
 			d, err := c.Allow(ctx, key, r)
-			if err != nil || !d.Allowed {
-				t.Fatalf("request %d: %+v, %v; want allowed", i+1, d, err)
+			if err != nil {
+				t.Fatalf("request %d: %v", i+1, err)
+			}
+			if !d.Allowed {
+				t.Fatalf("request %d: %+v, want allowed", i+1, d)
 			}
 			if d.Remaining != 2-i {
 				t.Fatalf("request %d: remaining %d, want %d", i+1, d.Remaining, 2-i)
 			}
 		}
 		d, err := c.Allow(ctx, key, r)
-		if err != nil || d.Allowed {
-			t.Fatalf("request 4: %+v, %v; want denied", d, err)
+		if err != nil {
+			t.Fatalf("request 4: %v", err)
+		}
+		if d.Allowed {
+			t.Fatalf("request 4: %+v, want denied", d)
 		}
 		// One request is earned back every 20s.
 		if d.RetryAfter <= 15*time.Second || d.RetryAfter > 20*time.Second {
 			t.Fatalf("retry after %s, want just under 20s", d.RetryAfter)
 		}
 		other, err := c.Allow(ctx, "route:u:"+uuid.NewString(), r)
-		if err != nil || !other.Allowed {
-			t.Fatalf("another caller: %+v, %v; want allowed", other, err)
+		if err != nil {
+			t.Fatalf("another caller: %v", err)
+		}
+		if !other.Allowed {
+			t.Fatalf("another caller: %+v, want allowed", other)
 		}
 	})
 }
@@ -415,39 +466,40 @@ func TestDeadCacheDegrades(t *testing.T) {
 	}
 }
 
+// The circuit breaker times its pause on the process's clock: in a bubble
+// the test takes no wall time.
 func TestCacheComesBackAndReplaysInvalidations(t *testing.T) {
 	t.Parallel()
-	f := &flaky{Backend: cache.NewMemory(0)}
-	c := cache.New(f, cache.Options{Timeout: 20 * time.Millisecond, RetryAfter: 10 * time.Millisecond})
-	s := userScope()
-	l, single := &loader{value: "v1"}, &loader{value: "s1"}
-	warm(t, c, s, "k", time.Minute, l)
-	warm(t, c, cache.Scope{}, "single", time.Minute, single)
+	synctest.Test(t, func(t *testing.T) {
+		f := &flaky{Backend: cache.NewMemory(0)}
+		c := cache.New(f, cache.Options{Timeout: 20 * time.Millisecond, RetryAfter: 10 * time.Millisecond})
+		s := userScope()
+		l, single := &loader{value: "v1"}, &loader{value: "s1"}
+		warm(t, c, s, "k", time.Minute, l)
+		warm(t, c, cache.Scope{}, "single", time.Minute, single)
 
-	f.mode.Store(1)
-	l.set("v2")
-	single.set("s2")
-	c.Invalidate(context.Background(), s) // fails: kept for later
-	c.Delete(context.Background(), cache.Scope{}, "single")
-	if c.Available() {
-		t.Fatal("breaker closed after a failure")
-	}
+		f.mode.Store(1)
+		l.set("v2")
+		single.set("s2")
+		c.Invalidate(context.Background(), s) // fails: kept for later
+		c.Delete(context.Background(), cache.Scope{}, "single")
+		if c.Available() {
+			t.Fatal("breaker closed after a failure")
+		}
 
-	f.mode.Store(0)
-	deadline := time.Now().Add(10 * time.Second)
-	for !c.Available() {
-		if time.Now().After(deadline) {
+		f.mode.Store(0)
+		time.Sleep(c.RetryAfter() + time.Millisecond)
+		if !c.Available() {
 			t.Fatal("the breaker did not let the cache be tried again")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if v := get(t, c, s, "k", time.Minute, l); v != "v2" {
-		t.Fatalf("first read after the cache came back: %q, from before the failed invalidation", v)
-	}
-	if v := get(t, c, cache.Scope{}, "single", time.Minute, single); v != "s2" {
-		t.Fatalf("deleted entry served after the cache came back: %q", v)
-	}
-	warm(t, c, s, "k", time.Minute, l)
+		if v := get(t, c, s, "k", time.Minute, l); v != "v2" {
+			t.Fatalf("first read after the cache came back: %q, from before the failed invalidation", v)
+		}
+		if v := get(t, c, cache.Scope{}, "single", time.Minute, single); v != "s2" {
+			t.Fatalf("deleted entry served after the cache came back: %q", v)
+		}
+		warm(t, c, s, "k", time.Minute, l)
+	})
 }
 
 func TestNilCacheLoads(t *testing.T) {

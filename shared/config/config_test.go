@@ -85,8 +85,26 @@ func TestLoadProductionValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Env != config.Production || !cfg.DatabaseIAMAuth || !cfg.CacheIAMAuth() || cfg.CacheIAMUser != "crm-prod-app" || cfg.CacheName != "crm-prod" || cfg.AuthURL.Host != "api.example.com" || cfg.GoogleClientSecret.Reveal() != "google-secret" {
-		t.Fatalf("unexpected config: %+v", cfg)
+	if cfg.Env != config.Production {
+		t.Fatalf("Env = %q, want %q", cfg.Env, config.Production)
+	}
+	if !cfg.DatabaseIAMAuth {
+		t.Fatalf("DatabaseIAMAuth off, want on")
+	}
+	if !cfg.CacheIAMAuth() {
+		t.Fatalf("CacheIAMAuth() false, want true")
+	}
+	if cfg.CacheIAMUser != "crm-prod-app" {
+		t.Fatalf("CacheIAMUser = %q, want crm-prod-app", cfg.CacheIAMUser)
+	}
+	if cfg.CacheName != "crm-prod" {
+		t.Fatalf("CacheName = %q, want crm-prod", cfg.CacheName)
+	}
+	if cfg.AuthURL.Host != "api.example.com" {
+		t.Fatalf("AuthURL host %q, want api.example.com", cfg.AuthURL.Host)
+	}
+	if cfg.GoogleClientSecret.Reveal() != "google-secret" {
+		t.Fatalf("GoogleClientSecret is not the value given")
 	}
 	if s := fmt.Sprintf("%v %+v", cfg, cfg); strings.Contains(s, "google-secret") || strings.Contains(s, "sk-test") {
 		t.Fatalf("formatted config leaks a secret: %s", s)
@@ -110,8 +128,23 @@ func TestLoadDevelopmentDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Env != config.Development || cfg.Port != 3000 || cfg.Host != "127.0.0.1" || cfg.DatabaseURL == "" || cfg.AuthURL == nil || cfg.RedisURL != "" {
-		t.Fatalf("unexpected development defaults: %+v", cfg)
+	if cfg.Env != config.Development {
+		t.Fatalf("Env = %q, want %q", cfg.Env, config.Development)
+	}
+	if cfg.Port != 3000 {
+		t.Fatalf("Port = %d, want 3000", cfg.Port)
+	}
+	if cfg.Host != "127.0.0.1" {
+		t.Fatalf("Host = %q, want 127.0.0.1", cfg.Host)
+	}
+	if cfg.DatabaseURL == "" {
+		t.Fatalf("DatabaseURL empty, want the development default")
+	}
+	if cfg.AuthURL == nil {
+		t.Fatalf("AuthURL unset, want the development default")
+	}
+	if cfg.RedisURL != "" {
+		t.Fatalf("RedisURL set, want none (the in-memory cache)")
 	}
 	if cfg.CacheTimeout != config.DefaultCacheTimeout {
 		t.Fatalf("cache timeout %v, want the default %v", cfg.CacheTimeout, config.DefaultCacheTimeout)
@@ -337,8 +370,10 @@ func TestLoadAuthVariables(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resolved token keys: %v", err)
 	}
-	if box, err := resolved.TokenBox(); err != nil || box.Newest() != "k9" {
+	if box, err := resolved.TokenBox(); err != nil {
 		t.Fatalf("TokenBox of the resolved keys: %v", err)
+	} else if got := box.Newest(); got != "k9" {
+		t.Fatalf("TokenBox of the resolved keys: newest key %q, want k9", got)
 	}
 	if _, err := (&config.Config{}).TokenBox(); err == nil || !strings.Contains(err.Error(), "TOKEN_KEYS") {
 		t.Fatalf("TokenBox without keys: %v", err)
@@ -475,7 +510,9 @@ func TestSecretNeverPrinted(t *testing.T) {
 	if out := buf.String(); strings.Contains(out, value) || strings.Count(out, "[REDACTED]") != 9 {
 		t.Errorf("logs: %s", out)
 	}
-	if b, err := json.Marshal(cfg); err != nil || strings.Contains(string(b), value) {
-		t.Errorf("JSON: %s %v", b, err)
+	if b, err := json.Marshal(cfg); err != nil {
+		t.Errorf("JSON: %v", err)
+	} else if strings.Contains(string(b), value) {
+		t.Errorf("JSON holds the secret: %s", b)
 	}
 }

@@ -48,8 +48,14 @@ func TestTableScopesEveryStatementToItsUser(t *testing.T) {
 	ctx := context.Background()
 	id := uuid.Must(uuid.NewV7())
 	n, err := notes.Insert(ctx, pool, alice, db.Values{{"id", id}, {"body", "hello"}})
-	if err != nil || n.UserID != alice || n.Body != "hello" {
-		t.Fatalf("insert: %+v %v", n, err)
+	if err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	if n.UserID != alice {
+		t.Fatalf("insert: user %v, want %v", n.UserID, alice)
+	}
+	if n.Body != "hello" {
+		t.Fatalf("insert: body %q, want hello", n.Body)
 	}
 	if _, err := notes.Get(ctx, pool, bob, id); !errs.Is(err, errs.KindNotFound) {
 		t.Fatalf("bob gets alice's note: %v", err)
@@ -61,12 +67,21 @@ func TestTableScopesEveryStatementToItsUser(t *testing.T) {
 		t.Fatalf("bob deletes alice's note: %v", err)
 	}
 	got, err := notes.Get(ctx, pool, alice, id)
-	if err != nil || got.Body != "hello" {
-		t.Fatalf("alice's note changed: %+v %v", got, err)
+	if err != nil {
+		t.Fatalf("alice's note: %v", err)
+	}
+	if got.Body != "hello" {
+		t.Fatalf("alice's note changed: body %q, want hello", got.Body)
 	}
 	upd, err := notes.Update(ctx, pool, alice, id, db.Values{{"body", "changed"}})
-	if err != nil || upd.Body != "changed" || upd.UpdatedAt.Before(n.UpdatedAt) {
-		t.Fatalf("update: %+v %v", upd, err)
+	if err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if upd.Body != "changed" {
+		t.Fatalf("update: body %q, want changed", upd.Body)
+	}
+	if upd.UpdatedAt.Before(n.UpdatedAt) {
+		t.Fatalf("update: updated at %s, before the insert's %s", upd.UpdatedAt, n.UpdatedAt)
 	}
 	if err := notes.Delete(ctx, pool, alice, id); err != nil {
 		t.Fatal(err)
@@ -150,8 +165,10 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func TestPageLimit(t *testing.T) {
 	for _, c := range []struct{ in, want int }{{0, 20}, {1, 1}, {100, 100}} {
-		if got, err := db.PageLimit(c.in, 20, 100); err != nil || got != c.want {
-			t.Errorf("PageLimit(%d) = %d, %v; want %d", c.in, got, err, c.want)
+		if got, err := db.PageLimit(c.in, 20, 100); err != nil {
+			t.Errorf("PageLimit(%d): %v", c.in, err)
+		} else if got != c.want {
+			t.Errorf("PageLimit(%d) = %d, want %d", c.in, got, c.want)
 		}
 	}
 	for _, in := range []int{-1, 101} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -101,8 +102,11 @@ func TestPoolSurvivesTerminatedSessions(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("a transaction after the sessions ended: %v", err)
 	}
-	if err := pool.QueryRow(ctx, "select count(*) from t").Scan(&n); err != nil || n != 2 {
-		t.Fatalf("%d rows (%v), want 2", n, err)
+	if err := pool.QueryRow(ctx, "select count(*) from t").Scan(&n); err != nil {
+		t.Fatalf("count rows: %v", err)
+	}
+	if n != 2 {
+		t.Fatalf("%d rows, want 2", n)
 	}
 }
 
@@ -134,7 +138,11 @@ func TestInTxRunsTheWholeTransactionAgain(t *testing.T) {
 	}
 	var got []int
 	rows, _ := pool.Query(ctx, "select n from t order by n")
-	if got, err = pgx.CollectRows(rows, pgx.RowTo[int]); err != nil || len(got) != 2 || got[0] != 1 || got[1] != 2 {
-		t.Fatalf("rows %v (%v), want [1 2]", got, err)
+	got, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		t.Fatalf("collect rows: %v", err)
+	}
+	if diff := cmp.Diff([]int{1, 2}, got); diff != "" {
+		t.Fatalf("rows (-want +got):\n%s", diff)
 	}
 }

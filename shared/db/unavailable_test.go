@@ -175,8 +175,11 @@ func TestRetry(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil || n != 3 {
-		t.Fatalf("%d tries, %v: want 3 and success", n, err)
+	if err != nil {
+		t.Fatalf("after %d tries: %v, want success", n, err)
+	}
+	if n != 3 {
+		t.Fatalf("%d tries, want 3", n)
 	}
 	n = 0
 	conflict := pgErr("ERROR", "23505")

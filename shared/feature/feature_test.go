@@ -52,8 +52,10 @@ func TestEvaluate(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
-	if f, err := feature.Parse(" enrichment "); err != nil || f != feature.Enrichment {
-		t.Fatalf("Parse = %q, %v", f, err)
+	if f, err := feature.Parse(" enrichment "); err != nil {
+		t.Fatalf("Parse: %v", err)
+	} else if f != feature.Enrichment {
+		t.Fatalf("Parse = %q, want %q", f, feature.Enrichment)
 	}
 	_, err := feature.Parse("teleport")
 	if e, ok := errs.As(err); !ok || e.Kind != errs.KindInvalid || len(e.Fields["flag"]) != 1 {

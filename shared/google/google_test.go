@@ -75,8 +75,17 @@ func TestSandboxRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.AccessToken == "" || tok.RefreshToken == "" || tok.Extra("id_token") == nil || !tok.Valid() {
-		t.Fatalf("first consent with offline access should give access, refresh and ID tokens: %+v", tok)
+	if tok.AccessToken == "" {
+		t.Fatalf("first consent with offline access gave no access token")
+	}
+	if tok.RefreshToken == "" {
+		t.Fatalf("first consent with offline access gave no refresh token")
+	}
+	if tok.Extra("id_token") == nil {
+		t.Fatalf("first consent with offline access gave no ID token")
+	}
+	if !tok.Valid() {
+		t.Fatalf("first consent with offline access gave a token that is not valid (expiry %s)", tok.Expiry)
 	}
 	if _, err := c.Exchange(ctx, code, verifier); !errors.Is(err, google.ErrInvalidGrant) {
 		t.Fatalf("reused code: %v", err)
@@ -86,8 +95,20 @@ func TestSandboxRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Email != "ada@example.com" || !p.EmailVerified || p.Name != "Ada Lovelace" || p.Subject == "" || p.Picture == "" {
-		t.Fatalf("profile %+v", p)
+	if p.Email != "ada@example.com" {
+		t.Fatalf("profile email %q, want ada@example.com", p.Email)
+	}
+	if !p.EmailVerified {
+		t.Fatalf("profile email not verified")
+	}
+	if p.Name != "Ada Lovelace" {
+		t.Fatalf("profile name %q, want Ada Lovelace", p.Name)
+	}
+	if p.Subject == "" {
+		t.Fatalf("profile without a subject: %+v", p)
+	}
+	if p.Picture == "" {
+		t.Fatalf("profile without a picture: %+v", p)
 	}
 
 	fresh, err := c.Refresh(ctx, tok.RefreshToken)
@@ -102,13 +123,21 @@ func TestSandboxRoundTrip(t *testing.T) {
 	// as Google does; asking again does.
 	v2 := oauth2.GenerateVerifier()
 	code, _ = testkit.ConsentCode(t, c.AuthCodeURL("s2", v2, false), "ada@example.com")
-	if again, err := c.Exchange(ctx, code, v2); err != nil || again.RefreshToken != "" {
-		t.Fatalf("second sign-in without consent: refresh %q, %v", again.RefreshToken, err)
+	again, err := c.Exchange(ctx, code, v2)
+	if err != nil {
+		t.Fatalf("second sign-in without consent: %v", err)
+	}
+	if again.RefreshToken != "" {
+		t.Fatalf("second sign-in without consent: refresh token %q, want none", again.RefreshToken)
 	}
 	v3 := oauth2.GenerateVerifier()
 	code, _ = testkit.ConsentCode(t, c.AuthCodeURL("s3", v3, true), "ada@example.com")
-	if again, err := c.Exchange(ctx, code, v3); err != nil || again.RefreshToken == "" {
-		t.Fatalf("sign-in with prompt=consent: refresh %q, %v", again.RefreshToken, err)
+	again, err = c.Exchange(ctx, code, v3)
+	if err != nil {
+		t.Fatalf("sign-in with prompt=consent: %v", err)
+	}
+	if again.RefreshToken == "" {
+		t.Fatalf("sign-in with prompt=consent: no refresh token")
 	}
 
 	if err := c.Revoke(ctx, tok.RefreshToken); err != nil {

@@ -48,8 +48,11 @@ func (e *emitted) metrics(t *testing.T) map[string]metric {
 			}
 		}
 		raw, _ := json.Marshal(root["_aws"])
-		if err := json.Unmarshal(raw, &meta); err != nil || len(meta.CloudWatchMetrics) != 1 {
-			t.Fatalf("metric line without EMF metadata: %s", line)
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			t.Fatalf("metric line with unreadable EMF metadata (%v): %s", err, line)
+		}
+		if len(meta.CloudWatchMetrics) != 1 {
+			t.Fatalf("metric line with %d EMF metric sets, want 1: %s", len(meta.CloudWatchMetrics), line)
 		}
 		if fn := root["function"]; fn != "email-sync" {
 			t.Errorf("metric line's function = %v; want email-sync", fn)

@@ -156,12 +156,18 @@ func TestRekey(t *testing.T) {
 	// Every old account now opens with the new key alone, to its values.
 	for id, want := range old {
 		got, err := openRow(newOnly, id, readRow(t, pool, id))
-		if err != nil || got != want {
-			t.Errorf("account %s with the new key only: %+v, %v; want %+v", id, got, err, want)
+		if err != nil {
+			t.Errorf("account %s with the new key only: %v", id, err)
+			continue
+		}
+		if got != want {
+			t.Errorf("account %s with the new key only: %+v, want %+v", id, got, want)
 		}
 	}
-	if got, err := openRow(newOnly, current, readRow(t, pool, current)); err != nil || got != currentPlain {
-		t.Errorf("current account: %+v, %v", got, err)
+	if got, err := openRow(newOnly, current, readRow(t, pool, current)); err != nil {
+		t.Errorf("current account: %v", err)
+	} else if got != currentPlain {
+		t.Errorf("current account: %+v, want %+v", got, currentPlain)
 	}
 	// Rows on the newest key, and rows without tokens, were not written.
 	for _, id := range []uuid.UUID{current, empty} {
@@ -174,8 +180,10 @@ func TestRekey(t *testing.T) {
 	if !bytes.Equal(b.Values[1], lost) {
 		t.Error("the undecryptable refresh token was changed")
 	}
-	if a, err := newOnly.Open(b.Values[0], google.AdditionalData(broken, "access_token")); err != nil || string(a) != brokenPlain.access {
-		t.Errorf("the broken account's access token was not sealed again: %q, %v", a, err)
+	if a, err := newOnly.Open(b.Values[0], google.AdditionalData(broken, "access_token")); err != nil {
+		t.Errorf("the broken account's access token was not sealed again: %v", err)
+	} else if string(a) != brokenPlain.access {
+		t.Errorf("the broken account's access token sealed again is %q, want %q", a, brokenPlain.access)
 	}
 	out := logs.String()
 	if !strings.Contains(out, broken.String()) || !strings.Contains(out, `"column":"refresh_token"`) || !strings.Contains(out, `"key_id":"k0"`) {
@@ -207,8 +215,12 @@ func TestRekey(t *testing.T) {
 	if err := google.NewTokens(pool, nil, rotated).Save(ctx, nil, userID, broken, &oauth2.Token{AccessToken: "a", RefreshToken: "r"}); err != nil {
 		t.Fatal(err)
 	}
-	if rep, err = google.Rekey(ctx, pool, rotated, google.RekeyOptions{}); err != nil || rep != (google.RekeyReport{}) {
-		t.Fatalf("after signing in again: %+v, %v", rep, err)
+	rep, err = google.Rekey(ctx, pool, rotated, google.RekeyOptions{})
+	if err != nil {
+		t.Fatalf("after signing in again: %v", err)
+	}
+	if rep != (google.RekeyReport{}) {
+		t.Fatalf("after signing in again: report %+v, want nothing to do", rep)
 	}
 	if _, err := openRow(newOnly, broken, readRow(t, pool, broken)); err != nil {
 		t.Fatalf("after signing in again: %v", err)
@@ -254,8 +266,11 @@ func TestRekeyDuringRefresh(t *testing.T) {
 
 	// The refreshed access token is what is stored, under the new key.
 	tok, err := newOnly.Token(ctx, userID, accountID)
-	if err != nil || tok.AccessToken != refreshed.tok.AccessToken {
-		t.Fatalf("stored access token after both: same %v, %v", err == nil && tok.AccessToken == refreshed.tok.AccessToken, err)
+	if err != nil {
+		t.Fatalf("stored access token after both: %v", err)
+	}
+	if tok.AccessToken != refreshed.tok.AccessToken {
+		t.Fatalf("stored access token after both is not the refreshed one")
 	}
 	// The rotated refresh token was kept: the next refresh works.
 	f.expire(t, accountID)

@@ -108,9 +108,14 @@ func TestTokenFreshAndRefreshed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.AccessToken != first.AccessToken || tok.RefreshToken != "" || f.g.Calls("refresh_token") != 0 {
-		t.Fatalf("a fresh token was not served from the store: same %v, refresh token handed out %v, refreshes %d",
-			tok.AccessToken == first.AccessToken, tok.RefreshToken != "", f.g.Calls("refresh_token"))
+	if tok.AccessToken != first.AccessToken {
+		t.Fatalf("a fresh token was not served from the store: another access token")
+	}
+	if tok.RefreshToken != "" {
+		t.Fatalf("a fresh token was served with its refresh token")
+	}
+	if n := f.g.Calls("refresh_token"); n != 0 {
+		t.Fatalf("a fresh token was refreshed %d times, want 0", n)
 	}
 
 	// Within the leeway of its expiry, the token is refreshed.
@@ -133,8 +138,12 @@ func TestTokenFreshAndRefreshed(t *testing.T) {
 	if _, err := f.tokens.Token(ctx, other, accountID); !errs.Is(err, errs.KindNotFound) {
 		t.Fatalf("another user's account: %v", err)
 	}
-	if id, err := f.tokens.AccountOf(ctx, userID); err != nil || id != accountID {
-		t.Fatalf("AccountOf = %s, %v", id, err)
+	id, err := f.tokens.AccountOf(ctx, userID)
+	if err != nil {
+		t.Fatalf("AccountOf: %v", err)
+	}
+	if id != accountID {
+		t.Fatalf("AccountOf = %s, want %s", id, accountID)
 	}
 	if _, err := f.tokens.AccountOf(ctx, other); !errs.Is(err, errs.KindNotFound) {
 		t.Fatalf("AccountOf a user without one: %v", err)

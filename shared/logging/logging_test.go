@@ -524,8 +524,10 @@ func TestParseLevel(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tt.want {
-				t.Errorf("ParseLevel(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			if err != nil {
+				t.Errorf("ParseLevel(%q): %v", tt.in, err)
+			} else if got != tt.want {
+				t.Errorf("ParseLevel(%q) = %v, want %v", tt.in, got, tt.want)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -299,16 +300,20 @@ func TestTrack(t *testing.T) {
 	}
 }
 
+// TestTrackWithOption runs on the bubble's fake clock: the operation takes
+// its millisecond without the test waiting for it.
 func TestTrackWithOption(t *testing.T) {
-	f := &fixture{}
-	f.m = New(&f.metrics, logging.New(&f.logs, slog.LevelInfo), "PersonalCRM", "contacts-get", WithSlow(time.Nanosecond))
-	_ = f.m.Track(context.Background(), "op", func(context.Context) error {
-		time.Sleep(time.Millisecond)
-		return nil
+	synctest.Test(t, func(t *testing.T) {
+		f := &fixture{}
+		f.m = New(&f.metrics, logging.New(&f.logs, slog.LevelInfo), "PersonalCRM", "contacts-get", WithSlow(time.Nanosecond))
+		_ = f.m.Track(context.Background(), "op", func(context.Context) error {
+			time.Sleep(time.Millisecond)
+			return nil
+		})
+		if !strings.Contains(f.logs.String(), `"msg":"slow operation"`) {
+			t.Errorf("log: %s", f.logs.String())
+		}
 	})
-	if !strings.Contains(f.logs.String(), `"msg":"slow operation"`) {
-		t.Errorf("log: %s", f.logs.String())
-	}
 }
 
 func TestTrackPanic(t *testing.T) {
@@ -395,8 +400,10 @@ func TestNil(t *testing.T) {
 	if err := m.Track(ctx, "op", func(context.Context) error { return errBoom }); err != errBoom {
 		t.Errorf("Track = %v", err)
 	}
-	if v, err := TrackValue(ctx, m, "op", func(context.Context) (string, error) { return "v", nil }); v != "v" || err != nil {
-		t.Errorf("TrackValue = %v, %v", v, err)
+	if v, err := TrackValue(ctx, m, "op", func(context.Context) (string, error) { return "v", nil }); err != nil {
+		t.Errorf("TrackValue: %v", err)
+	} else if v != "v" {
+		t.Errorf("TrackValue = %q, want v", v)
 	}
 	m.Count(ctx, "n", 1)
 	m.Duration(ctx, "d", time.Second)

@@ -95,8 +95,11 @@ func send(t *testing.T, b backend, kind string, n int, delay time.Duration) map[
 		want[id.String()] = body
 	}
 	sent, err := b.Send(context.Background(), kind, msgs)
-	if err != nil || len(sent) != n {
-		t.Fatalf("sent %d of %d: %v", len(sent), n, err)
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if len(sent) != n {
+		t.Fatalf("sent %d of %d", len(sent), n)
 	}
 	return want
 }
@@ -163,25 +166,39 @@ func testRedelivery(t *testing.T, h harness) {
 	kind := catalog.ContactExtraction
 	send(t, h.b, kind, 1, 0)
 	first := receiveAll(t, h.b, kind, 1)[0]
-	if ds, err := h.b.Receive(context.Background(), kind, 10, 0); err != nil || len(ds) != 0 {
-		t.Fatalf("received message visible again at once: %v %v", ds, err)
+	ds, err := h.b.Receive(context.Background(), kind, 10, 0)
+	if err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	if len(ds) != 0 {
+		t.Fatalf("received message visible again at once: %v", ds)
 	}
 	// A failed job's message is released for its retry.
 	if err := h.b.ChangeVisibility(context.Background(), kind, first.ReceiptHandle, 0); err != nil {
 		t.Fatal(err)
 	}
 	again := receiveAll(t, h.b, kind, 1)[0]
-	if again.MessageID != first.MessageID || again.ReceiveCount != 2 || again.JobID != first.JobID {
-		t.Errorf("redelivery %+v of %+v: want the same message, received twice", again, first)
+	if again.MessageID != first.MessageID {
+		t.Errorf("redelivery of message %s, want %s", again.MessageID, first.MessageID)
+	}
+	if again.ReceiveCount != 2 {
+		t.Errorf("redelivery received %d times, want 2", again.ReceiveCount)
+	}
+	if again.JobID != first.JobID {
+		t.Errorf("redelivery of job %s, want %s", again.JobID, first.JobID)
 	}
 	// A backoff keeps it away until it has passed.
 	if err := h.b.ChangeVisibility(context.Background(), kind, again.ReceiptHandle, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if ds, err := h.b.Receive(context.Background(), kind, 10, 0); err != nil || len(ds) != 0 {
-		t.Fatalf("message visible during its backoff: %v %v", ds, err)
+	ds, err = h.b.Receive(context.Background(), kind, 10, 0)
+	if err != nil {
+		t.Fatalf("receive during the backoff: %v", err)
 	}
-	ds := h.later(t, kind, 2*time.Second, 10)
+	if len(ds) != 0 {
+		t.Fatalf("message visible during its backoff: %v", ds)
+	}
+	ds = h.later(t, kind, 2*time.Second, 10)
 	if len(ds) != 1 || ds[0].MessageID != first.MessageID || ds[0].ReceiveCount != 3 {
 		t.Fatalf("after the backoff got %+v, want the message a third time", ds)
 	}
@@ -201,8 +218,12 @@ func testRedrive(t *testing.T, h harness) {
 		}
 	}
 	// Received max times: the next receive moves it instead.
-	if ds, err := h.b.Receive(context.Background(), kind, 10, time.Second); err != nil || len(ds) != 0 {
-		t.Fatalf("message delivered past its max attempts: %+v %v", ds, err)
+	ds, err := h.b.Receive(context.Background(), kind, 10, time.Second)
+	if err != nil {
+		t.Fatalf("receive past the max attempts: %v", err)
+	}
+	if len(ds) != 0 {
+		t.Fatalf("message delivered past its max attempts: %+v", ds)
 	}
 	if d := depth(t, h.b, kind); d.DeadLetters != 1 || d.Queued != 0 || d.InFlight != 0 {
 		t.Fatalf("depth after redrive: %+v, want one dead letter", d)
@@ -218,13 +239,17 @@ func testRedrive(t *testing.T, h harness) {
 func testDelay(t *testing.T, h harness) {
 	kind := catalog.ContactExtraction
 	want := send(t, h.b, kind, 1, time.Second)
-	if ds, err := h.b.Receive(context.Background(), kind, 10, 0); err != nil || len(ds) != 0 {
-		t.Fatalf("delayed message received at once: %v %v", ds, err)
+	ds, err := h.b.Receive(context.Background(), kind, 10, 0)
+	if err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	if len(ds) != 0 {
+		t.Fatalf("delayed message received at once: %v", ds)
 	}
 	if d := depth(t, h.b, kind); d.Delayed != 1 || d.Queued != 0 {
 		t.Errorf("depth of a delayed message: %+v", d)
 	}
-	ds := h.later(t, kind, time.Second, 10)
+	ds = h.later(t, kind, time.Second, 10)
 	if len(ds) != 1 || want[ds[0].JobID] != ds[0].Body {
 		t.Fatalf("after its delay got %+v", ds)
 	}

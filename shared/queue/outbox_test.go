@@ -87,16 +87,34 @@ func TestInTxSendsAfterCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := f.job(t, j.ID)
-	if got.State != queue.Sent || got.SentAt == nil || got.MaxAttempts != catalog.MustLookup(catalog.ContactExtraction).MaxAttempts {
-		t.Fatalf("job after commit: %+v", got)
+	if got.State != queue.Sent {
+		t.Fatalf("job after commit: state %s, want %s", got.State, queue.Sent)
+	}
+	if got.SentAt == nil {
+		t.Fatalf("job after commit: no sent time")
+	}
+	if want := catalog.MustLookup(catalog.ContactExtraction).MaxAttempts; got.MaxAttempts != want {
+		t.Fatalf("job after commit: max attempts %d, want %d", got.MaxAttempts, want)
 	}
 	ds, err := f.mem.Receive(context.Background(), catalog.ContactExtraction, 10, 0)
-	if err != nil || len(ds) != 1 || ds[0].JobID != j.ID.String() || ds[0].Kind != catalog.ContactExtraction {
-		t.Fatalf("queue holds %+v %v", ds, err)
+	if err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	if len(ds) != 1 {
+		t.Fatalf("queue holds %d messages, want 1: %+v", len(ds), ds)
+	}
+	if ds[0].JobID != j.ID.String() {
+		t.Fatalf("message of job %s, want %s", ds[0].JobID, j.ID)
+	}
+	if ds[0].Kind != catalog.ContactExtraction {
+		t.Fatalf("message of kind %s, want %s", ds[0].Kind, catalog.ContactExtraction)
 	}
 	p, err := queue.Decode[contact.ExtractionJob]([]byte(ds[0].Body))
-	if err != nil || p.UserID != f.user {
+	if err != nil {
 		t.Fatalf("message body %s: %v", ds[0].Body, err)
+	}
+	if p.UserID != f.user {
+		t.Fatalf("message body %s: user %v, want %v", ds[0].Body, p.UserID, f.user)
 	}
 }
 
@@ -120,8 +138,11 @@ func TestRolledBackSendsNothing(t *testing.T) {
 		t.Errorf("queue after rollback: %+v", d)
 	}
 	res, err := f.q.Relay(context.Background(), queue.RelayOptions{Grace: -1})
-	if err != nil || res.Sent != 0 {
-		t.Errorf("relay after rollback sent %d: %v", res.Sent, err)
+	if err != nil {
+		t.Errorf("relay after rollback: %v", err)
+	}
+	if res.Sent != 0 {
+		t.Errorf("relay after rollback sent %d, want 0", res.Sent)
 	}
 }
 
@@ -144,23 +165,39 @@ func TestRelaySendsWhatACrashLeft(t *testing.T) {
 	}
 	// A job younger than the grace is left to its producer.
 	res, err := f.q.Relay(context.Background(), queue.RelayOptions{})
-	if err != nil || res.Sent != 0 {
-		t.Fatalf("relay within the grace sent %d: %v", res.Sent, err)
+	if err != nil {
+		t.Fatalf("relay within the grace: %v", err)
+	}
+	if res.Sent != 0 {
+		t.Fatalf("relay within the grace sent %d, want 0", res.Sent)
 	}
 	res, err = f.q.Relay(context.Background(), queue.RelayOptions{Grace: -1})
-	if err != nil || res.Sent != 1 {
-		t.Fatalf("relay sent %d: %v", res.Sent, err)
+	if err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+	if res.Sent != 1 {
+		t.Fatalf("relay sent %d, want 1", res.Sent)
 	}
 	if got := f.job(t, j.ID); got.State != queue.Sent {
 		t.Fatalf("job after the relay: %s", got.State)
 	}
 	ds, err := f.mem.Receive(context.Background(), catalog.ContactExtraction, 10, 0)
-	if err != nil || len(ds) != 1 || ds[0].JobID != j.ID.String() {
-		t.Fatalf("queue after the relay: %+v %v", ds, err)
+	if err != nil {
+		t.Fatalf("receive after the relay: %v", err)
+	}
+	if len(ds) != 1 {
+		t.Fatalf("queue after the relay holds %d messages, want 1: %+v", len(ds), ds)
+	}
+	if ds[0].JobID != j.ID.String() {
+		t.Fatalf("queue after the relay holds job %s, want %s", ds[0].JobID, j.ID)
 	}
 	// Nothing left to send.
-	if res, err := f.q.Relay(context.Background(), queue.RelayOptions{Grace: -1}); err != nil || res.Sent != 0 {
-		t.Fatalf("second relay sent %d: %v", res.Sent, err)
+	res, err = f.q.Relay(context.Background(), queue.RelayOptions{Grace: -1})
+	if err != nil {
+		t.Fatalf("second relay: %v", err)
+	}
+	if res.Sent != 0 {
+		t.Fatalf("second relay sent %d, want 0", res.Sent)
 	}
 }
 
@@ -180,8 +217,11 @@ func TestRelayPages(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := f.q.Relay(context.Background(), queue.RelayOptions{Grace: -1, Page: 10})
-	if err != nil || res.Sent != 26 {
-		t.Fatalf("relay sent %d of 26: %v", res.Sent, err)
+	if err != nil {
+		t.Fatalf("relay: %v", err)
+	}
+	if res.Sent != 26 {
+		t.Fatalf("relay sent %d of 26", res.Sent)
 	}
 	if d := f.depth(t, catalog.ContactExtraction); d.Queued != 25 {
 		t.Errorf("contact-extraction queue: %+v", d)
@@ -218,8 +258,12 @@ func TestFailedSendLeavesTheJobToTheRelay(t *testing.T) {
 	if _, err := down.Relay(context.Background(), queue.RelayOptions{Grace: -1}); err == nil {
 		t.Fatal("relay with the queue down reported no error")
 	}
-	if res, err := f.q.Relay(context.Background(), queue.RelayOptions{Grace: -1}); err != nil || res.Sent != 1 {
-		t.Fatalf("relay once the queue is back sent %d: %v", res.Sent, err)
+	res, err := f.q.Relay(context.Background(), queue.RelayOptions{Grace: -1})
+	if err != nil {
+		t.Fatalf("relay once the queue is back: %v", err)
+	}
+	if res.Sent != 1 {
+		t.Fatalf("relay once the queue is back sent %d, want 1", res.Sent)
 	}
 }
 
@@ -256,8 +300,14 @@ func TestSingleton(t *testing.T) {
 		other, err = tx.Enqueue(ctx, email.SyncJob{UserID: f.user, AccountID: uuid.New()}, queue.Singleton("account:other"))
 		return err
 	})
-	if err != nil || other.Existing || other.ID == first.ID {
-		t.Fatalf("job with another key: %+v %v", other, err)
+	if err != nil {
+		t.Fatalf("job with another key: %v", err)
+	}
+	if other.Existing {
+		t.Fatalf("job with another key: Existing, want a new job")
+	}
+	if other.ID == first.ID {
+		t.Fatalf("job with another key has the first job's id %v", other.ID)
 	}
 	// Once the job finished, the key is free.
 	if _, err := f.pool.Exec(ctx, `update jobs set state = 'succeeded', finished_at = now() where id = $1`, first.ID); err != nil {
@@ -338,8 +388,12 @@ func TestDelay(t *testing.T) {
 		if got := f.job(t, j.ID); got.State != queue.Pending {
 			t.Fatalf("job due in 2h: %s", got.State)
 		}
-		if res, err := f.q.Relay(ctx, queue.RelayOptions{Grace: -1}); err != nil || res.Sent != 0 {
-			t.Fatalf("relay sent a job due in 2h: %d %v", res.Sent, err)
+		res, err := f.q.Relay(ctx, queue.RelayOptions{Grace: -1})
+		if err != nil {
+			t.Fatalf("relay with a job due in 2h: %v", err)
+		}
+		if res.Sent != 0 {
+			t.Fatalf("relay sent %d jobs with one due in 2h, want 0", res.Sent)
 		}
 		if d := f.depth(t, catalog.Enrichment); d != (queue.Depth{}) {
 			t.Fatalf("queue: %+v", d)
@@ -348,8 +402,12 @@ func TestDelay(t *testing.T) {
 		if _, err := f.pool.Exec(ctx, `update jobs set run_at = now() + interval '3 minutes' where id = $1`, j.ID); err != nil {
 			t.Fatal(err)
 		}
-		if res, err := f.q.Relay(ctx, queue.RelayOptions{Grace: -1}); err != nil || res.Sent != 1 {
-			t.Fatalf("relay of a job due in 3 minutes sent %d: %v", res.Sent, err)
+		res, err = f.q.Relay(ctx, queue.RelayOptions{Grace: -1})
+		if err != nil {
+			t.Fatalf("relay of a job due in 3 minutes: %v", err)
+		}
+		if res.Sent != 1 {
+			t.Fatalf("relay of a job due in 3 minutes sent %d, want 1", res.Sent)
 		}
 		if d := f.depth(t, catalog.Enrichment); d.Delayed != 1 {
 			t.Fatalf("queue: %+v, want the message delayed until due", d)
@@ -435,8 +493,12 @@ func TestGetIsPerUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := queue.NewReader(f.pool)
-	if got, err := r.Get(ctx, f.user, j.ID); err != nil || got.ID != j.ID {
+	got, err := r.Get(ctx, f.user, j.ID)
+	if err != nil {
 		t.Fatalf("owner's get: %v", err)
+	}
+	if got.ID != j.ID {
+		t.Fatalf("owner's get: job %v, want %v", got.ID, j.ID)
 	}
 	if _, err := r.Get(ctx, other, j.ID); !errs.Is(err, errs.KindNotFound) {
 		t.Fatalf("another user's get: %v, want NotFound", err)
@@ -475,12 +537,18 @@ func TestRetention(t *testing.T) {
 	// ids[5] is sent now: kept as it is.
 
 	n, err := queue.DeleteFinished(ctx, f.pool, time.Now().Add(-queue.DefaultRetention))
-	if err != nil || n != 2 {
-		t.Fatalf("deleted %d finished jobs, want 2: %v", n, err)
+	if err != nil {
+		t.Fatalf("delete finished jobs: %v", err)
+	}
+	if n != 2 {
+		t.Fatalf("deleted %d finished jobs, want 2", n)
 	}
 	n, err = queue.ExpireStale(ctx, f.pool, time.Now().Add(-5*24*time.Hour))
-	if err != nil || n != 2 {
-		t.Fatalf("expired %d stale jobs, want 2: %v", n, err)
+	if err != nil {
+		t.Fatalf("expire stale jobs: %v", err)
+	}
+	if n != 2 {
+		t.Fatalf("expired %d stale jobs, want 2", n)
 	}
 	want := map[uuid.UUID]queue.State{ids[2]: queue.Succeeded, ids[3]: queue.Dead, ids[4]: queue.Dead, ids[5]: queue.Sent}
 	for id, state := range want {
@@ -529,7 +597,13 @@ func TestHealthCheck(t *testing.T) {
 
 	noBackend := queue.New(f.pool, nil, nil).Check()
 	facts, err = noBackend.Facts(ctx)
-	if err != nil || facts[catalog.ContactExtraction+".unsent"] != 1 || len(facts) != len(queue.Kinds()) {
-		t.Fatalf("without a backend: %v %v", facts, err)
+	if err != nil {
+		t.Fatalf("facts without a backend: %v", err)
+	}
+	if got := facts[catalog.ContactExtraction+".unsent"]; got != 1 {
+		t.Fatalf("without a backend: %s.unsent = %v, want 1", catalog.ContactExtraction, got)
+	}
+	if len(facts) != len(queue.Kinds()) {
+		t.Fatalf("without a backend: %d facts, want one per kind (%d): %v", len(facts), len(queue.Kinds()), facts)
 	}
 }

@@ -39,8 +39,11 @@ func TestKindsAreTheCatalogsJobs(t *testing.T) {
 func TestDecode(t *testing.T) {
 	user, email := uuid.New(), uuid.New()
 	got, err := queue.Decode[contact.ExtractionJob]([]byte(` {"userId":"` + user.String() + `","emailId":"` + email.String() + `","extra":1}`))
-	if err != nil || got != (contact.ExtractionJob{UserID: user, EmailID: email}) {
-		t.Fatalf("decode: %+v %v", got, err)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if diff := cmp.Diff(contact.ExtractionJob{UserID: user, EmailID: email}, got); diff != "" {
+		t.Fatalf("decode (-want +got):\n%s", diff)
 	}
 	for _, body := range []string{"", "null", "[]", `"x"`, "{", `{"userId":"nope"}`, `{"userId":"` + user.String() + `"}`} {
 		_, err := queue.Decode[contact.ExtractionJob]([]byte(body))

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/personalcrm/core/shared/sealbox"
 )
 
@@ -32,8 +34,11 @@ func TestSealOpen(t *testing.T) {
 		t.Fatal("two seals of one value are equal: nonce reused")
 	}
 	got, err := box.Open(sealed, ad)
-	if err != nil || !bytes.Equal(got, secret) {
-		t.Fatalf("open = %q, %v", got, err)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	if !bytes.Equal(got, secret) {
+		t.Fatalf("open = %q, want %q", got, secret)
 	}
 	if id, ok := sealbox.KeyID(sealed); !ok || id != "k1" {
 		t.Fatalf("KeyID = %q, %v", id, ok)
@@ -70,8 +75,10 @@ func TestKeyRotation(t *testing.T) {
 	old := ring(t, "k1:"+k1).Seal([]byte("refresh-1"), ad)
 
 	rotated := ring(t, "k2:"+k2+", k1:"+k1)
-	if got, err := rotated.Open(old, ad); err != nil || string(got) != "refresh-1" {
-		t.Fatalf("rotated ring cannot open a value of the old key: %q %v", got, err)
+	if got, err := rotated.Open(old, ad); err != nil {
+		t.Fatalf("rotated ring cannot open a value of the old key: %v", err)
+	} else if string(got) != "refresh-1" {
+		t.Fatalf("rotated ring opens a value of the old key to %q, want refresh-1", got)
 	}
 	if !rotated.Stale(old) {
 		t.Fatal("a value of the old key is not stale")
@@ -94,8 +101,10 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := retired.Open(old, ad); !errors.Is(err, sealbox.ErrOpen) || !strings.Contains(err.Error(), `"k1"`) {
 		t.Fatalf("opening with a retired key: %v; want ErrOpen naming k1", err)
 	}
-	if got, err := retired.Open(fresh, ad); err != nil || string(got) != "refresh-2" {
-		t.Fatalf("open with newest only: %q %v", got, err)
+	if got, err := retired.Open(fresh, ad); err != nil {
+		t.Fatalf("open with newest only: %v", err)
+	} else if string(got) != "refresh-2" {
+		t.Fatalf("open with newest only = %q, want refresh-2", got)
 	}
 	// Same id, other key material: the value does not open.
 	if _, err := ring(t, "k2:"+sealbox.NewKey()).Open(fresh, ad); !errors.Is(err, sealbox.ErrOpen) {
@@ -134,8 +143,8 @@ func TestParseKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ids := b.KeyIDs(); len(ids) != 2 || ids[0] != "a" || ids[1] != "b.2" {
-		t.Fatalf("ids %v", ids)
+	if diff := cmp.Diff([]string{"a", "b.2"}, b.KeyIDs()); diff != "" {
+		t.Fatalf("key ids (-want +got):\n%s", diff)
 	}
 }
 
@@ -145,8 +154,20 @@ func TestParseRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 2 || keys[0].ID != "a" || keys[1].ID != "b" || !bytes.Equal(keys[0].Key, keys[1].Key) || len(keys[0].Key) != 32 {
-		t.Fatalf("ring %+v: want a and b, the same 32 decoded bytes", keys)
+	if len(keys) != 2 {
+		t.Fatalf("ring of %d keys, want 2", len(keys))
+	}
+	if keys[0].ID != "a" {
+		t.Fatalf("first key %q, want a", keys[0].ID)
+	}
+	if keys[1].ID != "b" {
+		t.Fatalf("second key %q, want b", keys[1].ID)
+	}
+	if !bytes.Equal(keys[0].Key, keys[1].Key) {
+		t.Fatalf("keys a and b decode to different bytes, want the same (padded and unpadded)")
+	}
+	if len(keys[0].Key) != 32 {
+		t.Fatalf("key of %d bytes, want 32", len(keys[0].Key))
 	}
 	if _, err := sealbox.ParseRing("k1:!!!"); err == nil || strings.Contains(err.Error(), "!!!") {
 		t.Fatalf("error %v, want one without the value", err)

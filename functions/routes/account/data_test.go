@@ -308,8 +308,11 @@ func TestDisconnectGoogle(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	code, _ := testkit.ConsentCode(t, f.kit.Client.AuthCodeURL("s", verifier, false), "alice@example.com")
 	tok, err := f.kit.Client.Exchange(ctx, code, verifier)
-	if err != nil || tok.RefreshToken == "" {
-		t.Fatalf("sign-in after disconnecting: %v, refresh token %q", err, tok.RefreshToken)
+	if err != nil {
+		t.Fatalf("sign-in after disconnecting: %v", err)
+	}
+	if tok.RefreshToken == "" {
+		t.Fatalf("sign-in after disconnecting: no refresh token")
 	}
 	p, err := f.kit.Client.Profile(ctx, tok.AccessToken)
 	if err != nil {
@@ -472,8 +475,10 @@ func TestDeleteAccountLeavesNothingOfTheirs(t *testing.T) {
 	if ran[f.aliceID] != 0 || ran[f.bobID] != 1 {
 		t.Errorf("jobs run: Alice's %d, Bob's %d", ran[f.aliceID], ran[f.bobID])
 	}
-	if d, err := f.mem.Depth(ctx, catalog.EmailSync); err != nil || d.Queued+d.InFlight+d.Delayed+d.DeadLetters != 0 {
-		t.Errorf("left on the queue: %+v %v", d, err)
+	if d, err := f.mem.Depth(ctx, catalog.EmailSync); err != nil {
+		t.Errorf("depth of the queue: %v", err)
+	} else if d.Queued+d.InFlight+d.Delayed+d.DeadLetters != 0 {
+		t.Errorf("left on the queue: %+v", d)
 	}
 }
 

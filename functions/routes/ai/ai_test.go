@@ -124,9 +124,17 @@ func TestAnalyze(t *testing.T) {
 				t.Fatal(err)
 			}
 			var data map[string]any
-			if err := json.Unmarshal(got.Data, &data); err != nil || got.UserID != f.alice || got.Type != insight.ContactSummary ||
-				!cmp.Equal(data, map[string]any{"contactId": f.aliceAda.String(), "emails": 10.0}) {
-				t.Fatalf("payload %+v %s (%v)", got, got.Data, err)
+			if err := json.Unmarshal(got.Data, &data); err != nil {
+				t.Fatalf("payload data %s: %v", got.Data, err)
+			}
+			if got.UserID != f.alice {
+				t.Fatalf("payload user %v, want %v", got.UserID, f.alice)
+			}
+			if got.Type != insight.ContactSummary {
+				t.Fatalf("payload type %q, want %q", got.Type, insight.ContactSummary)
+			}
+			if d := cmp.Diff(map[string]any{"contactId": f.aliceAda.String(), "emails": 10.0}, data); d != "" {
+				t.Fatalf("payload data (-want +got):\n%s", d)
 			}
 			if _, err := f.pool.Exec(ctx, `update jobs set state = 'succeeded', finished_at = now() where user_id = $1`, f.alice); err != nil {
 				t.Fatal(err)

@@ -53,8 +53,11 @@ func BenchmarkWarmRequest(b *testing.B) {
 				panic(err)
 			}
 			res, err := handler(ctx, in)
-			if err != nil || res.StatusCode != 200 {
-				panic(fmt.Sprintf("status %d: %v %s", res.StatusCode, err, res.Body))
+			if err != nil {
+				panic(err)
+			}
+			if res.StatusCode != 200 {
+				panic(fmt.Sprintf("status %d, want 200: %s", res.StatusCode, res.Body))
 			}
 			if _, err := json.Marshal(res); err != nil {
 				panic(err)

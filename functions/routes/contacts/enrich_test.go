@@ -90,8 +90,14 @@ func TestEnrich(t *testing.T) {
 				t.Fatalf("second enrich: %d %s, want job %s", status, raw, first.ID)
 			}
 			j, err := queue.Get(ctx, pool, alice, first.ID)
-			if err != nil || j.SingletonKey == nil || *j.SingletonKey != contact.EnrichKey(ada.ID) {
-				t.Fatalf("job %+v %v", j, err)
+			if err != nil {
+				t.Fatalf("job: %v", err)
+			}
+			if j.SingletonKey == nil {
+				t.Fatalf("job without a singleton key: %+v", j)
+			}
+			if want := contact.EnrichKey(ada.ID); *j.SingletonKey != want {
+				t.Fatalf("job singleton key %q, want %q", *j.SingletonKey, want)
 			}
 			if j.Kind != catalog.Enrichment {
 				t.Fatalf("job of kind %s", j.Kind)
@@ -140,8 +146,11 @@ func TestEnrich(t *testing.T) {
 				}
 			}
 			var pending int
-			if err := pool.QueryRow(ctx, `select count(*) from jobs where state <> 'succeeded'`).Scan(&pending); err != nil || pending != 0 {
-				t.Fatalf("refused requests enqueued %d jobs: %v", pending, err)
+			if err := pool.QueryRow(ctx, `select count(*) from jobs where state <> 'succeeded'`).Scan(&pending); err != nil {
+				t.Fatalf("count jobs: %v", err)
+			}
+			if pending != 0 {
+				t.Fatalf("refused requests enqueued %d jobs", pending)
 			}
 		})
 	}

@@ -222,8 +222,11 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	var n int
-	if err := f.pool.QueryRow(context.Background(), `select count(*) from jobs`).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("bad input enqueued %d jobs: %v", n, err)
+	if err := f.pool.QueryRow(context.Background(), `select count(*) from jobs`).Scan(&n); err != nil {
+		t.Fatalf("count jobs: %v", err)
+	}
+	if n != 0 {
+		t.Fatalf("bad input enqueued %d jobs", n)
 	}
 }
 
@@ -281,12 +284,24 @@ func TestSync(t *testing.T) {
 				t.Fatalf("second sync: %d %s, want job %s", status, raw, first.ID)
 			}
 			j, err := queue.Get(ctx, f.pool, f.alice, first.ID)
-			if err != nil || j.SingletonKey == nil || *j.SingletonKey != email.SyncKey(acct) {
-				t.Fatalf("job %+v %v", j, err)
+			if err != nil {
+				t.Fatalf("job: %v", err)
+			}
+			if j.SingletonKey == nil {
+				t.Fatalf("job without a singleton key: %+v", j)
+			}
+			if want := email.SyncKey(acct); *j.SingletonKey != want {
+				t.Fatalf("job singleton key %q, want %q", *j.SingletonKey, want)
 			}
 			p, err := queue.Decode[email.SyncJob](j.Payload)
-			if err != nil || j.Kind != catalog.EmailSync || p != (email.SyncJob{UserID: f.alice, AccountID: acct, Full: true}) {
-				t.Fatalf("payload %+v %v", p, err)
+			if err != nil {
+				t.Fatalf("payload: %v", err)
+			}
+			if j.Kind != catalog.EmailSync {
+				t.Fatalf("job of kind %q, want %q", j.Kind, catalog.EmailSync)
+			}
+			if d := cmp.Diff(email.SyncJob{UserID: f.alice, AccountID: acct, Full: true}, p); d != "" {
+				t.Fatalf("payload (-want +got):\n%s", d)
 			}
 			// Once it is done, a new request is a new job.
 			if _, err := f.pool.Exec(ctx, `update jobs set state = 'succeeded', finished_at = now() where id = $1`, first.ID); err != nil {
@@ -318,8 +333,11 @@ func TestSync(t *testing.T) {
 				}
 			}
 			var others int
-			if err := f.pool.QueryRow(ctx, `select count(*) from jobs where user_id <> $1`, f.alice).Scan(&others); err != nil || others != 0 {
-				t.Fatalf("%d jobs of users who cannot sync: %v", others, err)
+			if err := f.pool.QueryRow(ctx, `select count(*) from jobs where user_id <> $1`, f.alice).Scan(&others); err != nil {
+				t.Fatalf("count jobs: %v", err)
+			}
+			if others != 0 {
+				t.Fatalf("%d jobs of users who cannot sync", others)
 			}
 		})
 	}

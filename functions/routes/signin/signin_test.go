@@ -107,8 +107,11 @@ func (f fixture) toCallbackFrom(t *testing.T, client *http.Client, login, email 
 	res := testkit.Consent(t, &stop, page, email, true)
 	res.Body.Close()
 	u, err := url.Parse(res.Header.Get("Location"))
-	if err != nil || u.Path != "/auth/google/callback" {
-		t.Fatalf("consent went to %q", res.Header.Get("Location"))
+	if err != nil {
+		t.Fatalf("consent went to %q: %v", res.Header.Get("Location"), err)
+	}
+	if u.Path != "/auth/google/callback" {
+		t.Fatalf("consent went to %q, want /auth/google/callback", res.Header.Get("Location"))
 	}
 	return u
 }

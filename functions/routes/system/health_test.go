@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -89,79 +90,82 @@ func TestHealth(t *testing.T) {
 
 // TestHealthRunsChecksOncePerPeriod: however many requests come, and
 // however many at once, the checks run once per period in an instance,
-// and each run's figures reach the operators' metrics.
+// and each run's figures reach the operators' metrics. It runs in a
+// synctest bubble: the period passes on the fake clock.
 func TestHealthRunsChecksOncePerPeriod(t *testing.T) {
 	t.Parallel()
-	var runs, factRuns atomic.Int32
-	release := make(chan struct{})
-	checks := []health.Check{
-		{Name: "database", Required: true, Run: func(context.Context) error {
-			runs.Add(1)
-			<-release
-			return nil
-		}},
-		{Name: "queue", Run: func(context.Context) error { return nil }, Facts: func(context.Context) (map[string]float64, error) {
-			factRuns.Add(1)
-			return map[string]float64{"email-sync.queued": 4, "email-sync.deadLetters": 2}, nil
-		}},
-	}
-	clock := testkit.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	metrics := &testkit.Buffer{}
-	mon := monitor.New(metrics, nil, "PersonalCRM", catalog.Health)
-	srv := api.NewServer(api.Options{}, system.Health(system.Deps{Monitor: mon, Checks: checks, Every: 5 * time.Second, Now: clock.Now}))
-	get := func() int {
-		rec := httptest.NewRecorder()
-		srv.ServeHTTP(rec, testkit.Request("GET", "/health", "", nil))
-		return rec.Code
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var runs, factRuns atomic.Int32
+		release := make(chan struct{})
+		checks := []health.Check{
+			{Name: "database", Required: true, Run: func(context.Context) error {
+				runs.Add(1)
+				<-release
+				return nil
+			}},
+			{Name: "queue", Run: func(context.Context) error { return nil }, Facts: func(context.Context) (map[string]float64, error) {
+				factRuns.Add(1)
+				return map[string]float64{"email-sync.queued": 4, "email-sync.deadLetters": 2}, nil
+			}},
+		}
+		metrics := &testkit.Buffer{}
+		mon := monitor.New(metrics, nil, "PersonalCRM", catalog.Health)
+		srv := api.NewServer(api.Options{}, system.Health(system.Deps{Monitor: mon, Checks: checks, Every: 5 * time.Second}))
+		get := func() int {
+			rec := httptest.NewRecorder()
+			srv.ServeHTTP(rec, testkit.Request("GET", "/health", "", nil))
+			return rec.Code
+		}
 
-	// Twenty requests at once while the first run is under way share it.
-	var wg sync.WaitGroup
-	codes := make([]int, 20)
-	for i := range codes {
-		wg.Go(func() { codes[i] = get() })
-	}
-	for runs.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	close(release)
-	wg.Wait()
-	for i := 0; i < 50; i++ {
+		// Twenty requests at once while the first run is under way share it.
+		var wg sync.WaitGroup
+		codes := make([]int, 20)
+		for i := range codes {
+			wg.Go(func() { codes[i] = get() })
+		}
+		synctest.Wait() // the first run is under way, the others wait for it
+		if runs.Load() != 1 {
+			t.Fatalf("checks ran %d times with twenty requests at once, want once", runs.Load())
+		}
+		close(release)
+		wg.Wait()
+		for i := 0; i < 50; i++ {
+			codes = append(codes, get())
+		}
+		time.Sleep(4 * time.Second)
 		codes = append(codes, get())
-	}
-	clock.Add(4 * time.Second)
-	codes = append(codes, get())
-	for i, c := range codes {
-		if c != http.StatusOK {
-			t.Fatalf("request %d: %d", i, c)
+		for i, c := range codes {
+			if c != http.StatusOK {
+				t.Fatalf("request %d: %d", i, c)
+			}
 		}
-	}
-	if runs.Load() != 1 || factRuns.Load() != 1 {
-		t.Fatalf("checks ran %d times (facts %d) within the period, want once", runs.Load(), factRuns.Load())
-	}
-	clock.Add(2 * time.Second)
-	get()
-	if runs.Load() != 2 {
-		t.Fatalf("checks ran %d times after the period, want twice", runs.Load())
-	}
+		if runs.Load() != 1 || factRuns.Load() != 1 {
+			t.Fatalf("checks ran %d times (facts %d) within the period, want once", runs.Load(), factRuns.Load())
+		}
+		time.Sleep(2 * time.Second)
+		get()
+		if runs.Load() != 2 {
+			t.Fatalf("checks ran %d times after the period, want twice", runs.Load())
+		}
 
-	// Each run emitted its figures: what the public answer leaves out.
-	lines := strings.Split(strings.TrimSpace(metrics.String()), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("%d metric lines for 2 runs:\n%s", len(lines), metrics)
-	}
-	var line map[string]any
-	if err := json.Unmarshal([]byte(lines[0]), &line); err != nil {
-		t.Fatal(err)
-	}
-	for name, want := range map[string]float64{"health.queue.email-sync.queued": 4, "health.queue.email-sync.deadLetters": 2, "health.database.down": 0, "health.queue.down": 0} {
-		if got, ok := line[name].(float64); !ok || got != want {
-			t.Errorf("metric %s = %v, want %v:\n%s", name, line[name], want, lines[0])
+		// Each run emitted its figures: what the public answer leaves out.
+		lines := strings.Split(strings.TrimSpace(metrics.String()), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("%d metric lines for 2 runs:\n%s", len(lines), metrics)
 		}
-	}
-	if _, ok := line["health.database.latencyMs"].(float64); !ok {
-		t.Errorf("no database latency metric:\n%s", lines[0])
-	}
+		var line map[string]any
+		if err := json.Unmarshal([]byte(lines[0]), &line); err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range map[string]float64{"health.queue.email-sync.queued": 4, "health.queue.email-sync.deadLetters": 2, "health.database.down": 0, "health.queue.down": 0} {
+			if got, ok := line[name].(float64); !ok || got != want {
+				t.Errorf("metric %s = %v, want %v:\n%s", name, line[name], want, lines[0])
+			}
+		}
+		if _, ok := line["health.database.latencyMs"].(float64); !ok {
+			t.Errorf("no database latency metric:\n%s", lines[0])
+		}
+	})
 }
 
 // TestHealthRateLimitedPerIP: the public route is limited per client IP.

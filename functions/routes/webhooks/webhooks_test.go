@@ -233,8 +233,10 @@ func TestVerifierFromConfig(t *testing.T) {
 		}
 		return cfg
 	}
-	if v, err := webhooks.VerifierFromConfig(ctx, load(map[string]string{}), nil); v != nil || err != nil {
-		t.Fatalf("without GOOGLE_WEBHOOK_URL: %v, %v; want none", v, err)
+	if v, err := webhooks.VerifierFromConfig(ctx, load(map[string]string{}), nil); err != nil {
+		t.Fatalf("without GOOGLE_WEBHOOK_URL: %v", err)
+	} else if v != nil {
+		t.Fatalf("without GOOGLE_WEBHOOK_URL: verifier %v, want none", v)
 	}
 	v, err := webhooks.VerifierFromConfig(ctx, load(map[string]string{
 		"GOOGLE_WEBHOOK_URL": audience, "GOOGLE_SANDBOX_URL": g.URL(), "GOOGLE_PUSH_SERVICE_ACCOUNT": serviceAccount,

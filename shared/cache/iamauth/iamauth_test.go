@@ -288,8 +288,12 @@ func TestCacheAuthenticatesWithToken(t *testing.T) {
 	// The first read creates the scope's version, the second stores the
 	// entry, the third is a hit.
 	for range 3 {
-		if v, err := cache.GetOrLoad(ctx, c, scope, "k", time.Minute, load); err != nil || v != "ada" {
-			t.Fatalf("get: %q %v", v, err)
+		v, err := cache.GetOrLoad(ctx, c, scope, "k", time.Minute, load)
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		if v != "ada" {
+			t.Fatalf("get: %q, want ada", v)
 		}
 	}
 	if loads != 2 {
@@ -301,8 +305,10 @@ func TestCacheAuthenticatesWithToken(t *testing.T) {
 	if loads != 3 {
 		t.Fatalf("%d loads: the invalidation did not reach the server", loads)
 	}
-	if d, err := c.Allow(ctx, "route:u:u1", cache.Rate{Requests: 10, Per: time.Minute, Burst: 2}); err != nil || !d.Allowed {
-		t.Fatalf("rate limit script: %+v %v", d, err)
+	if d, err := c.Allow(ctx, "route:u:u1", cache.Rate{Requests: 10, Per: time.Minute, Burst: 2}); err != nil {
+		t.Fatalf("rate limit script: %v", err)
+	} else if !d.Allowed {
+		t.Fatalf("rate limit script: %+v, want allowed", d)
 	}
 	if !c.Available() {
 		t.Fatal("the cache failed an operation")

@@ -178,8 +178,11 @@ func TestFailureNotCached(t *testing.T) {
 	f.secrets[arn("late")] = "now-there"
 	f.mu.Unlock()
 	got, err := r.ResolveSecret(context.Background(), arn("late"))
-	if err != nil || got != "now-there" {
-		t.Fatalf("second try: %q, %v", got, err)
+	if err != nil {
+		t.Fatalf("second try: %v", err)
+	}
+	if got != "now-there" {
+		t.Fatalf("second try: %q, want now-there", got)
 	}
 }
 

@@ -29,16 +29,26 @@ func TestEnsureDatabaseAndConcurrentUp(t *testing.T) {
 	t.Cleanup(func() { admin.Exec(context.Background(), "drop database if exists "+name+" with (force)") })
 
 	created, err := migrate.EnsureDatabase(ctx, dbURL)
-	if err != nil || !created {
-		t.Fatalf("EnsureDatabase: created=%v err=%v", created, err)
+	if err != nil {
+		t.Fatalf("EnsureDatabase: %v", err)
 	}
-	if created, err = migrate.EnsureDatabase(ctx, dbURL); err != nil || created {
-		t.Fatalf("second EnsureDatabase: created=%v err=%v", created, err)
+	if !created {
+		t.Fatalf("EnsureDatabase did not create the database")
+	}
+	created, err = migrate.EnsureDatabase(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("second EnsureDatabase: %v", err)
+	}
+	if created {
+		t.Fatalf("second EnsureDatabase created the database again")
 	}
 
 	latest, err := migrate.Latest()
-	if err != nil || latest < 2 {
-		t.Fatalf("Latest = %d, %v", latest, err)
+	if err != nil {
+		t.Fatalf("Latest: %v", err)
+	}
+	if latest < 2 {
+		t.Fatalf("Latest = %d, want at least 2", latest)
 	}
 	// Two deploys at once: one applies, the other waits and finds nothing to do.
 	var wg sync.WaitGroup
@@ -70,7 +80,10 @@ func TestEnsureDatabaseAndConcurrentUp(t *testing.T) {
 		t.Errorf("%d migrations applied in all, want each of %d once", applied, len(files))
 	}
 	again, err := migrate.Up(ctx, dbURL, nil)
-	if err != nil || len(again.Applied) != 0 {
-		t.Fatalf("third Up applied %v, %v", again.Applied, err)
+	if err != nil {
+		t.Fatalf("third Up: %v", err)
+	}
+	if len(again.Applied) != 0 {
+		t.Fatalf("third Up applied %v, want nothing", again.Applied)
 	}
 }

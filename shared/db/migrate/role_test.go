@@ -28,8 +28,11 @@ func TestRuntimeRoleHasDMLOnly(t *testing.T) {
 	app := d.Pool(t)
 
 	var who string
-	if err := app.QueryRow(ctx, "select current_user").Scan(&who); err != nil || who != config.DatabaseAppRole {
-		t.Fatalf("the test kit's pool connects as %q (%v), want the runtime role %s", who, err, config.DatabaseAppRole)
+	if err := app.QueryRow(ctx, "select current_user").Scan(&who); err != nil {
+		t.Fatalf("current user: %v", err)
+	}
+	if who != config.DatabaseAppRole {
+		t.Fatalf("the test kit's pool connects as %q, want the runtime role %s", who, config.DatabaseAppRole)
 	}
 
 	id := uuid.Must(uuid.NewV7())
@@ -97,8 +100,11 @@ func TestGrantsFollowNewTables(t *testing.T) {
 		t.Fatal("the runtime role writes a table before any grant")
 	}
 	res, err := migrate.Up(ctx, d.OwnerURL, nil)
-	if err != nil || len(res.Applied) != 0 {
-		t.Fatalf("Up again: applied %v, %v", res.Applied, err)
+	if err != nil {
+		t.Fatalf("Up again: %v", err)
+	}
+	if len(res.Applied) != 0 {
+		t.Fatalf("Up again applied %v, want nothing", res.Applied)
 	}
 	if _, err := app.Exec(ctx, "insert into later_table values (1)"); err != nil {
 		t.Fatalf("after Up the runtime role cannot write the new table: %v", err)

@@ -104,13 +104,20 @@ func TestRecordInteraction(t *testing.T) {
 		{Email: "x@example.com", Role: "sender"},
 	}}
 	rec, err := svc.RecordInteraction(ctx, user, in)
-	if err != nil || rec.Linked != 4 {
-		t.Fatalf("first record: %+v %v, want 4 linked", rec, err)
+	if err != nil {
+		t.Fatalf("first record: %v", err)
+	}
+	if rec.Linked != 4 {
+		t.Fatalf("first record linked %d, want 4: %+v", rec.Linked, rec)
 	}
 	// The same email again, as a redelivered job would: nothing changes.
 	for range 2 {
-		if rec, err := svc.RecordInteraction(ctx, user, in); err != nil || rec.Linked != 0 {
-			t.Fatalf("record again: %+v %v, want nothing linked", rec, err)
+		rec, err := svc.RecordInteraction(ctx, user, in)
+		if err != nil {
+			t.Fatalf("record again: %v", err)
+		}
+		if rec.Linked != 0 {
+			t.Fatalf("record again linked %d, want nothing: %+v", rec.Linked, rec)
 		}
 	}
 
@@ -251,8 +258,12 @@ func TestRecordInteractionInvalidatesTheCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := svc.Get(ctx, user, c.ID); err != nil || got.InteractionCount != 0 {
-		t.Fatalf("before: %+v %v", got, err)
+	before, err := svc.Get(ctx, user, c.ID)
+	if err != nil {
+		t.Fatalf("before: %v", err)
+	}
+	if before.InteractionCount != 0 {
+		t.Fatalf("before: %d interactions, want 0", before.InteractionCount)
 	}
 	in := contact.Interaction{EmailID: newEmail(t, pool, user), At: time.Now(),
 		Participants: []contact.Participant{{Email: "grace@example.com", Name: "Grace", Role: "from"}}}
@@ -260,7 +271,13 @@ func TestRecordInteractionInvalidatesTheCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := svc.Get(ctx, user, c.ID)
-	if err != nil || got.InteractionCount != 1 || deref(got.Name) != "Grace" {
-		t.Fatalf("after: %+v %v, want the cached read replaced", got, err)
+	if err != nil {
+		t.Fatalf("after: %v", err)
+	}
+	if got.InteractionCount != 1 {
+		t.Fatalf("after: %d interactions, want 1: the cached read was not replaced", got.InteractionCount)
+	}
+	if name := deref(got.Name); name != "Grace" {
+		t.Fatalf("after: name %q, want Grace: the cached read was not replaced", name)
 	}
 }

@@ -52,13 +52,28 @@ func TestParse(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || typ.Name != tt.typ || in.Emails != tt.emails || *in.ContactID != id {
-				t.Fatalf("%+v %+v %v", typ, in, err)
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if typ.Name != tt.typ {
+				t.Fatalf("type %q, want %q", typ.Name, tt.typ)
+			}
+			if in.Emails != tt.emails {
+				t.Fatalf("emails %v, want %v", in.Emails, tt.emails)
+			}
+			if *in.ContactID != id {
+				t.Fatalf("contact %v, want %v", *in.ContactID, id)
 			}
 			// What the route accepts, the job reads back the same.
 			typ2, in2, err := insight.Decode(typ.Name, in.Data())
-			if err != nil || typ2.Name != typ.Name || !cmp.Equal(in, in2) {
-				t.Fatalf("decoded %+v %v, want %+v", in2, err, in)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if typ2.Name != typ.Name {
+				t.Fatalf("decoded type %q, want %q", typ2.Name, typ.Name)
+			}
+			if d := cmp.Diff(in, in2); d != "" {
+				t.Fatalf("decoded input (-want +got):\n%s", d)
 			}
 		})
 	}
@@ -102,8 +117,11 @@ func TestCheckSummary(t *testing.T) {
 				return
 			}
 			var got insight.Summary
-			if err != nil || json.Unmarshal(content, &got) != nil {
-				t.Fatalf("%s %v", content, err)
+			if err != nil {
+				t.Fatalf("check: %v", err)
+			}
+			if err := json.Unmarshal(content, &got); err != nil {
+				t.Fatalf("checked content %s: %v", content, err)
 			}
 			if d := cmp.Diff(*tt.want, got); d != "" {
 				t.Fatalf("content (-want +got):\n%s", d)
@@ -113,8 +131,17 @@ func TestCheckSummary(t *testing.T) {
 	// Long answers are bounded.
 	content, err := typ.Check(`{"summary": "` + long + `", "topics": ["` + strings.Repeat(`t", "`, 20) + `t"], "relationship": "r"}`)
 	var got insight.Summary
-	if err != nil || json.Unmarshal(content, &got) != nil || len([]rune(got.Summary)) > 2000 || len(got.Topics) != 10 {
-		t.Fatalf("%d characters, %d topics (%v)", len([]rune(got.Summary)), len(got.Topics), err)
+	if err != nil {
+		t.Fatalf("check of a long answer: %v", err)
+	}
+	if err := json.Unmarshal(content, &got); err != nil {
+		t.Fatalf("checked content %s: %v", content, err)
+	}
+	if n := len([]rune(got.Summary)); n > 2000 {
+		t.Fatalf("summary of %d characters, want at most 2000", n)
+	}
+	if len(got.Topics) != 10 {
+		t.Fatalf("%d topics, want 10", len(got.Topics))
 	}
 }
 

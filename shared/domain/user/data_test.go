@@ -77,8 +77,11 @@ func TestExportHoldsLittleInMemory(t *testing.T) {
 	w.peak = w.base
 	opened := 0
 	err = user.NewData(pool, nil).Export(ctx, alice, func() io.Writer { opened++; return w })
-	if err != nil || opened != 1 {
-		t.Fatalf("export: %v (opened %d times)", err, opened)
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	if opened != 1 {
+		t.Fatalf("export opened its writer %d times, want once", opened)
 	}
 	growth := int64(w.peak) - int64(w.base)
 	t.Logf("document %d bytes; live heap grew at most %d bytes while writing it", w.n, growth)

@@ -55,8 +55,17 @@ func TestSignInFindsUsersBySubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !first.Created || first.User.Email != "ada@example.com" || *first.User.Name != "Ada" || first.Token == "" {
-		t.Fatalf("first sign-in: %+v", first)
+	if !first.Created {
+		t.Fatalf("first sign-in did not create the user")
+	}
+	if first.User.Email != "ada@example.com" {
+		t.Fatalf("first sign-in: email %q, want ada@example.com", first.User.Email)
+	}
+	if *first.User.Name != "Ada" {
+		t.Fatalf("first sign-in: name %q, want Ada", *first.User.Name)
+	}
+	if first.Token == "" {
+		t.Fatalf("first sign-in: no session token")
 	}
 	if ok, _ := s.HasGrant(ctx, "101"); !ok {
 		t.Fatal("no grant after a sign-in with a refresh token")
@@ -88,14 +97,20 @@ func TestSignInFindsUsersBySubject(t *testing.T) {
 	// over Ada's user.
 	eve := user.Identity{Subject: "202", Email: "ada@example.com", EmailVerified: true}
 	res, err := s.Complete(ctx, eve, tok("1//e"), auth.Meta{})
-	if err != nil || res.User.ID == first.User.ID {
-		t.Fatalf("new subject with a free address: %v, same user %v", err, res.User.ID == first.User.ID)
+	if err != nil {
+		t.Fatalf("new subject with a free address: %v", err)
+	}
+	if res.User.ID == first.User.ID {
+		t.Fatalf("new subject with a free address took over user %v", res.User.ID)
 	}
 	// Ada coming back with an address someone else has keeps hers.
 	ada.Email = "ada@example.com"
 	again, err = s.Complete(ctx, ada, tok(""), auth.Meta{})
-	if err != nil || again.User.Email != "ada@lovelace.example" {
-		t.Fatalf("address taken by another user: %v, email %s", err, again.User.Email)
+	if err != nil {
+		t.Fatalf("address taken by another user: %v", err)
+	}
+	if again.User.Email != "ada@lovelace.example" {
+		t.Fatalf("address taken by another user: email %s, want ada@lovelace.example", again.User.Email)
 	}
 }
 
@@ -127,8 +142,14 @@ func TestSignInLinksAndRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Created || res.User.ID != existing.ID || res.User.Name == nil {
-		t.Fatalf("linking: %+v", res)
+	if res.Created {
+		t.Fatalf("linking created a user, want the existing one")
+	}
+	if res.User.ID != existing.ID {
+		t.Fatalf("linking: user %v, want the existing %v", res.User.ID, existing.ID)
+	}
+	if res.User.Name == nil {
+		t.Fatalf("linking: no name")
 	}
 
 	// A second Google account with the same address: conflict.
@@ -187,15 +208,26 @@ func TestUpdate(t *testing.T) {
 	}
 	empty := ""
 	got, err := users.Update(ctx, u.ID, user.Patch{Name: &empty})
-	if err != nil || got.Name != nil {
-		t.Fatalf("clearing the name: %+v %v", got, err)
+	if err != nil {
+		t.Fatalf("clearing the name: %v", err)
 	}
-	if got, err := users.Update(ctx, u.ID, user.Patch{}); err != nil || got.ID != u.ID {
+	if got.Name != nil {
+		t.Fatalf("clearing the name left %q", *got.Name)
+	}
+	got, err = users.Update(ctx, u.ID, user.Patch{})
+	if err != nil {
 		t.Fatalf("empty patch: %v", err)
 	}
+	if got.ID != u.ID {
+		t.Fatalf("empty patch returned user %v, want %v", got.ID, u.ID)
+	}
 	pool.Exec(ctx, `update users set features = '{"webhooks": "yes", "ai-agents": true}' where id = $1`, u.ID)
-	if got, err := users.Get(ctx, u.ID); err != nil || !cmp.Equal(got.Features, user.Settings{"ai-agents": true}) {
-		t.Fatalf("hand-written features: %v %v", got.Features, err)
+	got, err = users.Get(ctx, u.ID)
+	if err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	if d := cmp.Diff(user.Settings{"ai-agents": true}, got.Features); d != "" {
+		t.Fatalf("hand-written features (-want +got):\n%s", d)
 	}
 }
 
@@ -223,19 +255,37 @@ func TestSignInStartsMailSync(t *testing.T) {
 	// No refresh token yet: nothing can sync.
 	ada := user.Identity{Subject: "101", Email: "ada@example.com", EmailVerified: true}
 	res, err := s.Complete(ctx, ada, withScope(tok(""), "openid email "+google.ScopeGmailReadonly), auth.Meta{})
-	if err != nil || res.MailSync || pending() != 0 {
-		t.Fatalf("without a refresh token: %v, started %v, %d pending", err, res.MailSync, pending())
+	if err != nil {
+		t.Fatalf("without a refresh token: %v", err)
+	}
+	if res.MailSync {
+		t.Fatalf("without a refresh token: mail sync started")
+	}
+	if n := pending(); n != 0 {
+		t.Fatalf("without a refresh token: %d syncs pending, want 0", n)
 	}
 	// Gmail not granted.
 	res, err = s.Complete(ctx, ada, withScope(tok("1//r"), "openid email profile"), auth.Meta{})
-	if err != nil || res.MailSync || pending() != 0 {
-		t.Fatalf("without the Gmail scope: %v, started %v, %d pending", err, res.MailSync, pending())
+	if err != nil {
+		t.Fatalf("without the Gmail scope: %v", err)
+	}
+	if res.MailSync {
+		t.Fatalf("without the Gmail scope: mail sync started")
+	}
+	if n := pending(); n != 0 {
+		t.Fatalf("without the Gmail scope: %d syncs pending, want 0", n)
 	}
 	// Granted: one sync, however often Ada signs in while it waits.
 	for i := range 2 {
 		res, err = s.Complete(ctx, ada, withScope(tok(""), "openid "+google.ScopeGmailReadonly+" email"), auth.Meta{})
-		if err != nil || !res.MailSync || pending() != 1 {
-			t.Fatalf("sign-in %d with the Gmail scope: %v, started %v, %d pending", i+1, err, res.MailSync, pending())
+		if err != nil {
+			t.Fatalf("sign-in %d with the Gmail scope: %v", i+1, err)
+		}
+		if !res.MailSync {
+			t.Fatalf("sign-in %d with the Gmail scope: mail sync not started", i+1)
+		}
+		if n := pending(); n != 1 {
+			t.Fatalf("sign-in %d with the Gmail scope: %d syncs pending, want 1", i+1, n)
 		}
 	}
 	// A failed sign-in leaves no job.

@@ -25,14 +25,21 @@ func TestDeadLetterURL(t *testing.T) {
 	b := New(nil, nil)
 	got, err := b.deadLetterURL("email-sync", "https://sqs.eu-west-1.amazonaws.com/123456789012/crm-prod-email-sync",
 		`{"deadLetterTargetArn":"arn:aws:sqs:eu-west-1:123456789012:crm-prod-email-sync-dlq","maxReceiveCount":5}`)
-	if err != nil || got != "https://sqs.eu-west-1.amazonaws.com/123456789012/crm-prod-email-sync-dlq" {
-		t.Fatalf("dead-letter URL %q: %v", got, err)
+	if err != nil {
+		t.Fatalf("dead-letter URL: %v", err)
+	}
+	if want := "https://sqs.eu-west-1.amazonaws.com/123456789012/crm-prod-email-sync-dlq"; got != want {
+		t.Fatalf("dead-letter URL %q, want %q", got, want)
 	}
 	if _, err := b.deadLetterURL("enrichment", "https://sqs.eu-west-1.amazonaws.com/1/q", `{"deadLetterTargetArn":"nope"}`); err == nil {
 		t.Error("a bad redrive policy was accepted")
 	}
-	if got, err := b.deadLetterURL("ai-analysis", "https://sqs.eu-west-1.amazonaws.com/1/q", ""); got != "" || err != nil {
-		t.Errorf("no redrive policy: %q %v", got, err)
+	got, err = b.deadLetterURL("ai-analysis", "https://sqs.eu-west-1.amazonaws.com/1/q", "")
+	if err != nil {
+		t.Errorf("no redrive policy: %v", err)
+	}
+	if got != "" {
+		t.Errorf("no redrive policy: dead-letter URL %q, want none", got)
 	}
 }
 

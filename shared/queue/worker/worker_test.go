@@ -165,13 +165,19 @@ func TestEveryMessageTwice(t *testing.T) {
 	ev := worker.Event(f.fn.Name, ds)
 
 	res, err := w.Handle(context.Background(), ev)
-	if err != nil || len(res.BatchItemFailures) != 0 {
-		t.Fatalf("first delivery: %+v %v", res, err)
+	if err != nil {
+		t.Fatalf("first delivery: %v", err)
+	}
+	if len(res.BatchItemFailures) != 0 {
+		t.Fatalf("first delivery: %d failures reported, want 0: %+v", len(res.BatchItemFailures), res.BatchItemFailures)
 	}
 	// The same batch again, as SQS may deliver it: nothing runs twice.
 	res, err = w.Handle(context.Background(), ev)
-	if err != nil || len(res.BatchItemFailures) != 0 {
-		t.Fatalf("second delivery: %+v %v", res, err)
+	if err != nil {
+		t.Fatalf("second delivery: %v", err)
+	}
+	if len(res.BatchItemFailures) != 0 {
+		t.Fatalf("second delivery: %d failures reported, want 0: %+v", len(res.BatchItemFailures), res.BatchItemFailures)
 	}
 	// Each message twice within one batch, handled concurrently.
 	doubled := events.SQSEvent{Records: append(append([]events.SQSMessage(nil), ev.Records...), ev.Records...)}
@@ -182,8 +188,15 @@ func TestEveryMessageTwice(t *testing.T) {
 		if n := f.calls.of(j.ID); n != 1 {
 			t.Errorf("job %s ran %d times, want once", j.ID, n)
 		}
-		if got := f.job(t, j.ID); got.State != queue.Succeeded || got.Attempts != 1 || got.FinishedAt == nil {
-			t.Errorf("job %s: state %s, attempts %d, finished %v", j.ID, got.State, got.Attempts, got.FinishedAt)
+		got := f.job(t, j.ID)
+		if got.State != queue.Succeeded {
+			t.Errorf("job %s: state %s, want %s", j.ID, got.State, queue.Succeeded)
+		}
+		if got.Attempts != 1 {
+			t.Errorf("job %s: %d attempts, want 1", j.ID, got.Attempts)
+		}
+		if got.FinishedAt == nil {
+			t.Errorf("job %s: no finish time", j.ID)
 		}
 	}
 }
@@ -352,8 +365,15 @@ func TestRetryAfterBackoff(t *testing.T) {
 	if n := f.pollOnce(t, w); n != 1 {
 		t.Fatalf("message not back after its backoff")
 	}
-	if got := f.job(t, j.ID); got.State != queue.Succeeded || got.Attempts != 2 || got.LastError != nil {
-		t.Fatalf("after the retry: %s, %d attempts, %v", got.State, got.Attempts, got.LastError)
+	got = f.job(t, j.ID)
+	if got.State != queue.Succeeded {
+		t.Fatalf("after the retry: state %s, want %s", got.State, queue.Succeeded)
+	}
+	if got.Attempts != 2 {
+		t.Fatalf("after the retry: %d attempts, want 2", got.Attempts)
+	}
+	if got.LastError != nil {
+		t.Fatalf("after the retry: last error %q, want none", *got.LastError)
 	}
 }
 
@@ -377,12 +397,22 @@ func TestClaims(t *testing.T) {
 
 	t.Run("a running job is left to its runner", func(t *testing.T) {
 		j := f.enqueue(t, 1)[0]
-		if _, ok, err := queue.Claim(ctx, f.pool, j.ID, f.fn.Name, 1, time.Hour); err != nil || !ok {
-			t.Fatalf("claim: %v %v", ok, err)
+		_, ok, err := queue.Claim(ctx, f.pool, j.ID, f.fn.Name, 1, time.Hour)
+		if err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+		if !ok {
+			t.Fatalf("claim: not claimed")
 		}
 		res, err := w.Handle(ctx, worker.Event(f.fn.Name, f.receive(t)))
-		if err != nil || len(res.BatchItemFailures) != 1 || f.calls.of(j.ID) != 0 {
-			t.Fatalf("duplicate of a running job: %+v, ran %d", res, f.calls.of(j.ID))
+		if err != nil {
+			t.Fatalf("duplicate of a running job: %v", err)
+		}
+		if len(res.BatchItemFailures) != 1 {
+			t.Fatalf("duplicate of a running job: %d failures reported, want 1: %+v", len(res.BatchItemFailures), res.BatchItemFailures)
+		}
+		if n := f.calls.of(j.ID); n != 0 {
+			t.Fatalf("duplicate of a running job ran %d times, want 0", n)
 		}
 		// It comes back when the claim lapses, not before.
 		f.clock.Add(59 * time.Minute)
@@ -393,8 +423,12 @@ func TestClaims(t *testing.T) {
 
 	t.Run("a lapsed claim is taken over", func(t *testing.T) {
 		j := f.enqueue(t, 1)[0]
-		if _, ok, err := queue.Claim(ctx, f.pool, j.ID, f.fn.Name, 1, time.Hour); err != nil || !ok {
-			t.Fatalf("claim: %v %v", ok, err)
+		_, ok, err := queue.Claim(ctx, f.pool, j.ID, f.fn.Name, 1, time.Hour)
+		if err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+		if !ok {
+			t.Fatalf("claim: not claimed")
 		}
 		// The runner crashed: its claim lapsed.
 		if _, err := f.pool.Exec(ctx, `update jobs set locked_until = now() - interval '1 second' where id = $1`, j.ID); err != nil {
@@ -407,8 +441,12 @@ func TestClaims(t *testing.T) {
 				ev.Records = append(ev.Records, r)
 			}
 		}
-		if res, err := w.Handle(ctx, ev); err != nil || len(res.BatchItemFailures) != 0 {
-			t.Fatalf("take over: %+v %v", res, err)
+		res, err := w.Handle(ctx, ev)
+		if err != nil {
+			t.Fatalf("take over: %v", err)
+		}
+		if len(res.BatchItemFailures) != 0 {
+			t.Fatalf("take over: %d failures reported, want 0: %+v", len(res.BatchItemFailures), res.BatchItemFailures)
 		}
 		if got := f.job(t, j.ID); got.State != queue.Succeeded || got.Attempts != 2 || f.calls.of(j.ID) != 1 {
 			t.Fatalf("after take over: %s, %d attempts, ran %d", got.State, got.Attempts, f.calls.of(j.ID))
@@ -427,8 +465,11 @@ func TestClaims(t *testing.T) {
 		}
 		rec := record(other.ID.String(), f.fn.Name, `{"userId":"`+f.user.String()+`","emailId":"`+uuid.NewString()+`"}`)
 		res, err := w.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{rec}})
-		if err != nil || len(res.BatchItemFailures) != 1 {
-			t.Fatalf("message naming another type's job: %+v %v", res, err)
+		if err != nil {
+			t.Fatalf("message naming another type's job: %v", err)
+		}
+		if len(res.BatchItemFailures) != 1 {
+			t.Fatalf("message naming another type's job: %d failures reported, want 1: %+v", len(res.BatchItemFailures), res.BatchItemFailures)
 		}
 		if got := f.job(t, other.ID); got.State != queue.Pending || got.Attempts != 0 {
 			t.Fatalf("the other job changed: %s, %d attempts", got.State, got.Attempts)
@@ -438,8 +479,11 @@ func TestClaims(t *testing.T) {
 	t.Run("a job whose row is gone is dropped", func(t *testing.T) {
 		rec := record(uuid.NewString(), f.fn.Name, `{"userId":"`+uuid.NewString()+`","emailId":"`+uuid.NewString()+`"}`)
 		res, err := w.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{rec}})
-		if err != nil || len(res.BatchItemFailures) != 0 {
-			t.Fatalf("message of a missing job: %+v %v", res, err)
+		if err != nil {
+			t.Fatalf("message of a missing job: %v", err)
+		}
+		if len(res.BatchItemFailures) != 0 {
+			t.Fatalf("message of a missing job: %d failures reported, want 0: %+v", len(res.BatchItemFailures), res.BatchItemFailures)
 		}
 	})
 }
@@ -513,8 +557,11 @@ func TestMalformedMessages(t *testing.T) {
 				id = "job-17"
 			}
 			res, err := w.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{record(id, tt.kind, tt.body)}})
-			if err != nil || len(res.BatchItemFailures) != 1 {
-				t.Fatalf("result %+v %v, want the message reported", res, err)
+			if err != nil {
+				t.Fatalf("result: %v", err)
+			}
+			if len(res.BatchItemFailures) != 1 {
+				t.Fatalf("result: %d failures reported, want 1: %+v", len(res.BatchItemFailures), res.BatchItemFailures)
 			}
 			if f.calls.of(jobID) != 0 {
 				t.Fatalf("handler ran")
@@ -549,8 +596,12 @@ func TestScheduledMessage(t *testing.T) {
 	}
 	ev := worker.Event(f.fn.Name, f.receive(t))
 	for range 2 {
-		if res, err := w.Handle(context.Background(), ev); err != nil || len(res.BatchItemFailures) != 0 {
-			t.Fatalf("scheduled message: %+v %v", res, err)
+		res, err := w.Handle(context.Background(), ev)
+		if err != nil {
+			t.Fatalf("scheduled message: %v", err)
+		}
+		if len(res.BatchItemFailures) != 0 {
+			t.Fatalf("scheduled message: %d failures reported, want 0: %+v", len(res.BatchItemFailures), res.BatchItemFailures)
 		}
 	}
 	id := queue.AdoptedID(ev.Records[0].MessageId)
@@ -571,8 +622,11 @@ func TestLambdaDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	res, err := w.Handle(ctx, worker.Event(f.fn.Name, f.receive(t)))
-	if err != nil || len(res.BatchItemFailures) != 1 {
-		t.Fatalf("result %+v %v", res, err)
+	if err != nil {
+		t.Fatalf("result: %v", err)
+	}
+	if len(res.BatchItemFailures) != 1 {
+		t.Fatalf("result: %d failures reported, want 1: %+v", len(res.BatchItemFailures), res.BatchItemFailures)
 	}
 	// The outcome is recorded although the invocation's time ran out.
 	if got := f.job(t, j.ID); got.State != queue.Failed {
