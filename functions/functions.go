@@ -38,14 +38,15 @@ import (
 // Builders are the constructors of the catalog's functions, by name: the
 // ones their mains (functions/cmd/<name>/main.go) pass to platform.Main.
 var Builders = map[string]platform.Builder{
-	catalog.Health:         platform.Build(system.NewHealth),
-	catalog.OpenAPI:        platform.Build(openapi.New),
-	catalog.ContactsList:   platform.Build(contacts.NewList),
-	catalog.ContactsCreate: platform.Build(contacts.NewCreate),
-	catalog.ContactsGet:    platform.Build(contacts.NewGet),
-	catalog.ContactsUpdate: platform.Build(contacts.NewUpdate),
-	catalog.ContactsDelete: platform.Build(contacts.NewDelete),
-	catalog.ContactsEnrich: platform.Build(contacts.NewEnrich),
+	catalog.Health:           platform.Build(system.NewHealth),
+	catalog.OpenAPI:          platform.Build(openapi.New),
+	catalog.ContactsList:     platform.Build(contacts.NewList),
+	catalog.ContactsCreate:   platform.Build(contacts.NewCreate),
+	catalog.ContactsGet:      platform.Build(contacts.NewGet),
+	catalog.ContactsUpdate:   platform.Build(contacts.NewUpdate),
+	catalog.ContactsDelete:   platform.Build(contacts.NewDelete),
+	catalog.ContactsEnrich:   platform.Build(contacts.NewEnrich),
+	catalog.ContactsTimeline: platform.Build(contacts.NewTimeline),
 
 	catalog.AuthLogin:    platform.Build(signin.NewLogin),
 	catalog.AuthCallback: platform.Build(signin.NewCallback),

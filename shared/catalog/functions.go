@@ -4,14 +4,15 @@ import "time"
 
 // Names of the functions, for mains and handlers to look themselves up.
 const (
-	Health         = "health"
-	OpenAPI        = "openapi"
-	ContactsList   = "contacts-list"
-	ContactsCreate = "contacts-create"
-	ContactsGet    = "contacts-get"
-	ContactsUpdate = "contacts-update"
-	ContactsDelete = "contacts-delete"
-	ContactsEnrich = "contacts-enrich"
+	Health           = "health"
+	OpenAPI          = "openapi"
+	ContactsList     = "contacts-list"
+	ContactsCreate   = "contacts-create"
+	ContactsGet      = "contacts-get"
+	ContactsUpdate   = "contacts-update"
+	ContactsDelete   = "contacts-delete"
+	ContactsEnrich   = "contacts-enrich"
+	ContactsTimeline = "contacts-timeline"
 
 	AuthLogin             = "auth-login"
 	AuthCallback          = "auth-callback"
@@ -86,6 +87,11 @@ var functions = []Function{
 		Name: ContactsGet, Kind: Route, Method: "GET", Path: "/v1/contacts/{id}", Access: Signed, Tag: "contacts",
 		Summary: "Get one contact",
 		Uses:    []Resource{Database, Cache},
+	},
+	{
+		Name: ContactsTimeline, Kind: Route, Method: "GET", Path: "/v1/contacts/{id}/timeline", Access: Signed, Tag: "contacts",
+		Summary: "The emails and meetings with a contact, newest first",
+		Uses:    []Resource{Database},
 	},
 	{
 		Name: ContactsUpdate, Kind: Route, Method: "PATCH", Path: "/v1/contacts/{id}", Access: Signed, Tag: "contacts",

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"testing"
 
@@ -31,7 +32,7 @@ func setup(t *testing.T) fixture {
 	pool := testkit.DB(t)
 	svc := contact.NewService(pool)
 	srv := api.NewServer(api.Options{Sessions: auth.NewSessions(pool)},
-		contacts.List(svc), contacts.Create(svc), contacts.Get(svc), contacts.Update(svc), contacts.Delete(svc))
+		contacts.List(svc), contacts.Create(svc), contacts.Get(svc), contacts.Update(svc), contacts.Delete(svc), contacts.Timeline(svc))
 	_, alice := testkit.User(t, pool, "alice@example.com")
 	_, bob := testkit.User(t, pool, "bob@example.com")
 	return fixture{pool: pool, server: srv, alice: alice, bob: bob}
@@ -223,6 +224,9 @@ func TestBadInput(t *testing.T) {
 		{"limit zero", "GET", "/v1/contacts?limit=0", "", "", 400, "VALIDATION_ERROR", []string{"limit"}},
 		{"limit too big", "GET", "/v1/contacts?limit=101", "", "", 400, "VALIDATION_ERROR", []string{"limit"}},
 		{"limit not a number", "GET", "/v1/contacts?limit=ten", "", "", 400, "VALIDATION_ERROR", []string{"limit"}},
+		{"invalid uuid timeline", "GET", "/v1/contacts/nope/timeline", "", "", 400, "VALIDATION_ERROR", []string{"id"}},
+		{"timeline forged cursor", "GET", "/v1/contacts/" + id + "/timeline?cursor=" + api.EncodeCursor(map[string]any{"x": 1}), "", "", 400, "VALIDATION_ERROR", []string{"cursor"}},
+		{"timeline limit too big", "GET", "/v1/contacts/" + id + "/timeline?limit=101", "", "", 400, "VALIDATION_ERROR", []string{"limit"}},
 	}
 	before := snapshot(t, f.pool)
 	for _, tr := range tr {
@@ -271,8 +275,9 @@ func TestIsolation(t *testing.T) {
 			testkit.Request("GET", "/v1/contacts/"+id, f.bob, nil),
 			testkit.Request("PATCH", "/v1/contacts/"+id, f.bob, `{"notes": "mine now"}`),
 			testkit.Request("DELETE", "/v1/contacts/"+id, f.bob, nil),
+			testkit.Request("GET", "/v1/contacts/"+id+"/timeline", f.bob, nil),
 		} {
-			t.Run(tr.Name+"/"+r.Method, func(t *testing.T) {
+			t.Run(tr.Name+"/"+r.Method+" "+path.Base(r.URL.Path), func(t *testing.T) {
 				res := tr.Do(t, r)
 				var env envelope
 				raw := testkit.ReadJSON(t, res, &env)
