@@ -58,6 +58,10 @@ func (s *Service) RecordInteractions(ctx context.Context, userID uuid.UUID, ins 
 		return out, nil
 	}
 
+	// The emails are looked up by primary key row by row (a scalar
+	// subquery, never a join), so that the plan does not depend on the
+	// statistics of a table a new user's sync grows fast.
+	//
 	// One row per address, its first display name, sorted as
 	// RecordInteraction sorts (byte order) so that concurrent recordings
 	// lock contacts in one order; a conflicting row is locked whether or
@@ -67,7 +71,7 @@ func (s *Service) RecordInteractions(ctx context.Context, userID uuid.UUID, ins 
 		from (
 			select distinct on (t.email) t.id, t.email, t.name
 			from unnest($2::uuid[], $3::text[], $4::text[], $5::uuid[]) with ordinality as t(id, email, name, eid, n)
-			where exists (select 1 from emails e where e.id = t.eid and e.user_id = $1)
+			where (select e.user_id from emails e where e.id = t.eid) = $1
 			order by t.email, t.name is null, t.n
 		) t
 		order by t.email collate "C"
@@ -81,7 +85,7 @@ func (s *Service) RecordInteractions(ctx context.Context, userID uuid.UUID, ins 
 			select t.eid, c.id, $1, t.role
 			from unnest($2::uuid[], $3::text[], $4::text[]) as t(eid, email, role)
 			join contacts c on c.user_id = $1 and lower(c.email) = t.email
-			where exists (select 1 from emails e where e.id = t.eid and e.user_id = $1)
+			where (select e.user_id from emails e where e.id = t.eid) = $1
 			on conflict (email_id, contact_id) do nothing
 			returning email_id, contact_id
 		), counted as (

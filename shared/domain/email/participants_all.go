@@ -23,12 +23,17 @@ func (s *Service) ParticipantsAll(ctx context.Context, refs []Ref, policy Policy
 		return map[uuid.UUID]Exchange{}, nil
 	}
 	// Ids as text: statements are not described first (see db.Open).
-	users, ids := make([]string, len(refs)), make([]string, len(refs))
+	ids := make([]string, len(refs))
+	asked := make(map[Ref]bool, len(refs))
 	for i, r := range refs {
-		users[i], ids[i] = r.UserID.String(), r.EmailID.String()
+		ids[i] = r.EmailID.String()
+		asked[r] = true
 	}
+	// By id alone, so that the plan is primary key lookups however stale
+	// the table's statistics (a new user's mail grows fast); the owner is
+	// checked below.
 	rows, err := s.db.Query(ctx, `select `+s.table.Columns()+`, (select email from users where id = emails.user_id) as owner_address
-		from emails where (user_id, id) in (select * from unnest($1::uuid[], $2::uuid[]))`, users, ids)
+		from emails where id = any($1::uuid[])`, ids)
 	if err != nil {
 		return nil, db.Err(err, "email")
 	}
@@ -38,6 +43,9 @@ func (s *Service) ParticipantsAll(ctx context.Context, refs []Ref, policy Policy
 	}
 	out := make(map[uuid.UUID]Exchange, len(found))
 	for _, e := range found {
+		if !asked[Ref{UserID: e.UserID, EmailID: e.ID}] {
+			continue
+		}
 		out[e.ID] = Exchange{Email: e.Email, Participants: participants(e.Email, e.own(), policy)}
 	}
 	return out, nil
