@@ -353,7 +353,8 @@ func (w *Worker) runTogether(ctx context.Context, run []*message) {
 	for i, m := range run {
 		jobs[i], ps[i] = m.job, m.payload
 	}
-	jctx, tally := monitor.WithTally(ctx) // the batch's statements
+	// The batch's statements, and its time shared among its jobs.
+	jctx, tally := monitor.WithTally(ctx)
 	start := time.Now()
 	results := w.runJobs(jctx, jobs, ps)
 	w.o.Monitor.Emit(jctx, append([]monitor.Metric{
