@@ -65,6 +65,16 @@ func (t *Tx) Enqueue(ctx context.Context, p Payload, opts ...Option) (Job, error
 	return j, err
 }
 
+// EnqueueAll writes jobs for ps in the transaction, in one statement,
+// to be sent after it commits. Errors: as the package's EnqueueAll.
+func (t *Tx) EnqueueAll(ctx context.Context, ps []Payload) ([]Job, error) {
+	js, err := EnqueueAll(ctx, t.Tx, ps)
+	if err == nil {
+		t.jobs = append(t.jobs, js...)
+	}
+	return js, err
+}
+
 // InTx runs fn in a transaction; when it commits, the jobs fn enqueued
 // through tx are sent. A failed send is logged and left to the relay: the
 // jobs are committed, so the caller's work succeeded.

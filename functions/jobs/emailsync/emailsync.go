@@ -295,21 +295,26 @@ func (r *run) store(ctx context.Context, ids []string, done bool, position strin
 	}
 	r.read += len(ids)
 	stop := !done && (r.read >= r.m.PerRun || r.nearDeadline(ctx))
+	page := make([]email.Fields, len(msgs))
+	for i, m := range msgs {
+		page[i] = r.fields(m)
+	}
 	var added int
 	err = r.queue.InTx(ctx, func(tx *queue.Tx) error {
-		added = 0 // InTx may run this twice
-		for _, m := range msgs {
-			e, isNew, err := r.mails.Save(ctx, tx, r.p.UserID, r.fields(m))
-			if err != nil {
-				return fmt.Errorf("store message %s: %w", m.Id, err)
+		// The page in one statement, and its extractions in another.
+		saved, err := r.mails.SaveAll(ctx, tx, r.p.UserID, page)
+		if err != nil {
+			return fmt.Errorf("store %d messages: %w", len(page), err)
+		}
+		var extract []queue.Payload
+		for _, e := range saved {
+			if e.New {
+				extract = append(extract, contact.ExtractionJob{UserID: r.p.UserID, EmailID: e.ID})
 			}
-			if !isNew {
-				continue
-			}
-			added++
-			if _, err := tx.Enqueue(ctx, contact.ExtractionJob{UserID: r.p.UserID, EmailID: e.ID}); err != nil {
-				return err
-			}
+		}
+		added = len(extract)
+		if _, err := tx.EnqueueAll(ctx, extract); err != nil {
+			return err
 		}
 		if stop {
 			next := email.SyncJob{UserID: r.p.UserID, AccountID: r.p.AccountID}

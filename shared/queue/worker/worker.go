@@ -45,6 +45,13 @@ import (
 // outcome is recorded), so a handler must be safe to run twice.
 type Handler[P queue.Payload] func(ctx context.Context, job queue.Job, p P) error
 
+// JobsHandler runs the claimed jobs of one batch together, job i with
+// payload ps[i], and returns one error per job, in order: nil when that job
+// is done, else what Handler's error would be. Each job's outcome is
+// recorded on its own, as for a Handler, and each job must be safe to
+// run twice.
+type JobsHandler[P queue.Payload] func(ctx context.Context, jobs []queue.Job, ps []P) []error
+
 // DefaultConcurrency is how many messages of one batch run at once: the
 // handlers mostly wait on the database, and a Lambda's pool has few
 // connections.
@@ -70,6 +77,8 @@ type Worker struct {
 	backoff queue.Backoff
 	decode  func([]byte) (queue.Payload, error)
 	run     func(context.Context, queue.Job, queue.Payload) error
+	// runMany, when set, runs a batch's claimed jobs together.
+	runMany func(context.Context, []queue.Job, []queue.Payload) []error
 	lease   time.Duration
 }
 
@@ -103,6 +112,22 @@ func New[P queue.Payload](fn catalog.Function, store queue.Store, backend queue.
 		// A claim outlives the longest a handler may run.
 		lease: timeout + time.Minute,
 	}
+}
+
+// NewBatched returns the worker of job type fn whose claimed jobs of a
+// batch run together through h, so that their work can share a
+// transaction and round trips; it is New otherwise.
+func NewBatched[P queue.Payload](fn catalog.Function, store queue.Store, backend queue.Backend, h JobsHandler[P], o Options) *Worker {
+	one := func(ctx context.Context, j queue.Job, p P) error { return h(ctx, []queue.Job{j}, []P{p})[0] }
+	w := New(fn, store, backend, one, o)
+	w.runMany = func(ctx context.Context, jobs []queue.Job, ps []queue.Payload) []error {
+		typed := make([]P, len(ps))
+		for i, p := range ps {
+			typed[i] = p.(P)
+		}
+		return h(ctx, jobs, typed)
+	}
+	return w
 }
 
 // Accepts reports why body is not a valid payload of the worker's job
@@ -271,6 +296,10 @@ func (w *Worker) read(ctx context.Context, rec *events.SQSMessage) *message {
 // runAll runs the claimed jobs, Concurrency at a time, records the
 // failures one by one and the successes together.
 func (w *Worker) runAll(ctx context.Context, run []*message) {
+	if w.runMany != nil {
+		w.runTogether(ctx, run)
+		return
+	}
 	sem := make(chan struct{}, w.o.Concurrency)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -303,6 +332,73 @@ func (w *Worker) runAll(ctx context.Context, run []*message) {
 	}
 	wg.Wait()
 	w.succeeded(ctx, succeeded)
+}
+
+// runTogether runs the claimed jobs in one call of the batched handler,
+// records the failures one by one and the successes together.
+func (w *Worker) runTogether(ctx context.Context, run []*message) {
+	if len(run) == 0 {
+		return
+	}
+	if ctx.Err() != nil {
+		// Out of time before they started: they come back when their
+		// claims have lapsed.
+		for _, m := range run {
+			m.result = w.release(m.ctx, m.rec, w.lease, retry)
+		}
+		return
+	}
+	jobs := make([]queue.Job, len(run))
+	ps := make([]queue.Payload, len(run))
+	for i, m := range run {
+		jobs[i], ps[i] = m.job, m.payload
+	}
+	// The batch's statements, and its time shared among its jobs.
+	jctx, tally := monitor.WithTally(ctx)
+	start := time.Now()
+	results := w.runJobs(jctx, jobs, ps)
+	w.o.Monitor.Emit(jctx, append([]monitor.Metric{
+		{Name: "JobDuration", Unit: monitor.Milliseconds, Value: float64(time.Since(start)) / float64(time.Millisecond) / float64(len(run))},
+	}, tally.Metrics("Database")...)...)
+	var succeeded []*message
+	for i, m := range run {
+		if results[i] != nil {
+			m.result = w.failed(logging.WithAttrs(m.ctx, slog.Int("attempt", m.job.Attempts)), m.rec, m.job, results[i])
+			continue
+		}
+		succeeded = append(succeeded, m)
+	}
+	w.succeeded(ctx, succeeded)
+}
+
+// runJobs runs the batched handler as runJob runs a handler: within the
+// invocation's deadline and the job type's timeout. A panic, or a handler
+// that does not answer for every job, fails every job.
+func (w *Worker) runJobs(ctx context.Context, jobs []queue.Job, ps []queue.Payload) (out []error) {
+	deadline := time.Now().Add(w.lease - time.Minute)
+	if d, ok := ctx.Deadline(); ok {
+		margin := min(2*time.Second, time.Until(d)/10)
+		deadline = d.Add(-margin)
+	}
+	hctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	all := func(err error) []error {
+		out := make([]error, len(jobs))
+		for i := range out {
+			out[i] = err
+		}
+		return out
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out = all(fmt.Errorf("job handler panicked: %v\n%s", r, debug.Stack()))
+		}
+	}()
+	out = w.runMany(hctx, jobs, ps)
+	if len(out) != len(jobs) {
+		return all(fmt.Errorf("job handler answered for %d of %d jobs", len(out), len(jobs)))
+	}
+	return out
 }
 
 // unclaimed decides about a delivery of a job that was not claimable.
