@@ -100,6 +100,8 @@ func BenchmarkCalendarSync(b *testing.B) {
 		rate := float64(b.N*benchEvents) / spent.Seconds()
 		b.ReportMetric(rate, "events/s")
 		b.ReportMetric(rate/base, "x-copyfrom")
+		// make bench's line.
+		fmt.Printf("calendar_events_per_s %.0f events/s ratio=%.2f baseline=copyfrom_%.0f_events_per_s\n", rate, rate/base, base)
 	})
 	b.Run("copyfrom", func(b *testing.B) {
 		var spent time.Duration
