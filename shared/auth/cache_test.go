@@ -255,7 +255,7 @@ func TestCachedSessionsFeaturesAndExpiry(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				// The bubble's clock starts in 2000: bring it to the wall
 				// clock, which the database's times are on.
-				time.Sleep(wall.Sub(time.Now()))
+				time.Sleep(time.Until(wall))
 				ctx := context.Background()
 				pool := d.Pool(t) // in the bubble, which closes it
 				s := auth.NewCachedSessions(auth.NewSessions(pool), c, testCacheOptions)
