@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -16,15 +17,77 @@ import (
 )
 
 // LambdaHandler adapts the server to API Gateway HTTP API (payload v2)
-// events; platform.Lambda serves it.
+// events, typed as aws-lambda-go's events package has them.
 func (s *Server) LambdaHandler() func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		return s.ServeEvent(ctx, ev), nil
 	}
 }
 
+// Invoke implements aws-lambda-go's lambda.Handler: it serves one API
+// Gateway HTTP API (payload v2) event given as the runtime receives it,
+// and returns the response as the runtime sends it (JSON without HTML
+// escaping, as aws-lambda-go encodes a typed handler's result).
+// platform.Lambda serves it.
+//
+// It decodes only the fields a request is built from (event), not the
+// whole events.APIGatewayV2HTTPRequest: every string of the request
+// context is an allocation, on the path of every request, for fields no
+// handler reads. A payload that is not such an event is an error, as it
+// is for a typed handler.
+func (s *Server) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev event
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return nil, err
+	}
+	res := s.serveEvent(ctx, &ev)
+	var out bytes.Buffer
+	out.Grow(len(res.Body) + 256)
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(res); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// event is the part of an API Gateway HTTP API (payload v2) request
+// event that a request is built from; the field names are those of
+// events.APIGatewayV2HTTPRequest.
+type event struct {
+	RawPath         string            `json:"rawPath"`
+	RawQueryString  string            `json:"rawQueryString"`
+	Cookies         []string          `json:"cookies"`
+	Headers         map[string]string `json:"headers"`
+	RequestContext  eventContext      `json:"requestContext"`
+	Body            string            `json:"body"`
+	IsBase64Encoded bool              `json:"isBase64Encoded"`
+}
+
+type eventContext struct {
+	RequestID  string    `json:"requestId"`
+	DomainName string    `json:"domainName"`
+	HTTP       eventHTTP `json:"http"`
+}
+
+type eventHTTP struct {
+	Method   string `json:"method"`
+	SourceIP string `json:"sourceIp"`
+}
+
 // ServeEvent serves one API Gateway HTTP API (payload v2) request.
 func (s *Server) ServeEvent(ctx context.Context, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	return s.serveEvent(ctx, &event{
+		RawPath: ev.RawPath, RawQueryString: ev.RawQueryString, Cookies: ev.Cookies, Headers: ev.Headers,
+		RequestContext: eventContext{
+			RequestID: ev.RequestContext.RequestID, DomainName: ev.RequestContext.DomainName,
+			HTTP: eventHTTP{Method: ev.RequestContext.HTTP.Method, SourceIP: ev.RequestContext.HTTP.SourceIP},
+		},
+		Body: ev.Body, IsBase64Encoded: ev.IsBase64Encoded,
+	})
+}
+
+func (s *Server) serveEvent(ctx context.Context, ev *event) events.APIGatewayV2HTTPResponse {
 	r, err := requestOf(ctx, ev)
 	if err != nil {
 		s.log.WarnContext(ctx, "bad event", "err", err)
@@ -60,14 +123,16 @@ const MaxEventPayload = 6 << 20
 // errResponseTooLarge stops a body that cannot fit in MaxEventPayload.
 var errResponseTooLarge = errors.New("response body over the Lambda payload limit")
 
-func requestOf(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Request, error) {
-	body := []byte(ev.Body)
+func requestOf(ctx context.Context, ev *event) (*http.Request, error) {
+	var body []byte
 	if ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(ev.Body)
 		if err != nil {
 			return nil, err
 		}
 		body = b
+	} else if ev.Body != "" {
+		body = []byte(ev.Body)
 	}
 	path := ev.RawPath
 	if path == "" {
@@ -84,12 +149,23 @@ func requestOf(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Re
 	if id := ev.RequestContext.RequestID; id != "" {
 		ctx = withRequestID(ctx, id)
 	}
-	r, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
+	var rd io.Reader
+	if len(body) > 0 {
+		rd = bytes.NewReader(body)
+	}
+	r, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
 		return nil, err
 	}
+	if rd == nil {
+		r.Body = http.NoBody
+	}
+	// One slice holds every header's value, rather than one slice each.
+	r.Header = make(http.Header, len(ev.Headers)+1)
+	values := make([]string, 0, len(ev.Headers))
 	for k, v := range ev.Headers {
-		r.Header[http.CanonicalHeaderKey(k)] = []string{v}
+		values = append(values, v)
+		r.Header[canonicalHeaderKey(k)] = values[len(values)-1 : len(values) : len(values)]
 	}
 	if len(ev.Cookies) > 0 {
 		r.Header.Set("Cookie", strings.Join(ev.Cookies, "; "))
@@ -102,6 +178,28 @@ func requestOf(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Re
 	}
 	r.RequestURI = target
 	return r, nil
+}
+
+// gatewayHeaders are the canonical forms of headers API Gateway sends
+// with every request (in lower case) that net/textproto does not know by
+// heart, so that canonicalising them allocates nothing.
+var gatewayHeaders = map[string]string{
+	"x-amzn-trace-id":   "X-Amzn-Trace-Id",
+	"x-forwarded-for":   "X-Forwarded-For",
+	"x-forwarded-port":  "X-Forwarded-Port",
+	"x-forwarded-proto": "X-Forwarded-Proto",
+	"x-request-id":      "X-Request-Id",
+	"sec-fetch-site":    "Sec-Fetch-Site",
+	"sec-fetch-mode":    "Sec-Fetch-Mode",
+	"sec-fetch-dest":    "Sec-Fetch-Dest",
+	"idempotency-key":   "Idempotency-Key",
+}
+
+func canonicalHeaderKey(k string) string {
+	if c, ok := gatewayHeaders[k]; ok {
+		return c
+	}
+	return http.CanonicalHeaderKey(k)
 }
 
 // eventWriter collects a response for API Gateway, up to what Lambda can
