@@ -309,12 +309,13 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	if fromCookie && p.Renewed {
 		ctx.AppendHeader("Set-Cookie", s.cookie.Set(token, p.ExpiresAt).String())
 	}
+	userID := p.UserID.String()
 	if info, ok := ctx.Context().Value(infoKey{}).(*reqInfo); ok {
-		info.userID = p.UserID.String()
+		info.userID = userID
 	}
 	c := auth.WithPrincipal(ctx.Context(), p)
 	c = feature.With(c, feature.Evaluate(s.gates, p.Features))
-	c = logging.WithAttrs(c, slog.String("user_id", p.UserID.String()))
+	c = logging.WithAttrs(c, slog.String("user_id", userID))
 	next(huma.WithContext(ctx, c))
 }
 
