@@ -30,14 +30,12 @@ func (s *Server) LambdaHandler() func(context.Context, events.APIGatewayV2HTTPRe
 // escaping, as aws-lambda-go encodes a typed handler's result).
 // platform.Lambda serves it.
 //
-// It decodes only the fields a request is built from (event), not the
-// whole events.APIGatewayV2HTTPRequest: every string of the request
-// context is an allocation, on the path of every request, for fields no
-// handler reads. A payload that is not such an event is an error, as it
-// is for a typed handler.
+// It decodes only the fields a request is built from (decodeEvent), not
+// the whole events.APIGatewayV2HTTPRequest. A payload that is not such an
+// event is an error, as it is for a typed handler.
 func (s *Server) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	var ev event
-	if err := json.Unmarshal(payload, &ev); err != nil {
+	if err := decodeEvent(payload, &ev); err != nil {
 		return nil, err
 	}
 	res := s.serveEvent(ctx, &ev)
@@ -49,30 +47,6 @@ func (s *Server) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
-}
-
-// event is the part of an API Gateway HTTP API (payload v2) request
-// event that a request is built from; the field names are those of
-// events.APIGatewayV2HTTPRequest.
-type event struct {
-	RawPath         string            `json:"rawPath"`
-	RawQueryString  string            `json:"rawQueryString"`
-	Cookies         []string          `json:"cookies"`
-	Headers         map[string]string `json:"headers"`
-	RequestContext  eventContext      `json:"requestContext"`
-	Body            string            `json:"body"`
-	IsBase64Encoded bool              `json:"isBase64Encoded"`
-}
-
-type eventContext struct {
-	RequestID  string    `json:"requestId"`
-	DomainName string    `json:"domainName"`
-	HTTP       eventHTTP `json:"http"`
-}
-
-type eventHTTP struct {
-	Method   string `json:"method"`
-	SourceIP string `json:"sourceIp"`
 }
 
 // ServeEvent serves one API Gateway HTTP API (payload v2) request.
@@ -160,12 +134,17 @@ func requestOf(ctx context.Context, ev *event) (*http.Request, error) {
 	if rd == nil {
 		r.Body = http.NoBody
 	}
-	// One slice holds every header's value, rather than one slice each.
-	r.Header = make(http.Header, len(ev.Headers)+1)
-	values := make([]string, 0, len(ev.Headers))
-	for k, v := range ev.Headers {
-		values = append(values, v)
-		r.Header[canonicalHeaderKey(k)] = values[len(values)-1 : len(values) : len(values)]
+	if ev.header != nil {
+		r.Header = ev.header
+	} else {
+		// One slice holds every header's value, rather than one slice
+		// each.
+		r.Header = make(http.Header, len(ev.Headers)+1)
+		values := make([]string, 0, len(ev.Headers))
+		for k, v := range ev.Headers {
+			values = append(values, v)
+			r.Header[canonicalHeaderKey(k)] = values[len(values)-1 : len(values) : len(values)]
+		}
 	}
 	if len(ev.Cookies) > 0 {
 		r.Header.Set("Cookie", strings.Join(ev.Cookies, "; "))
@@ -178,28 +157,6 @@ func requestOf(ctx context.Context, ev *event) (*http.Request, error) {
 	}
 	r.RequestURI = target
 	return r, nil
-}
-
-// gatewayHeaders are the canonical forms of headers API Gateway sends
-// with every request (in lower case) that net/textproto does not know by
-// heart, so that canonicalising them allocates nothing.
-var gatewayHeaders = map[string]string{
-	"x-amzn-trace-id":   "X-Amzn-Trace-Id",
-	"x-forwarded-for":   "X-Forwarded-For",
-	"x-forwarded-port":  "X-Forwarded-Port",
-	"x-forwarded-proto": "X-Forwarded-Proto",
-	"x-request-id":      "X-Request-Id",
-	"sec-fetch-site":    "Sec-Fetch-Site",
-	"sec-fetch-mode":    "Sec-Fetch-Mode",
-	"sec-fetch-dest":    "Sec-Fetch-Dest",
-	"idempotency-key":   "Idempotency-Key",
-}
-
-func canonicalHeaderKey(k string) string {
-	if c, ok := gatewayHeaders[k]; ok {
-		return c
-	}
-	return http.CanonicalHeaderKey(k)
 }
 
 // eventWriter collects a response for API Gateway, up to what Lambda can
