@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,7 +207,7 @@ func BenchmarkWarmCachedRequest(b *testing.B) {
 	}
 	bare(200)
 
-	var count roundTrips
+	var count redisCount
 	trips := int64(-1)
 	if rc, ok := c.Backend().(interface{ Client() *redis.Client }); ok {
 		rc.Client().AddHook(&count)
@@ -226,23 +225,4 @@ func BenchmarkWarmCachedRequest(b *testing.B) {
 	fmt.Printf("warm_request_redis_get %.1f us\n", base/1000)
 	fmt.Printf("warm_request_cached_us %.1f us ratio=%.2f baseline=redis_get round_trips=%d\n", a/1000, ratio, trips)
 	b.ReportMetric(ratio, "ratio")
-}
-
-// roundTrips counts the commands and pipelines a go-redis client sends.
-type roundTrips struct{ n atomic.Int64 }
-
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		r.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		r.n.Add(1)
-		return next(ctx, cmds)
-	}
 }
