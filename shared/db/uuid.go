@@ -49,7 +49,8 @@ type uuidScan struct{ format int16 }
 
 func (p uuidScan) Scan(src []byte, dst any) error {
 	if src == nil {
-		return fmt.Errorf("cannot scan NULL into *uuid.UUID")
+		// As uuid.UUID's sql.Scanner does: NULL leaves it as it is.
+		return nil
 	}
 	u := dst.(*uuid.UUID)
 	if p.format == pgtype.BinaryFormatCode {
