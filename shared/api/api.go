@@ -304,15 +304,24 @@ func (s *Server) routeInfo(fn catalog.Function) func(huma.Context, func(huma.Con
 // again with its new expiry. The user's evaluated feature flags go in the
 // context.
 //
-// With ahead (ReadAhead) and sessions that can, the session entry and the
-// entries ahead names are read from the cache in one round trip first.
+// With ahead (ReadAhead) and sessions that can, the session entry (of the
+// Bearer token or the cookie) and the entries ahead names are read from
+// the cache in one round trip first. Reading ahead decides nothing:
+// authenticate checks the session (and a cookie request's origin) as
+// before.
 func (s *Server) authenticator(ahead func(huma.Context, uuid.UUID) []cache.Lookup) func(huma.Context, func(huma.Context)) {
 	ra, _ := s.auth.(ReadAheader)
 	if ahead == nil || ra == nil {
 		return s.authenticate
 	}
 	return func(ctx huma.Context, next func(huma.Context)) {
-		if token := bearer(ctx.Header("Authorization")); token != "" {
+		token := bearer(ctx.Header("Authorization"))
+		if token == "" {
+			if c, err := huma.ReadCookie(ctx, s.cookie.Name); err == nil {
+				token = c.Value
+			}
+		}
+		if token != "" {
 			hctx := ctx
 			if c := ra.ReadAhead(ctx.Context(), token, func(u uuid.UUID) []cache.Lookup { return ahead(hctx, u) }); c != ctx.Context() {
 				ctx = huma.WithContext(ctx, c)

@@ -305,6 +305,16 @@ func TestReadAheadAcrossInstances(t *testing.T) {
 	if n := countA.n.Load() - before; n != 1 {
 		t.Errorf("a cached GET made %d round trips to Redis, want 1", n)
 	}
+	// The web app's session cookie is read ahead too.
+	r := testkit.Request("GET", "/v1/contacts/"+id, "", nil)
+	r.Header.Set("Cookie", "crm_session="+token)
+	before = countA.n.Load()
+	if res := trA.Do(t, r); res.StatusCode != http.StatusOK {
+		t.Fatalf("A, by cookie: %d", res.StatusCode)
+	}
+	if n := countA.n.Load() - before; n != 1 {
+		t.Errorf("a cached GET by cookie made %d round trips to Redis, want 1", n)
+	}
 
 	res = trB.Do(t, testkit.Request("PATCH", "/v1/contacts/"+id, token, map[string]any{"name": "After"}))
 	if res.StatusCode != http.StatusOK {
