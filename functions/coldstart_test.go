@@ -1,6 +1,8 @@
 package functions_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,7 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/personalcrm/core/shared/catalog"
+	"github.com/personalcrm/core/shared/domain/contact"
+	"github.com/personalcrm/core/shared/testkit"
 )
 
 // coldStartRuns is how many times each binary is started.
@@ -291,4 +297,77 @@ func start(b *testing.B, bin string, env ...string) (time.Duration, string) {
 		b.Fatalf("%s never asked for an invocation:\n%s", bin, stderr.String())
 	}
 	return 0, ""
+}
+
+// coldRequestRuns is how many cold requests each side of
+// BenchmarkColdRequest makes.
+const coldRequestRuns = 15
+
+// BenchmarkColdRequest measures a cold request end to end: from the
+// invocation sent to a freshly started Lambda Runtime Interface Emulator,
+// which then execs the binary, to its response, for a real contacts-get
+// (init, the session lookup and the row, opening its database connection)
+// and for hello-db, an aws-lambda-go function that opens one pgx
+// connection and runs the same two queries (functions/testdata/hello-db).
+// The two alternate, against the same database, and each side's median is
+// printed with the ratio:
+//
+//	cold_request_ms 24.1 ms ratio=1.12 baseline=hello_db
+//
+// Run it with -benchtime=1x.
+func BenchmarkColdRequest(b *testing.B) {
+	database := testkit.NewDatabase(b)
+	pool := database.Pool(b)
+	userID, token := testkit.User(b, pool, "cold@example.com")
+	c, err := contact.NewService(pool).Create(context.Background(), userID, contact.Fields{Name: ptr("Ada Lovelace"), Email: ptr("ada@example.com")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "invoke", catalog.ContactsGet+".json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var fx fixture
+	replacer := strings.NewReplacer("{{token}}", token, "{{contactId}}", c.ID.String())
+	if err := json.Unmarshal([]byte(replacer.Replace(string(raw))), &fx); err != nil {
+		b.Fatal(err)
+	}
+	fn, ok := catalog.Lookup(catalog.ContactsGet)
+	if !ok {
+		b.Fatal("no contacts-get in the catalog")
+	}
+	bins := []struct{ name, bin string }{
+		{"hello_db", testkit.BuildLambda(b, "github.com/personalcrm/core/functions/testdata/hello-db")},
+		{catalog.ContactsGet, testkit.BuildLambda(b, "github.com/personalcrm/core/"+fn.Dir())},
+	}
+	env := func(name string) map[string]string {
+		return map[string]string{"AWS_LAMBDA_FUNCTION_NAME": name, "APP_ENV": "test", "DATABASE_URL": database.URL}
+	}
+	once := func(name, bin string) time.Duration {
+		l := testkit.RIE(b, bin, env(name))
+		defer l.Stop()
+		began := time.Now()
+		out := l.Invoke(b, fx.Event)
+		d := time.Since(began)
+		var res events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(out, &res); err != nil || res.StatusCode != http.StatusOK {
+			b.Fatalf("%s: %s\nlogs:\n%s", name, out, l.Logs())
+		}
+		return d
+	}
+	b.ResetTimer()
+	for range b.N {
+		times := map[string][]time.Duration{}
+		for r := range coldRequestRuns {
+			for i := range bins {
+				p := bins[(i+r)%len(bins)] // each goes first in turn
+				times[p.name] = append(times[p.name], once(p.name, p.bin))
+			}
+		}
+		base, fnTime := median(times["hello_db"]), median(times[catalog.ContactsGet])
+		ratio := float64(fnTime) / float64(base)
+		fmt.Printf("cold_request_hello_db %.1f ms\n", ms(base))
+		fmt.Printf("cold_request_ms %.1f ms ratio=%.2f baseline=hello_db function=%s\n", ms(fnTime), ratio, catalog.ContactsGet)
+		b.ReportMetric(ratio, "ratio")
+	}
 }

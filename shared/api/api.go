@@ -25,8 +25,10 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/google/uuid"
 
 	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/feature"
@@ -51,6 +53,24 @@ type Route struct {
 	// streamDoc documents a Stream's body (Streams).
 	streamDoc func(op *huma.Operation, reg huma.Registry)
 	register  func(s *Server, a huma.API, op huma.Operation)
+	// ahead names the cache entries the handler will read (ReadAhead).
+	ahead func(ctx huma.Context, userID uuid.UUID) []cache.Lookup
+}
+
+// ReadAhead names the cache entries a Signed route's handler reads for
+// user userID (from the request's path, say): when the server's sessions
+// can (ReadAheader), they are read in the same round trip as the session
+// entry, and the handler's GetOrLoad calls take them from the request's
+// context (cache.ReadAhead).
+func ReadAhead(f func(ctx huma.Context, userID uuid.UUID) []cache.Lookup) RouteOption {
+	return func(r *Route) { r.ahead = f }
+}
+
+// ReadAheader is an Authenticator that can read a request's cache entries
+// ahead, with its session entry, in one round trip
+// (auth.CachedSessions.ReadAhead).
+type ReadAheader interface {
+	ReadAhead(ctx context.Context, token string, more func(userID uuid.UUID) []cache.Lookup) context.Context
 }
 
 // RouteOption adjusts how a route is served and documented.
@@ -218,7 +238,7 @@ func (s *Server) add(r Route) {
 	}
 	if fn.Access == catalog.Signed {
 		op.Security = []map[string][]string{{"bearer": {}}, {"session": {}}}
-		op.Middlewares = append(op.Middlewares, s.authenticate)
+		op.Middlewares = append(op.Middlewares, s.authenticator(r.ahead))
 	} else {
 		// Public, said explicitly: a client sends no credentials.
 		op.Security = []map[string][]string{}
@@ -283,6 +303,34 @@ func (s *Server) routeInfo(fn catalog.Function) func(huma.Context, func(huma.Con
 // form posts, never Bearer tokens. A renewed session's cookie is sent
 // again with its new expiry. The user's evaluated feature flags go in the
 // context.
+//
+// With ahead (ReadAhead) and sessions that can, the session entry (of the
+// Bearer token or the cookie) and the entries ahead names are read from
+// the cache in one round trip first. Reading ahead decides nothing:
+// authenticate checks the session (and a cookie request's origin) as
+// before.
+func (s *Server) authenticator(ahead func(huma.Context, uuid.UUID) []cache.Lookup) func(huma.Context, func(huma.Context)) {
+	ra, _ := s.auth.(ReadAheader)
+	if ahead == nil || ra == nil {
+		return s.authenticate
+	}
+	return func(ctx huma.Context, next func(huma.Context)) {
+		token := bearer(ctx.Header("Authorization"))
+		if token == "" {
+			if c, err := huma.ReadCookie(ctx, s.cookie.Name); err == nil {
+				token = c.Value
+			}
+		}
+		if token != "" {
+			hctx := ctx
+			if c := ra.ReadAhead(ctx.Context(), token, func(u uuid.UUID) []cache.Lookup { return ahead(hctx, u) }); c != ctx.Context() {
+				ctx = huma.WithContext(ctx, c)
+			}
+		}
+		s.authenticate(ctx, next)
+	}
+}
+
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	token := bearer(ctx.Header("Authorization"))
 	fromCookie := false
@@ -309,12 +357,13 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	if fromCookie && p.Renewed {
 		ctx.AppendHeader("Set-Cookie", s.cookie.Set(token, p.ExpiresAt).String())
 	}
+	userID := p.UserID.String()
 	if info, ok := ctx.Context().Value(infoKey{}).(*reqInfo); ok {
-		info.userID = p.UserID.String()
+		info.userID = userID
 	}
 	c := auth.WithPrincipal(ctx.Context(), p)
 	c = feature.With(c, feature.Evaluate(s.gates, p.Features))
-	c = logging.WithAttrs(c, slog.String("user_id", p.UserID.String()))
+	c = logging.WithAttrs(c, slog.String("user_id", userID))
 	next(huma.WithContext(ctx, c))
 }
 

@@ -288,3 +288,33 @@ func TestRequestMetrics(t *testing.T) {
 		})
 	}
 }
+
+// TestInvoke: the runtime's payload is served as ServeEvent serves the
+// decoded event, and a payload that is not an event is an error.
+func TestInvoke(t *testing.T) {
+	s, _, _ := server(t)
+	ev := testkit.Event(t, testkit.Request("POST", "/v1/contacts/x", "", "{}"))
+	ev.Body = base64.StdEncoding.EncodeToString([]byte(`{"a": 1}`))
+	ev.IsBase64Encoded = true
+	ev.RequestContext.RequestID = "apigw-req-9"
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Invoke(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := s.ServeEvent(context.Background(), ev)
+	if got.StatusCode != 405 || got.StatusCode != want.StatusCode || got.Body != want.Body ||
+		got.Headers["X-Request-Id"] != "apigw-req-9" || got.Headers["Allow"] != want.Headers["Allow"] {
+		t.Errorf("Invoke gave %+v; ServeEvent %+v", got, want)
+	}
+	if _, err := s.Invoke(context.Background(), []byte(`[1]`)); err == nil {
+		t.Error("a payload that is not an event was served")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -16,15 +17,51 @@ import (
 )
 
 // LambdaHandler adapts the server to API Gateway HTTP API (payload v2)
-// events; platform.Lambda serves it.
+// events, typed as aws-lambda-go's events package has them.
 func (s *Server) LambdaHandler() func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		return s.ServeEvent(ctx, ev), nil
 	}
 }
 
+// Invoke implements aws-lambda-go's lambda.Handler: it serves one API
+// Gateway HTTP API (payload v2) event given as the runtime receives it,
+// and returns the response as the runtime sends it (JSON without HTML
+// escaping, as aws-lambda-go encodes a typed handler's result).
+// platform.Lambda serves it.
+//
+// It decodes only the fields a request is built from (decodeEvent), not
+// the whole events.APIGatewayV2HTTPRequest. A payload that is not such an
+// event is an error, as it is for a typed handler.
+func (s *Server) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev event
+	if err := decodeEvent(payload, &ev); err != nil {
+		return nil, err
+	}
+	res := s.serveEvent(ctx, &ev)
+	var out bytes.Buffer
+	out.Grow(len(res.Body) + 256)
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(res); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
 // ServeEvent serves one API Gateway HTTP API (payload v2) request.
 func (s *Server) ServeEvent(ctx context.Context, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	return s.serveEvent(ctx, &event{
+		RawPath: ev.RawPath, RawQueryString: ev.RawQueryString, Cookies: ev.Cookies, Headers: ev.Headers,
+		RequestContext: eventContext{
+			RequestID: ev.RequestContext.RequestID, DomainName: ev.RequestContext.DomainName,
+			HTTP: eventHTTP{Method: ev.RequestContext.HTTP.Method, SourceIP: ev.RequestContext.HTTP.SourceIP},
+		},
+		Body: ev.Body, IsBase64Encoded: ev.IsBase64Encoded,
+	})
+}
+
+func (s *Server) serveEvent(ctx context.Context, ev *event) events.APIGatewayV2HTTPResponse {
 	r, err := requestOf(ctx, ev)
 	if err != nil {
 		s.log.WarnContext(ctx, "bad event", "err", err)
@@ -60,14 +97,16 @@ const MaxEventPayload = 6 << 20
 // errResponseTooLarge stops a body that cannot fit in MaxEventPayload.
 var errResponseTooLarge = errors.New("response body over the Lambda payload limit")
 
-func requestOf(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Request, error) {
-	body := []byte(ev.Body)
+func requestOf(ctx context.Context, ev *event) (*http.Request, error) {
+	var body []byte
 	if ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(ev.Body)
 		if err != nil {
 			return nil, err
 		}
 		body = b
+	} else if ev.Body != "" {
+		body = []byte(ev.Body)
 	}
 	path := ev.RawPath
 	if path == "" {
@@ -84,12 +123,28 @@ func requestOf(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (*http.Re
 	if id := ev.RequestContext.RequestID; id != "" {
 		ctx = withRequestID(ctx, id)
 	}
-	r, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(body))
+	var rd io.Reader
+	if len(body) > 0 {
+		rd = bytes.NewReader(body)
+	}
+	r, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range ev.Headers {
-		r.Header[http.CanonicalHeaderKey(k)] = []string{v}
+	if rd == nil {
+		r.Body = http.NoBody
+	}
+	if ev.header != nil {
+		r.Header = ev.header
+	} else {
+		// One slice holds every header's value, rather than one slice
+		// each.
+		r.Header = make(http.Header, len(ev.Headers)+1)
+		values := make([]string, 0, len(ev.Headers))
+		for k, v := range ev.Headers {
+			values = append(values, v)
+			r.Header[canonicalHeaderKey(k)] = values[len(values)-1 : len(values) : len(values)]
+		}
 	}
 	if len(ev.Cookies) > 0 {
 		r.Header.Set("Cookie", strings.Join(ev.Cookies, "; "))

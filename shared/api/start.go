@@ -14,5 +14,5 @@ func (r Route) Lambda(app *platform.App) any {
 	if app.Limiter != nil {
 		o.Limiter = app.Limiter
 	}
-	return NewServer(o, r).LambdaHandler()
+	return NewServer(o, r)
 }

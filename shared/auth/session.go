@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -174,7 +175,10 @@ func (s *Sessions) Resolve(ctx context.Context, token string) (Principal, error)
 		return Principal{}, errNoSession
 	}
 	var p Principal
-	var features map[string]any
+	// users.features raw: most users have none ({}), and decoding an
+	// empty object through pgx's JSON plan costs a map and a plan each
+	// request.
+	var features []byte
 	var stale bool
 	err := s.db.QueryRow(ctx, `select s.id, s.user_id, least(s.expires_at, s.created_at + $3::interval), u.features,
 			s.last_used_at < now() - $2::interval
@@ -187,11 +191,8 @@ func (s *Sessions) Resolve(ctx context.Context, token string) (Principal, error)
 	if err != nil {
 		return Principal{}, fmt.Errorf("resolve session: %w", db.Err(err, "session"))
 	}
-	p.Features = make(map[string]bool, len(features))
-	for k, v := range features {
-		if on, ok := v.(bool); ok {
-			p.Features[k] = on
-		}
+	if p.Features, err = userFeatures(features); err != nil {
+		return Principal{}, fmt.Errorf("resolve session: %w", err)
 	}
 	if stale {
 		// The condition repeats the check so that concurrent requests
@@ -211,6 +212,25 @@ func (s *Sessions) Resolve(ctx context.Context, token string) (Principal, error)
 		}
 	}
 	return p, nil
+}
+
+// userFeatures reads users.features: its boolean settings (others are
+// ignored), nil for none.
+func userFeatures(raw []byte) (map[string]bool, error) {
+	if len(raw) == 0 || string(raw) == "{}" || string(raw) == "null" {
+		return nil, nil
+	}
+	var all map[string]any
+	if err := json.Unmarshal(raw, &all); err != nil {
+		return nil, fmt.Errorf("user features: %w", err)
+	}
+	out := make(map[string]bool, len(all))
+	for k, v := range all {
+		if on, ok := v.(bool); ok {
+			out[k] = on
+		}
+	}
+	return out, nil
 }
 
 // List returns the user's live sessions, newest first (at most 100).

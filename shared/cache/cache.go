@@ -343,6 +343,7 @@ func (c *Cache) Invalidate(ctx context.Context, s Scope) {
 	if c == nil || !s.versioned() {
 		return
 	}
+	c.forgetAhead(ctx)
 	key := c.versionKey(s)
 	if !c.call(ctx, "invalidate", func(ctx context.Context) error {
 		return c.b.Set(ctx, key, newStamp(), versionTTL)
@@ -359,6 +360,7 @@ func (c *Cache) Drop(ctx context.Context, s Scope) {
 	if c == nil || !s.versioned() {
 		return
 	}
+	c.forgetAhead(ctx)
 	key := c.versionKey(s)
 	if !c.call(ctx, "drop", func(ctx context.Context) error { return c.b.Delete(ctx, key) }) {
 		c.addPending(key, false)
@@ -371,6 +373,7 @@ func (c *Cache) Delete(ctx context.Context, s Scope, key string) {
 	if c == nil {
 		return
 	}
+	c.forgetAhead(ctx)
 	k := c.dataKey(s, key)
 	if !c.call(ctx, "delete", func(ctx context.Context) error { return c.b.Delete(ctx, k) }) {
 		c.addPending(k, false)

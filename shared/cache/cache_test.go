@@ -518,3 +518,44 @@ func TestNilCacheLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadAhead: entries read ahead are served once, to the request whose
+// context carries them, and not after that request wrote to the cache.
+func TestReadAhead(t *testing.T) {
+	ctx := context.Background()
+	c := cache.New(cache.NewMemory(0), cache.Options{})
+	s := cache.Scope{Name: "things", Owner: "u1"}
+	loads := 0
+	load := func(v string) func(context.Context) (string, error) {
+		return func(context.Context) (string, error) { loads++; return v, nil }
+	}
+	get := func(ctx context.Context, v string) string {
+		got, err := cache.GetOrLoad(ctx, c, s, "k", time.Minute, load(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	get(ctx, "one") // creates the version
+	get(ctx, "one") // stores the entry
+	rctx := c.ReadAhead(ctx, cache.Lookup{Scope: s, Key: "k"})
+	c.Invalidate(ctx, s) // another request's write, after the read ahead
+	if got := get(rctx, "two"); got != "one" {
+		t.Errorf("read ahead: %q, want the value read ahead", got)
+	}
+	if got := get(rctx, "two"); got != "two" {
+		t.Errorf("second read in the request: %q, want it read again", got)
+	}
+
+	get(ctx, "three")
+	rctx = c.ReadAhead(ctx, cache.Lookup{Scope: s, Key: "k"})
+	c.Invalidate(rctx, s) // the request's own write
+	before := loads
+	get(rctx, "four")
+	if loads == before {
+		t.Error("a value read ahead was served after the request's own write")
+	}
+	if c2 := (*cache.Cache)(nil).ReadAhead(ctx); c2 != ctx {
+		t.Error("a nil cache changed the context")
+	}
+}

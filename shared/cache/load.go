@@ -24,11 +24,13 @@ func GetOrLoad[T any](ctx context.Context, c *Cache, s Scope, key string, ttl ti
 	if s.versioned() {
 		keys = []string{c.versionKey(s), dk}
 	}
-	var vals [][]byte
-	reachable := c.call(ctx, "get", func(ctx context.Context) (err error) {
-		vals, err = c.b.Get(ctx, keys...)
-		return err
-	})
+	vals, reachable := c.takeAhead(ctx, dk)
+	if !reachable {
+		reachable = c.call(ctx, "get", func(ctx context.Context) (err error) {
+			vals, err = c.b.Get(ctx, keys...)
+			return err
+		})
+	}
 	if !reachable {
 		// Skipped or failed: the request goes on as if there were no
 		// cache, and does not try it again.

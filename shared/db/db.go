@@ -99,6 +99,10 @@ func Open(ctx context.Context, url string, o Options) (*Pool, error) {
 	cfg.PrepareConn = func(_ context.Context, c *pgx.Conn) (bool, error) {
 		return alive(c), nil
 	}
+	cfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		registerUUID(c.TypeMap())
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)

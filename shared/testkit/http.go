@@ -27,6 +27,12 @@ type EventServer interface {
 	ServeEvent(ctx context.Context, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse
 }
 
+// invoker is aws-lambda-go's lambda.Handler, which an EventServer that
+// decodes the runtime's payload itself implements.
+type invoker interface {
+	Invoke(ctx context.Context, payload []byte) ([]byte, error)
+}
+
 // Transport sends a request to a server the way one of its transports does.
 type Transport struct {
 	Name string
@@ -34,7 +40,8 @@ type Transport struct {
 }
 
 // Transports are net/http and API Gateway HTTP API (payload v2), so one
-// test table runs against both.
+// test table runs against both. The second goes through the server's
+// Invoke when it has one, as the Lambda runtime does.
 func Transports(s EventServer) []Transport {
 	return []Transport{
 		{Name: "http", Do: func(t testing.TB, r *http.Request) *http.Response {
@@ -48,6 +55,19 @@ func Transports(s EventServer) []Transport {
 			raw, err := json.Marshal(ev)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if inv, ok := s.(invoker); ok {
+				// The payload as the runtime hands it over, and the
+				// response as the runtime sends it back.
+				out, err := inv.Invoke(r.Context(), raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var res events.APIGatewayV2HTTPResponse
+				if err := json.Unmarshal(out, &res); err != nil {
+					t.Fatal(err)
+				}
+				return Response(t, res)
 			}
 			var decoded events.APIGatewayV2HTTPRequest
 			if err := json.Unmarshal(raw, &decoded); err != nil {

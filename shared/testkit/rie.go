@@ -170,6 +170,10 @@ func (l *Lambda) stop() {
 	}
 }
 
+// Stop stops the emulator and the function before the test ends (it is
+// stopped then anyway).
+func (l *Lambda) Stop() { l.stop() }
+
 // Logs returns everything the emulator and the function have written so
 // far: the emulator's own lines, START/END/REPORT lines per invocation, and
 // the function's stdout and stderr.

@@ -2,14 +2,17 @@ package contacts_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/personalcrm/core/functions/routes/contacts"
 	"github.com/personalcrm/core/shared/api"
@@ -255,4 +258,96 @@ func TestRedisKilledMidTest(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	read("redis back", "Katherine Johnson")
+}
+
+// TestReadAheadAcrossInstances: two servers with their own Redis clients
+// on one Redis, as two Lambda instances are. A cached GET in instance A
+// reads the session and the contact in one round trip, and still never
+// serves a contact changed, or a session revoked, through instance B once
+// B's write has returned.
+func TestReadAheadAcrossInstances(t *testing.T) {
+	pool := testkit.DB(t)
+	prefix := testkit.RedisPrefix(t)
+	open := func() (*cache.Cache, *redisCount) {
+		b, err := cache.NewRedis(testkit.RedisURL(), cache.RedisOptions{Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := &redisCount{}
+		b.Client().AddHook(count)
+		c := cache.New(b, cache.Options{Prefix: prefix})
+		t.Cleanup(func() { c.Close() })
+		return c, count
+	}
+	cacheA, countA := open()
+	cacheB, _ := open()
+	secret := auth.CacheOptions{Secret: []byte("test-auth-secret-of-at-least-32-characters")}
+	sessionsB := auth.NewCachedSessions(auth.NewSessions(pool), cacheB, secret)
+	a, b := cachedServer(t, pool, cacheA), cachedServer(t, pool, cacheB)
+	userID, token := testkit.User(t, pool, "two-instances@example.com")
+	trA, trB := testkit.Transports(a)[1], testkit.Transports(b)[1]
+
+	res := trB.Do(t, testkit.Request("POST", "/v1/contacts", token, map[string]any{"name": "Before"}))
+	var created contacts.Contact
+	if raw := testkit.ReadJSON(t, res, &created); res.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.StatusCode, raw)
+	}
+	id := created.ID.String()
+	for range 3 { // fill the cache; A learns whose the token is
+		if code, c := getContact(t, trA, token, id); code != http.StatusOK || *c.Name != "Before" {
+			t.Fatalf("A: %d %v", code, c.Name)
+		}
+	}
+	before := countA.n.Load()
+	if code, _ := getContact(t, trA, token, id); code != http.StatusOK {
+		t.Fatalf("A: %d", code)
+	}
+	if n := countA.n.Load() - before; n != 1 {
+		t.Errorf("a cached GET made %d round trips to Redis, want 1", n)
+	}
+	// The web app's session cookie is read ahead too.
+	r := testkit.Request("GET", "/v1/contacts/"+id, "", nil)
+	r.Header.Set("Cookie", "crm_session="+token)
+	before = countA.n.Load()
+	if res := trA.Do(t, r); res.StatusCode != http.StatusOK {
+		t.Fatalf("A, by cookie: %d", res.StatusCode)
+	}
+	if n := countA.n.Load() - before; n != 1 {
+		t.Errorf("a cached GET by cookie made %d round trips to Redis, want 1", n)
+	}
+
+	res = trB.Do(t, testkit.Request("PATCH", "/v1/contacts/"+id, token, map[string]any{"name": "After"}))
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("B: update: %d", res.StatusCode)
+	}
+	if code, c := getContact(t, trA, token, id); code != http.StatusOK || c.Name == nil || *c.Name != "After" {
+		t.Fatalf("A after B's update: %d %v, want After", code, c.Name)
+	}
+
+	if _, err := sessionsB.RevokeAll(t.Context(), userID); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := getContact(t, trA, token, id); code != http.StatusUnauthorized {
+		t.Fatalf("A after B revoked the session: %d, want 401", code)
+	}
+}
+
+// redisCount counts the commands and pipelines a go-redis client sends:
+// its round trips.
+type redisCount struct{ n atomic.Int64 }
+
+func (r *redisCount) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *redisCount) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (r *redisCount) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
+	}
 }

@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/google/uuid"
 
 	"github.com/personalcrm/core/functions/routes/jobs"
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/auth"
+	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/errs"
@@ -79,6 +81,24 @@ func Get(svc Getter) api.Route {
 			return nil, err
 		}
 		return &ContactOutput{Body: toContact(c)}, nil
+	}, readAhead(svc))
+}
+
+// readAhead has the session check read the contact's cache entry in the
+// same round trip as the session's, when svc caches.
+func readAhead(svc Getter) api.RouteOption {
+	l, ok := svc.(interface {
+		GetLookup(userID, id uuid.UUID) cache.Lookup
+	})
+	if !ok {
+		return func(*api.Route) {}
+	}
+	return api.ReadAhead(func(ctx huma.Context, userID uuid.UUID) []cache.Lookup {
+		id, err := uuid.Parse(ctx.Param("id"))
+		if err != nil {
+			return nil
+		}
+		return []cache.Lookup{l.GetLookup(userID, id)}
 	})
 }
 

@@ -189,6 +189,12 @@ func conflictOnEmail(err error) error {
 	return err
 }
 
+// GetLookup names the cache entry Get reads for the user's contact id,
+// for reading it ahead (cache.ReadAhead).
+func (s *Service) GetLookup(userID, id uuid.UUID) cache.Lookup {
+	return cache.Lookup{Scope: scope(userID), Key: cache.Key("get", id)}
+}
+
 // Get returns the user's contact id. Errors: NotFound.
 func (s *Service) Get(ctx context.Context, userID, id uuid.UUID) (Contact, error) {
 	return cache.GetOrLoad(ctx, s.cache, scope(userID), cache.Key("get", id), CacheTTL, func(ctx context.Context) (Contact, error) {
