@@ -12,7 +12,7 @@ import (
 // dev's budget is what the stage needs with both kept.
 const (
 	prodIdleBudget = 150.0
-	devIdleBudget  = 66.0
+	devIdleBudget  = 70.0
 	devIdleGoal    = 30.0
 )
 

@@ -110,6 +110,8 @@ func fixtureCatalog() ([]catalog.Function, []catalog.Schedule) {
 			MaxAttempts: 3, BatchSize: 25, Uses: []catalog.Resource{catalog.Database, catalog.Cache}},
 		{Name: "ai-analysis", Kind: catalog.Job, MemoryMB: 1024, Timeout: 5 * time.Minute,
 			MaxAttempts: 2, BatchSize: 1, Uses: []catalog.Resource{catalog.OpenAI}},
+		{Name: "calendar-sync", Kind: catalog.Job, MemoryMB: 512, Timeout: 2 * time.Minute, MaxConcurrency: 1,
+			MaxAttempts: 5, BatchSize: 1, Uses: []catalog.Resource{catalog.Database, catalog.Google, catalog.TokenKeys}},
 		{Name: "migrate", Kind: catalog.Op, MemoryMB: 256, Timeout: 5 * time.Minute,
 			Uses: []catalog.Resource{catalog.Database}},
 		{Name: "outbox-relay", Kind: catalog.Op, MemoryMB: 256, Timeout: time.Minute, MaxConcurrency: 1,
