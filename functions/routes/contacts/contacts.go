@@ -32,7 +32,7 @@ type Contact struct {
 	LastInteractionAt  *time.Time `json:"lastInteractionAt" nullable:"true" doc:"When the latest of those emails was sent or meetings started"`
 	FirstInteractionAt *time.Time `json:"firstInteractionAt" nullable:"true" doc:"When the earliest of those emails was sent or meetings started"`
 	EmailsSent         int        `json:"emailsSent" doc:"Emails the user sent the contact (in the user's Sent mail, the contact not their sender)"`
-	EmailsReceived     int        `json:"emailsReceived" doc:"Emails the user received from the contact (not in Sent mail, the contact their sender)"`
+	EmailsReceived     int        `json:"emailsReceived" doc:"The other emails with the contact: those it wrote, or was copied on, that the user received"`
 	Meetings           int        `json:"meetings" doc:"Meetings held with the contact"`
 	MeetingsLast90Days int        `json:"meetingsLast90Days" doc:"Of those, the meetings that started in the last 90 days"`
 	CreatedAt          time.Time  `json:"createdAt"`

@@ -1,7 +1,7 @@
 -- The figures of a relationship, kept on each contact by the code that
 -- links it to mail and meetings: when it began, how many emails the user
--- sent the contact and received from them, and how many meetings were
--- held with them. Meetings of the last days depend on the time of
+-- sent the contact and the other emails with them (received), as the
+-- timeline tells them apart, and how many meetings were held with them. Meetings of the last days depend on the time of
 -- reading and are counted then, from event_contacts.
 
 -- +goose Up
@@ -19,7 +19,7 @@ update contacts c set
     emails_sent = (select count(*) from email_contacts ec join emails e on e.id = ec.email_id
         where ec.contact_id = c.id and 'SENT' = any(e.labels) and ec.role <> 'from'),
     emails_received = (select count(*) from email_contacts ec join emails e on e.id = ec.email_id
-        where ec.contact_id = c.id and not ('SENT' = any(e.labels)) and ec.role = 'from'),
+        where ec.contact_id = c.id and not ('SENT' = any(e.labels) and ec.role <> 'from')),
     meetings = (select count(*) from event_contacts ev where ev.contact_id = c.id)
 where c.interaction_count > 0;
 

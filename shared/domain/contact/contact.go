@@ -32,9 +32,10 @@ type Contact struct {
 	// FirstInteractionAt is the time of the earliest email or meeting.
 	FirstInteractionAt *time.Time `db:"first_interaction_at"`
 	// EmailsSent counts the emails the user sent the contact (labelled
-	// SENT, the contact not their sender); EmailsReceived those the user
-	// received from the contact (not SENT, the contact their sender);
-	// Meetings the meetings held with the contact.
+	// SENT, the contact not their sender); EmailsReceived the other emails
+	// with the contact, as the timeline tells them apart (Sent, Received):
+	// together they are the emails of InteractionCount. Meetings counts
+	// the meetings held with the contact.
 	EmailsSent     int `db:"emails_sent"`
 	EmailsReceived int `db:"emails_received"`
 	Meetings       int `db:"meetings"`

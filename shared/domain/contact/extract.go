@@ -108,7 +108,7 @@ func (s *Service) RecordInteraction(ctx context.Context, userID uuid.UUID, in In
 			last_interaction_at = greatest(last_interaction_at, $5),
 			first_interaction_at = least(first_interaction_at, $5),
 			emails_sent = emails_sent + (l.sent and l.role <> 'from')::int,
-			emails_received = emails_received + (not l.sent and l.role = 'from')::int
+			emails_received = emails_received + (not (l.sent and l.role <> 'from'))::int
 		from (select linked.contact_id, linked.role,
 				coalesce((select 'SENT' = any(e.labels) from emails e where e.id = $2), false) as sent
 			from linked) l

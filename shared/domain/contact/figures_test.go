@@ -53,7 +53,8 @@ func TestFiguresExact(t *testing.T) {
 	}
 	p := func(email, role string) contact.Participant { return contact.Participant{Email: email, Role: role} }
 	// Sent by the user to Ada, copying Bob; received from Ada; received
-	// from Bob, copying Ada.
+	// from Bob, copying Ada. The user's own address is in their sent
+	// mail as its sender: for it, that email counts as received.
 	sent := contact.Interaction{EmailID: mail(day, []string{"SENT"}), At: day,
 		Participants: []contact.Participant{p("me@example.com", "from"), p("ada@example.com", "to"), p("bob@example.com", "cc")}}
 	fromAda := contact.Interaction{EmailID: mail(day.Add(24*time.Hour), []string{"INBOX"}), At: day.Add(24 * time.Hour),
@@ -70,9 +71,9 @@ func TestFiguresExact(t *testing.T) {
 	}
 	at := func(t time.Time) *time.Time { return &t }
 	want := map[string]figures{
-		"ada@example.com": {Count: 3, Sent: 1, Received: 1, First: at(day), Last: at(day.Add(48 * time.Hour))},
+		"ada@example.com": {Count: 3, Sent: 1, Received: 2, First: at(day), Last: at(day.Add(48 * time.Hour))},
 		"bob@example.com": {Count: 2, Sent: 1, Received: 1, First: at(day), Last: at(day.Add(48 * time.Hour))},
-		"me@example.com":  {Count: 2, Received: 0, First: at(day), Last: at(day.Add(24 * time.Hour))},
+		"me@example.com":  {Count: 2, Received: 2, First: at(day), Last: at(day.Add(24 * time.Hour))},
 	}
 	check := func(stage string) {
 		t.Helper()
@@ -134,7 +135,7 @@ func TestFiguresExact(t *testing.T) {
 		}
 	}
 	recount("met", 1)
-	want["ada@example.com"] = figures{Count: 5, Sent: 1, Received: 1, Meetings: 2, Recent: 1, First: at(day), Last: at(now.AddDate(0, 0, -10))}
+	want["ada@example.com"] = figures{Count: 5, Sent: 1, Received: 2, Meetings: 2, Recent: 1, First: at(day), Last: at(now.AddDate(0, 0, -10))}
 	check("met")
 
 	// The email from Ada goes, then the recent meeting.
@@ -142,14 +143,14 @@ func TestFiguresExact(t *testing.T) {
 		t.Fatal(err)
 	}
 	recount("email deleted", 2)
-	want["ada@example.com"] = figures{Count: 4, Sent: 1, Meetings: 2, Recent: 1, First: at(day), Last: at(now.AddDate(0, 0, -10))}
-	want["me@example.com"] = figures{Count: 1, First: at(day), Last: at(day)}
+	want["ada@example.com"] = figures{Count: 4, Sent: 1, Received: 1, Meetings: 2, Recent: 1, First: at(day), Last: at(now.AddDate(0, 0, -10))}
+	want["me@example.com"] = figures{Count: 1, Received: 1, First: at(day), Last: at(day)}
 	check("email deleted")
 	if _, err := pool.Exec(ctx, `delete from calendar_events where id = $1`, events[0]); err != nil {
 		t.Fatal(err)
 	}
 	recount("meeting deleted", 1)
-	want["ada@example.com"] = figures{Count: 3, Sent: 1, Meetings: 1, First: at(day), Last: at(now.AddDate(0, 0, -200))}
+	want["ada@example.com"] = figures{Count: 3, Sent: 1, Received: 1, Meetings: 1, First: at(day), Last: at(now.AddDate(0, 0, -200))}
 	check("meeting deleted")
 
 	// Bob goes: the others keep their figures.

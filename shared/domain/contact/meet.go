@@ -115,7 +115,7 @@ func (s *Service) Recount(ctx context.Context, q db.Querier, userID uuid.UUID, i
 			from contacts c
 			cross join lateral (select count(*) as n, min(e.sort_at) as first, max(e.sort_at) as last,
 					count(*) filter (where 'SENT' = any(e.labels) and ec.role <> 'from') as sent,
-					count(*) filter (where not ('SENT' = any(e.labels)) and ec.role = 'from') as received
+					count(*) filter (where not ('SENT' = any(e.labels) and ec.role <> 'from')) as received
 				from email_contacts ec join emails e on e.id = ec.email_id where ec.contact_id = c.id) m
 			cross join lateral (select count(*) as n, min(ev.starts_at) as first, max(ev.starts_at) as last
 				from event_contacts ev where ev.contact_id = c.id) v

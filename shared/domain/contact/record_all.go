@@ -97,7 +97,7 @@ func (s *Service) RecordInteractions(ctx context.Context, userID uuid.UUID, ins 
 				emails_received = emails_received + l.received
 			from (select linked.contact_id, count(*) as n, max(a.at) as last, min(a.at) as first,
 					count(*) filter (where x.sent and linked.role <> 'from') as sent,
-					count(*) filter (where not x.sent and linked.role = 'from') as received
+					count(*) filter (where not (x.sent and linked.role <> 'from')) as received
 				from linked join unnest($5::uuid[], $6::timestamptz[]) as a(eid, at) on a.eid = linked.email_id
 				cross join lateral (select coalesce((select 'SENT' = any(e.labels) from emails e where e.id = linked.email_id), false) as sent) x
 				group by linked.contact_id) l
