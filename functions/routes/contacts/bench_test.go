@@ -80,10 +80,10 @@ func BenchmarkWarmRequest(b *testing.B) {
 				b.Fatal(err)
 			}
 			var r contact.Contact
-			err = pool.QueryRow(ctx, "select "+cols+" from contacts where user_id = $1 and id = $2", uid, c.ID).Scan(
+			err = pool.QueryRow(ctx, "select "+cols+", (select count(*)::integer from event_contacts ev where ev.contact_id = c.id and ev.starts_at >= now() - interval '90 days') from contacts c where user_id = $1 and id = $2", uid, c.ID).Scan(
 				&r.ID, &r.UserID, &r.Email, &r.Name, &r.Company, &r.JobTitle, &r.Phone, &r.Notes,
-				&r.InteractionCount, &r.LastInteractionAt, &r.CreatedAt, &r.UpdatedAt, &r.SortKey,
-				&r.PhotoURL, &r.EnrichedAt, &r.EnrichedFrom, &r.EnrichmentMatched)
+				&r.InteractionCount, &r.LastInteractionAt, &r.FirstInteractionAt, &r.EmailsSent, &r.EmailsReceived, &r.Meetings, &r.CreatedAt, &r.UpdatedAt, &r.SortKey,
+				&r.PhotoURL, &r.EnrichedAt, &r.EnrichedFrom, &r.EnrichmentMatched, &r.MeetingsLast90Days)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -23,21 +23,26 @@ import (
 
 // Contact is a contact on the wire.
 type Contact struct {
-	ID                uuid.UUID  `json:"id" format:"uuid"`
-	Email             *string    `json:"email" nullable:"true" format:"email"`
-	Name              *string    `json:"name" nullable:"true"`
-	Company           *string    `json:"company" nullable:"true"`
-	JobTitle          *string    `json:"jobTitle" nullable:"true"`
-	Phone             *string    `json:"phone" nullable:"true"`
-	Notes             *string    `json:"notes" nullable:"true"`
-	InteractionCount  int        `json:"interactionCount" doc:"Emails exchanged with this contact"`
-	LastInteractionAt *time.Time `json:"lastInteractionAt" nullable:"true" doc:"When the latest of those emails was sent"`
-	CreatedAt         time.Time  `json:"createdAt"`
-	UpdatedAt         time.Time  `json:"updatedAt"`
-	PhotoURL          *string    `json:"photoUrl" nullable:"true" doc:"A picture of the person, found by enrichment"`
-	EnrichedAt        *time.Time `json:"enrichedAt" nullable:"true" doc:"When enrichment last changed the contact; null before any"`
-	EnrichedFrom      *string    `json:"enrichedFrom" nullable:"true" doc:"Where that enrichment looked the contact up"`
-	EnrichmentMatched *bool      `json:"enrichmentMatched" nullable:"true" doc:"Whether that source knew the person"`
+	ID                 uuid.UUID  `json:"id" format:"uuid"`
+	Email              *string    `json:"email" nullable:"true" format:"email"`
+	Name               *string    `json:"name" nullable:"true"`
+	Company            *string    `json:"company" nullable:"true"`
+	JobTitle           *string    `json:"jobTitle" nullable:"true"`
+	Phone              *string    `json:"phone" nullable:"true"`
+	Notes              *string    `json:"notes" nullable:"true"`
+	InteractionCount   int        `json:"interactionCount" doc:"Emails exchanged and meetings held with this contact"`
+	LastInteractionAt  *time.Time `json:"lastInteractionAt" nullable:"true" doc:"When the latest of those emails was sent or meetings started"`
+	FirstInteractionAt *time.Time `json:"firstInteractionAt" nullable:"true" doc:"When the earliest of those emails was sent or meetings started"`
+	EmailsSent         int        `json:"emailsSent" doc:"Emails the user sent the contact (in the user's Sent mail, the contact not their sender)"`
+	EmailsReceived     int        `json:"emailsReceived" doc:"The other emails with the contact: those it wrote, or was copied on, that the user received"`
+	Meetings           int        `json:"meetings" doc:"Meetings held with the contact"`
+	MeetingsLast90Days int        `json:"meetingsLast90Days" doc:"Of those, the meetings that started in the last 90 days"`
+	CreatedAt          time.Time  `json:"createdAt"`
+	UpdatedAt          time.Time  `json:"updatedAt"`
+	PhotoURL           *string    `json:"photoUrl" nullable:"true" doc:"A picture of the person, found by enrichment"`
+	EnrichedAt         *time.Time `json:"enrichedAt" nullable:"true" doc:"When enrichment last changed the contact; null before any"`
+	EnrichedFrom       *string    `json:"enrichedFrom" nullable:"true" doc:"Where that enrichment looked the contact up"`
+	EnrichmentMatched  *bool      `json:"enrichmentMatched" nullable:"true" doc:"Whether that source knew the person"`
 }
 
 func toContact(c contact.Contact) Contact {
@@ -47,10 +52,8 @@ func toContact(c contact.Contact) Contact {
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 		PhotoURL: c.PhotoURL, EnrichedAt: api.UTC(c.EnrichedAt), EnrichedFrom: c.EnrichedFrom, EnrichmentMatched: c.EnrichmentMatched,
 	}
-	if c.LastInteractionAt != nil {
-		t := c.LastInteractionAt.UTC()
-		out.LastInteractionAt = &t
-	}
+	out.LastInteractionAt, out.FirstInteractionAt = api.UTC(c.LastInteractionAt), api.UTC(c.FirstInteractionAt)
+	out.EmailsSent, out.EmailsReceived, out.Meetings, out.MeetingsLast90Days = c.EmailsSent, c.EmailsReceived, c.Meetings, c.MeetingsLast90Days
 	return out
 }
 
@@ -199,12 +202,14 @@ func Delete(svc Deleter) api.Route {
 
 // ListInput selects a page of contacts.
 type ListInput struct {
-	Q      string `query:"q" maxLength:"200" doc:"Matches name, email or company, anywhere, case-insensitively"`
-	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Contacts per page"`
-	Cursor string `query:"cursor" maxLength:"512" doc:"nextCursor of the previous page"`
+	Q        string `query:"q" maxLength:"200" doc:"Matches name, email or company, anywhere, case-insensitively"`
+	Sort     string `query:"sort" enum:"name,lastInteraction,lastInteractionAsc" doc:"Order: name (the default), lastInteraction (most recent first) or lastInteractionAsc (longest ago first). The orders by last interaction leave out contacts without any interaction."`
+	QuietFor int    `query:"quietFor" minimum:"1" maximum:"3650" doc:"Only contacts with at least one interaction, the last more than this many days ago; sorted lastInteractionAsc unless sort says otherwise"`
+	Limit    int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"Contacts per page"`
+	Cursor   string `query:"cursor" maxLength:"512" doc:"nextCursor of the previous page, with the same sort"`
 }
 
-// ContactPage is a page of contacts in name order.
+// ContactPage is a page of contacts in the order asked for.
 type ContactPage struct {
 	Items      []Contact `json:"items"`
 	NextCursor *string   `json:"nextCursor" nullable:"true" doc:"Pass as cursor for the next page; null on the last page"`
@@ -227,7 +232,7 @@ func List(svc Lister) api.Route {
 		if err != nil {
 			return nil, err
 		}
-		q := contact.Query{Search: in.Q, Limit: in.Limit}
+		q := contact.Query{Search: in.Q, Sort: in.Sort, QuietFor: in.QuietFor, Limit: in.Limit}
 		if in.Cursor != "" {
 			var c contact.Cursor
 			if err := api.DecodeCursor(in.Cursor, &c); err != nil {

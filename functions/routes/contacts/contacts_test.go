@@ -8,6 +8,7 @@ import (
 	"path"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
@@ -194,6 +195,9 @@ func TestBadInput(t *testing.T) {
 	existing := create(t, tr[0], f.server, f.alice, map[string]any{"name": "Existing", "email": "existing@example.com"})
 	id := existing.ID.String()
 	big := `{"name": "` + strings.Repeat("x", api.DefaultMaxBody) + `"}`
+	when := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	nameCursor := api.EncodeCursor(contact.Cursor{Sort: contact.SortName, SortKey: "existing", ID: existing.ID})
+	descCursor := api.EncodeCursor(contact.Cursor{Sort: contact.SortLastInteraction, At: &when, ID: existing.ID})
 
 	tests := []struct {
 		name        string
@@ -224,6 +228,16 @@ func TestBadInput(t *testing.T) {
 		{"limit zero", "GET", "/v1/contacts?limit=0", "", "", 400, "VALIDATION_ERROR", []string{"limit"}},
 		{"limit too big", "GET", "/v1/contacts?limit=101", "", "", 400, "VALIDATION_ERROR", []string{"limit"}},
 		{"limit not a number", "GET", "/v1/contacts?limit=ten", "", "", 400, "VALIDATION_ERROR", []string{"limit"}},
+		{"unknown sort", "GET", "/v1/contacts?sort=age", "", "", 400, "VALIDATION_ERROR", []string{"sort"}},
+		{"quiet for zero days", "GET", "/v1/contacts?quietFor=0", "", "", 400, "VALIDATION_ERROR", []string{"quietFor"}},
+		{"quiet for too long", "GET", "/v1/contacts?quietFor=3651", "", "", 400, "VALIDATION_ERROR", []string{"quietFor"}},
+		{"quiet for not a number", "GET", "/v1/contacts?quietFor=ten", "", "", 400, "VALIDATION_ERROR", []string{"quietFor"}},
+		{"bad sort and quiet for", "GET", "/v1/contacts?sort=x&quietFor=-1", "", "", 400, "VALIDATION_ERROR", []string{"sort", "quietFor"}},
+		{"name cursor by last interaction", "GET", "/v1/contacts?sort=lastInteraction&cursor=" + nameCursor, "", "", 400, "VALIDATION_ERROR", []string{"cursor"}},
+		{"descending cursor ascending", "GET", "/v1/contacts?sort=lastInteractionAsc&cursor=" + descCursor, "", "", 400, "VALIDATION_ERROR", []string{"cursor"}},
+		{"last interaction cursor by name", "GET", "/v1/contacts?cursor=" + descCursor, "", "", 400, "VALIDATION_ERROR", []string{"cursor"}},
+		{"quiet for with a name cursor", "GET", "/v1/contacts?quietFor=30&cursor=" + nameCursor, "", "", 400, "VALIDATION_ERROR", []string{"cursor"}},
+		{"last interaction cursor without time", "GET", "/v1/contacts?sort=lastInteraction&cursor=" + api.EncodeCursor(contact.Cursor{Sort: contact.SortLastInteraction, ID: existing.ID}), "", "", 400, "VALIDATION_ERROR", []string{"cursor"}},
 		{"invalid uuid timeline", "GET", "/v1/contacts/nope/timeline", "", "", 400, "VALIDATION_ERROR", []string{"id"}},
 		{"timeline forged cursor", "GET", "/v1/contacts/" + id + "/timeline?cursor=" + api.EncodeCursor(map[string]any{"x": 1}), "", "", 400, "VALIDATION_ERROR", []string{"cursor"}},
 		{"timeline limit too big", "GET", "/v1/contacts/" + id + "/timeline?limit=101", "", "", 400, "VALIDATION_ERROR", []string{"limit"}},

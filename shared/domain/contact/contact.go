@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/db"
@@ -28,8 +29,21 @@ type Contact struct {
 	Notes             *string    `db:"notes"`
 	InteractionCount  int        `db:"interaction_count"`
 	LastInteractionAt *time.Time `db:"last_interaction_at"`
-	CreatedAt         time.Time  `db:"created_at"`
-	UpdatedAt         time.Time  `db:"updated_at"`
+	// FirstInteractionAt is the time of the earliest email or meeting.
+	FirstInteractionAt *time.Time `db:"first_interaction_at"`
+	// EmailsSent counts the emails the user sent the contact (labelled
+	// SENT, the contact not their sender); EmailsReceived the other emails
+	// with the contact, as the timeline tells them apart (Sent, Received):
+	// together they are the emails of InteractionCount. Meetings counts
+	// the meetings held with the contact.
+	EmailsSent     int `db:"emails_sent"`
+	EmailsReceived int `db:"emails_received"`
+	Meetings       int `db:"meetings"`
+	// MeetingsLast90Days counts the meetings that started in the 90 days
+	// before the read; it is counted when read, never stored.
+	MeetingsLast90Days int       `db:"-"`
+	CreatedAt          time.Time `db:"created_at"`
+	UpdatedAt          time.Time `db:"updated_at"`
 	// SortKey is the list order: name, else email, lower-cased.
 	SortKey string `db:"sort_key"`
 	// PhotoURL is a picture of the person, found by enrichment.
@@ -198,7 +212,16 @@ func (s *Service) GetLookup(userID, id uuid.UUID) cache.Lookup {
 // Get returns the user's contact id. Errors: NotFound.
 func (s *Service) Get(ctx context.Context, userID, id uuid.UUID) (Contact, error) {
 	return cache.GetOrLoad(ctx, s.cache, scope(userID), cache.Key("get", id), CacheTTL, func(ctx context.Context) (Contact, error) {
-		return s.table.Get(ctx, s.db, userID, id)
+		rows, err := s.db.Query(ctx, "select "+s.columns("c")+", "+recentMeetings+" from contacts c where c.user_id = $1 and c.id = $2", userID, id)
+		if err != nil {
+			return Contact{}, db.Err(err, "contact")
+		}
+		l, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[listed])
+		if err != nil {
+			return Contact{}, db.Err(err, "contact")
+		}
+		l.Contact.MeetingsLast90Days = l.Recent
+		return l.Contact, nil
 	})
 }
 
@@ -224,8 +247,10 @@ func (s *Service) Update(ctx context.Context, userID, id uuid.UUID, p Fields) (C
 		if empty(name) && empty(email) {
 			return errNameOrEmail
 		}
-		out, err = s.table.Update(ctx, tx, userID, id, p.values())
-		return conflictOnEmail(err)
+		if out, err = s.table.Update(ctx, tx, userID, id, p.values()); err != nil {
+			return conflictOnEmail(err)
+		}
+		return tx.QueryRow(ctx, "select "+recentMeetings+" from (select $1::uuid as id) c", id).Scan(&out.MeetingsLast90Days)
 	})
 	if err != nil {
 		return Contact{}, err
@@ -249,18 +274,45 @@ const (
 	MaxLimit     = 100
 )
 
-// Cursor is a position in the list order.
+// Orders of a list.
+const (
+	// SortName is by name, else email (the default).
+	SortName = "name"
+	// SortLastInteraction is most recent interaction first.
+	SortLastInteraction = "lastInteraction"
+	// SortLastInteractionAsc is longest ago first.
+	SortLastInteractionAsc = "lastInteractionAsc"
+)
+
+// MaxQuietFor bounds Query.QuietFor, in days (ten years).
+const MaxQuietFor = 3650
+
+// RecentDays is the window of Contact.MeetingsLast90Days.
+const RecentDays = 90
+
+// Cursor is a position in one list order; it names the order it belongs to.
 type Cursor struct {
-	SortKey string    `json:"k"`
-	ID      uuid.UUID `json:"i"`
+	// Sort is the order; empty is SortName.
+	Sort    string     `json:"s,omitempty"`
+	SortKey string     `json:"k,omitempty"`
+	At      *time.Time `json:"t,omitempty"`
+	ID      uuid.UUID  `json:"i"`
 }
 
 // Query selects a page of contacts.
 type Query struct {
 	// Search matches name, email or company, case-insensitively, anywhere.
 	Search string
-	Limit  int
-	// After continues from a previous page.
+	// Sort is the order: SortName, SortLastInteraction or
+	// SortLastInteractionAsc; empty is SortName, or SortLastInteractionAsc
+	// with QuietFor. The orders by last interaction leave out contacts
+	// without any.
+	Sort string
+	// QuietFor, when not zero, keeps the contacts with at least one
+	// interaction whose last one is more than QuietFor days old.
+	QuietFor int
+	Limit    int
+	// After continues from a previous page of the same order.
 	After *Cursor
 }
 
@@ -270,46 +322,146 @@ type Page struct {
 	Next  *Cursor
 }
 
-// List returns a page of the user's contacts in name order.
-// Errors: Invalid (limit out of range).
-func (s *Service) List(ctx context.Context, userID uuid.UUID, q Query) (Page, error) {
+// check settles the order and checks the query's fields.
+func (q *Query) check() error {
+	problems := errs.Fields{}
 	var err error
 	if q.Limit, err = db.PageLimit(q.Limit, DefaultLimit, MaxLimit); err != nil {
-		return Page{}, err
+		return err
 	}
 	q.Search = strings.TrimSpace(q.Search)
+	if q.QuietFor < 0 || q.QuietFor > MaxQuietFor {
+		problems.Add("quietFor", fmt.Sprintf("must be from 1 to %d days", MaxQuietFor))
+	}
+	valid := true
+	switch q.Sort {
+	case "":
+		q.Sort = SortName
+		if q.QuietFor > 0 {
+			q.Sort = SortLastInteractionAsc
+		}
+	case SortName, SortLastInteraction, SortLastInteractionAsc:
+	default:
+		valid = false
+		problems.Add("sort", fmt.Sprintf("must be %s, %s or %s", SortName, SortLastInteraction, SortLastInteractionAsc))
+	}
+	if a := q.After; a != nil && valid {
+		sort := a.Sort
+		if sort == "" {
+			sort = SortName
+		}
+		switch {
+		case a.ID == uuid.Nil:
+			problems.Add("cursor", "is not a valid cursor")
+		case sort != q.Sort:
+			problems.Add("cursor", "belongs to another sort order")
+		case sort != SortName && a.At == nil:
+			problems.Add("cursor", "is not a valid cursor")
+		}
+	}
+	return problems.Err()
+}
+
+// List returns a page of the user's contacts in the query's order, each
+// with its figures, MeetingsLast90Days counted as of now.
+// Errors: Invalid (limit, sort, quietFor, or a cursor of another order).
+func (s *Service) List(ctx context.Context, userID uuid.UUID, q Query) (Page, error) {
+	if err := q.check(); err != nil {
+		return Page{}, err
+	}
 	var after Cursor
+	var at int64
 	if q.After != nil {
 		after = *q.After
+		if after.At != nil {
+			at = after.At.UnixMicro()
+		}
 	}
-	key := cache.Key("list", q.Search, q.Limit, q.After != nil, after.SortKey, after.ID)
+	key := cache.Key("list", q.Search, q.Sort, q.QuietFor, q.Limit, q.After != nil, after.SortKey, at, after.ID)
 	return cache.GetOrLoad(ctx, s.cache, scope(userID), key, CacheTTL, func(ctx context.Context) (Page, error) {
 		return s.list(ctx, userID, q)
 	})
 }
 
+// listed is a contact as a list reads it, with its recent meetings.
+type listed struct {
+	Contact
+	Recent int `db:"meetings_recent"`
+}
+
+// recentMeetings counts a contact c's meetings of the last RecentDays,
+// through event_contacts_contact_starts_idx.
+var recentMeetings = fmt.Sprintf(`(select count(*)::integer from event_contacts ev
+	where ev.contact_id = c.id and ev.starts_at >= now() - interval '%d days') as meetings_recent`, RecentDays)
+
 func (s *Service) list(ctx context.Context, userID uuid.UUID, q Query) (Page, error) {
 	args := []any{userID, q.Limit + 1}
-	sql := "select " + s.table.Columns() + " from contacts where user_id = $1"
-	if q.After != nil {
-		args = append(args, q.After.SortKey, q.After.ID)
-		sql += " and (sort_key, id) > ($3, $4)"
+	sql := "select " + s.columns("c") + ", " + recentMeetings + " from contacts c where c.user_id = $1"
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if q.Sort != SortName || q.QuietFor > 0 {
+		// Matches the partial index contacts_user_last_interaction_idx.
+		sql += " and c.last_interaction_at is not null"
+	}
+	if q.QuietFor > 0 {
+		sql += " and c.last_interaction_at < now() - make_interval(days => " + arg(q.QuietFor) + ")"
+	}
+	if a := q.After; a != nil {
+		switch q.Sort {
+		case SortName:
+			sql += " and (c.sort_key, c.id) > (" + arg(a.SortKey) + ", " + arg(a.ID) + ")"
+		case SortLastInteraction:
+			sql += " and (c.last_interaction_at, c.id) < (" + arg(*a.At) + ", " + arg(a.ID) + ")"
+		case SortLastInteractionAsc:
+			sql += " and (c.last_interaction_at, c.id) > (" + arg(*a.At) + ", " + arg(a.ID) + ")"
+		}
 	}
 	if search := q.Search; search != "" {
-		args = append(args, db.ContainsPattern(strings.ToLower(search)))
 		// The expression matches the trigram index contacts_search_idx.
-		sql += fmt.Sprintf(" and (coalesce(name, '') || ' ' || coalesce(email, '') || ' ' || coalesce(company, '')) ilike $%d", len(args))
+		sql += " and (coalesce(c.name, '') || ' ' || coalesce(c.email, '') || ' ' || coalesce(c.company, '')) ilike " +
+			arg(db.ContainsPattern(strings.ToLower(search)))
 	}
-	sql += " order by sort_key, id limit $2"
-	items, err := s.table.ScanAll(s.db.Query(ctx, sql, args...))
+	switch q.Sort {
+	case SortName:
+		sql += " order by c.sort_key, c.id"
+	case SortLastInteraction:
+		sql += " order by c.last_interaction_at desc, c.id desc"
+	case SortLastInteractionAsc:
+		sql += " order by c.last_interaction_at, c.id"
+	}
+	sql += " limit $2"
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
-		return Page{}, err
+		return Page{}, db.Err(err, "contact")
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByName[listed])
+	if err != nil {
+		return Page{}, db.Err(err, "contact")
+	}
+	items := make([]Contact, len(got))
+	for i, l := range got {
+		items[i] = l.Contact
+		items[i].MeetingsLast90Days = l.Recent
 	}
 	page := Page{Items: items}
 	if len(items) > q.Limit {
 		page.Items = items[:q.Limit]
 		last := page.Items[q.Limit-1]
-		page.Next = &Cursor{SortKey: last.SortKey, ID: last.ID}
+		page.Next = &Cursor{Sort: q.Sort, SortKey: last.SortKey, ID: last.ID}
+		if q.Sort != SortName {
+			page.Next.SortKey, page.Next.At = "", last.LastInteractionAt
+		}
 	}
 	return page, nil
+}
+
+// columns is the select list of a contact's columns, of the table alias a.
+func (s *Service) columns(a string) string {
+	cols := strings.Split(s.table.Columns(), ", ")
+	for i, c := range cols {
+		cols[i] = a + "." + c
+	}
+	return strings.Join(cols, ", ")
 }

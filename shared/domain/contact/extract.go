@@ -50,8 +50,9 @@ type Recorded struct {
 // contact named by its display name; an existing contact without a name,
 // whose name the user did not clear, takes the display name; a name the
 // user set is never replaced. Each contact linked to the email for the
-// first time counts one more interaction, and its last interaction moves
-// to the email's time if that is later.
+// first time counts one more interaction (and one more email sent or
+// received, see Contact), and its first and last interaction move to the
+// email's time if that is earlier or later.
 //
 // It is idempotent: recording the same email again, even concurrently,
 // links nothing new and counts nothing twice. A change invalidates the
@@ -101,11 +102,17 @@ func (s *Service) RecordInteraction(ctx context.Context, userID uuid.UUID, in In
 			join contacts c on c.user_id = $1 and lower(c.email) = t.email
 			where exists (select 1 from emails where id = $2 and user_id = $1)
 			on conflict (email_id, contact_id) do nothing
-			returning contact_id
+			returning contact_id, role
 		)
 		update contacts set interaction_count = interaction_count + 1,
-			last_interaction_at = greatest(last_interaction_at, $5)
-		where id in (select contact_id from linked)`
+			last_interaction_at = greatest(last_interaction_at, $5),
+			first_interaction_at = least(first_interaction_at, $5),
+			emails_sent = emails_sent + (l.sent and l.role <> 'from')::int,
+			emails_received = emails_received + (not (l.sent and l.role <> 'from'))::int
+		from (select linked.contact_id, linked.role,
+				coalesce((select 'SENT' = any(e.labels) from emails e where e.id = $2), false) as sent
+			from linked) l
+		where contacts.id = l.contact_id`
 
 	b := &pgx.Batch{}
 	b.Queue(upsert, userID, ids, emails, names, in.EmailID)

@@ -84,9 +84,12 @@ func (s *Service) Ensure(ctx context.Context, q db.Querier, userID uuid.UUID, em
 
 // Recount sets the interaction figures of the user's contacts ids in q
 // exactly from what they are linked to: interaction_count is the number
-// of their emails and meetings, last_interaction_at the latest time of
-// those (an email's time is when it was sent, else received, else
-// stored; a meeting's when it starts), null when there are none. It
+// of their emails and meetings, first_interaction_at and
+// last_interaction_at the earliest and latest time of those (an email's
+// time is when it was sent, else received, else stored; a meeting's when
+// it starts), null when there are none; emails_sent, emails_received and
+// meetings as Contact says. Whatever removes links (a deleted event or
+// email) recounts their contacts through it. It
 // returns how many contacts changed. Two statements: the contacts are
 // locked, then counted; q must be a transaction.
 func (s *Service) Recount(ctx context.Context, q db.Querier, userID uuid.UUID, ids []uuid.UUID) (int, error) {
@@ -107,17 +110,27 @@ func (s *Service) Recount(ctx context.Context, q db.Querier, userID uuid.UUID, i
 		return 0, fmt.Errorf("lock contacts: %w", db.Err(err, "contact"))
 	}
 	tag, err := q.Exec(ctx, `with fig as (
-			select c.id,
-				(select count(*) from email_contacts ec where ec.contact_id = c.id)
-					+ (select count(*) from event_contacts ev where ev.contact_id = c.id) as n,
-				greatest(
-					(select max(e.sort_at) from email_contacts ec join emails e on e.id = ec.email_id where ec.contact_id = c.id),
-					(select max(ev.starts_at) from event_contacts ev where ev.contact_id = c.id)) as last
-			from contacts c where c.user_id = $1 and c.id = any($2::uuid[])
+			select c.id, m.sent, m.received, m.n as emails, m.first as mail_first, m.last as mail_last,
+				v.n as meetings, v.first as meet_first, v.last as meet_last
+			from contacts c
+			cross join lateral (select count(*) as n, min(e.sort_at) as first, max(e.sort_at) as last,
+					count(*) filter (where 'SENT' = any(e.labels) and ec.role <> 'from') as sent,
+					count(*) filter (where not ('SENT' = any(e.labels) and ec.role <> 'from')) as received
+				from email_contacts ec join emails e on e.id = ec.email_id where ec.contact_id = c.id) m
+			cross join lateral (select count(*) as n, min(ev.starts_at) as first, max(ev.starts_at) as last
+				from event_contacts ev where ev.contact_id = c.id) v
+			where c.user_id = $1 and c.id = any($2::uuid[])
+		), want as (
+			select id, (emails + meetings)::integer as n, greatest(mail_last, meet_last) as last,
+				least(mail_first, meet_first) as first, sent::integer as sent, received::integer as received,
+				meetings::integer as meetings
+			from fig
 		)
-		update contacts c set interaction_count = fig.n, last_interaction_at = fig.last
-		from fig where c.id = fig.id
-			and (c.interaction_count, c.last_interaction_at) is distinct from (fig.n::integer, fig.last)`,
+		update contacts c set interaction_count = w.n, last_interaction_at = w.last, first_interaction_at = w.first,
+			emails_sent = w.sent, emails_received = w.received, meetings = w.meetings
+		from want w where c.id = w.id
+			and (c.interaction_count, c.last_interaction_at, c.first_interaction_at, c.emails_sent, c.emails_received, c.meetings)
+				is distinct from (w.n, w.last, w.first, w.sent, w.received, w.meetings)`,
 		userID, text)
 	if err != nil {
 		return 0, fmt.Errorf("recount interactions: %w", db.Err(err, "contact"))

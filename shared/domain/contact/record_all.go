@@ -15,8 +15,9 @@ import (
 // emails of one user, in one transaction of two statements: a page of
 // mail costs what one email does. An address met in several of the emails
 // takes the first display name they give it; its contact counts one
-// interaction per email newly linked, and its last interaction moves to
-// the latest of them. An email given twice is recorded once.
+// interaction per email newly linked (and the emails sent and received
+// among them), and its first and last interaction move to the earliest
+// and latest of them. An email given twice is recorded once.
 //
 // It is idempotent as RecordInteraction is, and locks contacts in the same
 // order, so the two can run concurrently. It returns what it changed for
@@ -87,12 +88,18 @@ func (s *Service) RecordInteractions(ctx context.Context, userID uuid.UUID, ins 
 			join contacts c on c.user_id = $1 and lower(c.email) = t.email
 			where (select e.user_id from emails e where e.id = t.eid) = $1
 			on conflict (email_id, contact_id) do nothing
-			returning email_id, contact_id
+			returning email_id, contact_id, role
 		), counted as (
 			update contacts set interaction_count = interaction_count + l.n,
-				last_interaction_at = greatest(last_interaction_at, l.at)
-			from (select linked.contact_id, count(*) as n, max(a.at) as at
+				last_interaction_at = greatest(last_interaction_at, l.last),
+				first_interaction_at = least(first_interaction_at, l.first),
+				emails_sent = emails_sent + l.sent,
+				emails_received = emails_received + l.received
+			from (select linked.contact_id, count(*) as n, max(a.at) as last, min(a.at) as first,
+					count(*) filter (where x.sent and linked.role <> 'from') as sent,
+					count(*) filter (where not (x.sent and linked.role <> 'from')) as received
 				from linked join unnest($5::uuid[], $6::timestamptz[]) as a(eid, at) on a.eid = linked.email_id
+				cross join lateral (select coalesce((select 'SENT' = any(e.labels) from emails e where e.id = linked.email_id), false) as sent) x
 				group by linked.contact_id) l
 			where contacts.id = l.contact_id
 		)

@@ -81,23 +81,27 @@ type ExportSession struct {
 
 // ExportContact is a contact with everything known of it.
 type ExportContact struct {
-	ID                uuid.UUID       `json:"id" db:"id"`
-	Email             *string         `json:"email" db:"email"`
-	Name              *string         `json:"name" db:"name"`
-	NameSource        *string         `json:"nameSource" db:"name_source"`
-	Company           *string         `json:"company" db:"company"`
-	JobTitle          *string         `json:"jobTitle" db:"job_title"`
-	Phone             *string         `json:"phone" db:"phone"`
-	PhotoURL          *string         `json:"photoUrl" db:"photo_url"`
-	Notes             *string         `json:"notes" db:"notes"`
-	FieldSources      json.RawMessage `json:"fieldSources" db:"field_sources" doc:"Where each field's value came from"`
-	InteractionCount  int             `json:"interactionCount" db:"interaction_count"`
-	LastInteractionAt *time.Time      `json:"lastInteractionAt" db:"last_interaction_at"`
-	EnrichedAt        *time.Time      `json:"enrichedAt" db:"enriched_at"`
-	EnrichedFrom      *string         `json:"enrichedFrom" db:"enriched_from"`
-	EnrichmentMatched *bool           `json:"enrichmentMatched" db:"enrichment_matched"`
-	CreatedAt         time.Time       `json:"createdAt" db:"created_at"`
-	UpdatedAt         time.Time       `json:"updatedAt" db:"updated_at"`
+	ID                 uuid.UUID       `json:"id" db:"id"`
+	Email              *string         `json:"email" db:"email"`
+	Name               *string         `json:"name" db:"name"`
+	NameSource         *string         `json:"nameSource" db:"name_source"`
+	Company            *string         `json:"company" db:"company"`
+	JobTitle           *string         `json:"jobTitle" db:"job_title"`
+	Phone              *string         `json:"phone" db:"phone"`
+	PhotoURL           *string         `json:"photoUrl" db:"photo_url"`
+	Notes              *string         `json:"notes" db:"notes"`
+	FieldSources       json.RawMessage `json:"fieldSources" db:"field_sources" doc:"Where each field's value came from"`
+	InteractionCount   int             `json:"interactionCount" db:"interaction_count"`
+	LastInteractionAt  *time.Time      `json:"lastInteractionAt" db:"last_interaction_at"`
+	FirstInteractionAt *time.Time      `json:"firstInteractionAt" db:"first_interaction_at"`
+	EmailsSent         int             `json:"emailsSent" db:"emails_sent"`
+	EmailsReceived     int             `json:"emailsReceived" db:"emails_received"`
+	Meetings           int             `json:"meetings" db:"meetings"`
+	EnrichedAt         *time.Time      `json:"enrichedAt" db:"enriched_at"`
+	EnrichedFrom       *string         `json:"enrichedFrom" db:"enriched_from"`
+	EnrichmentMatched  *bool           `json:"enrichmentMatched" db:"enrichment_matched"`
+	CreatedAt          time.Time       `json:"createdAt" db:"created_at"`
+	UpdatedAt          time.Time       `json:"updatedAt" db:"updated_at"`
 }
 
 // ExportEmail is a synced email.
