@@ -79,6 +79,30 @@ func (s *Service) Ensure(ctx context.Context, q db.Querier, userID uuid.UUID, em
 	for _, r := range got {
 		out[r.Email] = r.ID
 	}
+	// A contact another transaction inserted while the upsert ran: the
+	// upsert waited for it and left it as it was, and the statement's
+	// snapshot, older than that commit, does not show it. A new
+	// statement does.
+	var missing []string
+	for _, a := range addrs {
+		if _, ok := out[a]; !ok {
+			missing = append(missing, a)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	rows, err = q.Query(ctx, `select id, lower(email) from contacts where user_id = $1 and lower(email) = any($2::text[])`, userID, missing)
+	if err != nil {
+		return nil, fmt.Errorf("read contacts: %w", db.Err(err, "contact"))
+	}
+	late, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		return nil, fmt.Errorf("read contacts: %w", db.Err(err, "contact"))
+	}
+	for _, r := range late {
+		out[r.Email] = r.ID
+	}
 	return out, nil
 }
 

@@ -90,3 +90,63 @@ func TestEnsureAndRecount(t *testing.T) {
 		t.Errorf("grace without the meeting: %d, %v", g.InteractionCount, g.LastInteractionAt)
 	}
 }
+
+// TestEnsureSeesAContactInsertedMeanwhile: when another transaction
+// inserts one of the addresses while Ensure runs (mail extraction and a
+// calendar sync meeting the same new person), Ensure waits for it and
+// answers that contact's id instead of leaving the address out.
+func TestEnsureSeesAContactInsertedMeanwhile(t *testing.T) {
+	t.Parallel()
+	pool := testkit.DB(t)
+	ctx := context.Background()
+	user, _ := testkit.User(t, pool, "me@example.com")
+	svc := contact.NewService(pool)
+
+	other, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(ctx)
+	inserted := uuid.Must(uuid.NewV7())
+	if _, err := other.Exec(ctx, `insert into contacts (id, user_id, email, name, name_source) values ($1, $2, 'grace@example.com', 'Grace Hopper', 'email')`, inserted, user); err != nil {
+		t.Fatal(err)
+	}
+
+	type result struct {
+		ids map[string]uuid.UUID
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		r.err = db.InTx(ctx, pool, func(tx db.Tx) error {
+			var err error
+			r.ids, err = svc.Ensure(ctx, tx, user, []string{"grace@example.com"}, []string{"Grace"})
+			return err
+		})
+		done <- r
+	}()
+	// Ensure waits for the other transaction's row.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var waiting int
+		if err := pool.QueryRow(ctx, `select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Ensure never waited for the other transaction")
+		}
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := r.ids["grace@example.com"]; got != inserted {
+		t.Errorf("Ensure answered %v for grace@example.com, want the contact inserted meanwhile, %v", got, inserted)
+	}
+}
