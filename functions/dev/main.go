@@ -28,13 +28,16 @@ import (
 	"time"
 
 	"github.com/personalcrm/core/functions"
+	"github.com/personalcrm/core/functions/routes/openapi"
 	"github.com/personalcrm/core/functions/routes/signin"
 	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/db/migrate"
+	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
@@ -144,7 +147,12 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if sandboxOpenAI {
 		s.openAI = mountOpenAI(srv)
 	}
-	srv.HandleFunc("GET /{$}", home)
+	// The home page, contact pages and API reference, for a browser.
+	p := &pages{log: log, cookie: auth.SessionCookie(cfg.AuthURL, cfg.Env == config.Production), sessions: app.Sessions,
+		users: user.NewService(pool), contacts: contact.NewService(pool), db: pool, authURL: cfg.AuthURL}
+	if err := p.routes(srv, openapi.Document); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
