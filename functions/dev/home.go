@@ -78,6 +78,11 @@ func (p *pages) routes(srv *api.Server, document []byte) error {
 	srv.HandleFunc("GET /{$}", p.home)
 	srv.HandleFunc("GET /contacts/{id}", p.contact)
 	srv.HandleFunc("GET /docs", d)
+	// No icon: an empty answer rather than a 404 in the browser's console.
+	srv.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
 	srv.HandleFunc("GET /assets/local.css", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")

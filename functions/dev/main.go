@@ -6,7 +6,9 @@
 // analysis asks a sandbox OpenAI at /sandbox/openai. It listens on
 // 127.0.0.1 unless HOST says otherwise, answers only requests addressed
 // to a loopback host or AUTH_URL's host, and signs in without a password
-// (POST /auth/dev-login) only while sign-in uses a sandbox Google.
+// (POST /auth/dev-login) only while sign-in uses a sandbox Google. Its
+// home page shows the signed-in person's contacts and syncs, with a page
+// per contact's timeline and the API reference at /docs (home.go).
 //
 // It also has the operators' commands:
 //
