@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,8 +31,32 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("chromium is not installed (Debian: apt-get install chromium): the cross-origin browser test needs it")
+	t.Skip("chromium is not installed (Debian: apt-get install chromium): the browser tests need it")
 	return ""
+}
+
+// browserTools are the headless chromium and the node that runs the
+// puppeteer-core scripts in testdata. The test is skipped without
+// chromium or node_modules, and fails when node_modules lacks
+// puppeteer-core.
+func browserTools(t *testing.T) (exe, node string) {
+	t.Helper()
+	exe = chromium(t)
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "node_modules")); err != nil {
+		t.Skip("node_modules is absent: run `make tools` (npm ci) for puppeteer-core, which drives the browser")
+	}
+	if _, err := os.Stat(filepath.Join(root, "node_modules", "puppeteer-core")); err != nil {
+		t.Fatalf("puppeteer-core is not installed though node_modules is: run `make tools` (npm ci): %v", err)
+	}
+	node = filepath.Join(root, "node_modules", ".bin", "node")
+	if _, err := os.Stat(node); err != nil {
+		node = "node"
+	}
+	return exe, node
 }
 
 // listenLoopback opens a loopback port; its origin is http://localhost:<port>.
@@ -117,21 +142,7 @@ type fetched struct {
 // same page from an origin not on CORS_ORIGINS cannot read the API (no
 // CORS headers) and its cookie-authenticated write is refused with 403.
 func TestCrossOriginBrowser(t *testing.T) {
-	exe := chromium(t)
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "node_modules")); err != nil {
-		t.Skip("node_modules is absent: run `make tools` (npm ci) for puppeteer-core, which drives the browser")
-	}
-	if _, err := os.Stat(filepath.Join(root, "node_modules", "puppeteer-core")); err != nil {
-		t.Fatalf("puppeteer-core is not installed though node_modules is: run `make tools` (npm ci): %v", err)
-	}
-	node := filepath.Join(root, "node_modules", ".bin", "node")
-	if _, err := os.Stat(node); err != nil {
-		node = "node"
-	}
+	exe, node := browserTools(t)
 
 	apiLn, apiURL := listenLoopback(t)
 	appLn, appURL := listenLoopback(t)
@@ -230,5 +241,118 @@ func TestCrossOriginBrowser(t *testing.T) {
 	}
 	if len(names) != 1 || names[0] != "Grace Hopper" {
 		t.Fatalf("contacts: %v, want only the allowed origin's", names)
+	}
+}
+
+// TestHomePageBrowser is a person on the local server's own pages in a
+// real headless chromium: signed out, the home page offers the sandbox
+// sign-in; after it, reloading the home page shows the contacts the
+// background jobs find, Grace Hopper among them with her emails and
+// meetings counted; her page shows both, newest first; the API reference
+// lists the operations. Nothing the pages load is refused by their
+// Content-Security-Policy.
+func TestHomePageBrowser(t *testing.T) {
+	exe, node := browserTools(t)
+	apiLn, apiURL := listenLoopback(t)
+	cfg, err := config.Load(context.Background(), function, config.WithEnv(map[string]string{
+		"APP_ENV": "test", "DATABASE_URL": testkit.NewDatabase(t).OwnerURL, "AUTH_URL": apiURL, "AUTH_REDIRECT_URL": apiURL + "/",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testkit.Buffer{}
+	s, err := setup(context.Background(), cfg, logging.New(logs, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.pool.Close)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the server's log:\n%s", logs.String())
+			rows, err := s.pool.Query(context.Background(), `select kind, state, attempts, coalesce(error, ''), coalesce(last_error, '') from jobs order by created_at`)
+			if err == nil {
+				for rows.Next() {
+					var k, st, e1, e2 string
+					var n int
+					rows.Scan(&k, &st, &n, &e1, &e2)
+					t.Logf("job %s %s attempts=%d error=%q last_error=%q", k, st, n, e1, e2)
+				}
+			}
+			var events, linked, links int
+			s.pool.QueryRow(context.Background(), `select (select count(*) from calendar_events), (select count(*) from calendar_events where linked_at is not null), (select count(*) from event_contacts)`).Scan(&events, &linked, &links)
+			t.Logf("calendar events %d, linked %d, event_contacts %d", events, linked, links)
+		}
+	})
+	jobs, stop := context.WithCancel(context.Background())
+	s.jobs.start(jobs)
+	t.Cleanup(s.jobs.wait)
+	t.Cleanup(stop)
+	serve(t, apiLn, s.handler)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "home.mjs"))
+	cmd.Env = append(os.Environ(), "CHROMIUM="+exe, "API="+apiURL, "EMAIL=ada@example.com", "WANT=6,1,1,4")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("browser: %v\n%s\n%s", err, stdout, stderr.String())
+	}
+	var got struct {
+		SignedOut, Consent, Landed, Who string
+		GraceCounts                     []string
+		Contacts                        []string
+		Sync                            [][]string
+		Stylesheet                      string
+		ContactURL, Heading             string
+		Timeline                        []struct{ At, Kind, Title, Direction string }
+		DocsURL                         string
+		Operations                      int
+		Console, Failed                 []string
+	}
+	if err := json.Unmarshal(stdout, &got); err != nil {
+		t.Fatalf("browser output: %v\n%s", err, stdout)
+	}
+	t.Logf("browser: %s", stdout)
+	if got.SignedOut != "Not signed in." || !strings.HasPrefix(got.Consent, apiURL+"/sandbox/google/") {
+		t.Fatalf("signed out the home page said %q and its link went to %s", got.SignedOut, got.Consent)
+	}
+	if got.Landed != apiURL+"/" || !strings.Contains(got.Who, "ada@example.com") {
+		t.Fatalf("landed on %s saying %q", got.Landed, got.Who)
+	}
+	// Interactions, emails sent, received, meetings.
+	if !slices.Equal(got.GraceCounts, []string{"6", "1", "1", "4"}) {
+		t.Fatalf("Grace Hopper's counts on the home page: %v (contacts: %v)", got.GraceCounts, got.Contacts)
+	}
+	for _, p := range sandboxPeople {
+		if !slices.Contains(got.Contacts, p) {
+			t.Errorf("the home page lacks %s: %v", p, got.Contacts)
+		}
+	}
+	if len(got.Sync) != 2 || got.Sync[0][0] != "Mail" || got.Sync[1][0] != "Calendar" {
+		t.Errorf("sync states: %v", got.Sync)
+	}
+	if got.Stylesheet != "960px" {
+		t.Errorf("the stylesheet did not apply: body max-width %q", got.Stylesheet)
+	}
+	if !strings.HasPrefix(got.ContactURL, apiURL+"/contacts/") || got.Heading != "Grace Hopper" {
+		t.Fatalf("Grace's page: %s %q", got.ContactURL, got.Heading)
+	}
+	kinds := map[string]int{}
+	for i, it := range got.Timeline {
+		kinds[it.Kind]++
+		if i > 0 && it.At > got.Timeline[i-1].At {
+			t.Errorf("timeline not newest first: %v", got.Timeline)
+		}
+	}
+	if kinds["email"] != 2 || kinds["meeting"] != 4 {
+		t.Fatalf("Grace's timeline: %+v, want 2 emails and 4 meetings", got.Timeline)
+	}
+	if got.DocsURL != apiURL+"/docs" || got.Operations < 20 {
+		t.Fatalf("the API reference at %s lists %d operations", got.DocsURL, got.Operations)
+	}
+	if len(got.Console) > 0 || len(got.Failed) > 0 {
+		t.Fatalf("console errors %v, failed requests %v", got.Console, got.Failed)
 	}
 }

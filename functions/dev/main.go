@@ -6,7 +6,9 @@
 // analysis asks a sandbox OpenAI at /sandbox/openai. It listens on
 // 127.0.0.1 unless HOST says otherwise, answers only requests addressed
 // to a loopback host or AUTH_URL's host, and signs in without a password
-// (POST /auth/dev-login) only while sign-in uses a sandbox Google.
+// (POST /auth/dev-login) only while sign-in uses a sandbox Google. Its
+// home page shows the signed-in person's contacts and syncs, with a page
+// per contact's timeline and the API reference at /docs (home.go).
 //
 // It also has the operators' commands:
 //
@@ -28,13 +30,16 @@ import (
 	"time"
 
 	"github.com/personalcrm/core/functions"
+	"github.com/personalcrm/core/functions/routes/openapi"
 	"github.com/personalcrm/core/functions/routes/signin"
 	"github.com/personalcrm/core/shared/api"
+	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/db/migrate"
+	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/domain/user"
 	"github.com/personalcrm/core/shared/logging"
 	"github.com/personalcrm/core/shared/monitor"
@@ -144,7 +149,12 @@ func setup(ctx context.Context, cfg *config.Config, log *slog.Logger) (*server, 
 	if sandboxOpenAI {
 		s.openAI = mountOpenAI(srv)
 	}
-	srv.HandleFunc("GET /{$}", home)
+	// The home page, contact pages and API reference, for a browser.
+	p := &pages{log: log, cookie: auth.SessionCookie(cfg.AuthURL, cfg.Env == config.Production), sessions: app.Sessions,
+		users: user.NewService(pool), contacts: contact.NewService(pool), db: pool, authURL: cfg.AuthURL}
+	if err := p.routes(srv, openapi.Document); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
