@@ -86,6 +86,29 @@ func (f fixture) person(t *testing.T, name string, n int, aiOn bool) (user, cont
 	return user, c.ID
 }
 
+// meeting links a past meeting with the user's contact, as a calendar
+// sync does.
+func (f fixture) meeting(t *testing.T, user, contactID uuid.UUID, title string, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	account, event := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+	for _, stmt := range []struct {
+		sql  string
+		args []any
+	}{
+		{`insert into accounts (id, user_id, provider, provider_account_id) values ($1, $2, 'google', $3)`, []any{account, user, account.String()}},
+		{`insert into calendar_events (id, user_id, account_id, google_id, title, location, starts_at, ends_at, status)
+			values ($1, $2, $3, $4, $5, 'Room 1', $6, $7, 'confirmed')`, []any{event, user, account, event.String(), title, at, at.Add(time.Hour)}},
+		{`insert into event_contacts (event_id, contact_id, user_id, starts_at, response, role) values ($1, $2, $3, $4, 'accepted', 'required')`,
+			[]any{event, contactID, user, at}},
+		{`update contacts set meetings = meetings + 1 where id = $1`, []any{contactID}},
+	} {
+		if _, err := f.pool.Exec(ctx, stmt.sql, stmt.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // request asks for a contact summary as the route does.
 func (f fixture) request(t *testing.T, user, contactID uuid.UUID) queue.Job {
 	t.Helper()
@@ -139,9 +162,11 @@ func TestContactSummary(t *testing.T) {
 	f := setup(t, nil)
 	ctx := context.Background()
 	alice, ada := f.person(t, "alice", 3, true)
-	// Bob knows an ada@example.com too: none of his mail may reach the
-	// prompt of Alice's summary.
-	f.person(t, "bob", 2, true)
+	// Bob knows an ada@example.com too: none of his mail or meetings may
+	// reach the prompt of Alice's summary.
+	bob, bobsAda := f.person(t, "bob", 2, true)
+	f.meeting(t, alice, ada, "alice planning meeting", time.Date(2026, 1, 10, 14, 0, 0, 0, time.UTC))
+	f.meeting(t, bob, bobsAda, "bob planning meeting", time.Date(2026, 1, 11, 14, 0, 0, 0, time.UTC))
 
 	j := f.request(t, alice, ada)
 	ev := f.deliver(t)
@@ -167,12 +192,13 @@ func TestContactSummary(t *testing.T) {
 		t.Fatalf("request %+v", r)
 	}
 	text := r.Text()
-	for _, want := range []string{"alice topic 0", "alice topic 2", "Snippet of alice topic 1", "Ada Lovelace", "Engines Ltd", `"contactRole":"sender"`, "2026-01-03"} {
+	for _, want := range []string{"alice topic 0", "alice topic 2", "Snippet of alice topic 1", "Ada Lovelace", "Engines Ltd", `"contactRole":"sender"`, "2026-01-03",
+		`{"date":"2026-01-10","title":"alice planning meeting"}`, `"meetings":1`, `"emailsExchanged":3`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("prompt lacks %q:\n%s", want, text)
 		}
 	}
-	for _, absent := range []string{"bob", "alice unrelated"} {
+	for _, absent := range []string{"bob", "alice unrelated", "Room 1"} {
 		if strings.Contains(strings.ToLower(text), absent) {
 			t.Errorf("prompt has %q:\n%s", absent, text)
 		}

@@ -19,10 +19,11 @@ import (
 // ContactSummary is the name of the contact summary analysis.
 const ContactSummary = "contact-summary"
 
-// Bounds of the contact summary's prompt and answer, in emails and
-// characters.
+// Bounds of the contact summary's prompt and answer, in emails, meetings
+// and characters.
 const (
 	MaxEmails      = 50
+	MaxMeetings    = 20
 	maxSubject     = 200
 	maxSnippet     = 300
 	maxNotes       = 1000
@@ -57,10 +58,10 @@ var contactSummary = Type{
 }
 
 const summarySystem = `You help someone keep up with the people they know, in a personal CRM.
-You are given one of their contacts and the metadata of the most recent emails exchanged with that contact (date, the contact's role in the email, subject, snippet).
+You are given one of their contacts, the metadata of the most recent emails exchanged with that contact (date, the contact's role in the email, subject, snippet) and of the most recent meetings with them (date and title only).
 Answer with a single JSON object and nothing else, with these keys:
 - "summary": two to four sentences on who the contact is to the user and what they have been discussing;
-- "topics": an array of up to 10 short topics that recur in the emails;
+- "topics": an array of up to 10 short topics that recur in the emails and meetings;
 - "relationship": a few words on the relationship (for example "colleague", "client", "friend", "vendor");
 - "suggestedFollowUp": optional, one sentence on what the user could follow up on, only when the emails suggest something.
 Use only the data given. Write in the language of the emails.
@@ -71,6 +72,20 @@ Use only the data given. Write in the language of the emails.
 type summaryData struct {
 	Contact summaryContact `json:"contact"`
 	Emails  []summaryEmail `json:"emails"`
+	// Meetings are titles and times only: descriptions, attendees' notes
+	// and locations stay out of the prompt.
+	Meetings []summaryMeeting `json:"meetings"`
+}
+
+type summaryMeeting struct {
+	Date  string `json:"date"`
+	Title string `json:"title,omitempty"`
+}
+
+// meetingRow is what the prompt says about one meeting.
+type meetingRow struct {
+	Title *string
+	At    time.Time
 }
 
 type summaryContact struct {
@@ -80,7 +95,10 @@ type summaryContact struct {
 	JobTitle        string `json:"jobTitle,omitempty"`
 	Notes           string `json:"notes,omitempty"`
 	EmailsExchanged int    `json:"emailsExchanged"`
-	LastEmailOn     string `json:"lastEmailOn,omitempty"`
+	Meetings        int    `json:"meetings"`
+	// LastEmailOn is the last interaction's day, mail or meeting; the
+	// name stays for the prompt's readers.
+	LastEmailOn string `json:"lastEmailOn,omitempty"`
 }
 
 type summaryEmail struct {
@@ -93,7 +111,7 @@ type summaryEmail struct {
 // contactRow is what the prompt says about the contact.
 type contactRow struct {
 	Email, Name, Company, JobTitle, Notes *string
-	InteractionCount                      int
+	EmailsExchanged, Meetings             int
 	LastInteractionAt                     *time.Time
 }
 
@@ -109,9 +127,9 @@ type emailRow struct {
 // contact).
 func summaryPrompt(ctx context.Context, s *Service, userID uuid.UUID, in Input) (Prompt, error) {
 	var c contactRow
-	err := s.db.QueryRow(ctx, `select email, name, company, job_title, notes, interaction_count, last_interaction_at
+	err := s.db.QueryRow(ctx, `select email, name, company, job_title, notes, emails_sent + emails_received, meetings, last_interaction_at
 		from contacts where id = $1 and user_id = $2`, *in.ContactID, userID).
-		Scan(&c.Email, &c.Name, &c.Company, &c.JobTitle, &c.Notes, &c.InteractionCount, &c.LastInteractionAt)
+		Scan(&c.Email, &c.Name, &c.Company, &c.JobTitle, &c.Notes, &c.EmailsExchanged, &c.Meetings, &c.LastInteractionAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Prompt{}, errs.NotFound("contact")
 	}
@@ -133,6 +151,17 @@ func summaryPrompt(ctx context.Context, s *Service, userID uuid.UUID, in Input) 
 	if err != nil {
 		return Prompt{}, db.Err(err, "email")
 	}
+	rows, err = s.db.Query(ctx, `select ev.title, x.starts_at
+		from event_contacts x join calendar_events ev on ev.id = x.event_id
+		where x.contact_id = $1 and x.user_id = $2 and ev.user_id = $2
+		order by x.starts_at desc, x.event_id desc limit $3`, *in.ContactID, userID, MaxMeetings)
+	if err != nil {
+		return Prompt{}, db.Err(err, "meeting")
+	}
+	meetings, err := pgx.CollectRows(rows, pgx.RowToStructByPos[meetingRow])
+	if err != nil {
+		return Prompt{}, db.Err(err, "meeting")
+	}
 
 	field := func(v *string, max int) string {
 		if v == nil {
@@ -143,9 +172,11 @@ func summaryPrompt(ctx context.Context, s *Service, userID uuid.UUID, in Input) 
 	data := summaryData{
 		Contact: summaryContact{
 			Name: field(c.Name, maxField), Email: field(c.Email, maxField), Company: field(c.Company, maxField),
-			JobTitle: field(c.JobTitle, maxField), Notes: field(c.Notes, maxNotes), EmailsExchanged: c.InteractionCount,
+			JobTitle: field(c.JobTitle, maxField), Notes: field(c.Notes, maxNotes),
+			EmailsExchanged: c.EmailsExchanged, Meetings: c.Meetings,
 		},
-		Emails: make([]summaryEmail, len(emails)),
+		Emails:   make([]summaryEmail, len(emails)),
+		Meetings: make([]summaryMeeting, len(meetings)),
 	}
 	if c.LastInteractionAt != nil {
 		data.Contact.LastEmailOn = c.LastInteractionAt.UTC().Format(time.DateOnly)
@@ -154,8 +185,11 @@ func summaryPrompt(ctx context.Context, s *Service, userID uuid.UUID, in Input) 
 		data.Emails[i] = summaryEmail{Date: e.At.UTC().Format(time.DateOnly), ContactRole: roleText(e.Role),
 			Subject: field(e.Subject, maxSubject), Snippet: field(e.Snippet, maxSnippet)}
 	}
+	for i, m := range meetings {
+		data.Meetings[i] = summaryMeeting{Date: m.At.UTC().Format(time.DateOnly), Title: field(m.Title, maxSubject)}
+	}
 	var b strings.Builder
-	what := fmt.Sprintf("The contact and the %d most recent emails exchanged with them, newest first, as JSON.", len(emails))
+	what := fmt.Sprintf("The contact, the %d most recent emails exchanged with them and the %d most recent meetings with them, newest first, as JSON.", len(emails), len(meetings))
 	if err := untrustedBlock(&b, what, data); err != nil {
 		return Prompt{}, err
 	}
