@@ -27,7 +27,7 @@ import (
 // elsewhere; only the local server has them.
 
 // Limits of the home page: how many contacts it reads, how many it shows
-// with their counts, and how many timeline items it counts or shows.
+// with their figures, and how many timeline items a contact's page shows.
 const (
 	homeMaxContacts = 1000
 	homeShown       = 100
@@ -139,15 +139,13 @@ type syncStatus struct {
 }
 
 type contactRow struct {
-	ID                 uuid.UUID
-	Name, Email        string
-	Company            string
-	InteractionCount   int
-	LastInteractionAt  *time.Time
-	Sent, Received     int
-	Meetings           int
-	CountsTruncated    bool
-	CountsNotAvailable bool
+	ID                uuid.UUID
+	Name, Email       string
+	Company           string
+	InteractionCount  int
+	LastInteractionAt *time.Time
+	Sent, Received    int
+	Meetings          int
 }
 
 func (p *pages) home(w http.ResponseWriter, r *http.Request) {
@@ -194,28 +192,9 @@ func (p *pages) home(w http.ResponseWriter, r *http.Request) {
 		all = all[:homeShown]
 	}
 	for _, c := range all {
-		row := contactRow{ID: c.ID, Name: deref(c.Name), Email: deref(c.Email), Company: deref(c.Company),
-			InteractionCount: c.InteractionCount, LastInteractionAt: c.LastInteractionAt}
-		items, more, err := p.timeline(ctx, pr.UserID, c.ID)
-		if errs.Is(err, errs.KindNotFound) { // deleted meanwhile
-			continue
-		}
-		if err != nil {
-			p.fail(w, r, err)
-			return
-		}
-		row.CountsTruncated = more
-		for _, it := range items {
-			switch {
-			case it.Kind == contact.KindMeeting:
-				row.Meetings++
-			case it.Direction == contact.Sent:
-				row.Sent++
-			default:
-				row.Received++
-			}
-		}
-		v.Contacts = append(v.Contacts, row)
+		v.Contacts = append(v.Contacts, contactRow{ID: c.ID, Name: deref(c.Name), Email: deref(c.Email), Company: deref(c.Company),
+			InteractionCount: c.InteractionCount, LastInteractionAt: c.LastInteractionAt,
+			Sent: c.EmailsSent, Received: c.EmailsReceived, Meetings: c.Meetings})
 	}
 	writePage(w, http.StatusOK, homeTemplate, v)
 }
@@ -442,7 +421,7 @@ var homeTemplate = template.Must(template.New("home").Funcs(pageFuncs).Parse(pag
 {{if .Contacts}}<p>Most recent interaction first{{if .Truncated}}; showing {{len .Contacts}} of {{.Total}}{{if .TotalMore}}+{{end}}{{end}}.</p>
 <table id="contacts"><thead><tr><th>Contact</th><th>Last interaction</th><th>Interactions</th><th>Emails sent</th><th>Emails received</th><th>Meetings</th></tr></thead><tbody>
 {{range .Contacts}}<tr class="contact"><td><a href="/contacts/{{.ID}}">{{if .Name}}{{.Name}}{{else}}{{.Email}}{{end}}</a>{{if and .Name .Email}} <span class="muted">{{.Email}}</span>{{end}}{{with .Company}} · {{.}}{{end}}</td>
-<td>{{when .LastInteractionAt}}</td><td class="num">{{.InteractionCount}}</td><td class="num">{{.Sent}}{{if .CountsTruncated}}+{{end}}</td><td class="num">{{.Received}}{{if .CountsTruncated}}+{{end}}</td><td class="num">{{.Meetings}}{{if .CountsTruncated}}+{{end}}</td></tr>
+<td>{{when .LastInteractionAt}}</td><td class="num">{{.InteractionCount}}</td><td class="num">{{.Sent}}</td><td class="num">{{.Received}}</td><td class="num">{{.Meetings}}</td></tr>
 {{end}}</tbody></table>
 {{else}}<p id="no-contacts">No contacts yet. Right after signing in the background jobs sync your mail and calendar and find the people in them: reload in a moment.</p>{{end}}
 {{else}}
