@@ -24,6 +24,7 @@ import (
 	"github.com/personalcrm/core/functions/routes/calendar"
 	"github.com/personalcrm/core/functions/routes/contacts"
 	"github.com/personalcrm/core/functions/routes/emails"
+	"github.com/personalcrm/core/functions/routes/enqueue"
 	"github.com/personalcrm/core/functions/routes/jobs"
 	"github.com/personalcrm/core/functions/routes/openapi"
 	"github.com/personalcrm/core/functions/routes/signin"
@@ -45,11 +46,11 @@ var Builders = map[string]platform.Builder{
 	catalog.ContactsGet:      platform.Build(contacts.NewGet),
 	catalog.ContactsUpdate:   platform.Build(contacts.NewUpdate),
 	catalog.ContactsDelete:   platform.Build(contacts.NewDelete),
-	catalog.ContactsEnrich:   platform.Build(contacts.NewEnrich),
+	catalog.ContactsEnrich:   platform.Build(enqueue.NewContactsEnrich),
 	catalog.ContactsTimeline: platform.Build(contacts.NewTimeline),
 
 	catalog.AuthLogin:    platform.Build(signin.NewLogin),
-	catalog.AuthCallback: platform.Build(signin.NewCallback),
+	catalog.AuthCallback: platform.Build(enqueue.NewAuthCallback),
 	catalog.AuthLogout:   platform.Build(signin.NewLogout),
 
 	catalog.UserGet:               platform.Build(account.NewGet),
@@ -65,11 +66,11 @@ var Builders = map[string]platform.Builder{
 	catalog.JobsGet:    platform.Build(jobs.NewGet),
 	catalog.EmailsList: platform.Build(emails.NewList),
 	catalog.EmailsGet:  platform.Build(emails.NewGet),
-	catalog.EmailsSync: platform.Build(emails.NewSync),
+	catalog.EmailsSync: platform.Build(enqueue.NewEmailsSync),
 
 	catalog.CalendarSyncRequest: platform.Build(calendar.NewSync),
 
-	catalog.AIAnalyze:      platform.Build(ai.NewAnalyze),
+	catalog.AIAnalyze:      platform.Build(enqueue.NewAIAnalyze),
 	catalog.AIInsightsList: platform.Build(ai.NewList),
 	catalog.WebhooksGmail:  platform.Build(webhooks.NewGmail),
 

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/personalcrm/core/shared/catalog"
 )
 
 // TestImportRules keeps the layers apart: no Lambda links the test kit,
@@ -45,6 +47,11 @@ func TestImportRules(t *testing.T) {
 				// The OpenAI client only where it is used.
 				if d == "github.com/sashabaranov/go-openai" && rel != "functions/cmd/ai-analysis" {
 					t.Errorf("%s links %s", rel, d)
+				}
+				// The SQS client only in the functions that send to a
+				// queue, consume one, or read its depths (health).
+				if d == "github.com/aws/aws-sdk-go-v2/service/sqs" && !usesSQS(strings.TrimPrefix(rel, "functions/cmd/")) {
+					t.Errorf("%s links %s without sending to, consuming or counting a queue", rel, d)
 				}
 				// Google's API client stack (gRPC, credentials, transports)
 				// only in the functions that call Google's APIs with it;
@@ -100,6 +107,13 @@ func TestImportRules(t *testing.T) {
 	if !sawDev || !sawSandbox {
 		t.Fatalf("functions/dev found: %v, shared/sandbox found: %v", sawDev, sawSandbox)
 	}
+}
+
+// usesSQS reports whether the catalog function name sends jobs, consumes
+// a queue or reads queue depths.
+func usesSQS(name string) bool {
+	fn, ok := catalog.Lookup(name)
+	return ok && (len(fn.Enqueues) > 0 || fn.Kind == catalog.Job || fn.Needs(catalog.QueueStats))
 }
 
 // googleAPICallers are the functions that call Gmail, People or Calendar through

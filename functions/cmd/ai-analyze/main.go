@@ -2,9 +2,9 @@
 package main
 
 import (
-	"github.com/personalcrm/core/functions/routes/ai"
+	"github.com/personalcrm/core/functions/routes/enqueue"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/platform"
 )
 
-func main() { platform.Main(catalog.AIAnalyze, ai.NewAnalyze) }
+func main() { platform.Main(catalog.AIAnalyze, enqueue.NewAIAnalyze) }

@@ -2,9 +2,9 @@
 package main
 
 import (
-	"github.com/personalcrm/core/functions/routes/signin"
+	"github.com/personalcrm/core/functions/routes/enqueue"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/platform"
 )
 
-func main() { platform.Main(catalog.AuthCallback, signin.NewCallback) }
+func main() { platform.Main(catalog.AuthCallback, enqueue.NewAuthCallback) }

@@ -2,9 +2,9 @@
 package main
 
 import (
-	"github.com/personalcrm/core/functions/routes/contacts"
+	"github.com/personalcrm/core/functions/routes/enqueue"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/platform"
 )
 
-func main() { platform.Main(catalog.ContactsEnrich, contacts.NewEnrich) }
+func main() { platform.Main(catalog.ContactsEnrich, enqueue.NewContactsEnrich) }

@@ -2,9 +2,9 @@
 package main
 
 import (
-	"github.com/personalcrm/core/functions/routes/emails"
+	"github.com/personalcrm/core/functions/routes/enqueue"
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/platform"
 )
 
-func main() { platform.Main(catalog.EmailsSync, emails.NewSync) }
+func main() { platform.Main(catalog.EmailsSync, enqueue.NewEmailsSync) }

@@ -4,7 +4,6 @@ import (
 	"github.com/personalcrm/core/shared/api"
 	"github.com/personalcrm/core/shared/domain/contact"
 	"github.com/personalcrm/core/shared/platform"
-	"github.com/personalcrm/core/shared/queue/sqsqueue"
 )
 
 // The constructors build each route from what its function's cold start
@@ -28,8 +27,3 @@ func NewUpdate(app *platform.App) (api.Route, error) { return Update(service(app
 
 // NewDelete builds DELETE /v1/contacts/{id}.
 func NewDelete(app *platform.App) (api.Route, error) { return Delete(service(app)), nil }
-
-// NewEnrich builds POST /v1/contacts/{id}/enrich; it enqueues on SQS.
-func NewEnrich(app *platform.App) (api.Route, error) {
-	return Enrich(contact.NewEnrichments(sqsqueue.Queue(app))), nil
-}

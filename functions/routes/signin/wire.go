@@ -16,7 +16,6 @@ import (
 	"github.com/personalcrm/core/shared/google"
 	"github.com/personalcrm/core/shared/platform"
 	"github.com/personalcrm/core/shared/queue"
-	"github.com/personalcrm/core/shared/queue/sqsqueue"
 )
 
 // LoginURL is the login route's absolute URL on the API at authURL.
@@ -71,16 +70,6 @@ func NewLogin(app *platform.App) (api.Route, error) {
 		return api.Route{}, err
 	}
 	return Login(d), nil
-}
-
-// NewCallback builds GET /auth/google/callback; a sign-in enqueues the
-// account's first mail sync on SQS.
-func NewCallback(app *platform.App) (api.Route, error) {
-	d, err := NewCallbackDeps(app.Config, app.DB, app.Sessions, sqsqueue.Queue(app), app.Log)
-	if err != nil {
-		return api.Route{}, err
-	}
-	return Callback(d), nil
 }
 
 // NewLogout builds POST /auth/logout.
