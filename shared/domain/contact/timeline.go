@@ -74,13 +74,16 @@ func (s *Service) Timeline(ctx context.Context, userID, id uuid.UUID, q Timeline
 		after = *q.After
 	}
 	// Every link carries its user's id: another user's contact has none.
+	// A link carries its email's time too (the database keeps it equal to
+	// emails.sort_at), so the emails are read newest first from
+	// email_contacts_contact_sort_idx and only a page of them is joined.
 	rows, err := s.db.Query(ctx, `
 		select kind, id, at, title, direction from (
-			(select 'email' as kind, e.id, e.sort_at as at, e.subject as title,
+			(select 'email' as kind, ec.email_id as id, ec.sort_at as at, e.subject as title,
 				case when ec.role <> 'from' and 'SENT' = any(e.labels) then 'sent' else 'received' end as direction
 			from email_contacts ec join emails e on e.id = ec.email_id
-			where ec.contact_id = $2 and ec.user_id = $1 and (e.sort_at, e.id) < ($3, $4)
-			order by e.sort_at desc, e.id desc limit $5)
+			where ec.contact_id = $2 and ec.user_id = $1 and (ec.sort_at, ec.email_id) < ($3, $4)
+			order by ec.sort_at desc, ec.email_id desc limit $5)
 			union all
 			(select 'meeting', ev.id, x.starts_at, ev.title, ''
 			from event_contacts x join calendar_events ev on ev.id = x.event_id

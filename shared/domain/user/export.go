@@ -249,6 +249,7 @@ var exportLeftOut = map[string]string{
 	"sessions.token_hash":              "a credential",
 	"contacts.sort_key":                "derived from name and email",
 	"emails.sort_at":                   "derived from the dates",
+	"email_contacts.sort_at":           "the email's sort_at, copied for the timeline's order",
 	"sync_state.full_history_id":       "sync bookkeeping",
 	"sync_state.page_token":            "sync bookkeeping",
 	"sync_state.listed":                "sync bookkeeping",
