@@ -140,10 +140,12 @@ func summaryPrompt(ctx context.Context, s *Service, userID uuid.UUID, in Input) 
 	if limit == 0 {
 		limit = MaxEmails
 	}
-	rows, err := s.db.Query(ctx, `select e.subject, e.snippet, e.sort_at, ec.role
+	// Newest first through the links' own copy of each email's time
+	// (email_contacts_contact_sort_idx): a page, however long the history.
+	rows, err := s.db.Query(ctx, `select e.subject, e.snippet, ec.sort_at, ec.role
 		from email_contacts ec join emails e on e.id = ec.email_id
 		where ec.contact_id = $1 and ec.user_id = $2 and e.user_id = $2
-		order by e.sort_at desc, e.id desc limit $3`, *in.ContactID, userID, limit)
+		order by ec.sort_at desc, ec.email_id desc limit $3`, *in.ContactID, userID, limit)
 	if err != nil {
 		return Prompt{}, db.Err(err, "email")
 	}
