@@ -3,6 +3,7 @@ package emailsync_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -56,6 +57,9 @@ type simType struct {
 	inflight atomic.Int64
 	peak     atomic.Int64
 	batches  atomic.Int64
+	// busy is the invocations' summed duration, last when the latest
+	// one ended, both in nanoseconds (last since the Unix epoch).
+	busy, last atomic.Int64
 }
 
 // handle wraps h to count the instance's invocation as in flight.
@@ -64,7 +68,14 @@ func (s *simType) handle(h worker.BatchHandler) worker.BatchHandler {
 		n := s.inflight.Add(1)
 		for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
 		}
-		defer s.inflight.Add(-1)
+		start := time.Now()
+		defer func() {
+			end := time.Now()
+			s.busy.Add(int64(end.Sub(start)))
+			for l := s.last.Load(); end.UnixNano() > l && !s.last.CompareAndSwap(l, end.UnixNano()); l = s.last.Load() {
+			}
+			s.inflight.Add(-1)
+		}()
 		s.batches.Add(1)
 		return h(ctx, ev)
 	}
@@ -138,15 +149,17 @@ func simulate(b *testing.B, n int) {
 	}
 	b.Logf("%d accounts and mailboxes set up in %s", n, time.Since(setup).Round(time.Millisecond))
 
+	// The instances' warnings (a retried claim, say) go to the log.
+	log := slog.New(slog.NewTextHandler(benchLog{b}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	types := []*simType{
 		{fn: catalog.MustLookup(catalog.EmailSync), build: func(p *db.Pool) *worker.Worker {
-			return emailsync.Worker(worker.Deps{DB: p, Backend: mem}, emailsync.Options{Google: client, Tokens: google.NewTokens(p, client, box)})
+			return emailsync.Worker(worker.Deps{DB: p, Backend: mem, Log: log}, emailsync.Options{Google: client, Tokens: google.NewTokens(p, client, box)})
 		}},
 		{fn: catalog.MustLookup(catalog.ContactExtraction), build: func(p *db.Pool) *worker.Worker {
-			return contactextraction.Worker(worker.Deps{DB: p, Backend: mem}, email.WithIgnore())
+			return contactextraction.Worker(worker.Deps{DB: p, Backend: mem, Log: log}, email.WithIgnore())
 		}},
 		{fn: catalog.MustLookup(catalog.CalendarSync), build: func(p *db.Pool) *worker.Worker {
-			return calendarsync.Worker(worker.Deps{DB: p, Backend: mem}, calendarsync.Options{Google: client, Tokens: google.NewTokens(p, client, box)})
+			return calendarsync.Worker(worker.Deps{DB: p, Backend: mem, Log: log}, calendarsync.Options{Google: client, Tokens: google.NewTokens(p, client, box)})
 		}},
 	}
 	budget := 0
@@ -228,6 +241,26 @@ func simulate(b *testing.B, n int) {
 		b.Fatalf("%d contacts with a wrong interaction count: %v", wrong, err)
 	}
 
+	rows, err := pool.Query(ctx, `select kind, count(*), count(*) filter (where attempts > 1), coalesce(max(attempts), 0),
+			extract(epoch from max(finished_at) - min(created_at))::float8,
+			coalesce(max(error) filter (where attempts > 1), '')
+		from jobs group by kind order by kind`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for rows.Next() {
+		var kind, lastErr string
+		var count, retried, attempts int
+		var span float64
+		if err := rows.Scan(&kind, &count, &retried, &attempts, &span, &lastErr); err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%s: %d jobs, %d retried (at most %d attempts), %.1f s from the first enqueued to the last finished; a retried job's error: %q", kind, count, retried, attempts, span, lastErr)
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+
 	b.ReportMetric(drain.Seconds(), "drain-s")
 	b.ReportMetric(float64(peak), "peak-conns")
 	fmt.Printf("sim_mailboxes %d mailboxes messages_each=%d events_each=%d\n", n, simMessages, simEvents)
@@ -235,7 +268,10 @@ func simulate(b *testing.B, n int) {
 	fmt.Printf("sim_peak_connections %d conns budget=%d job_budget=%d database_total=%d sampled_every=50ms\n", peak, budget, simJobBudget, peakAll)
 	fmt.Printf("sim_jobs_per_s %.1f jobs/s jobs=%d\n", float64(jobs)/drain.Seconds(), jobs)
 	for _, t := range types {
-		fmt.Printf("sim_peak_concurrency-%s %d instances max=%d batches=%d\n", t.fn.Name, t.peak.Load(), t.fn.MaxConcurrency, t.batches.Load())
+		batches := t.batches.Load()
+		fmt.Printf("sim_peak_concurrency-%s %d instances max=%d batches=%d mean_batch_ms=%.0f done_after_s=%.1f\n",
+			t.fn.Name, t.peak.Load(), t.fn.MaxConcurrency, batches,
+			float64(t.busy.Load())/float64(max(batches, 1))/1e6, time.Unix(0, t.last.Load()).Sub(start).Seconds())
 		if int(t.peak.Load()) > t.fn.MaxConcurrency {
 			b.Errorf("%s ran %d invocations at once; its cap is %d", t.fn.Name, t.peak.Load(), t.fn.MaxConcurrency)
 		}
@@ -377,4 +413,12 @@ func (s *sampler) stop() (int, int, error) {
 	close(s.done)
 	s.wg.Wait()
 	return s.peak, s.peakAll, s.err
+}
+
+// benchLog writes log lines to the benchmark's log.
+type benchLog struct{ b *testing.B }
+
+func (l benchLog) Write(p []byte) (int, error) {
+	l.b.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
