@@ -103,10 +103,10 @@ func (s *simType) budget() int {
 // share of the budget infra/plan.go states. Run it with -benchtime=1x:
 //
 //	sim_mailboxes 1000 mailboxes messages_each=20 events_each=3
-//	sim_drain_s 95.1 s
-//	sim_peak_connections 30 conns budget=34 job_budget=60
-//	sim_jobs_per_s 31.5 jobs/s jobs=3000
-//	sim_peak_concurrency-email-sync 5 instances max=5
+//	sim_drain_s 21.9 s
+//	sim_peak_connections 16 conns budget=34 job_budget=60 database_total=17 sampled_every=50ms
+//	sim_jobs_per_s 1002.7 jobs/s jobs=22000
+//	sim_peak_concurrency-email-sync 5 instances max=5 batches=1000 mean_batch_ms=75 done_after_s=15.0
 func BenchmarkCapacitySimulation(b *testing.B) {
 	n := envInt("SIM_MAILBOXES", 1000)
 	if testing.Short() {
