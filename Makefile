@@ -74,7 +74,7 @@ FORCE:
 ## bench: the performance budgets, one line per figure
 bench: tools
 	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
-	status=0; $(GO) test -p 1 -run '^$$' -bench 'BenchmarkColdStart|BenchmarkColdRequest|BenchmarkWarmRequest|BenchmarkWarmCachedRequest|BenchmarkCacheRatios|BenchmarkJobsBudget|BenchmarkMailPipeline|BenchmarkCalendarSync|BenchmarkContactFigures' -benchtime=1x -timeout 30m \
+	status=0; $(GO) test -p 1 -run '^$$' -bench 'BenchmarkColdStart|BenchmarkColdRequest|BenchmarkWarmRequest|BenchmarkWarmCachedRequest|BenchmarkCacheRatios|BenchmarkJobsBudget|BenchmarkMailPipeline|BenchmarkCapacitySimulation|BenchmarkCalendarSync|BenchmarkContactFigures' -benchtime=1x -timeout 30m \
 		./functions ./functions/routes/contacts ./functions/jobs/contactextraction ./functions/jobs/emailsync ./functions/jobs/calendarsync >"$$out" 2>&1 || status=$$?; \
 	grep -E '^[a-z_0-9-]+ [0-9.]+ ' "$$out" || true; \
 	if [ $$status -ne 0 ]; then echo "benchmarks failed:"; grep -E -A5 '^(--- FAIL|FAIL|panic)' "$$out"; exit $$status; fi

@@ -57,10 +57,14 @@ func ClaimAll(ctx context.Context, q db.Querier, kind string, reqs []ClaimReques
 	for i, r := range reqs {
 		ids[i], counts[i] = r.ID.String(), int32(r.ReceiveCount)
 	}
+	// The rows are locked in id order first, as the producer's marking
+	// them sent locks them, so that a claim and a send of overlapping
+	// batches wait for each other instead of deadlocking.
 	claimed, err := scanJobs(q.Query(ctx, `update jobs set state = 'running', attempts = greatest(jobs.attempts + 1, c.receives),
 			started_at = now(), locked_until = now() + $4::interval, updated_at = now()
-		from (select id, max(receives) as receives from unnest($2::uuid[], $3::int[]) as u(id, receives) group by id) as c
-		where jobs.id = c.id and jobs.kind = $1 and (
+		from (select id, max(receives) as receives from unnest($2::uuid[], $3::int[]) as u(id, receives) group by id) as c,
+			(select id from jobs where id = any($2::uuid[]) order by id for update) as l
+		where jobs.id = c.id and jobs.id = l.id and jobs.kind = $1 and (
 			jobs.state in ('sent', 'failed')
 			or (jobs.state = 'pending' and jobs.run_at <= now() + interval '1 second')
 			or (jobs.state = 'running' and jobs.locked_until < now()))

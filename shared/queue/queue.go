@@ -152,9 +152,11 @@ func (q *Queue) send(ctx context.Context, dbq db.Querier, byKind map[string][]Me
 			ids[i] = id.String()
 		}
 		// A job claimed meanwhile by a worker is no longer pending and
-		// keeps its state.
+		// keeps its state. The rows are locked in id order, as a claim
+		// locks them, so that the two never deadlock over a batch.
 		if _, err := dbq.Exec(ctx, `update jobs set state = 'sent', sent_at = now(), updated_at = now()
-			where id = any($1::uuid[]) and state = 'pending'`, ids); err != nil {
+			from (select id from jobs where id = any($1::uuid[]) and state = 'pending' order by id for update) as l
+			where jobs.id = l.id and jobs.state = 'pending'`, ids); err != nil {
 			q.log.WarnContext(ctx, "jobs sent but not marked sent; the relay may send them again", "jobs", len(sent), "err", err)
 			failures = append(failures, fmt.Errorf("mark jobs sent: %w", db.Err(err, "job")))
 		}
