@@ -60,8 +60,16 @@ func Main[H Handler](name string, build func(*App) (H, error)) {
 // the ColdStart metric on the first, and app's monitor in the context, for
 // the calls to other services that the invocation times.
 func Lambda(app *App, h Handler) lambda.Handler {
+	// A handler that takes the raw payload already (a route's server) is
+	// called as it is: wrapping it again would copy every response once
+	// more.
+	fn := h.Lambda(app)
+	inner, ok := fn.(lambda.Handler)
+	if !ok {
+		inner = lambda.NewHandler(fn)
+	}
 	inv := &invocations{
-		inner:  lambda.NewHandler(h.Lambda(app)),
+		inner:  inner,
 		fnAttr: slog.String(logging.FunctionKey, app.Function.Name),
 		mon:    app.Monitor,
 	}

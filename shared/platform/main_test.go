@@ -93,3 +93,30 @@ func TestOpAnswersItsReportOrError(t *testing.T) {
 		t.Errorf("error not answered: %v", err)
 	}
 }
+
+// raw is a Handler whose Lambda takes the raw payload itself, as a route's
+// server does.
+type raw struct{ log *slog.Logger }
+
+func (r raw) Lambda(*platform.App) any { return r }
+
+func (r raw) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	r.log.InfoContext(ctx, "invoked")
+	return append([]byte("raw:"), payload...), nil
+}
+
+// TestLambdaCallsARawHandlerAsItIs: a handler of the raw payload gets it
+// and answers it unchanged, with the same log fields as any other.
+func TestLambdaCallsARawHandlerAsItIs(t *testing.T) {
+	app, logs, _ := testApp(t)
+	out, err := platform.Lambda(app, raw{log: app.Log}).Invoke(context.Background(), []byte(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != `raw:{"a":1}` {
+		t.Errorf("answered %s", out)
+	}
+	if !strings.Contains(logs.String(), `"cold_start":true`) {
+		t.Errorf("no cold_start field:\n%s", logs.String())
+	}
+}
