@@ -1,15 +1,22 @@
 package awssecret_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
@@ -30,6 +37,52 @@ type fakeSecretsManager struct {
 	barrier  int
 	inFlight int
 	all      chan struct{}
+	// failures are answered, in order, before any value.
+	failures []failure
+}
+
+type failure struct {
+	status int
+	code   string
+}
+
+// verifySignature signs the request as received again, with the
+// credentials of lambdaEnv and the request's own date and signed
+// headers, and compares the signatures: a body or header changed after
+// signing, or a wrong payload hash, fails.
+func verifySignature(t *testing.T, r *http.Request, body []byte) {
+	t.Helper()
+	auth := r.Header.Get("Authorization")
+	_, signed, ok := strings.Cut(auth, "SignedHeaders=")
+	if !ok {
+		t.Errorf("no signed headers in %q", auth)
+		return
+	}
+	signed, _, _ = strings.Cut(signed, ",")
+	date, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		t.Errorf("X-Amz-Date: %v", err)
+		return
+	}
+	again, err := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, h := range strings.Split(signed, ";") {
+		if h != "host" && h != "x-amz-date" {
+			again.Header.Set(h, r.Header.Get(h))
+		}
+	}
+	sum := sha256.Sum256(body)
+	creds := aws.Credentials{AccessKeyID: "AKIDLAMBDA", SecretAccessKey: "secret-key", SessionToken: "session-token"}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, again, hex.EncodeToString(sum[:]), "secretsmanager", "eu-west-1", date); err != nil {
+		t.Error(err)
+		return
+	}
+	if got := again.Header.Get("Authorization"); got != auth {
+		t.Errorf("signature does not match the request:\n got %s\nwant %s", auth, got)
+	}
 }
 
 func newFake(t *testing.T, secrets map[string]string) (*fakeSecretsManager, *httptest.Server) {
@@ -50,12 +103,28 @@ func (f *fakeSecretsManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("X-Amz-Security-Token") != "session-token" {
 		f.t.Errorf("no session token: %q", r.Header.Get("X-Amz-Security-Token"))
 	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		f.t.Errorf("body: %v", err)
+	}
+	verifySignature(f.t, r, body)
 	var in struct{ SecretId string }
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+	if err := json.Unmarshal(body, &in); err != nil {
 		f.t.Errorf("body: %v", err)
 	}
 	f.mu.Lock()
 	f.calls[in.SecretId]++
+	if len(f.failures) > 0 {
+		status, code := f.failures[0].status, f.failures[0].code
+		f.failures = f.failures[1:]
+		f.inFlight--
+		f.mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("X-Amzn-Requestid", "req-1")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]string{"__type": "com.amazonaws.secretsmanager#" + code, "Message": "injected"})
+		return
+	}
 	f.inFlight++
 	if f.inFlight == f.barrier {
 		close(f.all)
@@ -197,6 +266,56 @@ func TestNoCredentials(t *testing.T) {
 	}
 	if len(f.calls) != 0 {
 		t.Fatalf("calls without credentials: %v", f.calls)
+	}
+}
+
+// Throttling and Secrets Manager's own failures are retried, up to
+// Attempts in all; the error names the last failure.
+func TestRetriesThrottlingAndServerErrors(t *testing.T) {
+	f, srv := newFake(t, map[string]string{arn("auth"): "auth-value"})
+	f.failures = []failure{{400, "ThrottlingException"}, {500, "InternalServiceError"}}
+	lambdaEnv(t, srv.URL)
+	got, err := awssecret.FromEnv().ResolveSecret(context.Background(), arn("auth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "auth-value" {
+		t.Fatalf("got %q", got)
+	}
+	if f.calls[arn("auth")] != 3 {
+		t.Fatalf("%d calls, want 3", f.calls[arn("auth")])
+	}
+
+	f.calls = map[string]int{}
+	f.failures = []failure{{503, "ServiceUnavailable"}, {503, "ServiceUnavailable"}, {503, "ServiceUnavailable"}, {503, "ServiceUnavailable"}}
+	_, err = awssecret.FromEnv().ResolveSecret(context.Background(), arn("auth"))
+	if err == nil {
+		t.Fatal("resolved through four failures")
+	}
+	if !strings.Contains(err.Error(), "ServiceUnavailable") {
+		t.Fatalf("err = %v, want the last failure's code", err)
+	}
+	if f.calls[arn("auth")] != awssecret.Attempts {
+		t.Fatalf("%d calls, want %d", f.calls[arn("auth")], awssecret.Attempts)
+	}
+}
+
+// A refusal is final: no retry, and the error says why.
+func TestAccessDeniedNotRetried(t *testing.T) {
+	f, srv := newFake(t, map[string]string{arn("auth"): "auth-value"})
+	f.failures = []failure{{400, "AccessDeniedException"}}
+	lambdaEnv(t, srv.URL)
+	_, err := awssecret.FromEnv().ResolveSecret(context.Background(), arn("auth"))
+	if err == nil {
+		t.Fatal("resolved through a refusal")
+	}
+	for _, want := range []string{"AccessDeniedException", "injected", "HTTP 400", "req-1"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to name %q", err, want)
+		}
+	}
+	if f.calls[arn("auth")] != 1 {
+		t.Fatalf("%d calls, want 1", f.calls[arn("auth")])
 	}
 }
 
