@@ -122,7 +122,7 @@ func Document() ([]byte, error) {
 		}
 		routes = append(routes, r)
 	}
-	b, err := json.MarshalIndent(api.NewServer(api.Options{}, routes...).OpenAPI(), "", "  ")
+	b, err := json.MarshalIndent(api.Describe(api.Options{}, routes...), "", "  ")
 	if err != nil {
 		return nil, err
 	}

@@ -169,10 +169,23 @@ type Server struct {
 	gates   feature.Gates
 	limiter RateLimiter
 	routes  []Route
+	// documented says the server also completes the API document: the
+	// adjustments huma's generation needs (Document, Streams, no 422).
+	// A server that only serves skips them, for they cost its cold start
+	// (the export's stream alone, a few milliseconds of reflection).
+	documented bool
 }
 
 // NewServer builds a server for routes.
-func NewServer(o Options, routes ...Route) *Server {
+func NewServer(o Options, routes ...Route) *Server { return newServer(o, false, routes) }
+
+// Describe is the API document of routes, as a server with the options o
+// would serve them.
+func Describe(o Options, routes ...Route) *huma.OpenAPI {
+	return newServer(o, true, routes).api.OpenAPI()
+}
+
+func newServer(o Options, documented bool, routes []Route) *Server {
 	if o.Log == nil {
 		o.Log = logging.Discard()
 	}
@@ -186,7 +199,7 @@ func NewServer(o Options, routes ...Route) *Server {
 		o.Version = "1.0.0"
 	}
 	s := &Server{mux: http.NewServeMux(), log: o.Log, mon: o.Monitor, auth: o.Sessions, cookie: o.Cookie,
-		csrf: http.NewCrossOriginProtection(), gates: o.Features, limiter: o.Limiter}
+		csrf: http.NewCrossOriginProtection(), gates: o.Features, limiter: o.Limiter, documented: documented}
 	for _, origin := range o.TrustedOrigins {
 		if err := s.csrf.AddTrustedOrigin(origin); err != nil {
 			o.Log.Warn("trusted origin ignored", "origin", origin, "err", err)
@@ -253,6 +266,10 @@ func (s *Server) add(r Route) {
 		}
 	}
 	r.register(s, s.api, op)
+	s.routes = append(s.routes, r)
+	if !s.documented {
+		return
+	}
 	// huma documents 422 for invalid input; this API answers 400.
 	if item := s.api.OpenAPI().Paths[fn.Path]; item != nil {
 		for _, o := range []*huma.Operation{item.Get, item.Post, item.Put, item.Patch, item.Delete} {
@@ -267,11 +284,7 @@ func (s *Server) add(r Route) {
 			}
 		}
 	}
-	s.routes = append(s.routes, r)
 }
-
-// OpenAPI is the API document of the server's routes.
-func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
 
 // HandleFunc serves a plain net/http handler at pattern, outside the typed
 // routes and the API document (the local server's extras).
