@@ -18,7 +18,8 @@ import (
 // the sandboxes or the table of every function, the local server links the sandboxes but not the test
 // kit, the sandboxes do not link "testing", only ai-analysis links the
 // OpenAI client, only the functions that call Google's APIs link Google's
-// API client stack,
+// API client stack, only the functions that use a queue link the SQS
+// backend and none links a generated AWS service client,
 // domain packages stay free of transports, AWS and each other, and
 // platform packages import neither domain packages nor functions.
 func TestImportRules(t *testing.T) {
@@ -48,10 +49,15 @@ func TestImportRules(t *testing.T) {
 				if d == "github.com/sashabaranov/go-openai" && rel != "functions/cmd/ai-analysis" {
 					t.Errorf("%s links %s", rel, d)
 				}
-				// The SQS client only in the functions that send to a
+				// The SQS backend only in the functions that send to a
 				// queue, consume one, or read its depths (health).
-				if d == "github.com/aws/aws-sdk-go-v2/service/sqs" && !usesSQS(strings.TrimPrefix(rel, "functions/cmd/")) {
+				if d == mod+"shared/queue/sqsqueue" && !usesSQS(strings.TrimPrefix(rel, "functions/cmd/")) {
 					t.Errorf("%s links %s without sending to, consuming or counting a queue", rel, d)
+				}
+				// No generated AWS service client: their package init
+				// costs each cold start (see shared/awsjson).
+				if strings.HasPrefix(d, "github.com/aws/aws-sdk-go-v2/service/") {
+					t.Errorf("%s links %s", rel, d)
 				}
 				// Google's API client stack (gRPC, credentials, transports)
 				// only in the functions that call Google's APIs with it;
