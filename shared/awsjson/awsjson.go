@@ -222,23 +222,27 @@ func (e *Error) Error() string {
 // Retryable is the SDK standard retryer's rule: throttling, a timeout
 // and the service's own failures.
 func (e *Error) Retryable() bool {
-	if retryableCodes[e.Code] || retryableCodes[e.QueryCode] {
+	if retryableCode(e.Code) || retryableCode(e.QueryCode) {
 		return true
 	}
 	return e.Status == http.StatusTooManyRequests || e.Status >= 500
 }
 
-// retryableCodes are the SDK's throttling and transient error codes, and
-// the internal errors some services answer with a 4xx-looking code.
-var retryableCodes = map[string]bool{
-	"Throttling": true, "ThrottlingException": true, "ThrottledException": true,
-	"RequestThrottledException": true, "TooManyRequestsException": true,
-	"ProvisionedThroughputExceededException": true, "TransactionInProgressException": true,
-	"RequestLimitExceeded": true, "BandwidthLimitExceeded": true, "LimitExceededException": true,
-	"RequestThrottled": true, "SlowDown": true, "PriorRequestNotComplete": true,
-	"EC2ThrottledException": true,
-	"RequestTimeout":        true, "RequestTimeoutException": true,
-	"InternalServiceError": true, "InternalError": true, "InternalFailure": true, "ServiceUnavailable": true,
+// retryableCode reports whether code is one of the SDK's throttling and
+// transient error codes, or an internal error some services answer with a
+// 4xx-looking code. A switch, not a map: nothing to build at package init.
+func retryableCode(code string) bool {
+	switch code {
+	case "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+		"TooManyRequestsException", "ProvisionedThroughputExceededException",
+		"TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+		"LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+		"EC2ThrottledException",
+		"RequestTimeout", "RequestTimeoutException",
+		"InternalServiceError", "InternalError", "InternalFailure", "ServiceUnavailable":
+		return true
+	}
+	return false
 }
 
 // errorOf reads a JSON protocol error answer: the code is in the

@@ -14,6 +14,7 @@ import (
 
 	"github.com/personalcrm/core/shared/awsjson"
 	"github.com/personalcrm/core/shared/internal/awstest"
+	"github.com/personalcrm/core/shared/testkit"
 )
 
 // answer is what the fake service sends for one request.
@@ -246,5 +247,14 @@ func TestBackoffWithinCeiling(t *testing.T) {
 				t.Fatalf("Backoff(%d) = %v, want within [0, %v]", n, d, ceiling)
 			}
 		}
+	}
+}
+
+// TestNoInit: the package builds nothing at init, so linking it costs a
+// cold start nothing before the first call.
+func TestNoInit(t *testing.T) {
+	const pkg = "github.com/personalcrm/core/shared/awsjson"
+	if n := testkit.InitBytes(t, pkg); n > 0 {
+		t.Errorf("%s allocates %d bytes at init", pkg, n)
 	}
 }
