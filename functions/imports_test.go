@@ -14,7 +14,7 @@ import (
 	"github.com/personalcrm/core/shared/catalog"
 )
 
-// TestImportRules keeps the layers apart: no Lambda links the test kit,
+// TestImportRules keeps the layers apart: no Lambda links the test kit or the AWS fakes' helpers,
 // the sandboxes or the table of every function, the local server links the sandboxes but not the test
 // kit, the sandboxes do not link "testing", only ai-analysis links the
 // OpenAI client, only the functions that call Google's APIs link Google's
@@ -42,7 +42,7 @@ func TestImportRules(t *testing.T) {
 			checked++
 			for _, d := range strings.Fields(deps) {
 				// Nor the table of every function, which links them all.
-				if within(d, "shared/testkit") || within(d, "shared/sandbox") || d == mod+"functions" {
+				if within(d, "shared/testkit") || within(d, "shared/internal/awstest") || within(d, "shared/sandbox") || d == mod+"functions" {
 					t.Errorf("%s links %s", rel, d)
 				}
 				// The OpenAI client only where it is used.
