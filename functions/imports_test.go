@@ -14,11 +14,12 @@ import (
 	"github.com/personalcrm/core/shared/catalog"
 )
 
-// TestImportRules keeps the layers apart: no Lambda links the test kit,
+// TestImportRules keeps the layers apart: no Lambda links the test kit or the AWS fakes' helpers,
 // the sandboxes or the table of every function, the local server links the sandboxes but not the test
 // kit, the sandboxes do not link "testing", only ai-analysis links the
 // OpenAI client, only the functions that call Google's APIs link Google's
-// API client stack,
+// API client stack, only the functions that use a queue link the SQS
+// backend and none links a generated AWS service client,
 // domain packages stay free of transports, AWS and each other, and
 // platform packages import neither domain packages nor functions.
 func TestImportRules(t *testing.T) {
@@ -41,17 +42,22 @@ func TestImportRules(t *testing.T) {
 			checked++
 			for _, d := range strings.Fields(deps) {
 				// Nor the table of every function, which links them all.
-				if within(d, "shared/testkit") || within(d, "shared/sandbox") || d == mod+"functions" {
+				if within(d, "shared/testkit") || within(d, "shared/internal/awstest") || within(d, "shared/sandbox") || d == mod+"functions" {
 					t.Errorf("%s links %s", rel, d)
 				}
 				// The OpenAI client only where it is used.
 				if d == "github.com/sashabaranov/go-openai" && rel != "functions/cmd/ai-analysis" {
 					t.Errorf("%s links %s", rel, d)
 				}
-				// The SQS client only in the functions that send to a
+				// The SQS backend only in the functions that send to a
 				// queue, consume one, or read its depths (health).
-				if d == "github.com/aws/aws-sdk-go-v2/service/sqs" && !usesSQS(strings.TrimPrefix(rel, "functions/cmd/")) {
+				if d == mod+"shared/queue/sqsqueue" && !usesSQS(strings.TrimPrefix(rel, "functions/cmd/")) {
 					t.Errorf("%s links %s without sending to, consuming or counting a queue", rel, d)
+				}
+				// No generated AWS service client: their package init
+				// costs each cold start (see shared/awsjson).
+				if strings.HasPrefix(d, "github.com/aws/aws-sdk-go-v2/service/") {
+					t.Errorf("%s links %s", rel, d)
 				}
 				// Google's API client stack (gRPC, credentials, transports)
 				// only in the functions that call Google's APIs with it;

@@ -33,8 +33,11 @@ func (e *SQSEmulator) JobQueues(t testing.TB) (map[string]string, *sqsqueue.Back
 			"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`, arn, fn.MaxAttempts),
 		})
 	}
-	c := e.Client()
-	return urls, sqsqueue.New(urls, func() (*sqs.Client, error) { return c, nil })
+	return urls, sqsqueue.New(urls, sqsqueue.Options{
+		Region:      "us-east-1",
+		Endpoint:    e.Endpoint,
+		Credentials: aws.CredentialsProviderFunc(testCredentials),
+	})
 }
 
 func (e *SQSEmulator) attribute(t testing.TB, url string, name types.QueueAttributeName) string {

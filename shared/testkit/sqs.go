@@ -149,11 +149,14 @@ func startSQS() (*SQSEmulator, error) {
 	e.client = sqs.New(sqs.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(e.Endpoint),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "testkit"}, nil
-		}),
+		Credentials:  aws.CredentialsProviderFunc(testCredentials),
 	})
 	return e, nil
+}
+
+// testCredentials are the emulator's dummy static credentials.
+func testCredentials(context.Context) (aws.Credentials, error) {
+	return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "testkit"}, nil
 }
 
 // Client returns an SQS client for the emulator: region us-east-1, dummy

@@ -1,10 +1,7 @@
 package awssecret_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,12 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-
 	"github.com/personalcrm/core/shared/catalog"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/config/awssecret"
+	"github.com/personalcrm/core/shared/internal/awstest"
 )
 
 // fakeSecretsManager speaks the Secrets Manager JSON protocol
@@ -46,45 +41,6 @@ type failure struct {
 	code   string
 }
 
-// verifySignature signs the request as received again, with the
-// credentials of lambdaEnv and the request's own date and signed
-// headers, and compares the signatures: a body or header changed after
-// signing, or a wrong payload hash, fails.
-func verifySignature(t *testing.T, r *http.Request, body []byte) {
-	t.Helper()
-	auth := r.Header.Get("Authorization")
-	_, signed, ok := strings.Cut(auth, "SignedHeaders=")
-	if !ok {
-		t.Errorf("no signed headers in %q", auth)
-		return
-	}
-	signed, _, _ = strings.Cut(signed, ",")
-	date, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
-	if err != nil {
-		t.Errorf("X-Amz-Date: %v", err)
-		return
-	}
-	again, err := http.NewRequest(r.Method, "http://"+r.Host+r.URL.RequestURI(), bytes.NewReader(body))
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	for _, h := range strings.Split(signed, ";") {
-		if h != "host" && h != "x-amz-date" {
-			again.Header.Set(h, r.Header.Get(h))
-		}
-	}
-	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: "AKIDLAMBDA", SecretAccessKey: "secret-key", SessionToken: "session-token"}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, again, hex.EncodeToString(sum[:]), "secretsmanager", "eu-west-1", date); err != nil {
-		t.Error(err)
-		return
-	}
-	if got := again.Header.Get("Authorization"); got != auth {
-		t.Errorf("signature does not match the request:\n got %s\nwant %s", auth, got)
-	}
-}
-
 func newFake(t *testing.T, secrets map[string]string) (*fakeSecretsManager, *httptest.Server) {
 	f := &fakeSecretsManager{t: t, secrets: secrets, calls: map[string]int{}, all: make(chan struct{})}
 	srv := httptest.NewServer(f)
@@ -107,7 +63,7 @@ func (f *fakeSecretsManager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		f.t.Errorf("body: %v", err)
 	}
-	verifySignature(f.t, r, body)
+	awstest.VerifySignature(f.t, r, body, awstest.Creds, "secretsmanager", "eu-west-1")
 	var in struct{ SecretId string }
 	if err := json.Unmarshal(body, &in); err != nil {
 		f.t.Errorf("body: %v", err)

@@ -1,18 +1,30 @@
-// Package sqsqueue is the Amazon SQS backend of the job queue, through
-// aws-sdk-go-v2: one standard queue per job type, whose redrive policy
-// names its dead-letter queue.
+// Package sqsqueue is the Amazon SQS backend of the job queue: one
+// standard queue per job type, whose redrive policy names its dead-letter
+// queue.
 //
-// The client is built at first use, from the environment Lambda gives a
+// SQS is called through shared/awsjson, one SigV4-signed POST of its JSON
+// protocol (awsJson1_0, X-Amz-Target AmazonSQS.<Operation>) per call,
+// rather than through the SDK's generated client: the generated client's
+// schema and endpoint packages cost each cold start of a function that
+// sends, consumes or counts jobs about 0.7 ms of package initialisation
+// (0.4 ms for its schemas, 0.3 ms for its endpoints) for the five
+// operations used here. As the SDK does, the MD5 digests SQS returns of
+// the bodies sent and received are checked.
+//
+// The backend reads its settings from the environment Lambda gives a
 // function (AWS_REGION and the execution role's AWS_ACCESS_KEY_ID,
-// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN), so a Lambda's init does no
-// network I/O and links none of the SDK's shared-config machinery.
+// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN) at each call, so a Lambda's
+// init does no network I/O.
 package sqsqueue
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"path"
 	"strconv"
@@ -21,11 +33,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/uuid"
 
 	"github.com/personalcrm/core/shared/awsenv"
+	"github.com/personalcrm/core/shared/awsjson"
 	"github.com/personalcrm/core/shared/config"
 	"github.com/personalcrm/core/shared/platform"
 	"github.com/personalcrm/core/shared/queue"
@@ -35,46 +46,56 @@ import (
 // queue.Backend and queue.Receiver; it is safe for concurrent use.
 type Backend struct {
 	urls   map[string]string
-	client func() (*sqs.Client, error)
+	region string
+	client *awsjson.Client
 
 	mu   sync.Mutex
 	dlqs map[string]string // job type -> dead-letter queue URL
 }
 
+// Options say how a Backend reaches SQS. The zero value is the Lambda
+// environment's, read at each call.
+type Options struct {
+	// Region is the queues' region; empty means AWS_REGION, else that of
+	// the queue URLs.
+	Region string
+	// Endpoint is SQS's base URL; empty means AWS_ENDPOINT_URL_SQS, else
+	// AWS_ENDPOINT_URL, else the region's endpoint.
+	Endpoint string
+	// Credentials sign the calls; nil means the environment's.
+	Credentials aws.CredentialsProvider
+	// HTTP sends the calls; nil means http.DefaultClient.
+	HTTP *http.Client
+}
+
 // New returns the backend for the queues urls (job type -> queue URL),
-// reached through the client that client returns. client is called at
-// every use; wrap a costly constructor in sync.OnceValues.
-func New(urls map[string]string, client func() (*sqs.Client, error)) *Backend {
-	return &Backend{urls: urls, client: client, dlqs: map[string]string{}}
+// reached as o says. It does no I/O.
+func New(urls map[string]string, o Options) *Backend {
+	endpoint := awsjson.EnvEndpoint("SQS", "sqs")
+	if o.Endpoint != "" {
+		endpoint = func(string) string { return o.Endpoint }
+	}
+	return &Backend{
+		urls:   urls,
+		region: o.Region,
+		client: &awsjson.Client{
+			Service:         "sqs",
+			Version:         "1.0",
+			TargetPrefix:    "AmazonSQS",
+			QueryCompatible: true,
+			Endpoint:        endpoint,
+			Credentials:     o.Credentials,
+			HTTP:            o.HTTP,
+		},
+		dlqs: map[string]string{},
+	}
 }
 
-// FromEnv returns the backend for the queues urls, with a client built at
-// first use from the environment (see the package doc). The region is
-// AWS_REGION, else that of the queue URLs; AWS_ENDPOINT_URL_SQS or
-// AWS_ENDPOINT_URL, when set, replace the endpoint (a local emulator).
-func FromEnv(urls map[string]string) *Backend {
-	return New(urls, sync.OnceValues(func() (*sqs.Client, error) { return envClient(urls) }))
-}
-
-func envClient(urls map[string]string) (*sqs.Client, error) {
-	region := awsenv.Region()
-	if region == "" {
-		for _, u := range urls {
-			if region = regionOf(u); region != "" {
-				break
-			}
-		}
-	}
-	if region == "" {
-		return nil, errors.New("sqs: no region: set AWS_REGION")
-	}
-	return sqs.New(sqs.Options{
-		Region:           region,
-		Credentials:      awsenv.Credentials(),
-		RetryMaxAttempts: 3,
-		BaseEndpoint:     awsenv.Endpoint("SQS"),
-	}), nil
-}
+// FromEnv returns the backend for the queues urls, configured from the
+// environment (see the package doc). The region is AWS_REGION, else that
+// of the queue URLs; AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL, when set,
+// replace the endpoint (a local emulator).
+func FromEnv(urls map[string]string) *Backend { return New(urls, Options{}) }
 
 // regionOf reads the region of https://sqs.<region>.amazonaws.com/...
 func regionOf(raw string) string {
@@ -89,25 +110,71 @@ func regionOf(raw string) string {
 	return ""
 }
 
-func (b *Backend) queue(kind string) (*sqs.Client, string, error) {
+// queue returns the URL of kind's queue and the region to call.
+func (b *Backend) queue(kind string) (string, string, error) {
 	u, ok := b.urls[kind]
 	if !ok || u == "" {
-		return nil, "", fmt.Errorf("sqs: no queue URL for job type %q", kind)
+		return "", "", fmt.Errorf("sqs: no queue URL for job type %q", kind)
 	}
-	c, err := b.client()
-	if err != nil {
-		return nil, "", err
+	region := b.region
+	if region == "" {
+		region = awsenv.Region()
 	}
-	return c, u, nil
+	if region == "" {
+		region = regionOf(u)
+	}
+	for _, other := range b.urls {
+		if region != "" {
+			break
+		}
+		region = regionOf(other)
+	}
+	if region == "" {
+		return "", "", errors.New("sqs: no region: set AWS_REGION")
+	}
+	return u, region, nil
 }
 
 // maxBatch is the most entries one SQS batch call takes.
 const maxBatch = 10
 
+// messageAttribute is a string message attribute.
+type messageAttribute struct {
+	DataType    string
+	StringValue string
+}
+
+type sendMessageBatchEntry struct {
+	Id                string
+	MessageBody       string
+	DelaySeconds      int32 `json:",omitempty"`
+	MessageAttributes map[string]messageAttribute
+}
+
+type sendMessageBatchInput struct {
+	QueueUrl string
+	Entries  []sendMessageBatchEntry
+}
+
+// batchResult is the answer of SendMessageBatch and DeleteMessageBatch.
+type batchResult struct {
+	Successful []struct {
+		Id               string
+		MessageId        string
+		MD5OfMessageBody string
+	}
+	Failed []struct {
+		Id          string
+		Code        string
+		Message     string
+		SenderFault bool
+	}
+}
+
 // Send implements queue.Backend: batches of ten, each message with the
 // job's id and kind as message attributes.
 func (b *Backend) Send(ctx context.Context, kind string, msgs []queue.Message) ([]uuid.UUID, error) {
-	c, u, err := b.queue(kind)
+	u, region, err := b.queue(kind)
 	if err != nil {
 		return nil, err
 	}
@@ -115,30 +182,34 @@ func (b *Backend) Send(ctx context.Context, kind string, msgs []queue.Message) (
 	var failures []error
 	for start := 0; start < len(msgs); start += maxBatch {
 		chunk := msgs[start:min(start+maxBatch, len(msgs))]
-		entries := make([]types.SendMessageBatchRequestEntry, len(chunk))
+		in := sendMessageBatchInput{QueueUrl: u, Entries: make([]sendMessageBatchEntry, len(chunk))}
 		for i, m := range chunk {
-			entries[i] = types.SendMessageBatchRequestEntry{
-				Id:           aws.String(strconv.Itoa(i)),
-				MessageBody:  aws.String(string(m.Body)),
+			in.Entries[i] = sendMessageBatchEntry{
+				Id:           strconv.Itoa(i),
+				MessageBody:  string(m.Body),
 				DelaySeconds: int32(min(max(m.Delay, 0), queue.MaxDelay) / time.Second),
-				MessageAttributes: map[string]types.MessageAttributeValue{
-					queue.AttrJobID: {DataType: aws.String("String"), StringValue: aws.String(m.JobID.String())},
-					queue.AttrKind:  {DataType: aws.String("String"), StringValue: aws.String(m.Kind)},
+				MessageAttributes: map[string]messageAttribute{
+					queue.AttrJobID: {DataType: "String", StringValue: m.JobID.String()},
+					queue.AttrKind:  {DataType: "String", StringValue: m.Kind},
 				},
 			}
 		}
-		out, err := c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &u, Entries: entries})
-		if err != nil {
+		var out batchResult
+		if err := b.client.Call(ctx, region, "SendMessageBatch", in, &out); err != nil {
+			failures = append(failures, err)
+			continue
+		}
+		if err := checkSent(in.Entries, out); err != nil {
 			failures = append(failures, err)
 			continue
 		}
 		for _, ok := range out.Successful {
-			if i, err := strconv.Atoi(aws.ToString(ok.Id)); err == nil && i < len(chunk) {
+			if i, err := strconv.Atoi(ok.Id); err == nil && i >= 0 && i < len(chunk) {
 				sent = append(sent, chunk[i].JobID)
 			}
 		}
 		for _, f := range out.Failed {
-			failures = append(failures, fmt.Errorf("message %s: %s: %s", aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message)))
+			failures = append(failures, fmt.Errorf("message %s: %s: %s", f.Id, f.Code, f.Message))
 		}
 	}
 	if len(failures) > 0 {
@@ -147,59 +218,92 @@ func (b *Backend) Send(ctx context.Context, kind string, msgs []queue.Message) (
 	return sent, nil
 }
 
+// checkSent compares the MD5 digest SQS returns of each body it took with
+// the body sent, as the SDK does: a mismatch fails the whole batch.
+func checkSent(entries []sendMessageBatchEntry, out batchResult) error {
+	bodies := make(map[string]string, len(entries))
+	for _, e := range entries {
+		bodies[e.Id] = e.MessageBody
+	}
+	var bad []error
+	for _, ok := range out.Successful {
+		body, known := bodies[ok.Id]
+		if known && ok.MD5OfMessageBody != "" && md5Hex(body) != ok.MD5OfMessageBody {
+			bad = append(bad, fmt.Errorf("message %s: MD5 of the body sent %s, SQS took %s", ok.MessageId, md5Hex(body), ok.MD5OfMessageBody))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("SendMessageBatch: checksum: %w", errors.Join(bad...))
+	}
+	return nil
+}
+
+func md5Hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
 // ChangeVisibility implements queue.Backend.
 func (b *Backend) ChangeVisibility(ctx context.Context, kind, receipt string, d time.Duration) error {
-	c, u, err := b.queue(kind)
+	u, region, err := b.queue(kind)
 	if err != nil {
 		return err
 	}
-	secs := int32(min(max(d, 0), queue.MaxVisibility) / time.Second)
-	_, err = c.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
-		QueueUrl: &u, ReceiptHandle: &receipt, VisibilityTimeout: secs,
-	})
-	if err != nil {
+	in := struct {
+		QueueUrl          string
+		ReceiptHandle     string
+		VisibilityTimeout int32
+	}{u, receipt, int32(min(max(d, 0), queue.MaxVisibility) / time.Second)}
+	if err := b.client.Call(ctx, region, "ChangeMessageVisibility", in, nil); err != nil {
 		return fmt.Errorf("sqs change visibility on %s: %w", kind, err)
 	}
 	return nil
 }
 
+// SQS queue attributes read by Depth.
+const (
+	attrMessages         = "ApproximateNumberOfMessages"
+	attrMessagesInFlight = "ApproximateNumberOfMessagesNotVisible"
+	attrMessagesDelayed  = "ApproximateNumberOfMessagesDelayed"
+	attrRedrivePolicy    = "RedrivePolicy"
+)
+
+// attributes returns the attributes names of the queue u.
+func (b *Backend) attributes(ctx context.Context, region, u string, names ...string) (map[string]string, error) {
+	in := struct {
+		QueueUrl       string
+		AttributeNames []string
+	}{u, names}
+	var out struct{ Attributes map[string]string }
+	err := b.client.Call(ctx, region, "GetQueueAttributes", in, &out)
+	return out.Attributes, err
+}
+
 // Depth implements queue.Backend. The dead-letter queue is the one the
 // queue's redrive policy names; it is looked up once.
 func (b *Backend) Depth(ctx context.Context, kind string) (queue.Depth, error) {
-	c, u, err := b.queue(kind)
+	u, region, err := b.queue(kind)
 	if err != nil {
 		return queue.Depth{}, err
 	}
-	out, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: &u,
-		AttributeNames: []types.QueueAttributeName{
-			types.QueueAttributeNameApproximateNumberOfMessages,
-			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-			types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
-			types.QueueAttributeNameRedrivePolicy,
-		},
-	})
+	a, err := b.attributes(ctx, region, u, attrMessages, attrMessagesInFlight, attrMessagesDelayed, attrRedrivePolicy)
 	if err != nil {
 		return queue.Depth{}, fmt.Errorf("sqs depth of %s: %w", kind, err)
 	}
-	a := out.Attributes
 	d := queue.Depth{
-		Queued:   atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessages)]),
-		InFlight: atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)]),
-		Delayed:  atoi(a[string(types.QueueAttributeNameApproximateNumberOfMessagesDelayed)]),
+		Queued:   atoi(a[attrMessages]),
+		InFlight: atoi(a[attrMessagesInFlight]),
+		Delayed:  atoi(a[attrMessagesDelayed]),
 	}
-	dlq, err := b.deadLetterURL(kind, u, a[string(types.QueueAttributeNameRedrivePolicy)])
+	dlq, err := b.deadLetterURL(kind, u, a[attrRedrivePolicy])
 	if err != nil || dlq == "" {
 		return d, err
 	}
-	out, err = c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       &dlq,
-		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages},
-	})
+	a, err = b.attributes(ctx, region, dlq, attrMessages)
 	if err != nil {
 		return d, fmt.Errorf("sqs depth of %s dead-letter queue: %w", kind, err)
 	}
-	d.DeadLetters = atoi(out.Attributes[string(types.QueueAttributeNameApproximateNumberOfMessages)])
+	d.DeadLetters = atoi(a[attrMessages])
 	return d, nil
 }
 
@@ -239,37 +343,69 @@ func atoi(s string) int {
 	return n
 }
 
+// SQS message system attributes read by Receive.
+const (
+	attrReceiveCount      = "ApproximateReceiveCount"
+	attrSentTimestamp     = "SentTimestamp"
+	attrFirstReceiveStamp = "ApproximateFirstReceiveTimestamp"
+)
+
+type receiveMessageInput struct {
+	QueueUrl                    string
+	MaxNumberOfMessages         int32 `json:",omitempty"`
+	WaitTimeSeconds             int32 `json:",omitempty"`
+	MessageSystemAttributeNames []string
+	MessageAttributeNames       []string
+}
+
+type receiveMessageOutput struct {
+	Messages []struct {
+		MessageId         string
+		ReceiptHandle     string
+		MD5OfBody         string
+		Body              string
+		Attributes        map[string]string
+		MessageAttributes map[string]messageAttribute
+	}
+}
+
 // Receive implements queue.Receiver, long polling up to 20 seconds.
 func (b *Backend) Receive(ctx context.Context, kind string, limit int, wait time.Duration) ([]queue.Delivery, error) {
-	c, u, err := b.queue(kind)
+	u, region, err := b.queue(kind)
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl:            &u,
-		MaxNumberOfMessages: int32(min(max(limit, 1), maxBatch)),
-		WaitTimeSeconds:     int32(min(max(wait, 0), 20*time.Second) / time.Second),
-		MessageSystemAttributeNames: []types.MessageSystemAttributeName{
-			types.MessageSystemAttributeNameApproximateReceiveCount,
-			types.MessageSystemAttributeNameSentTimestamp,
-			types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp,
-		},
-		MessageAttributeNames: []string{queue.AttrJobID, queue.AttrKind},
-	})
-	if err != nil {
+	in := receiveMessageInput{
+		QueueUrl:                    u,
+		MaxNumberOfMessages:         int32(min(max(limit, 1), maxBatch)),
+		WaitTimeSeconds:             int32(min(max(wait, 0), 20*time.Second) / time.Second),
+		MessageSystemAttributeNames: []string{attrReceiveCount, attrSentTimestamp, attrFirstReceiveStamp},
+		MessageAttributeNames:       []string{queue.AttrJobID, queue.AttrKind},
+	}
+	var out receiveMessageOutput
+	if err := b.client.Call(ctx, region, "ReceiveMessage", in, &out); err != nil {
 		return nil, fmt.Errorf("sqs receive from %s: %w", kind, err)
+	}
+	var bad []error
+	for _, m := range out.Messages {
+		if m.MD5OfBody != "" && md5Hex(m.Body) != m.MD5OfBody {
+			bad = append(bad, fmt.Errorf("message %s: MD5 of the body received %s, SQS sent %s", m.MessageId, md5Hex(m.Body), m.MD5OfBody))
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("sqs receive from %s: ReceiveMessage: checksum: %w", kind, errors.Join(bad...))
 	}
 	ds := make([]queue.Delivery, len(out.Messages))
 	for i, m := range out.Messages {
 		ds[i] = queue.Delivery{
-			MessageID:       aws.ToString(m.MessageId),
-			ReceiptHandle:   aws.ToString(m.ReceiptHandle),
-			Body:            aws.ToString(m.Body),
-			JobID:           aws.ToString(m.MessageAttributes[queue.AttrJobID].StringValue),
-			Kind:            aws.ToString(m.MessageAttributes[queue.AttrKind].StringValue),
-			ReceiveCount:    atoi(m.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)]),
-			SentAt:          fromMillis(m.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)]),
-			FirstReceivedAt: fromMillis(m.Attributes[string(types.MessageSystemAttributeNameApproximateFirstReceiveTimestamp)]),
+			MessageID:       m.MessageId,
+			ReceiptHandle:   m.ReceiptHandle,
+			Body:            m.Body,
+			JobID:           m.MessageAttributes[queue.AttrJobID].StringValue,
+			Kind:            m.MessageAttributes[queue.AttrKind].StringValue,
+			ReceiveCount:    atoi(m.Attributes[attrReceiveCount]),
+			SentAt:          fromMillis(m.Attributes[attrSentTimestamp]),
+			FirstReceivedAt: fromMillis(m.Attributes[attrFirstReceiveStamp]),
 		}
 	}
 	return ds, nil
@@ -283,26 +419,34 @@ func fromMillis(s string) time.Time {
 	return time.UnixMilli(n)
 }
 
+type deleteMessageBatchEntry struct {
+	Id            string
+	ReceiptHandle string
+}
+
 // Delete implements queue.Receiver.
 func (b *Backend) Delete(ctx context.Context, kind string, receipts []string) error {
-	c, u, err := b.queue(kind)
+	u, region, err := b.queue(kind)
 	if err != nil {
 		return err
 	}
 	var failures []error
 	for start := 0; start < len(receipts); start += maxBatch {
 		chunk := receipts[start:min(start+maxBatch, len(receipts))]
-		entries := make([]types.DeleteMessageBatchRequestEntry, len(chunk))
+		in := struct {
+			QueueUrl string
+			Entries  []deleteMessageBatchEntry
+		}{u, make([]deleteMessageBatchEntry, len(chunk))}
 		for i, r := range chunk {
-			entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: aws.String(r)}
+			in.Entries[i] = deleteMessageBatchEntry{Id: strconv.Itoa(i), ReceiptHandle: r}
 		}
-		out, err := c.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: &u, Entries: entries})
-		if err != nil {
+		var out batchResult
+		if err := b.client.Call(ctx, region, "DeleteMessageBatch", in, &out); err != nil {
 			failures = append(failures, err)
 			continue
 		}
 		for _, f := range out.Failed {
-			failures = append(failures, fmt.Errorf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message)))
+			failures = append(failures, fmt.Errorf("%s: %s", f.Code, f.Message))
 		}
 	}
 	if len(failures) > 0 {

@@ -22,7 +22,7 @@ func TestRegionOf(t *testing.T) {
 }
 
 func TestDeadLetterURL(t *testing.T) {
-	b := New(nil, nil)
+	b := New(nil, Options{})
 	got, err := b.deadLetterURL("email-sync", "https://sqs.eu-west-1.amazonaws.com/123456789012/crm-prod-email-sync",
 		`{"deadLetterTargetArn":"arn:aws:sqs:eu-west-1:123456789012:crm-prod-email-sync-dlq","maxReceiveCount":5}`)
 	if err != nil {
@@ -62,7 +62,7 @@ func TestFromConfig(t *testing.T) {
 	if _, ok := FromConfig(cfg).(*Backend); !ok {
 		t.Fatal("no SQS backend with a queue URL")
 	}
-	if _, err := New(map[string]string{}, nil).Depth(context.Background(), fn.Name); err == nil {
+	if _, err := New(map[string]string{}, Options{}).Depth(context.Background(), fn.Name); err == nil {
 		t.Fatal("depth of a job type without a URL")
 	}
 }
