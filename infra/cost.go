@@ -72,7 +72,11 @@ func idleCost(s Settings, c idleCounts) []costLine {
 	lines = append(lines, costLine{"interface endpoints",
 		fmt.Sprintf("%d services x %d AZ", interfaceEndpointServices, s.EndpointAZs),
 		float64(interfaceEndpointServices*s.EndpointAZs) * interfaceEndpointHourly * hoursPerMonth})
-	lines = append(lines, costLine{"RDS Proxy", fmt.Sprintf("%d vCPU minimum", proxyMinVCPU), proxyMinVCPU * proxyVCPUHourly * hoursPerMonth})
+	if s.DBProxy {
+		lines = append(lines, costLine{"RDS Proxy", fmt.Sprintf("%d vCPU minimum", proxyMinVCPU), proxyMinVCPU * proxyVCPUHourly * hoursPerMonth})
+	} else {
+		lines = append(lines, costLine{"RDS Proxy", "none: the functions connect to the instance", 0})
+	}
 
 	class := *s.DBInstanceType.ToString()
 	copies, az := 1.0, "single-AZ"
