@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
@@ -13,7 +15,7 @@ import (
 // the stage needs with them kept.
 const (
 	prodIdleBudget = 150.0
-	devIdleBudget  = 45.0
+	devIdleBudget  = 34.0
 	devIdleGoal    = 30.0
 )
 
@@ -21,12 +23,81 @@ const (
 // for OpenAI and the secret rotation, the database, the cache.
 var devFloor = map[string]bool{"NAT (IPv4 only)": true, "PostgreSQL": true, "Valkey": true}
 
-func (s *synthesized) idleCounts() idleCounts {
-	return idleCounts{
-		Secrets:    len(s.ofType("AWS::SecretsManager::Secret")),
-		KMSKeys:    len(s.ofType("AWS::KMS::Key")),
-		Alarms:     len(s.ofType("AWS::CloudWatch::Alarm")),
-		Dashboards: len(s.ofType("AWS::CloudWatch::Dashboard")),
+func (s *synthesized) idleCounts(t *testing.T) idleCounts {
+	c := idleCounts{
+		Secrets: len(s.ofType("AWS::SecretsManager::Secret")),
+		KMSKeys: len(s.ofType("AWS::KMS::Key")),
+		Alarms:  len(s.ofType("AWS::CloudWatch::Alarm")),
+	}
+	for _, id := range s.ofType("AWS::CloudWatch::Dashboard") {
+		c.DashboardMetrics = append(c.DashboardMetrics, dashboardMetrics(t, s.resources[id].Properties["DashboardBody"]))
+	}
+	return c
+}
+
+// dashboardMetrics counts the metrics a dashboard's body graphs. The body
+// is JSON joined with references, which stand inside its strings.
+func dashboardMetrics(t *testing.T, body any) int {
+	t.Helper()
+	var b strings.Builder
+	switch v := body.(type) {
+	case string:
+		b.WriteString(v)
+	case map[string]any:
+		j := asSlice(v["Fn::Join"])
+		if len(j) != 2 {
+			t.Fatalf("dashboard body %v", v)
+		}
+		for _, part := range asSlice(j[1]) {
+			if p, ok := part.(string); ok {
+				b.WriteString(p)
+			} else {
+				b.WriteString("ref")
+			}
+		}
+	}
+	var doc struct {
+		Widgets []struct {
+			Properties struct {
+				Metrics []json.RawMessage `json:"metrics"`
+			} `json:"properties"`
+		} `json:"widgets"`
+	}
+	if err := json.Unmarshal([]byte(b.String()), &doc); err != nil || len(doc.Widgets) == 0 {
+		t.Fatalf("dashboard body: %v (%d widgets)", err, len(doc.Widgets))
+	}
+	n := 0
+	for _, w := range doc.Widgets {
+		n += len(w.Properties.Metrics)
+	}
+	return n
+}
+
+// The free tier as cost.go counts it: alarms past the tenth and
+// dashboards past the third or of more than 50 metrics are billed.
+func TestCloudWatchFreeTier(t *testing.T) {
+	s, _ := stageSettings("dev")
+	for _, c := range []struct {
+		alarms  int
+		metrics []int
+		want    float64
+	}{
+		{6, []int{20}, 0},
+		{10, []int{50, 50, 50}, 0},
+		{11, []int{51}, 0.10 + 3},
+		{89, []int{98}, 7.90 + 3},
+		{0, []int{10, 10, 10, 10}, 3},
+		{0, nil, 0},
+	} {
+		var got float64
+		for _, l := range idleCost(s, idleCounts{Alarms: c.alarms, DashboardMetrics: c.metrics}) {
+			if l.Item == "alarms, dashboard" {
+				got = l.Monthly
+			}
+		}
+		if math.Abs(got-c.want) > 0.001 {
+			t.Errorf("%d alarms, dashboards of %v metrics: $%.2f, want $%.2f", c.alarms, c.metrics, got, c.want)
+		}
 	}
 }
 
@@ -36,6 +107,12 @@ func (s *synthesized) idleCounts() idleCounts {
 func TestIdleCost(t *testing.T) {
 	var stages []string
 	var before, after [][]costLine
+	// The stages as they were monitored everything, as prod does.
+	full := synth(t, "real", "prod", realCatalog)
+	if !full.settings.FullMonitoring {
+		t.Fatal("prod is not fully monitored")
+	}
+	fullCounts := full.idleCounts(t)
 	for _, stage := range []string{"dev", "prod"} {
 		s := synth(t, "real", stage, realCatalog)
 		set := s.settings
@@ -58,11 +135,15 @@ func TestIdleCost(t *testing.T) {
 		if num(cache["NumCacheClusters"]) != float64(set.CacheNodes) || cache["CacheNodeType"] != set.CacheNodeType {
 			t.Errorf("%s: cache %v x %v, settings say %d x %s", stage, cache["NumCacheClusters"], cache["CacheNodeType"], set.CacheNodes, set.CacheNodeType)
 		}
-		counts := s.idleCounts()
+		counts := s.idleCounts(t)
 		lines := idleCost(set, counts)
 		for _, l := range lines {
 			if l.Monthly < 0 || math.IsNaN(l.Monthly) {
 				t.Errorf("%s: %s costs %v", stage, l.Item, l.Monthly)
+			}
+			// A stage nobody is paged for stays in CloudWatch's free tier.
+			if l.Item == "alarms, dashboard" && !set.FullMonitoring && l.Monthly != 0 {
+				t.Errorf("%s: %s costs $%.2f (%s), want the free tier", stage, l.Item, l.Monthly, l.Detail)
 			}
 		}
 
@@ -70,14 +151,16 @@ func TestIdleCost(t *testing.T) {
 		// IPv6, RDS Proxy; prod on a t4g.medium and two cache.t4g.small
 		// nodes.
 		old := set
-		old.IPv6Egress, old.NATInstanceType, old.DBProxy = false, "", true
+		old.IPv6Egress, old.NATInstanceType, old.DBProxy, old.FullMonitoring = false, "", true, true
 		old.NATs, old.EndpointAZs = 1, 1
 		if stage == "prod" {
 			old.NATs, old.EndpointAZs = 2, 2
 			old.DBInstanceType = awsec2.InstanceType_Of(awsec2.InstanceClass_BURSTABLE4_GRAVITON, awsec2.InstanceSize_MEDIUM)
 			old.CacheNodeType = "cache.t4g.small"
 		}
-		oldLines := idleCost(old, counts)
+		oldCounts := counts
+		oldCounts.Alarms, oldCounts.DashboardMetrics = fullCounts.Alarms, fullCounts.DashboardMetrics
+		oldLines := idleCost(old, oldCounts)
 		stages = append(stages, stage)
 		before, after = append(before, oldLines), append(after, lines)
 

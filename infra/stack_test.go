@@ -523,6 +523,7 @@ func testMigration(t *testing.T, s *synthesized) {
 
 func TestAlarms(t *testing.T) {
 	eachCatalog(t, testAlarms)
+	t.Run("prod", func(t *testing.T) { testAlarms(t, synth(t, "real", "prod", realCatalog)) })
 }
 
 func testAlarms(t *testing.T, s *synthesized) {
@@ -544,24 +545,42 @@ func testAlarms(t *testing.T, s *synthesized) {
 		}
 		return nil
 	}
+	// Every stage alarms on dead letters and the API's 5xx; a fully
+	// monitored one on every function and queue age too, and nothing
+	// else.
+	full := s.settings.FullMonitoring
+	want := 1
 	for _, fn := range s.fns {
 		id, _ := s.fn(fn.Name)
 		for _, m := range []string{"Errors", "Throttles"} {
-			if find(m, id) == nil {
-				t.Errorf("%s: no %s alarm", fn.Name, m)
+			if (find(m, id) != nil) != full {
+				t.Errorf("%s: %s alarm %v, want %v", fn.Name, m, find(m, id) != nil, full)
 			}
+		}
+		if full {
+			want += 2
 		}
 		if fn.Kind != catalog.Job {
 			continue
 		}
+		want++
 		q := s.stack.Queues[fn.Name]
 		dlq := find("ApproximateNumberOfMessagesVisible", s.logicalID(q.dlq))
 		if dlq == nil || num(dlq["Threshold"]) != 0 || dlq["ComparisonOperator"] != "GreaterThanThreshold" {
 			t.Errorf("%s: DLQ alarm %v, want depth > 0", fn.Name, dlq)
 		}
-		if find("ApproximateAgeOfOldestMessage", s.logicalID(q.queue)) == nil {
-			t.Errorf("%s: no oldest-message alarm", fn.Name)
+		if age := find("ApproximateAgeOfOldestMessage", s.logicalID(q.queue)) != nil; age != full {
+			t.Errorf("%s: oldest-message alarm %v, want %v", fn.Name, age, full)
 		}
+		if full {
+			want++
+		}
+	}
+	if len(alarms) != want {
+		t.Errorf("%d alarms, want %d", len(alarms), want)
+	}
+	if !full && len(alarms) > freeAlarms {
+		t.Errorf("%d alarms: more than CloudWatch's free %d", len(alarms), freeAlarms)
 	}
 	if find("5xx", s.ofType("AWS::ApiGatewayV2::Api")[0]) == nil {
 		t.Error("no API 5xx alarm")

@@ -84,6 +84,15 @@ type Settings struct {
 	// alarm (at least the queue's visibility timeout).
 	OldestMessageAlarm time.Duration
 
+	// FullMonitoring is for a stage someone is paged for: an alarm on
+	// every function's errors and throttles and on every queue's oldest
+	// message, and the dashboard graphs every function. Without it the
+	// stage keeps the alarms that matter when nobody is paged (one per
+	// dead-letter queue: a job given up on; and the API's 5xx), and a
+	// dashboard of the API and the queues, which CloudWatch's free tier
+	// covers (10 alarms; 3 dashboards of up to 50 metrics each).
+	FullMonitoring bool
+
 	// AlarmEmail, when set, subscribes to the alarm topic.
 	AlarmEmail string
 	// GoogleClientID is the OAuth client id (not a secret); a placeholder
@@ -159,6 +168,7 @@ func stageSettings(stage string) (Settings, error) {
 			APIRateLimit:           50,
 			APIBurstLimit:          100,
 			OldestMessageAlarm:     30 * time.Minute,
+			FullMonitoring:         false,
 			GoogleClientID:         placeholderGoogleClientID,
 		}, nil
 	case "prod":
@@ -187,6 +197,7 @@ func stageSettings(stage string) (Settings, error) {
 			APIRateLimit:           200,
 			APIBurstLimit:          400,
 			OldestMessageAlarm:     15 * time.Minute,
+			FullMonitoring:         true,
 			GoogleClientID:         placeholderGoogleClientID,
 		}, nil
 	}
