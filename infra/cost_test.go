@@ -195,3 +195,24 @@ func TestIdleCost(t *testing.T) {
 	t.Logf("idle cost before:\n%s", costTable(stages, before))
 	t.Logf("idle cost now:\n%s", costTable(stages, after))
 }
+
+// TestOneCustomerKey: the secrets use Secrets Manager's AWS-managed key
+// (no monthly charge), and the stage's one customer key ($1 a month) is
+// the alarm topic's, which CloudWatch must be allowed to use: it cannot
+// publish to a topic under the AWS-managed SNS key. README.md's idle cost
+// counts on both.
+func TestOneCustomerKey(t *testing.T) {
+	for _, stage := range []string{"dev", "prod"} {
+		s := synth(t, "real", stage, realCatalog)
+		for _, id := range s.ofType("AWS::SecretsManager::Secret") {
+			if k := s.resources[id].Properties["KmsKeyId"]; k != nil {
+				t.Errorf("%s: secret %s is encrypted with %v, not the AWS-managed key", stage, id, k)
+			}
+		}
+		keys := s.ofType("AWS::KMS::Key")
+		topic := s.resources[s.ofType("AWS::SNS::Topic")[0]].Properties
+		if len(keys) != 1 || firstRef(topic["KmsMasterKeyId"]) != keys[0] {
+			t.Errorf("%s: customer keys %v, the alarm topic's %v", stage, keys, topic["KmsMasterKeyId"])
+		}
+	}
+}
