@@ -37,8 +37,14 @@ func TestEveryFunctionConfigures(t *testing.T) {
 					t.Errorf("%s: %v", fn.Name, err)
 					continue
 				}
-				if fn.Needs(catalog.Database) && !cfg.DatabaseIAMAuth {
+				// Without a proxy, migrate signs in as the master user with
+				// the master secret's password; everything else with IAM.
+				_, password, _ := cfg.DatabaseCredentials()
+				if fn.Needs(catalog.Database) && !cfg.DatabaseIAMAuth && !(password && !s.settings.DBProxy && fn.Name == catalog.Migrate) {
 					t.Errorf("%s: connects without IAM authentication", fn.Name)
+				}
+				if password && (s.settings.DBProxy || fn.Name != catalog.Migrate) {
+					t.Errorf("%s: signs in with the master password", fn.Name)
 				}
 				if fn.Needs(catalog.Cache) && (!cfg.CacheIAMAuth() || cfg.RedisPassword != "") {
 					t.Errorf("%s: signs in to the cache without IAM authentication", fn.Name)
@@ -128,7 +134,7 @@ func (s *synthesized) resolve(v any) string {
 			}
 			id := strings.ToLower(r)
 			switch s.resources[r].Type {
-			case "AWS::SecretsManager::Secret":
+			case "AWS::SecretsManager::Secret", "AWS::SecretsManager::SecretTargetAttachment":
 				return "arn:aws:secretsmanager:eu-west-1:123456789012:secret:" + id + "-AbCdEf"
 			case "AWS::SQS::Queue":
 				return "https://sqs.eu-west-1.amazonaws.com/123456789012/" + id
@@ -158,6 +164,9 @@ func secretValue(v string) string {
 		return "sk-proj-placeholder"
 	case config.VarGoogleClientSecret:
 		return "GOCSPX-placeholder"
+	case config.VarDatabaseSecret:
+		// RDS's generated secret, with its instance attached.
+		return `{"username":"` + dbUser + `","password":"` + strings.Repeat("p", 30) + `","engine":"postgres","host":"db","port":5433,"dbname":"crm"}`
 	}
 	return strings.Repeat("x", 64) // generated: 64 letters and digits
 }

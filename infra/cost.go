@@ -35,9 +35,14 @@ const (
 	proxyMinVCPU    = 2
 	secretMonth     = 0.40
 	kmsKeyMonth     = 1.00
-	alarmMonth      = 0.10
-	freeAlarms      = 10
-	dashboardMonth  = 3.00
+	// CloudWatch's free tier, every month: 10 standard-resolution metric
+	// alarms, and 3 dashboards of up to 50 metrics each; past it, $0.10
+	// an alarm and $3 a dashboard.
+	alarmMonth          = 0.10
+	freeAlarms          = 10
+	dashboardMonth      = 3.00
+	freeDashboards      = 3
+	freeDashboardMetric = 50
 	// natRootGB is the AL2023 image's root volume.
 	natRootGB = 8
 	// interfaceEndpointServices are SQS and Secrets Manager.
@@ -52,7 +57,22 @@ type costLine struct {
 
 // idleCounts are what the template holds besides the settings.
 type idleCounts struct {
-	Secrets, KMSKeys, Alarms, Dashboards int
+	Secrets, KMSKeys, Alarms int
+	// DashboardMetrics holds, for each dashboard, how many metrics it
+	// graphs.
+	DashboardMetrics []int
+}
+
+// freeDashboards is how many of the dashboards the free tier covers: up
+// to three of those with at most 50 metrics.
+func (c idleCounts) freeDashboards() int {
+	n := 0
+	for _, m := range c.DashboardMetrics {
+		if m <= freeDashboardMetric {
+			n++
+		}
+	}
+	return min(n, freeDashboards)
 }
 
 // idleCost returns a stage's always-on monthly cost, line by line.
@@ -72,7 +92,11 @@ func idleCost(s Settings, c idleCounts) []costLine {
 	lines = append(lines, costLine{"interface endpoints",
 		fmt.Sprintf("%d services x %d AZ", interfaceEndpointServices, s.EndpointAZs),
 		float64(interfaceEndpointServices*s.EndpointAZs) * interfaceEndpointHourly * hoursPerMonth})
-	lines = append(lines, costLine{"RDS Proxy", fmt.Sprintf("%d vCPU minimum", proxyMinVCPU), proxyMinVCPU * proxyVCPUHourly * hoursPerMonth})
+	if s.DBProxy {
+		lines = append(lines, costLine{"RDS Proxy", fmt.Sprintf("%d vCPU minimum", proxyMinVCPU), proxyMinVCPU * proxyVCPUHourly * hoursPerMonth})
+	} else {
+		lines = append(lines, costLine{"RDS Proxy", "none: the functions connect to the instance", 0})
+	}
 
 	class := *s.DBInstanceType.ToString()
 	copies, az := 1.0, "single-AZ"
@@ -86,10 +110,20 @@ func idleCost(s Settings, c idleCounts) []costLine {
 		float64(s.CacheNodes) * valkeyHourly[s.CacheNodeType] * hoursPerMonth})
 	lines = append(lines, costLine{"secrets, KMS", fmt.Sprintf("%d secrets, %d key", c.Secrets, c.KMSKeys),
 		float64(c.Secrets)*secretMonth + float64(c.KMSKeys)*kmsKeyMonth})
+	dashboards, free := len(c.DashboardMetrics), c.freeDashboards()
 	lines = append(lines, costLine{"alarms, dashboard",
-		fmt.Sprintf("%d alarms (%d free), %d dashboard", c.Alarms, freeAlarms, c.Dashboards),
-		float64(max(c.Alarms-freeAlarms, 0))*alarmMonth + float64(c.Dashboards)*dashboardMonth})
+		fmt.Sprintf("%d alarms (%d free), %d dashboard of %s metrics (%d free)", c.Alarms, min(c.Alarms, freeAlarms),
+			dashboards, joinInts(c.DashboardMetrics), free),
+		float64(max(c.Alarms-freeAlarms, 0))*alarmMonth + float64(dashboards-free)*dashboardMonth})
 	return lines
+}
+
+func joinInts(ns []int) string {
+	var s []string
+	for _, n := range ns {
+		s = append(s, fmt.Sprint(n))
+	}
+	return strings.Join(s, ", ")
 }
 
 // total sums the lines.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
@@ -15,56 +16,72 @@ import (
 
 	appcache "github.com/personalcrm/core/shared/cache"
 	"github.com/personalcrm/core/shared/config"
+	"github.com/personalcrm/core/shared/db"
 )
 
-// Names inside PostgreSQL. Every function connects to the proxy with an IAM
-// token. Migrate alone connects as dbUser, the instance's master user and
-// the schema's owner, as whom the proxy logs in with the generated secret;
-// every other function connects as dbAppUser, the runtime role migrate
-// creates (DML on the application's tables only), as whom the proxy logs in
-// with IAM too (end-to-end IAM authentication), so no secret of it exists.
+// Names inside PostgreSQL. Every function but migrate connects as
+// dbAppUser, the runtime role migrate creates (DML on the application's
+// tables only), with an IAM token, so no secret of it exists. Migrate
+// alone connects as dbUser, the instance's master user and the schema's
+// owner, whose password is the generated master secret. Behind RDS
+// Proxy, migrate too connects to the proxy with an IAM token, and the
+// proxy signs in to the instance with the secret as dbUser and with IAM
+// as dbAppUser (end to end); without the proxy, migrate sends the
+// secret's password itself.
 const (
 	dbName    = "crm"
 	dbUser    = "crm"
 	dbAppUser = config.DatabaseAppRole
 	// proxyPort is where RDS Proxy listens for PostgreSQL; it is fixed.
 	proxyPort = 5432
-	// instancePort is the instance's own port, reached only by the proxy
-	// (and the rotation function); not the engine default, so a scan of
-	// the VPC for 5432 finds only the proxy.
+	// instancePort is the instance's own port: not the engine default, so
+	// a scan of the VPC for 5432 finds nothing but a proxy.
 	instancePort = 5433
 	cachePort    = 6379
 )
 
-// database is PostgreSQL behind RDS Proxy.
+// database is PostgreSQL, behind RDS Proxy when the stage has one.
 type database struct {
 	instance awsrds.DatabaseInstance
-	proxy    awsrds.DatabaseProxy
+	// proxy is nil when the functions connect to the instance.
+	proxy awsrds.DatabaseProxy
 	// ownerURL is migrate's DATABASE_URL and appURL every other
-	// function's: the proxy endpoint with TLS verified and no password (an
-	// IAM token is used), as dbUser and dbAppUser.
+	// function's: the proxy's or the instance's endpoint with TLS
+	// verified and no password, as dbUser and dbAppUser.
 	ownerURL, appURL *string
 	// network is what must be in place before a function reaches the
-	// proxy: the security groups and their rules.
+	// database: the security groups and their rules.
 	network []constructs.Construct
+}
+
+// grantConnect lets grantee connect as user with an IAM token: to the
+// proxy, or to the instance (rds-db:connect on its resource id).
+func (d *database) grantConnect(grantee awsiam.IGrantable, user string) {
+	if d.proxy != nil {
+		d.proxy.GrantConnect(grantee, jsii.String(user))
+		return
+	}
+	d.instance.GrantConnect(grantee, jsii.String(user))
+}
+
+// passwordSignIn reports whether user signs in with the master secret's
+// password rather than an IAM token: the master user, without a proxy.
+func (d *database) passwordSignIn(user string) bool {
+	return d.proxy == nil && user == dbUser
 }
 
 func newDatabase(scope constructs.Construct, s Settings, net *network) *database {
 	prefix := "crm-" + s.Stage
 
+	reachedBy := "the functions and the secret rotation function"
+	if s.DBProxy {
+		reachedBy = "RDS Proxy and the secret rotation function"
+	}
 	instanceSG := awsec2.NewSecurityGroup(scope, jsii.String("DatabaseSecurityGroup"), &awsec2.SecurityGroupProps{
 		Vpc:              net.vpc,
-		Description:      jsii.String("PostgreSQL instance: reached only by RDS Proxy and the secret rotation function"),
+		Description:      jsii.String("PostgreSQL instance: reached only by " + reachedBy),
 		AllowAllOutbound: jsii.Bool(false),
 	})
-	proxySG := awsec2.NewSecurityGroup(scope, jsii.String("ProxySecurityGroup"), &awsec2.SecurityGroupProps{
-		Vpc:         net.vpc,
-		Description: jsii.String("RDS Proxy: reached only by the functions"),
-		// The proxy reaches the instance and Secrets Manager.
-		AllowAllOutbound: jsii.Bool(true),
-	})
-	proxySG.AddIngressRule(net.functions, awsec2.Port_Tcp(jsii.Number(proxyPort)),
-		jsii.String("Functions to RDS Proxy"), nil)
 
 	// The instance writes its PostgreSQL log here; made ahead so its
 	// retention is set without a log-retention custom resource.
@@ -101,21 +118,44 @@ func newDatabase(scope constructs.Construct, s Settings, net *network) *database
 		CopyTagsToSnapshot:        jsii.Bool(true),
 		CloudwatchLogsExports:     &[]*string{jsii.String("postgresql")},
 		EnablePerformanceInsights: jsii.Bool(s.DBPerformanceInsights),
-		Parameters: &map[string]*string{
-			// Refuse unencrypted connections even from inside the VPC.
-			"rds.force_ssl": jsii.String("1"),
-			// Slow statements to the log (ms).
-			"log_min_duration_statement": jsii.String("500"),
-		},
+		Parameters:                dbParameters(s),
 	})
 	instance.Node().DefaultChild().Node().AddDependency(pgLog)
 
-	// The master password rotates monthly; the proxy reads the current
-	// value, so functions never see it.
+	// The master password rotates monthly. The rotation function runs in
+	// the private subnets and is admitted to the instance's port by the
+	// construct. The proxy, or migrate, reads the current value.
 	instance.AddRotationSingleUser(&awsrds.RotationSingleUserOptions{
 		AutomaticallyAfter: awscdk.Duration_Days(jsii.Number(s.DBSecretRotation.Hours() / 24)),
 		VpcSubnets:         net.private,
 	})
+
+	if !s.DBProxy {
+		// The functions reach the instance's port, and nothing else does
+		// but the rotation function. The instance's certificate is signed
+		// by the RDS certificate authorities, which sslrootcert=rds makes
+		// shared/db trust (they are not in the system's trust store).
+		instanceSG.AddIngressRule(net.functions, awsec2.Port_Tcp(jsii.Number(instancePort)),
+			jsii.String("Functions to PostgreSQL"), nil)
+		url := func(user string) *string {
+			return awscdk.Fn_Join(jsii.String(""), &[]*string{
+				jsii.String("postgres://" + user + "@"),
+				instance.DbInstanceEndpointAddress(),
+				jsii.String(fmt.Sprintf(":%d/%s?sslmode=verify-full&sslrootcert=%s", instancePort, dbName, db.RDSRootCert)),
+			})
+		}
+		return &database{instance: instance, ownerURL: url(dbUser), appURL: url(dbAppUser),
+			network: []constructs.Construct{instanceSG, net.functions}}
+	}
+
+	proxySG := awsec2.NewSecurityGroup(scope, jsii.String("ProxySecurityGroup"), &awsec2.SecurityGroupProps{
+		Vpc:         net.vpc,
+		Description: jsii.String("RDS Proxy: reached only by the functions"),
+		// The proxy reaches the instance and Secrets Manager.
+		AllowAllOutbound: jsii.Bool(true),
+	})
+	proxySG.AddIngressRule(net.functions, awsec2.Port_Tcp(jsii.Number(proxyPort)),
+		jsii.String("Functions to RDS Proxy"), nil)
 
 	// The proxy's role reads the master secret (granted by the proxy
 	// construct) and signs in to the instance as the runtime role with IAM.
@@ -149,6 +189,29 @@ func newDatabase(scope constructs.Construct, s Settings, net *network) *database
 	}
 	return &database{instance: instance, proxy: proxy, ownerURL: url(dbUser), appURL: url(dbAppUser),
 		network: []constructs.Construct{instanceSG, proxySG, net.functions}}
+}
+
+// idleSessionTimeout ends a session idle that long, on an instance the
+// functions connect to directly: a frozen Lambda environment keeps its
+// connections open, and without a proxy in between each counts against
+// the instance's max_connections until the environment is reaped, which
+// may take hours. It matches shared/db's idle time in a Lambda; a
+// connection ended this way is dropped by the pool when the environment
+// thaws, before a statement is sent on it.
+const idleSessionTimeout = 5 * time.Minute
+
+// dbParameters are the instance's parameters.
+func dbParameters(s Settings) *map[string]*string {
+	p := map[string]*string{
+		// Refuse unencrypted connections even from inside the VPC.
+		"rds.force_ssl": jsii.String("1"),
+		// Slow statements to the log (ms).
+		"log_min_duration_statement": jsii.String("500"),
+	}
+	if !s.DBProxy {
+		p["idle_session_timeout"] = jsii.String(fmt.Sprint(idleSessionTimeout.Milliseconds()))
+	}
+	return &p
 }
 
 // cache is a Valkey replication group with TLS whose clients sign in with

@@ -80,7 +80,16 @@ func (w *wiring) newFunction(scope constructs.Construct, fn catalog.Function) aw
 	})
 
 	if fn.Needs(catalog.Database) {
-		w.db.proxy.GrantConnect(f, jsii.String(databaseUser(fn)))
+		if user := databaseUser(fn); w.db.passwordSignIn(user) {
+			// The master secret's current value, read at init; it is
+			// encrypted with the AWS-managed key, which needs no grant.
+			f.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+				Resources: jsii.Strings(*w.db.instance.Secret().SecretArn()),
+			}))
+		} else {
+			w.db.grantConnect(f, user)
+		}
 	}
 	if fn.Needs(catalog.Cache) {
 		// IAM authentication checks both: the cache, and the user the
@@ -148,7 +157,11 @@ func (w *wiring) environment(fn catalog.Function) *map[string]*string {
 		if databaseUser(fn) == dbUser {
 			env[config.VarDatabaseURL] = w.db.ownerURL
 		}
-		env[config.VarDatabaseIAMAuth] = jsii.String("true")
+		if user := databaseUser(fn); w.db.passwordSignIn(user) {
+			env[config.VarDatabaseSecret] = w.db.instance.Secret().SecretArn()
+		} else {
+			env[config.VarDatabaseIAMAuth] = jsii.String("true")
+		}
 	}
 	if fn.Needs(catalog.Cache) {
 		env[config.VarRedisURL] = w.cache.url

@@ -25,7 +25,13 @@ func TestLeastPrivilege(t *testing.T) {
 			queues[s.logicalID(q.dlq)] = job + " (dead letters)"
 			dlqs[s.logicalID(q.dlq)] = true
 		}
-		proxy := s.ofType("AWS::RDS::DBProxy")[0]
+		// Functions connect to the proxy, or to the instance without one;
+		// migrate, without a proxy, reads the master secret instead.
+		database := s.ofType("AWS::RDS::DBInstance")[0]
+		if proxies := s.ofType("AWS::RDS::DBProxy"); s.settings.DBProxy {
+			database = proxies[0]
+		}
+		masterSecret := s.logicalID(s.stack.DatabaseSecret)
 		cacheUser, cacheGroup := s.cacheUsers()
 
 		for _, fn := range s.fns {
@@ -46,6 +52,11 @@ func TestLeastPrivilege(t *testing.T) {
 				what := p.Action + " on " + p.Resource
 				for _, id := range strings.Split(p.Resource, ",") {
 					switch {
+					case id == masterSecret && !s.settings.DBProxy && databaseUser(fn) == dbUser:
+						if p.Action != "secretsmanager:GetSecretValue" {
+							t.Errorf("%s: %s: the master secret is only read", fn.Name, what)
+						}
+						granted["database"] = true
 					case secrets[id] != "":
 						if !allowedSecrets[secrets[id]] || p.Action != "secretsmanager:GetSecretValue" {
 							t.Errorf("%s: %s (secret %s), which its entry does not name", fn.Name, what, secrets[id])
@@ -70,8 +81,8 @@ func TestLeastPrivilege(t *testing.T) {
 							t.Errorf("%s: %s, but its entry does not use the cache", fn.Name, what)
 						}
 						granted[map[bool]string{true: "cache", false: "cache user"}[id == cacheGroup]] = true
-					case id == proxy:
-						if p.Action != "rds-db:connect" || !fn.Needs(catalog.Database) {
+					case id == database:
+						if p.Action != "rds-db:connect" || !fn.Needs(catalog.Database) || (!s.settings.DBProxy && databaseUser(fn) == dbUser) {
 							t.Errorf("%s: %s, but its entry does not use the database", fn.Name, what)
 						}
 						granted["database"] = true

@@ -119,14 +119,15 @@ func TestStageNetwork(t *testing.T) {
 	}
 }
 
-// TestStageDatabaseAndCache: an always-on PostgreSQL instance behind RDS
-// Proxy (IAM auth, TLS) in both stages, Multi-AZ in prod, and Valkey nodes.
+// TestStageDatabaseAndCache: an always-on PostgreSQL instance in both
+// stages, Multi-AZ and behind RDS Proxy (IAM auth, TLS) in prod, and
+// Valkey nodes.
 func TestStageDatabaseAndCache(t *testing.T) {
 	for _, c := range []struct {
-		stage, class string
-		multiAZ      bool
-		cacheNodes   int
-	}{{"dev", "db.t4g.micro", false, 1}, {"prod", "db.t4g.small", true, 2}} {
+		stage, class   string
+		multiAZ, proxy bool
+		cacheNodes     int
+	}{{"dev", "db.t4g.micro", false, false, 1}, {"prod", "db.t4g.small", true, true, 2}} {
 		t.Run(c.stage, func(t *testing.T) {
 			tpl := synth(t, "real", c.stage, realCatalog).template
 			check(t, "instance", func() {
@@ -140,11 +141,15 @@ func TestStageDatabaseAndCache(t *testing.T) {
 				})
 			})
 			check(t, "no Aurora", func() { tpl.ResourceCountIs(jsii.String("AWS::RDS::DBCluster"), jsii.Number(0)) })
-			check(t, "proxy", func() {
-				tpl.HasResourceProperties(jsii.String("AWS::RDS::DBProxy"), &map[string]any{
-					"RequireTLS": true,
+			if c.proxy {
+				check(t, "proxy", func() {
+					tpl.HasResourceProperties(jsii.String("AWS::RDS::DBProxy"), &map[string]any{
+						"RequireTLS": true,
+					})
 				})
-			})
+			} else {
+				check(t, "no proxy", func() { tpl.ResourceCountIs(jsii.String("AWS::RDS::DBProxy"), jsii.Number(0)) })
+			}
 			check(t, "cache nodes", func() {
 				tpl.HasResourceProperties(jsii.String("AWS::ElastiCache::ReplicationGroup"), &map[string]any{
 					"Engine":                   "valkey",

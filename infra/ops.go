@@ -102,8 +102,14 @@ func metricOpts(label, statistic string) *awscloudwatch.MetricOptions {
 	}
 }
 
-// watchFunction alarms on a function's errors and throttles.
+// watchFunction alarms on a function's errors and throttles, with full
+// monitoring.
 func (o *operations) watchFunction(scope constructs.Construct, fn catalog.Function, f awslambda.Function) {
+	o.functionErrors = append(o.functionErrors, f.MetricErrors(metricOpts(fn.Name, "Sum")))
+	o.functionDuration = append(o.functionDuration, f.MetricDuration(metricOpts(fn.Name, "p99")))
+	if !o.settings.FullMonitoring {
+		return
+	}
 	o.alarm(scope, "ErrorsAlarm", fn.Name+"-errors",
 		fmt.Sprintf("%s: invocations failed (unhandled error or timeout)", fn.Name),
 		f.MetricErrors(metricOpts("", "Sum")),
@@ -112,22 +118,23 @@ func (o *operations) watchFunction(scope constructs.Construct, fn catalog.Functi
 		fmt.Sprintf("%s: invocations throttled (reserved or account concurrency exhausted)", fn.Name),
 		f.MetricThrottles(metricOpts("", "Sum")),
 		awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1)
-	o.functionErrors = append(o.functionErrors, f.MetricErrors(metricOpts(fn.Name, "Sum")))
-	o.functionDuration = append(o.functionDuration, f.MetricDuration(metricOpts(fn.Name, "p99")))
 }
 
-// watchQueue alarms on dead jobs and on jobs waiting too long.
+// watchQueue alarms on dead jobs, and with full monitoring on jobs
+// waiting too long.
 func (o *operations) watchQueue(scope constructs.Construct, fn catalog.Function, q *jobQueue) {
 	o.alarm(scope, "DeadLettersAlarm", fn.Name+"-dead-letters",
 		fmt.Sprintf("%s: jobs failed %d times and are in the dead-letter queue", fn.Name, fn.MaxAttempts),
 		q.dlq.MetricApproximateNumberOfMessagesVisible(metricOpts("", "Maximum")),
 		awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, 0)
 
-	limit := max(o.settings.OldestMessageAlarm, visibilityTimeout(fn))
-	o.alarm(scope, "OldestMessageAlarm", fn.Name+"-oldest-message",
-		fmt.Sprintf("%s: a job has waited more than %s", fn.Name, limit),
-		q.queue.MetricApproximateAgeOfOldestMessage(metricOpts("", "Maximum")),
-		awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, limit.Seconds())
+	if o.settings.FullMonitoring {
+		limit := max(o.settings.OldestMessageAlarm, visibilityTimeout(fn))
+		o.alarm(scope, "OldestMessageAlarm", fn.Name+"-oldest-message",
+			fmt.Sprintf("%s: a job has waited more than %s", fn.Name, limit),
+			q.queue.MetricApproximateAgeOfOldestMessage(metricOpts("", "Maximum")),
+			awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD, limit.Seconds())
+	}
 
 	o.queueDepth = append(o.queueDepth, q.queue.MetricApproximateNumberOfMessagesVisible(metricOpts(fn.Name, "Maximum")))
 	o.deadLetters = append(o.deadLetters, q.dlq.MetricApproximateNumberOfMessagesVisible(metricOpts(fn.Name, "Maximum")))
@@ -142,7 +149,8 @@ func (o *operations) watchAPI(scope constructs.Construct, a *httpAPI) {
 		awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD, 1)
 }
 
-// dashboard draws the API, the functions and the queues on one page.
+// dashboard draws the API, the functions (with full monitoring) and the
+// queues on one page.
 func (o *operations) dashboard(scope constructs.Construct, a *httpAPI) {
 	d := awscloudwatch.NewDashboard(scope, jsii.String("Dashboard"), &awscloudwatch.DashboardProps{
 		DashboardName: jsii.String("crm-" + o.settings.Stage),
@@ -152,8 +160,10 @@ func (o *operations) dashboard(scope constructs.Construct, a *httpAPI) {
 		graph("API responses", a.api.MetricCount(metricOpts("requests", "Sum")),
 			a.api.MetricClientError(metricOpts("4xx", "Sum")), a.api.MetricServerError(metricOpts("5xx", "Sum"))),
 	)
-	o.addGraphs(d, "Function errors", o.functionErrors)
-	o.addGraphs(d, "Function duration p99 (ms)", o.functionDuration)
+	if o.settings.FullMonitoring {
+		o.addGraphs(d, "Function errors", o.functionErrors)
+		o.addGraphs(d, "Function duration p99 (ms)", o.functionDuration)
+	}
 	o.addGraphs(d, "Queue depth", o.queueDepth)
 	o.addGraphs(d, "Dead-letter queue depth", o.deadLetters)
 	o.addGraphs(d, "Oldest message age (s)", o.oldestMessage)

@@ -138,10 +138,14 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 }
 
 // newMigration runs the migrate op during the deploy, after the database
-// and proxy exist. A migration error fails the trigger, so the deploy fails
+// (and the proxy) exist. A migration error fails the trigger, so the deploy fails
 // and rolls back before any new code runs.
 func newMigration(scope constructs.Construct, entry catalog.Function, f awslambda.Function, db *database) triggers.Trigger {
-	after := append([]constructs.Construct{db.instance, db.proxy}, db.network...)
+	after := []constructs.Construct{db.instance}
+	if db.proxy != nil {
+		after = append(after, db.proxy)
+	}
+	after = append(after, db.network...)
 	return triggers.NewTrigger(scope, jsii.String("Migration"), &triggers.TriggerProps{
 		Handler:        f,
 		InvocationType: triggers.InvocationType_REQUEST_RESPONSE,
@@ -184,10 +188,17 @@ func outputs(stack awscdk.Stack, s Settings, fns []catalog.Function, api *httpAP
 			Description: jsii.String("Route 53 hosted zone id of ApiDomainTarget, for an alias record"),
 		})
 	}
-	awscdk.NewCfnOutput(stack, jsii.String("DatabaseProxyEndpoint"), &awscdk.CfnOutputProps{
-		Value:       db.proxy.Endpoint(),
-		Description: jsii.String("RDS Proxy endpoint (IAM authentication, TLS)"),
-	})
+	if db.proxy != nil {
+		awscdk.NewCfnOutput(stack, jsii.String("DatabaseProxyEndpoint"), &awscdk.CfnOutputProps{
+			Value:       db.proxy.Endpoint(),
+			Description: jsii.String("RDS Proxy endpoint (IAM authentication, TLS)"),
+		})
+	} else {
+		awscdk.NewCfnOutput(stack, jsii.String("DatabaseEndpoint"), &awscdk.CfnOutputProps{
+			Value:       db.instance.DbInstanceEndpointAddress(),
+			Description: jsii.String(fmt.Sprintf("PostgreSQL instance endpoint, port %d (IAM authentication, TLS with the RDS certificate authorities)", instancePort)),
+		})
+	}
 	// One output per secret created with a placeholder value, for
 	// `aws secretsmanager put-secret-value --secret-id <arn>`.
 	for _, spec := range secretsToFill(out.Secrets) {

@@ -79,11 +79,16 @@ func TestFunctionPerEntry(t *testing.T) {
 }
 
 // wantEnv is the configuration a function's entry entitles it to, by name.
-func wantEnv(fn catalog.Function, jobs []string, features []string, revision, topic, push, origins bool) []string {
+func wantEnv(fn catalog.Function, jobs []string, features []string, proxy, revision, topic, push, origins bool) []string {
 	vars := []string{config.VarAppEnv, config.VarLogLevel}
 	vars = append(vars, features...)
 	if fn.Needs(catalog.Database) {
-		vars = append(vars, config.VarDatabaseURL, config.VarDatabaseIAMAuth)
+		// Without a proxy, migrate signs in with the master secret.
+		if !proxy && databaseUser(fn) == dbUser {
+			vars = append(vars, config.VarDatabaseURL, config.VarDatabaseSecret)
+		} else {
+			vars = append(vars, config.VarDatabaseURL, config.VarDatabaseIAMAuth)
+		}
 	}
 	if fn.Needs(catalog.Cache) {
 		vars = append(vars, config.VarRedisURL, config.VarCacheIAMUser, config.VarCacheName)
@@ -150,7 +155,7 @@ func testEnvironment(t *testing.T, s *synthesized) {
 				got = append(got, k)
 			}
 			sort.Strings(got)
-			if d := cmp.Diff(wantEnv(fn, s.jobs(), s.settings.Features, s.settings.SecretsRevision != "", s.settings.GooglePubSubTopic != "",
+			if d := cmp.Diff(wantEnv(fn, s.jobs(), s.settings.Features, s.settings.DBProxy, s.settings.SecretsRevision != "", s.settings.GooglePubSubTopic != "",
 				s.settings.GooglePushServiceAccount != "", len(s.settings.AllowedOrigins) > 0), got); d != "" {
 				t.Errorf("%s: variables (-want +got):\n%s", fn.Name, d)
 			}
@@ -169,12 +174,14 @@ func testEnvironment(t *testing.T, s *synthesized) {
 				url := fmt.Sprint(env[config.VarDatabaseURL])
 				// Migrate alone connects as the schema's owner; the rest as
 				// the runtime role, which can change no schema.
-				for _, part := range []string{"postgres://" + databaseUser(fn) + "@", ":5432/crm?sslmode=verify-full", "Endpoint"} {
+				// (TestDatabaseConnections checks the rest.)
+				port := map[bool]int{true: proxyPort, false: instancePort}[s.settings.DBProxy]
+				for _, part := range []string{"postgres://" + databaseUser(fn) + "@", fmt.Sprintf(":%d/crm?sslmode=verify-full", port), "Endpoint"} {
 					if !strings.Contains(url, part) {
 						t.Errorf("%s: DATABASE_URL %s lacks %q", fn.Name, url, part)
 					}
 				}
-				if env[config.VarDatabaseIAMAuth] != "true" {
+				if password := !s.settings.DBProxy && databaseUser(fn) == dbUser; (env[config.VarDatabaseIAMAuth] == "true") == password {
 					t.Errorf("%s: DATABASE_IAM_AUTH = %v", fn.Name, env[config.VarDatabaseIAMAuth])
 				}
 			}
@@ -516,6 +523,7 @@ func testMigration(t *testing.T, s *synthesized) {
 
 func TestAlarms(t *testing.T) {
 	eachCatalog(t, testAlarms)
+	t.Run("prod", func(t *testing.T) { testAlarms(t, synth(t, "real", "prod", realCatalog)) })
 }
 
 func testAlarms(t *testing.T, s *synthesized) {
@@ -537,24 +545,42 @@ func testAlarms(t *testing.T, s *synthesized) {
 		}
 		return nil
 	}
+	// Every stage alarms on dead letters and the API's 5xx; a fully
+	// monitored one on every function and queue age too, and nothing
+	// else.
+	full := s.settings.FullMonitoring
+	want := 1
 	for _, fn := range s.fns {
 		id, _ := s.fn(fn.Name)
 		for _, m := range []string{"Errors", "Throttles"} {
-			if find(m, id) == nil {
-				t.Errorf("%s: no %s alarm", fn.Name, m)
+			if (find(m, id) != nil) != full {
+				t.Errorf("%s: %s alarm %v, want %v", fn.Name, m, find(m, id) != nil, full)
 			}
+		}
+		if full {
+			want += 2
 		}
 		if fn.Kind != catalog.Job {
 			continue
 		}
+		want++
 		q := s.stack.Queues[fn.Name]
 		dlq := find("ApproximateNumberOfMessagesVisible", s.logicalID(q.dlq))
 		if dlq == nil || num(dlq["Threshold"]) != 0 || dlq["ComparisonOperator"] != "GreaterThanThreshold" {
 			t.Errorf("%s: DLQ alarm %v, want depth > 0", fn.Name, dlq)
 		}
-		if find("ApproximateAgeOfOldestMessage", s.logicalID(q.queue)) == nil {
-			t.Errorf("%s: no oldest-message alarm", fn.Name)
+		if age := find("ApproximateAgeOfOldestMessage", s.logicalID(q.queue)) != nil; age != full {
+			t.Errorf("%s: oldest-message alarm %v, want %v", fn.Name, age, full)
 		}
+		if full {
+			want++
+		}
+	}
+	if len(alarms) != want {
+		t.Errorf("%d alarms, want %d", len(alarms), want)
+	}
+	if !full && len(alarms) > freeAlarms {
+		t.Errorf("%d alarms: more than CloudWatch's free %d", len(alarms), freeAlarms)
 	}
 	if find("5xx", s.ofType("AWS::ApiGatewayV2::Api")[0]) == nil {
 		t.Error("no API 5xx alarm")
@@ -571,10 +597,10 @@ func TestStageSettings(t *testing.T) {
 	dev := synth(t, "fixture", "dev", fixtureCatalog)
 	prod := synth(t, "fixture", "prod", fixtureCatalog)
 	for _, c := range []struct {
-		s                *synthesized
-		protect, multiAZ bool
-		nat              int
-	}{{dev, false, false, 1}, {prod, true, true, 2}} {
+		s                       *synthesized
+		protect, multiAZ, proxy bool
+		nat                     int
+	}{{dev, false, false, false, 1}, {prod, true, true, true, 2}} {
 		db := c.s.resources[c.s.ofType("AWS::RDS::DBInstance")[0]].Properties
 		if db["DeletionProtection"] != c.protect || db["MultiAZ"] != c.multiAZ {
 			t.Errorf("%s: deletion protection %v, multi-AZ %v", c.s.settings.Stage, db["DeletionProtection"], db["MultiAZ"])
@@ -590,10 +616,14 @@ func TestStageSettings(t *testing.T) {
 		if n := len(c.s.ofType("AWS::EC2::Instance")); n != c.nat || len(c.s.ofType("AWS::EC2::NatGateway")) != 0 {
 			t.Errorf("%s: %d NAT instances, want %d (and no NAT gateway)", c.s.settings.Stage, n, c.nat)
 		}
-		proxy := c.s.resources[c.s.ofType("AWS::RDS::DBProxy")[0]].Properties
-		auth := asSlice(proxy["Auth"])[0].(map[string]any)
-		if proxy["RequireTLS"] != true || auth["IAMAuth"] != "REQUIRED" {
-			t.Errorf("%s: proxy TLS %v, IAM %v", c.s.settings.Stage, proxy["RequireTLS"], auth["IAMAuth"])
+		if proxies := c.s.ofType("AWS::RDS::DBProxy"); len(proxies) != map[bool]int{true: 1}[c.proxy] {
+			t.Errorf("%s: %d proxies, want proxy %v", c.s.settings.Stage, len(proxies), c.proxy)
+		} else if c.proxy {
+			proxy := c.s.resources[proxies[0]].Properties
+			auth := asSlice(proxy["Auth"])[0].(map[string]any)
+			if proxy["RequireTLS"] != true || auth["IAMAuth"] != "REQUIRED" {
+				t.Errorf("%s: proxy TLS %v, IAM %v", c.s.settings.Stage, proxy["RequireTLS"], auth["IAMAuth"])
+			}
 		}
 		cache := c.s.resources[c.s.ofType("AWS::ElastiCache::ReplicationGroup")[0]].Properties
 		if cache["TransitEncryptionEnabled"] != true || cache["AtRestEncryptionEnabled"] != true {
@@ -740,7 +770,7 @@ func dependsOn(r resource) map[string]bool {
 // so no secret of that role exists, and the master secret is the proxy's
 // only one.
 func TestDatabaseUsers(t *testing.T) {
-	s := synth(t, "real", "dev", realCatalog)
+	s := synth(t, "real", "prod", realCatalog)
 	proxy := s.resources[s.ofType("AWS::RDS::DBProxy")[0]]
 	if proxy.Properties["DefaultAuthScheme"] != "IAM_AUTH" {
 		t.Errorf("proxy DefaultAuthScheme = %v, want IAM_AUTH", proxy.Properties["DefaultAuthScheme"])

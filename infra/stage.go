@@ -43,6 +43,14 @@ type Settings struct {
 	// FlowLogRetention keeps the VPC's rejected-traffic flow log.
 	FlowLogRetention awslogs.RetentionDays
 
+	// DBProxy puts RDS Proxy between the functions and the instance: it
+	// multiplexes their connections onto a few server sessions and hides
+	// a Multi-AZ failover behind its endpoint ($21.90 a month at least).
+	// Without it the functions connect to the instance itself, with the
+	// same IAM tokens, over TLS verified against the RDS certificate
+	// authorities; migrate signs in as the master user with the master
+	// secret's password.
+	DBProxy               bool
 	DBInstanceType        awsec2.InstanceType
 	DBAllocatedGB         float64
 	DBMaxAllocatedGB      float64
@@ -75,6 +83,15 @@ type Settings struct {
 	// OldestMessageAlarm is the age of the oldest queued job that raises an
 	// alarm (at least the queue's visibility timeout).
 	OldestMessageAlarm time.Duration
+
+	// FullMonitoring is for a stage someone is paged for: an alarm on
+	// every function's errors and throttles and on every queue's oldest
+	// message, and the dashboard graphs every function. Without it the
+	// stage keeps the alarms that matter when nobody is paged (one per
+	// dead-letter queue: a job given up on; and the API's 5xx), and a
+	// dashboard of the API and the queues, which CloudWatch's free tier
+	// covers (10 alarms; 3 dashboards of up to 50 metrics each).
+	FullMonitoring bool
 
 	// AlarmEmail, when set, subscribes to the alarm topic.
 	AlarmEmail string
@@ -134,6 +151,7 @@ func stageSettings(stage string) (Settings, error) {
 			NATInstanceType:        "t4g.nano",
 			EndpointAZs:            0,
 			FlowLogRetention:       awslogs.RetentionDays_ONE_WEEK,
+			DBProxy:                false,
 			DBInstanceType:         awsec2.InstanceType_Of(awsec2.InstanceClass_BURSTABLE4_GRAVITON, awsec2.InstanceSize_MICRO),
 			DBAllocatedGB:          20,
 			DBMaxAllocatedGB:       50,
@@ -150,6 +168,7 @@ func stageSettings(stage string) (Settings, error) {
 			APIRateLimit:           50,
 			APIBurstLimit:          100,
 			OldestMessageAlarm:     30 * time.Minute,
+			FullMonitoring:         false,
 			GoogleClientID:         placeholderGoogleClientID,
 		}, nil
 	case "prod":
@@ -160,6 +179,7 @@ func stageSettings(stage string) (Settings, error) {
 			NATInstanceType:        "t4g.nano",
 			EndpointAZs:            0,
 			FlowLogRetention:       awslogs.RetentionDays_ONE_MONTH,
+			DBProxy:                true,
 			DBInstanceType:         awsec2.InstanceType_Of(awsec2.InstanceClass_BURSTABLE4_GRAVITON, awsec2.InstanceSize_SMALL),
 			DBAllocatedGB:          50,
 			DBMaxAllocatedGB:       200,
@@ -177,6 +197,7 @@ func stageSettings(stage string) (Settings, error) {
 			APIRateLimit:           200,
 			APIBurstLimit:          400,
 			OldestMessageAlarm:     15 * time.Minute,
+			FullMonitoring:         true,
 			GoogleClientID:         placeholderGoogleClientID,
 		}, nil
 	}

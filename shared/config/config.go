@@ -6,6 +6,7 @@ package config
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,7 @@ const (
 	VarHost               = "HOST"
 	VarDatabaseURL        = "DATABASE_URL"
 	VarDatabaseIAMAuth    = "DATABASE_IAM_AUTH"
+	VarDatabaseSecret     = "DATABASE_SECRET"
 	VarRedisURL           = "REDIS_URL"
 	VarRedisPassword      = "REDIS_PASSWORD"
 	VarCacheIAMUser       = "CACHE_IAM_USER"
@@ -94,6 +96,7 @@ func variables() []variable {
 		{VarHost, func(c *Config) any { return &c.Host }, "127.0.0.1", ""},
 		{VarDatabaseURL, func(c *Config) any { return &c.DatabaseURL }, "", "postgres://localhost:5432/crm_dev?sslmode=disable"},
 		{VarDatabaseIAMAuth, func(c *Config) any { return &c.DatabaseIAMAuth }, "", ""},
+		{VarDatabaseSecret, func(c *Config) any { return &c.DatabaseSecret }, "", ""},
 		{VarRedisURL, func(c *Config) any { return &c.RedisURL }, "", ""},
 		{VarRedisPassword, func(c *Config) any { return &c.RedisPassword }, "", ""},
 		{VarCacheIAMUser, func(c *Config) any { return &c.CacheIAMUser }, "", ""},
@@ -180,6 +183,12 @@ type Config struct {
 	// password is replaced by an IAM token for each new connection.
 	DatabaseURL     string
 	DatabaseIAMAuth bool
+	// DatabaseSecret is an RDS-generated secret of DATABASE_URL's user
+	// (JSON with its username and password), for a connection that signs
+	// in with a password instead of an IAM token: migrate's, as the
+	// master user, where no RDS Proxy holds that secret for it. It goes
+	// without DatabaseIAMAuth. DatabaseCredentials reads it.
+	DatabaseSecret Secret
 
 	// RedisURL is redis:// or rediss:// (TLS); empty means an in-memory cache.
 	RedisURL      string
@@ -644,6 +653,7 @@ func validate(cfg *Config, vars map[string]string, p *problemList) {
 			p.add(VarDatabaseIAMAuth, "sends an IAM token as the password, so DATABASE_URL must set sslmode=require, verify-ca or verify-full")
 		}
 	}
+	checkDatabaseSecret(cfg, p)
 
 	validateCache(cfg, p)
 	if cfg.CacheTimeout < time.Millisecond || cfg.CacheTimeout > 5*time.Second {
@@ -814,6 +824,46 @@ func parseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("must be debug, info, warn or error, not %q", s)
+}
+
+// DatabaseCredentials are the user and password DatabaseSecret holds.
+type DatabaseCredentials struct {
+	Username string `json:"username"`
+	Password Secret `json:"password"`
+}
+
+// DatabaseCredentials reads DatabaseSecret; ok is false without one.
+func (c *Config) DatabaseCredentials() (creds DatabaseCredentials, ok bool, err error) {
+	if c.DatabaseSecret == "" {
+		return DatabaseCredentials{}, false, nil
+	}
+	if err := json.Unmarshal([]byte(c.DatabaseSecret.Reveal()), &creds); err != nil || creds.Username == "" || creds.Password == "" {
+		// The value is never quoted: it is the password.
+		return DatabaseCredentials{}, false, errors.New("must be a JSON object with a username and a password (an RDS-generated secret)")
+	}
+	return creds, true, nil
+}
+
+// checkDatabaseSecret: a password secret is of DATABASE_URL's user, sent
+// over TLS, and not mixed with IAM tokens.
+func checkDatabaseSecret(cfg *Config, p *problemList) {
+	if cfg.DatabaseSecret == "" || IsSecretRef(cfg.DatabaseSecret.Reveal()) {
+		return // unset, or already reported as unresolved
+	}
+	creds, _, err := cfg.DatabaseCredentials()
+	switch {
+	case err != nil:
+		p.add(VarDatabaseSecret, err.Error())
+	case cfg.DatabaseIAMAuth:
+		p.add(VarDatabaseSecret, "signs in with a password, DATABASE_IAM_AUTH with IAM tokens: set one of them")
+	case cfg.DatabaseURL == "" || p.has(VarDatabaseURL):
+	case !tlsMode(cfg.DatabaseURL):
+		p.add(VarDatabaseSecret, "is a password, so DATABASE_URL must set sslmode=require, verify-ca or verify-full")
+	default:
+		if u, err := url.Parse(cfg.DatabaseURL); err == nil && u.User.Username() != creds.Username {
+			p.add(VarDatabaseSecret, fmt.Sprintf("is the secret of user %q, DATABASE_URL names %q", creds.Username, u.User.Username()))
+		}
+	}
 }
 
 func checkDatabaseURL(raw string, prod bool, p *problemList) {

@@ -461,6 +461,48 @@ func TestIAMAuthNeedsTLS(t *testing.T) {
 	}
 }
 
+// DATABASE_SECRET is the master user's RDS secret, for a connection that
+// signs in with its password: of DATABASE_URL's user, over TLS, without
+// IAM tokens; its value never appears in a problem.
+func TestDatabaseSecret(t *testing.T) {
+	const secret = `{"username":"app","password":"pw-3141","host":"db","port":5433,"engine":"postgres"}`
+	direct := with(production(), "DATABASE_IAM_AUTH", "<unset>", "DATABASE_SECRET", secret)
+	cfg, err := config.Load(context.Background(), allFn, config.WithEnv(direct))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, ok, err := cfg.DatabaseCredentials()
+	if err != nil || !ok || creds.Username != "app" || creds.Password.Reveal() != "pw-3141" {
+		t.Fatalf("credentials %q/%q, %v, %v", creds.Username, creds.Password.Reveal(), ok, err)
+	}
+	if _, ok, err := (&config.Config{}).DatabaseCredentials(); ok || err != nil {
+		t.Errorf("no secret: ok %v, err %v", ok, err)
+	}
+
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"with IAM auth", with(direct, "DATABASE_IAM_AUTH", "true"), "DATABASE_IAM_AUTH"},
+		{"another user's", with(direct, "DATABASE_URL", "postgres://crm@db.example.com:5433/crm?sslmode=verify-full"), `user "app", DATABASE_URL names "crm"`},
+		{"without TLS", with(direct, "APP_ENV", "test", "DATABASE_URL", "postgres://app@db.example.com:5433/crm?sslmode=prefer"), "sslmode=require"},
+		{"not JSON", with(direct, "DATABASE_SECRET", "pw-3141"), "JSON object"},
+		{"no password", with(direct, "DATABASE_SECRET", `{"username":"app"}`), "JSON object"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(context.Background(), allFn, config.WithEnv(tt.env))
+			msg := problems(t, err)["DATABASE_SECRET"]
+			if !strings.Contains(msg, tt.want) {
+				t.Fatalf("DATABASE_SECRET problem %q, want %q (err %v)", msg, tt.want, err)
+			}
+			if strings.Contains(err.Error(), "pw-3141") {
+				t.Fatalf("the password is in the error: %v", err)
+			}
+		})
+	}
+}
+
 // TestAllowedOrigins: CORS_ORIGINS and the web app's origin, normalized as
 // browsers send Origin, without the API's own or a repeat.
 func TestAllowedOrigins(t *testing.T) {

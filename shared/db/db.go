@@ -39,7 +39,8 @@ type Mode int
 const (
 	// Local is a long-running process: a larger pool.
 	Local Mode = iota
-	// Lambda is one invocation at a time per environment, through RDS Proxy.
+	// Lambda is one invocation at a time per environment, through RDS
+	// Proxy or straight to the instance.
 	Lambda
 )
 
@@ -54,15 +55,25 @@ type Options struct {
 }
 
 // Open builds a pool for url. It does not connect: the first query does,
-// so a Lambda's init does no network I/O.
+// so a Lambda's init does no network I/O. sslrootcert=rds (RDSRootCert)
+// in url trusts the Amazon RDS certificate authorities.
 //
 // Statements use QueryExecModeExec: one round trip with an unnamed
 // statement, nothing prepared by name, so RDS Proxy never pins the
 // session to a client.
 func Open(ctx context.Context, url string, o Options) (*Pool, error) {
+	url, rds, err := splitRDSRootCert(url)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", redactParseError(err))
+	}
+	if rds {
+		if err := trustRDS(&cfg.ConnConfig.Config); err != nil {
+			return nil, err
+		}
 	}
 	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	cfg.ConnConfig.StatementCacheCapacity = 0

@@ -2,7 +2,9 @@ package db_test
 
 import (
 	"context"
+	"net/url"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
@@ -144,5 +146,54 @@ func TestInTxRunsTheWholeTransactionAgain(t *testing.T) {
 	}
 	if diff := cmp.Diff([]int{1, 2}, got); diff != "" {
 		t.Fatalf("rows (-want +got):\n%s", diff)
+	}
+}
+
+// TestPoolSurvivesIdleSessionTimeout: a connection the server ended for
+// sitting idle (idle_session_timeout, as an instance reached without a
+// proxy does to frozen Lambda environments) is dropped, and the next
+// statement runs on a fresh one.
+func TestPoolSurvivesIdleSessionTimeout(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	u, err := url.Parse(testkit.NewDatabase(t).OwnerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watcher, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close(context.Background())
+	q := u.Query()
+	q.Set("idle_session_timeout", "50") // ms, for the pool's sessions only
+	u.RawQuery = q.Encode()
+	pool, err := db.Open(ctx, u.String(), db.Options{Mode: db.Lambda})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
+	var first int
+	if err := pool.QueryRow(ctx, "select pg_backend_pid()").Scan(&first); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the server to end the idle session.
+	for {
+		var gone bool
+		if err := watcher.QueryRow(ctx, "select not exists (select from pg_stat_activity where pid = $1)", first).Scan(&gone); err != nil {
+			t.Fatalf("waiting for the idle session to end: %v", err)
+		}
+		if gone {
+			break
+		}
+	}
+	var second int
+	if err := pool.QueryRow(ctx, "select pg_backend_pid()").Scan(&second); err != nil {
+		t.Fatalf("after the idle session ended: %v", err)
+	}
+	if second == first {
+		t.Fatalf("backend %d answered after it ended", second)
 	}
 }

@@ -24,6 +24,10 @@ var unavailableCodes = map[string]bool{
 	"57P01": true, // admin_shutdown: terminated by a restart or pg_terminate_backend
 	"57P02": true, // crash_shutdown: another backend crashed
 	"57P03": true, // cannot_connect_now: starting up, shutting down, in recovery
+	// idle_session_timeout: the server ended a session left idle (an
+	// instance the functions reach without a proxy ends those of frozen
+	// environments); a statement that meets it was not run.
+	"57P05": true,
 	"53300": true, // too_many_connections
 }
 

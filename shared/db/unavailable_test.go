@@ -42,6 +42,7 @@ func TestIsUnavailable(t *testing.T) {
 		want bool
 	}{
 		{"terminated by a restart (57P01)", pgErr("FATAL", "57P01"), true},
+		{"ended for idling (57P05)", pgErr("FATAL", "57P05"), true},
 		{"crash of another backend (57P02)", pgErr("FATAL", "57P02"), true},
 		{"starting up (57P03)", pgErr("FATAL", "57P03"), true},
 		{"too many connections (53300)", pgErr("FATAL", "53300"), true},
@@ -103,6 +104,7 @@ func TestConnDied(t *testing.T) {
 		died, terminated bool
 	}{
 		{"57P01 ends the session", pgErr("FATAL", "57P01"), true, true},
+		{"57P05 ends the session", pgErr("FATAL", "57P05"), true, true},
 		{"08006 ends the session", pgErr("FATAL", "08006"), true, true},
 		{"reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, true, false},
 		{"EOF", io.ErrUnexpectedEOF, true, false},

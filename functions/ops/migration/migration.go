@@ -9,14 +9,15 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/personalcrm/core/shared/config"
+	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/db/migrate"
 	"github.com/personalcrm/core/shared/platform"
 )
 
 // New builds the migrate operation of app's function: it waits for the
-// database to answer (a new RDS Proxy refuses connections for a while),
+// database to answer (a new RDS Proxy, or a new security group rule,
+// refuses connections for a while),
 // then migrates as app's DATABASE_URL, the schema's owner.
 func New(app *platform.App) (platform.Op, error) {
 	return func(ctx context.Context) (any, error) {
@@ -31,12 +32,27 @@ func New(app *platform.App) (platform.Op, error) {
 	}, nil
 }
 
-// up applies the migrations once, connecting as the pool does (with an
-// IAM token under DATABASE_IAM_AUTH).
+// up applies the migrations once, connecting as the pool does: with an
+// IAM token under DATABASE_IAM_AUTH (through RDS Proxy), or with the
+// password of DATABASE_SECRET (straight to the instance, which only the
+// proxy would otherwise sign in to with that secret).
+//
+// The secret is read at init: after the monthly rotation a warm
+// environment would hold the old password. The deploy invokes migrate
+// once, and an environment does not outlive the hours between deploys
+// by much; a refused sign-in fails that deploy, and the next one, in a
+// fresh environment, reads the new password.
 func up(ctx context.Context, app *platform.App) (migrate.Result, error) {
-	cfg, err := pgx.ParseConfig(app.Config.DatabaseURL)
+	cfg, err := db.ParseConfig(app.Config.DatabaseURL)
 	if err != nil {
-		return migrate.Result{}, fmt.Errorf("parse database url: %w", err)
+		return migrate.Result{}, err
+	}
+	creds, ok, err := app.Config.DatabaseCredentials()
+	if err != nil {
+		return migrate.Result{}, fmt.Errorf("%s: %w", config.VarDatabaseSecret, err)
+	}
+	if ok {
+		cfg.Password = creds.Password.Reveal()
 	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = connectTimeout

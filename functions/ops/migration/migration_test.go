@@ -109,3 +109,38 @@ func TestNoAttemptWithoutTimeToMigrate(t *testing.T) {
 		t.Fatalf("attempts %d, err %v: want one attempt and an error", attempts, err)
 	}
 }
+
+// With DATABASE_SECRET (dev, straight to the instance) every connection
+// migrate makes signs in with the secret's password, and the migration
+// runs.
+func TestMigratesWithTheSecretsPassword(t *testing.T) {
+	url := testkit.NewDatabase(t).OwnerURL
+	cc, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var passwords []string
+	app := appFor(url, func(ctx context.Context, cc *pgx.ConnConfig) error {
+		passwords = append(passwords, cc.Password)
+		return nil
+	})
+	app.Config.DatabaseSecret = config.Secret(`{"username":"` + cc.User + `","password":"from-the-secret"}`)
+	res, err := up(context.Background(), app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest, _ := migrate.Latest()
+	if res.Version != latest || len(passwords) == 0 {
+		t.Fatalf("version %d (want %d), %d connections", res.Version, latest, len(passwords))
+	}
+	for _, p := range passwords {
+		if p != "from-the-secret" {
+			t.Fatalf("a connection signed in with %q, want the secret's password", p)
+		}
+	}
+
+	app.Config.DatabaseSecret = "not json"
+	if _, err := up(context.Background(), app); err == nil || !strings.Contains(err.Error(), "DATABASE_SECRET") {
+		t.Fatalf("a malformed secret: %v", err)
+	}
+}
