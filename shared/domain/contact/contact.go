@@ -217,18 +217,26 @@ func (s *Service) GetLookup(userID, id uuid.UUID) cache.Lookup {
 
 // Get returns the user's contact id. Errors: NotFound.
 func (s *Service) Get(ctx context.Context, userID, id uuid.UUID) (Contact, error) {
+	if s.cache == nil {
+		// Without a cache, naming the entry would be work for nothing.
+		return s.get(ctx, userID, id)
+	}
 	return cache.GetOrLoad(ctx, s.cache, scope(userID), cache.Key("get", id), CacheTTL, func(ctx context.Context) (Contact, error) {
-		rows, err := s.db.Query(ctx, s.getListed, userID, id)
-		if err != nil {
-			return Contact{}, db.Err(err, "contact")
-		}
-		l, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[listed])
-		if err != nil {
-			return Contact{}, db.Err(err, "contact")
-		}
-		l.Contact.MeetingsLast90Days = l.Recent
-		return l.Contact, nil
+		return s.get(ctx, userID, id)
 	})
+}
+
+func (s *Service) get(ctx context.Context, userID, id uuid.UUID) (Contact, error) {
+	rows, err := s.db.Query(ctx, s.getListed, userID, id)
+	if err != nil {
+		return Contact{}, db.Err(err, "contact")
+	}
+	l, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[listed])
+	if err != nil {
+		return Contact{}, db.Err(err, "contact")
+	}
+	l.Contact.MeetingsLast90Days = l.Recent
+	return l.Contact, nil
 }
 
 // Update changes the fields of p that are set. A contact keeps a name or
