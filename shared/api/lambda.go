@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -39,6 +40,7 @@ func (s *Server) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		return nil, err
 	}
 	w := s.serveEvent(ctx, &ev)
+	defer w.release()
 	return w.appendPayload(make([]byte, 0, w.body.Len()+256)), nil
 }
 
@@ -52,6 +54,7 @@ func (s *Server) ServeEvent(ctx context.Context, ev events.APIGatewayV2HTTPReque
 		},
 		Body: ev.Body, IsBase64Encoded: ev.IsBase64Encoded,
 	})
+	defer w.release()
 	return w.encode()
 }
 
@@ -168,7 +171,26 @@ type eventWriter struct {
 	aborted, tooLarge bool
 }
 
-func newEventWriter() *eventWriter { return &eventWriter{header: http.Header{}, max: MaxEventPayload} }
+// writers keeps the writers of answered events, their header map and body
+// buffer ready for another response.
+var writers = sync.Pool{New: func() any { return &eventWriter{header: http.Header{}, max: MaxEventPayload} }}
+
+func newEventWriter() *eventWriter { return writers.Get().(*eventWriter) }
+
+// maxPooledBody bounds the body buffer a released writer keeps.
+const maxPooledBody = 64 << 10
+
+// release hands w to another response. The caller has copied out what it
+// needs: nothing may use w, its header or its body after.
+func (w *eventWriter) release() {
+	if w.body.Cap() > maxPooledBody {
+		return
+	}
+	clear(w.header)
+	w.body.Reset()
+	w.status, w.max, w.aborted, w.tooLarge = 0, MaxEventPayload, false, false
+	writers.Put(w)
+}
 
 func (w *eventWriter) Header() http.Header { return w.header }
 
