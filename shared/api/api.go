@@ -183,6 +183,8 @@ type Server struct {
 	// schemas is the serving-only server's schema registry; nil when
 	// documented.
 	schemas *servingSchemas
+	// routeOf names the route of each mux pattern a route is served at.
+	routeOf map[string]string
 }
 
 // NewServer builds a server for routes.
@@ -208,7 +210,8 @@ func newServer(o Options, documented bool, routes []Route) *Server {
 		o.Version = "1.0.0"
 	}
 	s := &Server{mux: http.NewServeMux(), log: o.Log, mon: o.Monitor, auth: o.Sessions, cookie: o.Cookie,
-		csrf: http.NewCrossOriginProtection(), gates: o.Features, limiter: o.Limiter, documented: documented}
+		csrf: http.NewCrossOriginProtection(), gates: o.Features, limiter: o.Limiter, documented: documented,
+		routeOf: map[string]string{}}
 	for _, origin := range o.TrustedOrigins {
 		if err := s.csrf.AddTrustedOrigin(origin); err != nil {
 			o.Log.Warn("trusted origin ignored", "origin", origin, "err", err)
@@ -259,7 +262,8 @@ func (s *Server) add(r Route) {
 	}
 	hasBody := fn.Method == http.MethodPost || fn.Method == http.MethodPut || fn.Method == http.MethodPatch
 	op.Errors = append(errorStatuses(fn.Access == catalog.Signed, hasBody, strings.Contains(fn.Path, "{")), r.errors...)
-	op.Middlewares = append(op.Middlewares, s.routeInfo(fn))
+	// The pattern humago serves the operation at.
+	s.routeOf[strings.ToUpper(fn.Method)+" "+fn.Path] = fn.Name
 	if fn.Access == catalog.Signed && fn.Method != http.MethodGet && fn.Method != http.MethodHead {
 		op.Errors = append(op.Errors, http.StatusForbidden) // cross-site cookie requests
 	}
@@ -310,16 +314,6 @@ type infoKey struct{}
 type reqInfo struct {
 	route  string
 	userID string
-}
-
-func (s *Server) routeInfo(fn catalog.Function) func(huma.Context, func(huma.Context)) {
-	attr := slog.String("route", fn.Name)
-	return func(ctx huma.Context, next func(huma.Context)) {
-		if info, ok := ctx.Context().Value(infoKey{}).(*reqInfo); ok {
-			info.route = fn.Name
-		}
-		next(huma.WithContext(ctx, logging.WithAttrs(ctx.Context(), attr)))
-	}
 }
 
 // authenticate resolves the session of a Signed route's request from
@@ -492,7 +486,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id == "" {
 		id = newRequestID()
 	}
-	info := &reqInfo{}
+	// Handler only matches; ServeHTTP matches again below and, unlike a
+	// direct call of the handler, sets the request's path values.
+	h, pattern := s.mux.Handler(r)
+	info := &reqInfo{route: s.routeOf[pattern]}
 	ctx = context.WithValue(ctx, infoKey{}, info)
 	ctx = logging.WithAttrs(ctx, slog.String("request_id", id))
 	if s.mon != nil {
@@ -501,7 +498,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ctx = monitor.NewContext(ctx, s.mon)
 		ctx, _ = monitor.WithTally(ctx)
 	}
-	r = r.WithContext(ctx)
+	// The handler's context names the route too; the access log line
+	// has it among its own attributes.
+	if info.route != "" {
+		r = r.WithContext(logging.WithAttrs(ctx, slog.String("route", info.route)))
+	} else {
+		r = r.WithContext(ctx)
+	}
 	w.Header().Set("X-Request-Id", id)
 	sw := &statusWriter{ResponseWriter: w}
 
@@ -521,9 +524,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.finish(ctx, r, sw.code(), info, time.Since(start))
 	}()
 
-	// Handler only matches; ServeHTTP matches again and, unlike a direct
-	// call of the handler, sets the request's path values.
-	if h, pattern := s.mux.Handler(r); pattern == "" {
+	if pattern == "" {
 		s.noRoute(sw, r, h)
 		return
 	}

@@ -318,3 +318,34 @@ func TestInvoke(t *testing.T) {
 		t.Error("a payload that is not an event was served")
 	}
 }
+
+// TestInvokeForgetsEarlierResponses: a response carries nothing of the
+// ones served before it, whose writers it may reuse.
+func TestInvokeForgetsEarlierResponses(t *testing.T) {
+	s, _, _ := server(t)
+	invoke := func(method, target string) events.APIGatewayV2HTTPResponse {
+		t.Helper()
+		raw, err := json.Marshal(testkit.Event(t, testkit.Request(method, target, "", nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Invoke(context.Background(), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	for i := 0; i < 3; i++ {
+		if res := invoke("POST", "/v1/contacts/x"); res.StatusCode != 405 || res.Headers["Allow"] == "" {
+			t.Fatalf("405 expected, with Allow: %+v", res)
+		}
+		res := invoke("GET", "/no/such/route")
+		if res.StatusCode != 404 || res.Headers["Allow"] != "" || strings.Contains(res.Body, "not allowed") {
+			t.Errorf("the 404 carries the 405 before it: %+v", res)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/textproto"
+	"strings"
 
 	"github.com/valyala/fastjson"
 )
@@ -45,9 +46,10 @@ var errNotEvent = errors.New("payload is not an API Gateway HTTP API event")
 // net/http's form, with one string per value and, for the headers
 // gateways and clients commonly send, no string for the name: decoding
 // the whole event with encoding/json cost about fifty allocations per
-// request, most of them for fields no handler reads. A payload that is
-// not a JSON object, or whose fields read here have the wrong JSON type,
-// is an error, as it is for encoding/json.
+// request, most of them for fields no handler reads. The strings it
+// reads share one allocation. A payload that is not a JSON object, or
+// whose fields read here have the wrong JSON type, is an error, as it is
+// for encoding/json.
 func decodeEvent(payload []byte, ev *event) error {
 	p := parsers.Get()
 	defer parsers.Put(p)
@@ -58,6 +60,10 @@ func decodeEvent(payload []byte, ev *event) error {
 	if v.Type() != fastjson.TypeObject {
 		return errNotEvent
 	}
+	// No string is longer, unescaped, than the payload, so all of them
+	// fit in its length.
+	var strs stringArena
+	strs.b.Grow(len(payload))
 	str := func(v *fastjson.Value, keys ...string) (string, error) {
 		f := v.Get(keys...)
 		if f == nil || f.Type() == fastjson.TypeNull {
@@ -67,7 +73,7 @@ func decodeEvent(payload []byte, ev *event) error {
 		if err != nil {
 			return "", errNotEvent
 		}
-		return string(b), nil
+		return strs.add(b), nil
 	}
 	var errs [7]error
 	ev.RawPath, errs[0] = str(v, "rawPath")
@@ -118,7 +124,7 @@ func decodeEvent(payload []byte, ev *event) error {
 				bad = true
 				return
 			}
-			values = append(values, string(b))
+			values = append(values, strs.add(b))
 			n := len(values)
 			ev.header[canonicalHeaderName(key)] = values[n-1 : n : n]
 		})
@@ -127,6 +133,18 @@ func decodeEvent(payload []byte, ev *event) error {
 		}
 	}
 	return nil
+}
+
+// stringArena makes strings that share the memory of one strings.Builder.
+type stringArena struct{ b strings.Builder }
+
+func (a *stringArena) add(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	start := a.b.Len()
+	a.b.Write(b)
+	return a.b.String()[start:]
 }
 
 // knownHeaders are the canonical forms of the headers, in lower case as

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -38,20 +39,14 @@ func (s *Server) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if err := decodeEvent(payload, &ev); err != nil {
 		return nil, err
 	}
-	res := s.serveEvent(ctx, &ev)
-	var out bytes.Buffer
-	out.Grow(len(res.Body) + 256)
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(res); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
+	w := s.serveEvent(ctx, &ev)
+	defer w.release()
+	return w.appendPayload(make([]byte, 0, w.body.Len()+256)), nil
 }
 
 // ServeEvent serves one API Gateway HTTP API (payload v2) request.
 func (s *Server) ServeEvent(ctx context.Context, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
-	return s.serveEvent(ctx, &event{
+	w := s.serveEvent(ctx, &event{
 		RawPath: ev.RawPath, RawQueryString: ev.RawQueryString, Cookies: ev.Cookies, Headers: ev.Headers,
 		RequestContext: eventContext{
 			RequestID: ev.RequestContext.RequestID, DomainName: ev.RequestContext.DomainName,
@@ -59,15 +54,18 @@ func (s *Server) ServeEvent(ctx context.Context, ev events.APIGatewayV2HTTPReque
 		},
 		Body: ev.Body, IsBase64Encoded: ev.IsBase64Encoded,
 	})
+	defer w.release()
+	return w.encode()
 }
 
-func (s *Server) serveEvent(ctx context.Context, ev *event) events.APIGatewayV2HTTPResponse {
+// serveEvent serves ev and returns the response to give API Gateway.
+func (s *Server) serveEvent(ctx context.Context, ev *event) *eventWriter {
 	r, err := requestOf(ctx, ev)
 	if err != nil {
 		s.log.WarnContext(ctx, "bad event", "err", err)
 		w := newEventWriter()
 		writeEnvelope(w, &Envelope{status: http.StatusBadRequest, Body: ErrorBody{Code: CodeValidation, Message: "Malformed request"}})
-		return w.encode()
+		return w
 	}
 	w := newEventWriter()
 	s.serveBuffered(w, r)
@@ -173,7 +171,26 @@ type eventWriter struct {
 	aborted, tooLarge bool
 }
 
-func newEventWriter() *eventWriter { return &eventWriter{header: http.Header{}, max: MaxEventPayload} }
+// writers keeps the writers of answered events, their header map and body
+// buffer ready for another response.
+var writers = sync.Pool{New: func() any { return &eventWriter{header: http.Header{}, max: MaxEventPayload} }}
+
+func newEventWriter() *eventWriter { return writers.Get().(*eventWriter) }
+
+// maxPooledBody bounds the body buffer a released writer keeps.
+const maxPooledBody = 64 << 10
+
+// release hands w to another response. The caller has copied out what it
+// needs: nothing may use w, its header or its body after.
+func (w *eventWriter) release() {
+	if w.body.Cap() > maxPooledBody {
+		return
+	}
+	clear(w.header)
+	w.body.Reset()
+	w.status, w.max, w.aborted, w.tooLarge = 0, MaxEventPayload, false, false
+	writers.Put(w)
+}
 
 func (w *eventWriter) Header() http.Header { return w.header }
 
@@ -194,14 +211,13 @@ func (w *eventWriter) WriteHeader(code int) {
 	}
 }
 
-// response is the collected response as API Gateway takes it. A response
-// its handler cut short, or one over MaxEventPayload (which Lambda would
-// refuse, and API Gateway answer with a bare 500), is answered as an
+// response is the response to give API Gateway: w, unless its handler
+// cut it short or it is over MaxEventPayload (which Lambda would refuse,
+// and API Gateway answer with a bare 500); those are answered as an
 // internal error instead, and logged.
-func (w *eventWriter) response(ctx context.Context, log *slog.Logger) events.APIGatewayV2HTTPResponse {
-	res := w.encode()
-	if !w.aborted && !w.tooLarge && (w.body.Len() <= w.max/6 || payloadSize(res) <= w.max) {
-		return res
+func (w *eventWriter) response(ctx context.Context, log *slog.Logger) *eventWriter {
+	if !w.aborted && !w.tooLarge && (w.body.Len() <= w.max/6 || payloadSize(w.encode()) <= w.max) {
+		return w
 	}
 	if w.tooLarge || !w.aborted {
 		log.ErrorContext(ctx, "response over the Lambda payload limit; answered as an error", "limit_bytes", w.max)
@@ -209,7 +225,7 @@ func (w *eventWriter) response(ctx context.Context, log *slog.Logger) events.API
 	e := newEventWriter()
 	e.header.Set("X-Request-Id", w.header.Get("X-Request-Id"))
 	writeEnvelope(e, envelopeOf(nil))
-	return e.encode()
+	return e
 }
 
 // payloadSize is the size of res as the Lambda runtime sends it: JSON

@@ -45,7 +45,8 @@ const maxBindings = 8
 // every record.
 func WithAttrs(ctx context.Context, attrs ...slog.Attr) context.Context {
 	old := fromContext(ctx)
-	merged := slices.Clone(old)
+	merged := make([]slog.Attr, len(old), len(old)+len(attrs))
+	copy(merged, old)
 	for _, a := range attrs {
 		if a.Key == "" {
 			continue
@@ -59,7 +60,21 @@ func WithAttrs(ctx context.Context, attrs ...slog.Attr) context.Context {
 	if len(merged) == 0 {
 		return ctx
 	}
-	return context.WithValue(ctx, ctxKey{}, &carried{attrs: merged})
+	return &carrier{Context: ctx, carried: carried{attrs: merged}}
+}
+
+// carrier is a context carrying attributes: the context and what it
+// carries are one allocation, as a request's contexts are made often.
+type carrier struct {
+	context.Context
+	carried carried
+}
+
+func (c *carrier) Value(key any) any {
+	if key == (ctxKey{}) {
+		return &c.carried
+	}
+	return c.Context.Value(key)
 }
 
 // Attrs returns a copy of the attributes ctx carries, in the order they were

@@ -75,6 +75,10 @@ type Service struct {
 	db    Store
 	table *db.Table[Contact]
 	cache *cache.Cache
+	// selectListed reads the user's ($1) contacts c with their recent
+	// meetings, for list to add its conditions; getListed reads contact
+	// $2. Built once, not per request.
+	selectListed, getListed string
 }
 
 // Option configures a Service.
@@ -92,6 +96,8 @@ const CacheTTL = 2 * time.Minute
 // NewService returns the contact service on store.
 func NewService(store Store, opts ...Option) *Service {
 	s := &Service{db: store, table: db.NewTable[Contact]("contacts", "contact")}
+	s.selectListed = "select " + columns(s.table, "c") + ", " + recentMeetings + " from contacts c where c.user_id = $1"
+	s.getListed = s.selectListed + " and c.id = $2"
 	for _, o := range opts {
 		o(s)
 	}
@@ -211,18 +217,26 @@ func (s *Service) GetLookup(userID, id uuid.UUID) cache.Lookup {
 
 // Get returns the user's contact id. Errors: NotFound.
 func (s *Service) Get(ctx context.Context, userID, id uuid.UUID) (Contact, error) {
+	if s.cache == nil {
+		// Without a cache, naming the entry would be work for nothing.
+		return s.get(ctx, userID, id)
+	}
 	return cache.GetOrLoad(ctx, s.cache, scope(userID), cache.Key("get", id), CacheTTL, func(ctx context.Context) (Contact, error) {
-		rows, err := s.db.Query(ctx, "select "+s.columns("c")+", "+recentMeetings+" from contacts c where c.user_id = $1 and c.id = $2", userID, id)
-		if err != nil {
-			return Contact{}, db.Err(err, "contact")
-		}
-		l, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[listed])
-		if err != nil {
-			return Contact{}, db.Err(err, "contact")
-		}
-		l.Contact.MeetingsLast90Days = l.Recent
-		return l.Contact, nil
+		return s.get(ctx, userID, id)
 	})
+}
+
+func (s *Service) get(ctx context.Context, userID, id uuid.UUID) (Contact, error) {
+	rows, err := s.db.Query(ctx, s.getListed, userID, id)
+	if err != nil {
+		return Contact{}, db.Err(err, "contact")
+	}
+	l, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[listed])
+	if err != nil {
+		return Contact{}, db.Err(err, "contact")
+	}
+	l.Contact.MeetingsLast90Days = l.Recent
+	return l.Contact, nil
 }
 
 // Update changes the fields of p that are set. A contact keeps a name or
@@ -396,7 +410,7 @@ var recentMeetings = fmt.Sprintf(`(select count(*)::integer from event_contacts 
 
 func (s *Service) list(ctx context.Context, userID uuid.UUID, q Query) (Page, error) {
 	args := []any{userID, q.Limit + 1}
-	sql := "select " + s.columns("c") + ", " + recentMeetings + " from contacts c where c.user_id = $1"
+	sql := s.selectListed
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
@@ -457,9 +471,9 @@ func (s *Service) list(ctx context.Context, userID uuid.UUID, q Query) (Page, er
 	return page, nil
 }
 
-// columns is the select list of a contact's columns, of the table alias a.
-func (s *Service) columns(a string) string {
-	cols := strings.Split(s.table.Columns(), ", ")
+// columns is the select list of t's columns, of the table alias a.
+func columns(t *db.Table[Contact], a string) string {
+	cols := strings.Split(t.Columns(), ", ")
 	for i, c := range cols {
 		cols[i] = a + "." + c
 	}
