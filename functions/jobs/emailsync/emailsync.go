@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/api/gmail/v1"
 	"google.golang.org/api/googleapi"
@@ -100,9 +101,9 @@ type mailSyncer struct {
 	queue *queue.Queue
 }
 
-// Worker syncs one Google account's mail into emails, and enqueues a
-// contact extraction for each new message in the transaction that stores
-// it. The first sync of an account, and one asked as Full, reads the
+// Worker syncs one Google account's mail into emails, and enqueues one
+// contact extraction of a page's new messages in the transaction that
+// stores them. The first sync of an account, and one asked as Full, reads the
 // newest messages page by page; later ones read the mailbox's history
 // since the previous one, and start over with a full sync when Gmail no
 // longer has that history. A run does about PerRun messages and leaves
@@ -299,23 +300,28 @@ func (r *run) store(ctx context.Context, ids []string, done bool, position strin
 	for i, m := range msgs {
 		page[i] = r.fields(m)
 	}
-	var added int
+	var fresh int
 	err = r.queue.InTx(ctx, func(tx *queue.Tx) error {
-		// The page in one statement, and its extractions in another.
+		// The page in one statement, and one job to extract its new
+		// messages in another.
 		saved, err := r.mails.SaveAll(ctx, tx, r.p.UserID, page)
 		if err != nil {
 			return fmt.Errorf("store %d messages: %w", len(page), err)
 		}
-		var extract []queue.Payload
+		var added []uuid.UUID
 		for _, e := range saved {
 			if e.New {
-				extract = append(extract, contact.ExtractionJob{UserID: r.p.UserID, EmailID: e.ID})
+				added = append(added, e.ID)
 			}
 		}
-		added = len(extract)
+		var extract []queue.Payload
+		for ids := range slices.Chunk(added, contact.MaxExtractionEmails) {
+			extract = append(extract, contact.ExtractionJob{UserID: r.p.UserID, EmailIDs: ids})
+		}
 		if _, err := tx.EnqueueAll(ctx, extract); err != nil {
 			return err
 		}
+		fresh = len(added)
 		if stop {
 			next := email.SyncJob{UserID: r.p.UserID, AccountID: r.p.AccountID}
 			if _, err := tx.Enqueue(ctx, next, queue.Singleton(email.ContinueKey(r.p.AccountID, position))); err != nil {
@@ -327,7 +333,7 @@ func (r *run) store(ctx context.Context, ids []string, done bool, position strin
 	if err != nil {
 		return false, err
 	}
-	r.d.Log.DebugContext(ctx, "mail stored", "account_id", r.p.AccountID, "listed", len(ids), "new", added, "done", done, "continued", stop)
+	r.d.Log.DebugContext(ctx, "mail stored", "account_id", r.p.AccountID, "listed", len(ids), "new", fresh, "done", done, "continued", stop)
 	return !done && !stop, nil
 }
 

@@ -100,8 +100,9 @@ func (f *mailFixture) drain(t *testing.T) int {
 	}
 }
 
-// counts are the user's emails, their distinct provider ids, the
-// contact-extraction jobs and the emails those jobs name.
+// counts are the user's emails, their distinct provider ids, the emails
+// the contact-extraction jobs name (an email twice if two jobs do) and
+// the distinct emails they name.
 type tally struct{ emails, providerIDs, extractions, extracted int }
 
 func (f *mailFixture) tally(t *testing.T) tally {
@@ -110,8 +111,8 @@ func (f *mailFixture) tally(t *testing.T) tally {
 	err := f.pool.QueryRow(context.Background(), `select
 		(select count(*) from emails where user_id = $1),
 		(select count(distinct provider_id) from emails where user_id = $1),
-		(select count(*) from jobs where user_id = $1 and kind = 'contact-extraction'),
-		(select count(distinct payload->>'emailId') from jobs where user_id = $1 and kind = 'contact-extraction')`, f.user).
+		(select count(e.id) from jobs j, `+extractionEmails+` as e(id) where j.user_id = $1 and j.kind = 'contact-extraction'),
+		(select count(distinct e.id) from jobs j, `+extractionEmails+` as e(id) where j.user_id = $1 and j.kind = 'contact-extraction')`, f.user).
 		Scan(&c.emails, &c.providerIDs, &c.extractions, &c.extracted)
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +157,11 @@ func TestEmailSyncFull(t *testing.T) {
 		t.Fatalf("job %s", describe(got))
 	}
 	f.wantCounts(t, 25)
+	// One extraction job a page of new messages.
+	var pages int
+	if err := f.pool.QueryRow(ctx, `select count(*) from jobs where user_id = $1 and kind = 'contact-extraction'`, f.user).Scan(&pages); err != nil || pages != 3 {
+		t.Fatalf("%d extraction jobs for 3 pages: %v", pages, err)
+	}
 	if history, full := f.state(t); history == nil || full != nil {
 		t.Fatalf("state: history %v, full sync %v", history, full)
 	}
