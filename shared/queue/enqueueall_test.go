@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
 	"github.com/personalcrm/core/shared/catalog"
@@ -31,7 +32,7 @@ func TestEnqueueAllSendsEveryJobAfterCommit(t *testing.T) {
 	for i, j := range js {
 		got := f.job(t, j.ID)
 		p, err := queue.Decode[contact.ExtractionJob](got.Payload)
-		if err != nil || p != ps[i].(contact.ExtractionJob) || got.State != queue.Sent ||
+		if err != nil || !cmp.Equal(p, ps[i].(contact.ExtractionJob)) || got.State != queue.Sent ||
 			got.MaxAttempts != catalog.MustLookup(catalog.ContactExtraction).MaxAttempts {
 			t.Errorf("job %d: %+v %v", i, got, err)
 		}

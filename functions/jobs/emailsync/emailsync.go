@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/api/gmail/v1"
 	"google.golang.org/api/googleapi"
@@ -100,9 +101,9 @@ type mailSyncer struct {
 	queue *queue.Queue
 }
 
-// Worker syncs one Google account's mail into emails, and enqueues a
-// contact extraction for each new message in the transaction that stores
-// it. The first sync of an account, and one asked as Full, reads the
+// Worker syncs one Google account's mail into emails, and enqueues one
+// contact extraction of a page's new messages in the transaction that
+// stores them. The first sync of an account, and one asked as Full, reads the
 // newest messages page by page; later ones read the mailbox's history
 // since the previous one, and start over with a full sync when Gmail no
 // longer has that history. A run does about PerRun messages and leaves
@@ -201,30 +202,92 @@ func (r *run) startFull(historyID uint64) {
 	r.st.PageToken, r.st.Listed = "", 0
 }
 
-// full lists the mailbox, newest first, from the state's page on.
+// full lists the mailbox, newest first, from the state's page on. The
+// next page is listed and fetched while one is stored: Gmail's answers
+// and the database's overlap. Pages are stored in order, each with the
+// state that resumes after it, so a run that ends anywhere loses nothing
+// and the next one starts after the last page stored.
 func (r *run) full(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	pages := make(chan listed, 1)
+	var g errgroup.Group
+	g.Go(func() error {
+		defer close(pages)
+		r.list(ctx, r.st, pages)
+		return nil
+	})
+	defer func() {
+		// The lister ends before the run does.
+		cancel()
+		_ = g.Wait()
+	}()
+	for p := range pages {
+		if p.err != nil {
+			return p.err
+		}
+		r.st = p.st
+		more, err := r.commit(ctx, p.page, p.done, p.position)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// listed is one page of a full sync, fetched and ready to store, with
+// the state that resumes after it; or the error that ended the listing.
+type listed struct {
+	page     fetched
+	st       email.SyncState
+	done     bool
+	position string
+	err      error
+}
+
+// list lists and fetches the pages of a full sync from st on, into
+// pages, until the mailbox's end, the run's share (PerRun) or an error,
+// or until ctx ends.
+func (r *run) list(ctx context.Context, st email.SyncState, pages chan<- listed) {
+	send := func(p listed) bool {
+		select {
+		case pages <- p:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	read := r.read
 	for {
-		call := r.gmail.Users.Messages.List("me").MaxResults(int64(min(r.m.PageSize, r.m.Newest-r.st.Listed))).Context(ctx)
-		if r.st.PageToken != "" {
-			call = call.PageToken(r.st.PageToken)
+		call := r.gmail.Users.Messages.List("me").MaxResults(int64(min(r.m.PageSize, r.m.Newest-st.Listed))).Context(ctx)
+		if st.PageToken != "" {
+			call = call.PageToken(st.PageToken)
 		}
 		res, err := call.Do()
 		if err != nil {
-			return r.gmailErr("list messages", err)
+			send(listed{err: r.gmailErr("list messages", err)})
+			return
 		}
 		ids := make([]string, len(res.Messages))
 		for i, m := range res.Messages {
 			ids[i] = m.Id
 		}
-		r.st.Listed += len(ids)
-		r.st.PageToken = res.NextPageToken
-		done := res.NextPageToken == "" || r.st.Listed >= r.m.Newest
+		st.Listed += len(ids)
+		st.PageToken = res.NextPageToken
+		done := res.NextPageToken == "" || st.Listed >= r.m.Newest
 		if done {
-			r.st.HistoryID, r.st.FullHistoryID, r.st.PageToken, r.st.Listed = r.st.FullHistoryID, "", "", 0
+			st.HistoryID, st.FullHistoryID, st.PageToken, st.Listed = st.FullHistoryID, "", "", 0
 		}
-		more, err := r.store(ctx, ids, done, "full:"+r.st.FullHistoryID+":"+strconv.Itoa(r.st.Listed))
-		if err != nil || !more {
-			return err
+		page, err := r.fetchPage(ctx, ids)
+		if err != nil {
+			send(listed{err: err})
+			return
+		}
+		if !send(listed{page: page, st: st, done: done, position: "full:" + st.FullHistoryID + ":" + strconv.Itoa(st.Listed)}) {
+			return
+		}
+		// The page that completes the run's share is its last.
+		if read += len(page.ids); done || read >= r.m.PerRun {
+			return
 		}
 	}
 }
@@ -278,10 +341,26 @@ func (r *run) incremental(ctx context.Context) (expired bool, err error) {
 // date. Unless done, when the run has read its share it enqueues a job
 // to continue from position, and more is false.
 func (r *run) store(ctx context.Context, ids []string, done bool, position string) (more bool, err error) {
+	page, err := r.fetchPage(ctx, ids)
+	if err != nil {
+		return false, err
+	}
+	return r.commit(ctx, page, done, position)
+}
+
+// fetched is a page of listed message ids, and the fields of those of
+// them that were not stored yet and could be read.
+type fetched struct {
+	ids    []string
+	fields []email.Fields
+}
+
+// fetchPage fetches the messages ids that are not stored yet.
+func (r *run) fetchPage(ctx context.Context, ids []string) (fetched, error) {
 	ids = slices.Compact(slices.Clone(ids))
 	stored, err := r.mails.Stored(ctx, r.p.AccountID, ids)
 	if err != nil {
-		return false, err
+		return fetched{}, err
 	}
 	var fetch []string
 	for _, id := range ids {
@@ -291,31 +370,43 @@ func (r *run) store(ctx context.Context, ids []string, done bool, position strin
 	}
 	msgs, err := r.fetch(ctx, fetch)
 	if err != nil {
-		return false, err
+		return fetched{}, err
 	}
-	r.read += len(ids)
-	stop := !done && (r.read >= r.m.PerRun || r.nearDeadline(ctx))
-	page := make([]email.Fields, len(msgs))
+	page := fetched{ids: ids, fields: make([]email.Fields, len(msgs))}
 	for i, m := range msgs {
-		page[i] = r.fields(m)
+		page.fields[i] = r.fields(m)
 	}
-	var added int
+	return page, nil
+}
+
+// commit stores a fetched page and records the run's state, in one
+// transaction, as store says.
+func (r *run) commit(ctx context.Context, f fetched, done bool, position string) (more bool, err error) {
+	r.read += len(f.ids)
+	stop := !done && (r.read >= r.m.PerRun || r.nearDeadline(ctx))
+	page := f.fields
+	var fresh int
 	err = r.queue.InTx(ctx, func(tx *queue.Tx) error {
-		// The page in one statement, and its extractions in another.
+		// The page in one statement, and one job to extract its new
+		// messages in another.
 		saved, err := r.mails.SaveAll(ctx, tx, r.p.UserID, page)
 		if err != nil {
 			return fmt.Errorf("store %d messages: %w", len(page), err)
 		}
-		var extract []queue.Payload
+		var added []uuid.UUID
 		for _, e := range saved {
 			if e.New {
-				extract = append(extract, contact.ExtractionJob{UserID: r.p.UserID, EmailID: e.ID})
+				added = append(added, e.ID)
 			}
 		}
-		added = len(extract)
+		var extract []queue.Payload
+		for ids := range slices.Chunk(added, contact.MaxExtractionEmails) {
+			extract = append(extract, contact.ExtractionJob{UserID: r.p.UserID, EmailIDs: ids})
+		}
 		if _, err := tx.EnqueueAll(ctx, extract); err != nil {
 			return err
 		}
+		fresh = len(added)
 		if stop {
 			next := email.SyncJob{UserID: r.p.UserID, AccountID: r.p.AccountID}
 			if _, err := tx.Enqueue(ctx, next, queue.Singleton(email.ContinueKey(r.p.AccountID, position))); err != nil {
@@ -327,7 +418,7 @@ func (r *run) store(ctx context.Context, ids []string, done bool, position strin
 	if err != nil {
 		return false, err
 	}
-	r.d.Log.DebugContext(ctx, "mail stored", "account_id", r.p.AccountID, "listed", len(ids), "new", added, "done", done, "continued", stop)
+	r.d.Log.DebugContext(ctx, "mail stored", "account_id", r.p.AccountID, "listed", len(f.ids), "new", fresh, "done", done, "continued", stop)
 	return !done && !stop, nil
 }
 

@@ -38,7 +38,12 @@ type mailFixture struct {
 
 func newMailFixture(t *testing.T, m emailsync.Options) *mailFixture {
 	t.Helper()
-	pool := testkit.DB(t)
+	return newMailFixtureOn(t, testkit.DB(t), m)
+}
+
+// newMailFixtureOn is newMailFixture on the database of pool.
+func newMailFixtureOn(t *testing.T, pool *db.Pool, m emailsync.Options) *mailFixture {
+	t.Helper()
 	mem := queue.NewMemory(queue.MemoryOptions{})
 	kit := testkit.StartGoogleKit(t, pool, sandbox.GoogleOptions{})
 	m.Google, m.Tokens = kit.Client, kit.Tokens
@@ -100,8 +105,9 @@ func (f *mailFixture) drain(t *testing.T) int {
 	}
 }
 
-// counts are the user's emails, their distinct provider ids, the
-// contact-extraction jobs and the emails those jobs name.
+// counts are the user's emails, their distinct provider ids, the emails
+// the contact-extraction jobs name (an email twice if two jobs do) and
+// the distinct emails they name.
 type tally struct{ emails, providerIDs, extractions, extracted int }
 
 func (f *mailFixture) tally(t *testing.T) tally {
@@ -110,8 +116,8 @@ func (f *mailFixture) tally(t *testing.T) tally {
 	err := f.pool.QueryRow(context.Background(), `select
 		(select count(*) from emails where user_id = $1),
 		(select count(distinct provider_id) from emails where user_id = $1),
-		(select count(*) from jobs where user_id = $1 and kind = 'contact-extraction'),
-		(select count(distinct payload->>'emailId') from jobs where user_id = $1 and kind = 'contact-extraction')`, f.user).
+		(select count(e.id) from jobs j, `+extractionEmails+` as e(id) where j.user_id = $1 and j.kind = 'contact-extraction'),
+		(select count(distinct e.id) from jobs j, `+extractionEmails+` as e(id) where j.user_id = $1 and j.kind = 'contact-extraction')`, f.user).
 		Scan(&c.emails, &c.providerIDs, &c.extractions, &c.extracted)
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +162,11 @@ func TestEmailSyncFull(t *testing.T) {
 		t.Fatalf("job %s", describe(got))
 	}
 	f.wantCounts(t, 25)
+	// One extraction job a page of new messages.
+	var pages int
+	if err := f.pool.QueryRow(ctx, `select count(*) from jobs where user_id = $1 and kind = 'contact-extraction'`, f.user).Scan(&pages); err != nil || pages != 3 {
+		t.Fatalf("%d extraction jobs for 3 pages: %v", pages, err)
+	}
 	if history, full := f.state(t); history == nil || full != nil {
 		t.Fatalf("state: history %v, full sync %v", history, full)
 	}
@@ -201,6 +212,62 @@ func TestEmailSyncFull(t *testing.T) {
 	f.wantCounts(t, 25)
 	if n := f.kit.Sandbox.Calls("gmail " + ids[0]); n != fetched {
 		t.Errorf("a stored message was fetched again: %d then %d", fetched, n)
+	}
+}
+
+// TestEmailSyncResumesAfterAFailedPage: a full sync whose third page
+// cannot be stored keeps the two before it, with the state that resumes
+// after them, although the pages after it were already being read; run
+// again, it stores the rest, each message once, and reads none of the
+// stored ones again.
+func TestEmailSyncResumesAfterAFailedPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testkit.NewDatabase(t)
+	owner := d.OwnerPool(t)
+	f := newMailFixtureOn(t, d.Pool(t), emailsync.Options{PageSize: 5})
+	ids := f.deliver(23) // listed newest first: the third page holds Hello 13 to Hello 9
+	if _, err := owner.Exec(ctx, `create function refuse_hello_12() returns trigger language plpgsql as $$
+		begin
+			if new.subject = 'Hello 12' then raise exception 'refused'; end if;
+			return new;
+		end $$;
+		create trigger refuse_hello_12 before insert on emails for each row execute function refuse_hello_12()`); err != nil {
+		t.Fatal(err)
+	}
+	j := f.request(t, false)
+	f.drain(t)
+	if got := f.job(t, j.ID); got.State != queue.Failed {
+		t.Fatalf("job %s", describe(got))
+	}
+	f.wantCounts(t, 10)
+	var newest int
+	if err := f.pool.QueryRow(ctx, `select count(*) from emails where user_id = $1 and subject in ('Hello 23', 'Hello 14')`, f.user).Scan(&newest); err != nil || newest != 2 {
+		t.Fatalf("%d of the first two pages' ends stored: %v", newest, err)
+	}
+
+	if _, err := owner.Exec(ctx, `drop trigger refuse_hello_12 on emails`); err != nil {
+		t.Fatal(err)
+	}
+	// Its retry, without waiting for its backoff.
+	if _, err := f.pool.Exec(ctx, `update jobs set state = 'sent' where id = $1`, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.mem.Send(ctx, j.Kind, []queue.Message{{JobID: j.ID, Kind: j.Kind, Body: j.Payload}}); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(t)
+	if got := f.job(t, j.ID); got.State != queue.Succeeded {
+		t.Fatalf("job run again %s", describe(got))
+	}
+	f.wantCounts(t, 23)
+	for i, id := range ids[13:] { // Hello 14 to Hello 23, stored by the first run
+		if n := f.kit.Sandbox.Calls("gmail " + id); n != 1 {
+			t.Errorf("Hello %d read %d times", 14+i, n)
+		}
+	}
+	if history, full := f.state(t); history == nil || full != nil {
+		t.Fatalf("state: history %v, full sync %v", history, full)
 	}
 }
 

@@ -11,10 +11,26 @@ import (
 )
 
 // ExtractionJob is the contact-extraction job: it records the people of
-// one email as the user's contacts.
+// some of a user's emails as the user's contacts: EmailID's, and
+// EmailIDs' (a synced page's, in one job).
 type ExtractionJob struct {
 	UserID  uuid.UUID `json:"userId"`
-	EmailID uuid.UUID `json:"emailId"`
+	EmailID uuid.UUID `json:"emailId,omitzero"`
+	// EmailIDs are the emails of a page of synced mail, at most
+	// MaxExtractionEmails.
+	EmailIDs []uuid.UUID `json:"emailIds,omitempty"`
+}
+
+// MaxExtractionEmails bounds ExtractionJob.EmailIDs, so that a job's
+// message stays well within SQS's 256 KiB.
+const MaxExtractionEmails = 1000
+
+// Emails are the job's emails: EmailID (when set), then EmailIDs.
+func (p ExtractionJob) Emails() []uuid.UUID {
+	if p.EmailID == uuid.Nil {
+		return p.EmailIDs
+	}
+	return append([]uuid.UUID{p.EmailID}, p.EmailIDs...)
 }
 
 // Kind implements queue.Payload.
@@ -27,7 +43,18 @@ func (p ExtractionJob) Owner() uuid.UUID { return p.UserID }
 func (p ExtractionJob) Validate() error {
 	f := errs.Fields{}
 	required(f, "userId", p.UserID)
-	required(f, "emailId", p.EmailID)
+	if len(p.EmailIDs) == 0 {
+		required(f, "emailId", p.EmailID)
+	}
+	if len(p.EmailIDs) > MaxExtractionEmails {
+		f.Add("emailIds", fmt.Sprintf("must have at most %d entries", MaxExtractionEmails))
+	}
+	for _, id := range p.EmailIDs {
+		if id == uuid.Nil {
+			f.Add("emailIds", "must not hold an empty id")
+			break
+		}
+	}
 	return f.Err()
 }
 

@@ -80,13 +80,19 @@ func (s *Service) RecordInteractions(ctx context.Context, userID uuid.UUID, ins 
 			set name = excluded.name, name_source = 'email'
 			where ` + fillName
 	// Links that already existed come back from nothing: only the new
-	// ones count, once per email.
+	// ones count, once per email. Each address's contact is looked up
+	// by its key row by row too: as a join, the planner, expecting one
+	// row of the arrays, may scan all the user's contacts for each.
 	link := `with linked as (
 			insert into email_contacts (email_id, contact_id, user_id, role)
-			select t.eid, c.id, $1, t.role
-			from unnest($2::uuid[], $3::text[], $4::text[]) as t(eid, email, role)
-			join contacts c on c.user_id = $1 and lower(c.email) = t.email
-			where (select e.user_id from emails e where e.id = t.eid) = $1
+			select t.eid, t.contact_id, $1, t.role
+			from (
+				select t.eid, t.role,
+					(select c.id from contacts c where c.user_id = $1 and lower(c.email) = t.email) as contact_id
+				from unnest($2::uuid[], $3::text[], $4::text[]) as t(eid, email, role)
+				where (select e.user_id from emails e where e.id = t.eid) = $1
+			) t
+			where t.contact_id is not null
 			on conflict (email_id, contact_id) do nothing
 			returning email_id, contact_id, role
 		), counted as (
