@@ -8,6 +8,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -108,8 +110,10 @@ func (s *CachedSessions) ReadAhead(ctx context.Context, token string, more func(
 	return s.cache.ReadAhead(ctx, lookups...)
 }
 
-// featuresKey names a user's feature settings in their feature.Scope.
-const featuresKey = "settings"
+// featuresKey names a user's feature settings in their feature.Scope
+// (cachedFeatures; entries of the earlier unauthenticated form, under
+// "settings", are never read and expire).
+const featuresKey = "flags"
 
 // CacheOptions configure CachedSessions.
 type CacheOptions struct {
@@ -212,14 +216,62 @@ func (s *CachedSessions) Resolve(ctx context.Context, token string) (Principal, 
 		return Principal{}, errNoSession
 	}
 	s.remember(ck, cs.UserID)
-	features, err := cache.GetOrLoad(ctx, s.cache, feature.Scope(cs.UserID), featuresKey, SessionCacheTTL,
-		func(ctx context.Context) (map[string]bool, error) {
-			return feature.NewSettings(s.Sessions.db).Get(ctx, cs.UserID)
-		})
+	features, err := s.features(ctx, cs.UserID)
 	if err != nil {
 		return Principal{}, err
 	}
 	return Principal{UserID: cs.UserID, SessionID: cs.SessionID, ExpiresAt: cs.ExpiresAt, Features: features}, nil
+}
+
+// cachedFeatures is a user's feature settings as the cache holds them.
+type cachedFeatures struct {
+	Flags map[string]bool `json:"f"`
+	// MAC authenticates Flags and whose they are (featuresMAC).
+	MAC []byte `json:"m"`
+}
+
+// features returns the user's feature settings, from the cache when an
+// authenticated entry is there. Settings decide what a user may do (a
+// feature gate), so an entry is trusted no more than a session entry: one
+// planted by anyone who can write the cache, or another user's moved to
+// this user's key, fails its HMAC and is logged, deleted and ignored.
+func (s *CachedSessions) features(ctx context.Context, userID uuid.UUID) (map[string]bool, error) {
+	settings := feature.NewSettings(s.Sessions.db)
+	e, err := cache.GetOrLoad(ctx, s.cache, feature.Scope(userID), featuresKey, SessionCacheTTL,
+		func(ctx context.Context) (cachedFeatures, error) {
+			flags, err := settings.Get(ctx, userID)
+			if err != nil {
+				return cachedFeatures{}, err
+			}
+			return cachedFeatures{Flags: flags, MAC: s.featuresMAC(userID, flags)}, nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	if !hmac.Equal(e.MAC, s.featuresMAC(userID, e.Flags)) {
+		s.log.WarnContext(ctx, "feature settings cache entry failed authentication: ignored and deleted",
+			"user_id", userID)
+		s.cache.Delete(ctx, feature.Scope(userID), featuresKey)
+		return settings.Get(ctx, userID)
+	}
+	return e.Flags, nil
+}
+
+// featuresMAC is the HMAC of a user's feature settings: the user and each
+// flag, in name order, with its value.
+func (s *CachedSessions) featuresMAC(userID uuid.UUID, flags map[string]bool) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("features\x00"))
+	m.Write(userID[:])
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
+		m.Write([]byte(name))
+		if flags[name] {
+			m.Write([]byte{0, 1})
+		} else {
+			m.Write([]byte{0, 0})
+		}
+	}
+	return m.Sum(nil)
 }
 
 // Revoke ends the user's session id and drops its cached lookup.

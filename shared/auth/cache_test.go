@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -418,5 +419,103 @@ func TestForgedSessionCacheEntryIsIgnored(t *testing.T) {
 	}
 	if p, err := noKey.Resolve(ctx, token); !errs.Is(err, errs.KindUnauthenticated) {
 		t.Fatalf("without a key, a planted entry resolved to %+v, %v", p, err)
+	}
+}
+
+// A user's cached feature settings gate what they may do, so they are
+// trusted no more than session entries: an entry changed to turn a feature
+// on, or another user's entry moved to this user's key, fails its HMAC and
+// is logged, deleted and ignored; the database decides. Real Redis.
+func TestForgedFeatureSettingsEntryIsIgnored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testkit.DB(t)
+	c := testkit.Redis(t, cache.Options{})
+	var logs testkit.Buffer
+	s := auth.NewCachedSessions(auth.NewSessions(pool), c,
+		auth.CacheOptions{Secret: []byte(testAuthSecret), Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	aliceID, alice := testkit.User(t, pool, "alice@example.com")
+	bobID, bob := testkit.User(t, pool, "bob@example.com")
+	if _, err := feature.NewSettings(pool).Set(ctx, bobID, feature.AIAgents, true); err != nil {
+		t.Fatal(err)
+	}
+	rdb := c.Backend().(*cache.Redis).Client()
+
+	// entry resolves token until its user's settings are cached, and
+	// returns their Redis key and value (a version stamp, then JSON).
+	entry := func(token string, userID uuid.UUID) (key string, stamp, body []byte) {
+		t.Helper()
+		for range 5 {
+			if _, err := s.Resolve(ctx, token); err != nil {
+				t.Fatal(err)
+			}
+			keys, err := rdb.Keys(ctx, "*"+userID.String()+"*").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range keys {
+				raw, err := rdb.Get(ctx, k).Bytes()
+				if err != nil {
+					continue
+				}
+				if i := bytes.Index(raw, []byte(`{"f":`)); i >= 0 {
+					return k, raw[:i], raw[i:]
+				}
+			}
+		}
+		t.Fatalf("the settings of %s are not in Redis", userID)
+		return "", nil, nil
+	}
+	aliceKey, aliceStamp, genuine := entry(alice, aliceID)
+	_, _, bobs := entry(bob, bobID)
+	var decoded struct {
+		F map[string]bool `json:"f"`
+		M []byte          `json:"m"`
+	}
+	if err := json.Unmarshal(genuine, &decoded); err != nil || decoded.M == nil {
+		t.Fatalf("genuine entry %s: %v, or no MAC", genuine, err)
+	}
+	decoded.F = map[string]bool{string(feature.AIAgents): true}
+	turnedOn, err := json.Marshal(decoded)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{
+		{"changed to turn a feature on", turnedOn},
+		{"another user's moved to this user's key", bobs},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs.Reset()
+			forged := append(slices.Clone(aliceStamp), tc.body...)
+			if err := rdb.Set(ctx, aliceKey, forged, time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			p, err := s.Resolve(ctx, alice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.UserID != aliceID || p.Features[string(feature.AIAgents)] {
+				t.Fatalf("forged settings honoured: %+v", p)
+			}
+			if !strings.Contains(logs.String(), "feature settings cache entry failed authentication") {
+				t.Errorf("forged entry not logged: %q", logs.String())
+			}
+			if got, _ := rdb.Get(ctx, aliceKey).Bytes(); bytes.Equal(got, forged) {
+				t.Error("forged entry left in the cache")
+			}
+		})
+	}
+
+	// Bob's own entry still turns his feature on.
+	p, err := s.Resolve(ctx, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Features[string(feature.AIAgents)] {
+		t.Fatalf("bob's genuine settings lost: %+v", p)
 	}
 }
