@@ -99,3 +99,5 @@ tool (
 )
 
 ignore ./node_modules
+
+replace github.com/danielgtaylor/huma/v2 => ./shared/third_party/huma
