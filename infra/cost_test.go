@@ -7,15 +7,17 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+
+	"github.com/personalcrm/core/shared/catalog"
 )
 
 // Idle budgets a month. Prod's is met. Dev's goal of $30 is not: the NAT
 // instance, the smallest PostgreSQL instance and the one Valkey node
 // alone come to $30.68 (README.md, "Idle cost"), so dev's budget is what
-// the stage needs with them kept.
+// the stage needs with them kept (and no alarm topic: no subscriber).
 const (
 	prodIdleBudget = 150.0
-	devIdleBudget  = 34.0
+	devIdleBudget  = 33.0
 	devIdleGoal    = 30.0
 )
 
@@ -160,6 +162,8 @@ func TestIdleCost(t *testing.T) {
 		}
 		oldCounts := counts
 		oldCounts.Alarms, oldCounts.DashboardMetrics = fullCounts.Alarms, fullCounts.DashboardMetrics
+		// and an alarm topic under its key, with or without a subscriber.
+		oldCounts.KMSKeys = fullCounts.KMSKeys
 		oldLines := idleCost(old, oldCounts)
 		stages = append(stages, stage)
 		before, after = append(before, oldLines), append(after, lines)
@@ -197,22 +201,36 @@ func TestIdleCost(t *testing.T) {
 }
 
 // TestOneCustomerKey: the secrets use Secrets Manager's AWS-managed key
-// (no monthly charge), and the stage's one customer key ($1 a month) is
+// (no monthly charge), and a stage's only customer key ($1 a month) is
 // the alarm topic's, which CloudWatch must be allowed to use: it cannot
-// publish to a topic under the AWS-managed SNS key. README.md's idle cost
-// counts on both.
+// publish to a topic under the AWS-managed SNS key. A stage without an
+// alarm topic (dev without a subscriber) has no customer key at all.
+// README.md's idle cost counts on both.
 func TestOneCustomerKey(t *testing.T) {
-	for _, stage := range []string{"dev", "prod"} {
-		s := synth(t, "real", stage, realCatalog)
+	for _, c := range []struct {
+		name, stage string
+		cat         func() ([]catalog.Function, []catalog.Schedule)
+		keys        int
+	}{
+		{"real", "dev", realCatalog, 0},
+		{"fixture", "dev", fixtureCatalog, 1},
+		{"real", "prod", realCatalog, 1},
+	} {
+		s := synth(t, c.name, c.stage, c.cat)
+		what := c.name + "/" + c.stage
 		for _, id := range s.ofType("AWS::SecretsManager::Secret") {
 			if k := s.resources[id].Properties["KmsKeyId"]; k != nil {
-				t.Errorf("%s: secret %s is encrypted with %v, not the AWS-managed key", stage, id, k)
+				t.Errorf("%s: secret %s is encrypted with %v, not the AWS-managed key", what, id, k)
 			}
 		}
-		keys := s.ofType("AWS::KMS::Key")
-		topic := s.resources[s.ofType("AWS::SNS::Topic")[0]].Properties
-		if len(keys) != 1 || firstRef(topic["KmsMasterKeyId"]) != keys[0] {
-			t.Errorf("%s: customer keys %v, the alarm topic's %v", stage, keys, topic["KmsMasterKeyId"])
+		keys, topics := s.ofType("AWS::KMS::Key"), s.ofType("AWS::SNS::Topic")
+		if len(keys) != c.keys || len(topics) != c.keys {
+			t.Fatalf("%s: customer keys %v, topics %v, want %d of each", what, keys, topics, c.keys)
+		}
+		if c.keys == 1 {
+			if k := s.resources[topics[0]].Properties["KmsMasterKeyId"]; firstRef(k) != keys[0] {
+				t.Errorf("%s: the alarm topic's key is %v, not %s", what, k, keys[0])
+			}
 		}
 	}
 }

@@ -527,11 +527,18 @@ func TestAlarms(t *testing.T) {
 }
 
 func testAlarms(t *testing.T, s *synthesized) {
-	topic := s.ofType("AWS::SNS::Topic")[0]
+	topics := s.ofType("AWS::SNS::Topic")
+	if len(topics) != map[bool]int{false: 0, true: 1}[s.settings.alarmTopic()] {
+		t.Fatalf("topics %v, alarm email %q, full monitoring %v", topics, s.settings.AlarmEmail, s.settings.FullMonitoring)
+	}
 	var alarms []map[string]any
 	for _, id := range s.ofType("AWS::CloudWatch::Alarm") {
 		p := s.resources[id].Properties
-		if !refs(p["AlarmActions"])[topic] {
+		if len(topics) == 0 {
+			if p["AlarmActions"] != nil || p["OKActions"] != nil {
+				t.Errorf("alarm %v has actions %v, %v without a topic", p["AlarmName"], p["AlarmActions"], p["OKActions"])
+			}
+		} else if !refs(p["AlarmActions"])[topics[0]] || !refs(p["OKActions"])[topics[0]] {
 			t.Errorf("alarm %v does not notify the topic", p["AlarmName"])
 		}
 		alarms = append(alarms, p)
@@ -588,8 +595,8 @@ func testAlarms(t *testing.T, s *synthesized) {
 	if len(s.ofType("AWS::CloudWatch::Dashboard")) != 1 {
 		t.Error("no dashboard")
 	}
-	if len(s.ofType("AWS::SNS::Subscription")) != 1 {
-		t.Error("the alarm email is not subscribed")
+	if subs := len(s.ofType("AWS::SNS::Subscription")); subs != map[bool]int{false: 0, true: 1}[s.settings.AlarmEmail != ""] {
+		t.Errorf("%d subscriptions, alarm email %q", subs, s.settings.AlarmEmail)
 	}
 }
 
