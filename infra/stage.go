@@ -59,7 +59,12 @@ type Settings struct {
 	DBSecretRotation      time.Duration
 	DBPerformanceInsights bool
 
-	CacheNodeType string
+	// CacheServerless makes the cache ElastiCache Serverless for Valkey
+	// ($6.11 a month at its 100 MB minimum, Multi-AZ, no node to size or
+	// patch; billed per ECPU) instead of a replication group of
+	// CacheNodes nodes of CacheNodeType (one cache.t4g.micro: $9.34).
+	CacheServerless bool
+	CacheNodeType   string
 	// CacheNodes is the number of Valkey nodes; more than one enables
 	// automatic failover across AZs.
 	CacheNodes             int
@@ -159,8 +164,7 @@ func stageSettings(stage string) (Settings, error) {
 			DBMultiAZ:              false,
 			DBBackupRetention:      7 * 24 * time.Hour,
 			DBSecretRotation:       30 * 24 * time.Hour,
-			CacheNodeType:          "cache.t4g.micro",
-			CacheNodes:             1,
+			CacheServerless:        true,
 			CacheSnapshotRetention: 1,
 			DeletionProtection:     false,
 			RemovalPolicy:          awscdk.RemovalPolicy_DESTROY,
