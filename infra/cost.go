@@ -24,6 +24,13 @@ var (
 )
 
 const (
+	// ElastiCache Serverless for Valkey bills the data stored, at least
+	// 100 MB, by the GB-hour, and ECPUs by the million (a simple GET or
+	// SET of up to 1 KB is one ECPU); idle, only the minimum.
+	valkeyServerlessGBHour       = 0.0837
+	valkeyServerlessMinGB        = 0.1
+	valkeyServerlessPerMillionEC = 0.00227
+
 	natGatewayHourly        = 0.045
 	publicIPv4Hourly        = 0.005
 	interfaceEndpointHourly = 0.01 // per AZ
@@ -106,8 +113,13 @@ func idleCost(s Settings, c idleCounts) []costLine {
 	lines = append(lines, costLine{"PostgreSQL",
 		fmt.Sprintf("db.%s %s + %.0f GB gp3", class, az, s.DBAllocatedGB),
 		copies * (rdsHourly[class]*hoursPerMonth + s.DBAllocatedGB*rdsGP3GBMonth)})
-	lines = append(lines, costLine{"Valkey", fmt.Sprintf("%d x %s", s.CacheNodes, s.CacheNodeType),
-		float64(s.CacheNodes) * valkeyHourly[s.CacheNodeType] * hoursPerMonth})
+	if s.CacheServerless {
+		lines = append(lines, costLine{"Valkey", fmt.Sprintf("serverless, %.0f MB minimum (+ ECPUs used)", valkeyServerlessMinGB*1000),
+			valkeyServerlessMinGB * valkeyServerlessGBHour * hoursPerMonth})
+	} else {
+		lines = append(lines, costLine{"Valkey", fmt.Sprintf("%d x %s", s.CacheNodes, s.CacheNodeType),
+			float64(s.CacheNodes) * valkeyHourly[s.CacheNodeType] * hoursPerMonth})
+	}
 	lines = append(lines, costLine{"secrets, KMS", fmt.Sprintf("%d secrets, %d key", c.Secrets, c.KMSKeys),
 		float64(c.Secrets)*secretMonth + float64(c.KMSKeys)*kmsKeyMonth})
 	dashboards, free := len(c.DashboardMetrics), c.freeDashboards()

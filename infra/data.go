@@ -214,19 +214,24 @@ func dbParameters(s Settings) *map[string]*string {
 	return &p
 }
 
-// cache is a Valkey replication group with TLS whose clients sign in with
+// cache is a Valkey replication group or, with Settings.CacheServerless,
+// an ElastiCache Serverless cache, with TLS, whose clients sign in with
 // IAM: one ElastiCache user, authenticated by IAM tokens and allowed what
 // shared/cache does, and a disabled default user, which every user group
 // must hold.
 type cache struct {
-	group awselasticache.CfnReplicationGroup
+	// Either group or serverless is set.
+	group      awselasticache.CfnReplicationGroup
+	serverless awselasticache.CfnServerlessCache
 	// user is the functions' ElastiCache user; userID is its id and name
 	// (CACHE_IAM_USER).
 	user   awselasticache.CfnUser
 	userID string
-	// url is REDIS_URL; name is the replication group id (CACHE_NAME)
-	// that IAM tokens are signed for.
+	// url is REDIS_URL; name is the replication group id or serverless
+	// cache name (CACHE_NAME) that IAM tokens are signed for; mode is
+	// CACHE_MODE.
 	url, name *string
+	mode      string
 }
 
 func newCache(scope constructs.Construct, s Settings, net *network) *cache {
@@ -274,6 +279,10 @@ func newCache(scope constructs.Construct, s Settings, net *network) *cache {
 	users.Node().AddDependency(user)
 	users.Node().AddDependency(defaultUser)
 
+	if s.CacheServerless {
+		return newServerlessCache(scope, s, net, sg, users, user, userID)
+	}
+
 	multiAZ := s.CacheNodes > 1
 	group := awselasticache.NewCfnReplicationGroup(scope, jsii.String("Cache"), &awselasticache.CfnReplicationGroupProps{
 		ReplicationGroupId:          jsii.String(prefix),
@@ -302,15 +311,58 @@ func newCache(scope constructs.Construct, s Settings, net *network) *cache {
 		jsii.String(":"),
 		group.AttrPrimaryEndPointPort(),
 	})
-	return &cache{group: group, user: user, userID: userID, url: url, name: group.Ref()}
+	return &cache{group: group, user: user, userID: userID, url: url, name: group.Ref(), mode: config.CacheModeNode}
+}
+
+// Serverless usage limits: what a runaway client can cost at most. The
+// bill is for data stored (at least 100 MB) and ECPUs used; these cap
+// both far above what the stage needs (README.md, "Idle cost").
+const (
+	serverlessMaxDataGB     = 1
+	serverlessMaxECPUPerSec = 1000 // ElastiCache's lowest maximum
+)
+
+// newServerlessCache is the cache as ElastiCache Serverless for Valkey:
+// no node to size or patch, Multi-AZ included, billed for data stored and
+// ECPUs. It is cluster-mode (CACHE_MODE=serverless), always TLS and
+// encrypted at rest (an AWS-owned key: no KMS charge), in the private
+// subnets behind the same security group, with the same user group.
+func newServerlessCache(scope constructs.Construct, s Settings, net *network, sg awsec2.SecurityGroup,
+	users awselasticache.CfnUserGroup, user awselasticache.CfnUser, userID string) *cache {
+	prefix := "crm-" + s.Stage
+	sc := awselasticache.NewCfnServerlessCache(scope, jsii.String("Cache"), &awselasticache.CfnServerlessCacheProps{
+		ServerlessCacheName: jsii.String(prefix),
+		Description:         jsii.String("Cache of the CRM functions"),
+		Engine:              jsii.String(cacheEngine),
+		MajorEngineVersion:  jsii.String("8"),
+		SubnetIds:           toAny(*net.vpc.SelectSubnets(net.private).SubnetIds),
+		SecurityGroupIds:    &[]interface{}{sg.SecurityGroupId()},
+		UserGroupId:         users.Ref(),
+		CacheUsageLimits: &awselasticache.CfnServerlessCache_CacheUsageLimitsProperty{
+			DataStorage:   &awselasticache.CfnServerlessCache_DataStorageProperty{Maximum: jsii.Number(serverlessMaxDataGB), Unit: jsii.String("GB")},
+			EcpuPerSecond: &awselasticache.CfnServerlessCache_ECPUPerSecondProperty{Maximum: jsii.Number(serverlessMaxECPUPerSec)},
+		},
+		SnapshotRetentionLimit: jsii.Number(float64(s.CacheSnapshotRetention)),
+	})
+	sc.ApplyRemovalPolicy(s.RemovalPolicy, nil)
+	url := awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String("rediss://"),
+		sc.AttrEndpointAddress(),
+		jsii.String(":"),
+		sc.AttrEndpointPort(),
+	})
+	return &cache{serverless: sc, user: user, userID: userID, url: url, name: sc.Ref(), mode: config.CacheModeServerless}
 }
 
 // cacheEngine is the engine of the replication group and of its users.
 const cacheEngine = "valkey"
 
-// arn is the replication group's ARN, the resource of elasticache:Connect
-// with the user's.
+// arn is the replication group's or serverless cache's ARN, the resource
+// of elasticache:Connect with the user's.
 func (c *cache) arn() *string {
+	if c.serverless != nil {
+		return c.serverless.AttrArn()
+	}
 	return awscdk.Stack_Of(c.group).FormatArn(&awscdk.ArnComponents{
 		Service:      jsii.String("elasticache"),
 		Resource:     jsii.String("replicationgroup"),

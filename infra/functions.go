@@ -167,6 +167,7 @@ func (w *wiring) environment(fn catalog.Function) *map[string]*string {
 		env[config.VarRedisURL] = w.cache.url
 		env[config.VarCacheIAMUser] = jsii.String(w.cache.userID)
 		env[config.VarCacheName] = w.cache.name
+		env[config.VarCacheMode] = jsii.String(w.cache.mode)
 	}
 	// Every route builds its cookies and accepts cookie-authenticated
 	// writes from these origins only; sign-in redirects with them.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -19,9 +20,10 @@ func TestStageIdleSettings(t *testing.T) {
 		multiAZ       bool
 		cacheNodeType string
 		cacheNodes    int
+		serverless    bool
 	}{
-		{"dev", 1, 0, "t4g.micro", false, "cache.t4g.micro", 1},
-		{"prod", 2, 0, "t4g.small", true, "cache.t4g.micro", 2},
+		{"dev", 1, 0, "t4g.micro", false, "", 0, true},
+		{"prod", 2, 0, "t4g.small", true, "cache.t4g.micro", 2, false},
 	} {
 		s, err := stageSettings(c.stage)
 		if err != nil {
@@ -29,7 +31,7 @@ func TestStageIdleSettings(t *testing.T) {
 		}
 		if !s.IPv6Egress || s.NATs != c.nats || s.NATInstanceType != "t4g.nano" || s.EndpointAZs != c.endpointAZs ||
 			*s.DBInstanceType.ToString() != c.dbClass || s.DBMultiAZ != c.multiAZ ||
-			s.CacheNodeType != c.cacheNodeType || s.CacheNodes != c.cacheNodes {
+			s.CacheNodeType != c.cacheNodeType || s.CacheNodes != c.cacheNodes || s.CacheServerless != c.serverless {
 			t.Errorf("%s: %+v", c.stage, s)
 		}
 	}
@@ -120,16 +122,19 @@ func TestStageNetwork(t *testing.T) {
 }
 
 // TestStageDatabaseAndCache: an always-on PostgreSQL instance in both
-// stages, Multi-AZ and behind RDS Proxy (IAM auth, TLS) in prod, and
-// Valkey nodes.
+// stages, Multi-AZ and behind RDS Proxy (IAM auth, TLS) in prod; Valkey
+// nodes in prod, ElastiCache Serverless for Valkey in dev (in the private
+// subnets, behind a security group that admits the functions' only, with
+// the IAM-enabled user group and usage limits).
 func TestStageDatabaseAndCache(t *testing.T) {
 	for _, c := range []struct {
 		stage, class   string
 		multiAZ, proxy bool
 		cacheNodes     int
-	}{{"dev", "db.t4g.micro", false, false, 1}, {"prod", "db.t4g.small", true, true, 2}} {
+	}{{"dev", "db.t4g.micro", false, false, 0}, {"prod", "db.t4g.small", true, true, 2}} {
 		t.Run(c.stage, func(t *testing.T) {
-			tpl := synth(t, "real", c.stage, realCatalog).template
+			s := synth(t, "real", c.stage, realCatalog)
+			tpl := s.template
 			check(t, "instance", func() {
 				tpl.ResourceCountIs(jsii.String("AWS::RDS::DBInstance"), jsii.Number(1))
 				tpl.HasResourceProperties(jsii.String("AWS::RDS::DBInstance"), &map[string]any{
@@ -150,7 +155,12 @@ func TestStageDatabaseAndCache(t *testing.T) {
 			} else {
 				check(t, "no proxy", func() { tpl.ResourceCountIs(jsii.String("AWS::RDS::DBProxy"), jsii.Number(0)) })
 			}
+			if c.cacheNodes == 0 {
+				testServerlessCache(t, s)
+				return
+			}
 			check(t, "cache nodes", func() {
+				tpl.ResourceCountIs(jsii.String("AWS::ElastiCache::ServerlessCache"), jsii.Number(0))
 				tpl.HasResourceProperties(jsii.String("AWS::ElastiCache::ReplicationGroup"), &map[string]any{
 					"Engine":                   "valkey",
 					"CacheNodeType":            "cache.t4g.micro",
@@ -159,5 +169,69 @@ func TestStageDatabaseAndCache(t *testing.T) {
 				})
 			})
 		})
+	}
+}
+
+func testServerlessCache(t *testing.T, s *synthesized) {
+	if n := len(s.ofType("AWS::ElastiCache::ReplicationGroup")); n != 0 {
+		t.Errorf("%d replication groups beside the serverless cache", n)
+	}
+	id := s.cacheID()
+	p := s.resources[id].Properties
+	if p["Engine"] != "valkey" || p["MajorEngineVersion"] != "8" || p["ServerlessCacheName"] != "crm-"+s.settings.Stage {
+		t.Errorf("serverless cache %v", p)
+	}
+	groups := s.ofType("AWS::ElastiCache::UserGroup")
+	if len(groups) != 1 || firstRef(p["UserGroupId"]) != groups[0] {
+		t.Errorf("user group %v, want %v", p["UserGroupId"], groups)
+	}
+	limits, _ := p["CacheUsageLimits"].(map[string]any)
+	if fmt.Sprint(limits) != fmt.Sprintf("map[DataStorage:map[Maximum:%d Unit:GB] ECPUPerSecond:map[Maximum:%d]]", serverlessMaxDataGB, serverlessMaxECPUPerSec) {
+		t.Errorf("usage limits %v", limits)
+	}
+
+	// The private subnets, one per AZ.
+	private := map[string]bool{}
+	for _, sid := range s.ofType("AWS::EC2::Subnet") {
+		if strings.Contains(sid, "private") {
+			private[sid] = true
+		}
+	}
+	subnets := listOf(p["SubnetIds"])
+	if len(subnets) != len(private) || len(subnets) < 2 {
+		t.Errorf("subnets %v, want the private ones %v", subnets, private)
+	}
+	for _, sn := range subnets {
+		if !private[firstRef(sn)] {
+			t.Errorf("subnet %v is not private", sn)
+		}
+	}
+
+	// Its security group admits the functions' on the Valkey port, and
+	// nothing else.
+	sgs := listOf(p["SecurityGroupIds"])
+	if len(sgs) != 1 {
+		t.Fatalf("security groups %v", sgs)
+	}
+	sg := firstRef(sgs[0])
+	var functions string
+	for _, gid := range s.ofType("AWS::EC2::SecurityGroup") {
+		if d, _ := s.resources[gid].Properties["GroupDescription"].(string); strings.HasPrefix(d, "Lambda functions") {
+			functions = gid
+		}
+	}
+	var ingress []any
+	ingress = append(ingress, listOf(s.resources[sg].Properties["SecurityGroupIngress"])...)
+	for _, iid := range s.ofType("AWS::EC2::SecurityGroupIngress") {
+		if r := s.resources[iid].Properties; firstRef(r["GroupId"]) == sg {
+			ingress = append(ingress, r)
+		}
+	}
+	if len(ingress) != 1 {
+		t.Fatalf("cache ingress %v, want one rule", ingress)
+	}
+	r := ingress[0].(map[string]any)
+	if firstRef(r["SourceSecurityGroupId"]) != functions || num(r["FromPort"]) != cachePort || num(r["ToPort"]) != cachePort {
+		t.Errorf("cache ingress %v, want the functions' (%s) on %d", r, functions, cachePort)
 	}
 }

@@ -51,15 +51,19 @@ func suppress(st *Stack, s Settings, net *network, db *database, c *cache, fns [
 		nagSuppress(db.instance, false, rule{"AwsSolutions-RDS10",
 			"Stage " + s.Stage + " is disposable and torn down with its stack; prod has deletion protection", ""})
 	}
-	nagSuppress(c.group, false, rule{"AwsSolutions-AEC6",
-		"Clients sign in with ElastiCache IAM authentication instead of an AUTH token: the replication group's " +
-			"user group holds one IAM-authenticated user, allowed only the commands and key prefixes shared/cache " +
-			"uses, and a default user that is off; each function whose catalog entry uses the cache may " +
-			"elasticache:Connect as that user, over TLS", ""})
-	if s.CacheNodes < 2 {
-		nagSuppress(c.group, false, rule{"AwsSolutions-AEC4",
-			"Stage " + s.Stage + " runs one cache node: the cache is optional to every request (a miss reads " +
-				"PostgreSQL), so losing it costs latency, not availability; prod has a replica in another AZ", ""})
+	// cdk-nag's ElastiCache rules judge replication groups and clusters; a
+	// serverless cache is Multi-AZ and signs in through its user group.
+	if c.group != nil {
+		nagSuppress(c.group, false, rule{"AwsSolutions-AEC6",
+			"Clients sign in with ElastiCache IAM authentication instead of an AUTH token: the replication group's " +
+				"user group holds one IAM-authenticated user, allowed only the commands and key prefixes shared/cache " +
+				"uses, and a default user that is off; each function whose catalog entry uses the cache may " +
+				"elasticache:Connect as that user, over TLS", ""})
+		if s.CacheNodes < 2 {
+			nagSuppress(c.group, false, rule{"AwsSolutions-AEC4",
+				"Stage " + s.Stage + " runs one cache node: the cache is optional to every request (a miss reads " +
+					"PostgreSQL), so losing it costs latency, not availability; prod has a replica in another AZ", ""})
+		}
 	}
 
 	for _, fn := range fns {

@@ -25,8 +25,10 @@ const alarmPeriod = 5 * time.Minute
 // operations is the alarm topic and the dashboard's content.
 type operations struct {
 	settings Settings
-	topic    awssns.Topic
-	action   awscloudwatchactions.SnsAction
+	// topic and action are nil in a stage without an alarm topic
+	// (Settings.alarmTopic).
+	topic  awssns.Topic
+	action awscloudwatchactions.SnsAction
 
 	functionErrors   []awscloudwatch.IMetric
 	functionDuration []awscloudwatch.IMetric
@@ -36,6 +38,10 @@ type operations struct {
 }
 
 func newOperations(scope constructs.Construct, s Settings) *operations {
+	if !s.alarmTopic() {
+		// Alarms still change state, and show it in the console.
+		return &operations{settings: s}
+	}
 	stack := awscdk.Stack_Of(scope)
 	// CloudWatch cannot publish to a topic encrypted with the AWS-managed
 	// SNS key, so the topic has its own key that CloudWatch may use.
@@ -87,8 +93,10 @@ func (o *operations) alarm(scope constructs.Construct, id, name, description str
 		EvaluationPeriods:  jsii.Number(1),
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
-	a.AddAlarmAction(o.action)
-	a.AddOkAction(o.action)
+	if o.action != nil {
+		a.AddAlarmAction(o.action)
+		a.AddOkAction(o.action)
+	}
 	return a
 }
 

@@ -91,7 +91,7 @@ func wantEnv(fn catalog.Function, jobs []string, features []string, proxy, revis
 		}
 	}
 	if fn.Needs(catalog.Cache) {
-		vars = append(vars, config.VarRedisURL, config.VarCacheIAMUser, config.VarCacheName)
+		vars = append(vars, config.VarRedisURL, config.VarCacheIAMUser, config.VarCacheName, config.VarCacheMode)
 	}
 	if fn.Kind == catalog.Route || fn.Needs(catalog.Google) {
 		vars = append(vars, config.VarAuthURL, config.VarAuthRedirectURL)
@@ -194,7 +194,11 @@ func testEnvironment(t *testing.T, s *synthesized) {
 					t.Errorf("%s: CACHE_IAM_USER = %v, want the cache user's id", fn.Name, env[config.VarCacheIAMUser])
 				}
 				if firstRef(env[config.VarCacheName]) != group {
-					t.Errorf("%s: CACHE_NAME = %v, want the replication group's id", fn.Name, env[config.VarCacheName])
+					t.Errorf("%s: CACHE_NAME = %v, want the cache's id", fn.Name, env[config.VarCacheName])
+				}
+				mode := map[bool]string{false: config.CacheModeNode, true: config.CacheModeServerless}[s.settings.CacheServerless]
+				if env[config.VarCacheMode] != mode {
+					t.Errorf("%s: CACHE_MODE = %v, want %s", fn.Name, env[config.VarCacheMode], mode)
 				}
 			}
 			// Secrets travel as references to the secret (its ARN), never a value.
@@ -527,11 +531,18 @@ func TestAlarms(t *testing.T) {
 }
 
 func testAlarms(t *testing.T, s *synthesized) {
-	topic := s.ofType("AWS::SNS::Topic")[0]
+	topics := s.ofType("AWS::SNS::Topic")
+	if len(topics) != map[bool]int{false: 0, true: 1}[s.settings.alarmTopic()] {
+		t.Fatalf("topics %v, alarm email %q, full monitoring %v", topics, s.settings.AlarmEmail, s.settings.FullMonitoring)
+	}
 	var alarms []map[string]any
 	for _, id := range s.ofType("AWS::CloudWatch::Alarm") {
 		p := s.resources[id].Properties
-		if !refs(p["AlarmActions"])[topic] {
+		if len(topics) == 0 {
+			if p["AlarmActions"] != nil || p["OKActions"] != nil {
+				t.Errorf("alarm %v has actions %v, %v without a topic", p["AlarmName"], p["AlarmActions"], p["OKActions"])
+			}
+		} else if !refs(p["AlarmActions"])[topics[0]] || !refs(p["OKActions"])[topics[0]] {
 			t.Errorf("alarm %v does not notify the topic", p["AlarmName"])
 		}
 		alarms = append(alarms, p)
@@ -588,8 +599,8 @@ func testAlarms(t *testing.T, s *synthesized) {
 	if len(s.ofType("AWS::CloudWatch::Dashboard")) != 1 {
 		t.Error("no dashboard")
 	}
-	if len(s.ofType("AWS::SNS::Subscription")) != 1 {
-		t.Error("the alarm email is not subscribed")
+	if subs := len(s.ofType("AWS::SNS::Subscription")); subs != map[bool]int{false: 0, true: 1}[s.settings.AlarmEmail != ""] {
+		t.Errorf("%d subscriptions, alarm email %q", subs, s.settings.AlarmEmail)
 	}
 }
 
@@ -625,29 +636,44 @@ func TestStageSettings(t *testing.T) {
 				t.Errorf("%s: proxy TLS %v, IAM %v", c.s.settings.Stage, proxy["RequireTLS"], auth["IAMAuth"])
 			}
 		}
-		cache := c.s.resources[c.s.ofType("AWS::ElastiCache::ReplicationGroup")[0]].Properties
-		if cache["TransitEncryptionEnabled"] != true || cache["AtRestEncryptionEnabled"] != true {
-			t.Errorf("%s: cache encryption %v", c.s.settings.Stage, cache)
+		// A serverless cache is always TLS and encrypted at rest.
+		if id := c.s.cacheID(); !c.s.settings.CacheServerless {
+			cache := c.s.resources[id].Properties
+			if cache["TransitEncryptionEnabled"] != true || cache["AtRestEncryptionEnabled"] != true {
+				t.Errorf("%s: cache encryption %v", c.s.settings.Stage, cache)
+			}
 		}
 	}
 }
 
 // cacheUsers returns the logical ids of the functions' ElastiCache user
-// and of the replication group.
-func (s *synthesized) cacheUsers() (user, group string) {
+// and of the cache: the replication group, or the serverless cache.
+func (s *synthesized) cacheUsers() (user, cache string) {
 	for _, id := range s.ofType("AWS::ElastiCache::User") {
 		if s.resources[id].Properties["UserName"] != "default" {
 			user = id
 		}
 	}
-	return user, s.ofType("AWS::ElastiCache::ReplicationGroup")[0]
+	return user, s.cacheID()
+}
+
+// cacheID is the logical id of the stage's one cache, of the kind its
+// settings say; it fails the test on any other cache.
+func (s *synthesized) cacheID() string {
+	groups, serverless := s.ofType("AWS::ElastiCache::ReplicationGroup"), s.ofType("AWS::ElastiCache::ServerlessCache")
+	want := map[bool][2]int{false: {1, 0}, true: {0, 1}}[s.settings.CacheServerless]
+	if len(groups) != want[0] || len(serverless) != want[1] {
+		panic(fmt.Sprintf("%s: replication groups %v, serverless caches %v, settings say serverless %v",
+			s.settings.Stage, groups, serverless, s.settings.CacheServerless))
+	}
+	return append(groups, serverless...)[0]
 }
 
 // TestCacheIAMAuth: the cache takes IAM authentication only, as one user
 // allowed what shared/cache does; the default user is off, and there is no
 // AUTH token.
 func TestCacheIAMAuth(t *testing.T) {
-	eachCatalog(t, func(t *testing.T, s *synthesized) {
+	test := func(t *testing.T, s *synthesized) {
 		prefix := "crm-" + s.settings.Stage
 		users := s.ofType("AWS::ElastiCache::User")
 		if len(users) != 2 {
@@ -691,8 +717,15 @@ func TestCacheIAMAuth(t *testing.T) {
 			}
 		}
 
-		_, groupID := s.cacheUsers()
-		rg := s.resources[groupID].Properties
+		_, cacheID := s.cacheUsers()
+		rg := s.resources[cacheID].Properties
+		if s.settings.CacheServerless {
+			// Always TLS, and no AUTH token to give.
+			if firstRef(rg["UserGroupId"]) != groups[0] || rg["Engine"] != "valkey" {
+				t.Errorf("serverless cache: user group %v, engine %v: want %s, valkey", rg["UserGroupId"], rg["Engine"], groups[0])
+			}
+			return
+		}
 		if firstRef(rg["UserGroupIds"]) != groups[0] || len(asSlice(rg["UserGroupIds"])) != 1 {
 			t.Errorf("replication group user groups %v, want %s", rg["UserGroupIds"], groups[0])
 		}
@@ -700,7 +733,9 @@ func TestCacheIAMAuth(t *testing.T) {
 			t.Errorf("replication group: AUTH token %v, TLS %v, engine %v: want no token, TLS, valkey",
 				rg["AuthToken"], rg["TransitEncryptionEnabled"], rg["Engine"])
 		}
-	})
+	}
+	eachCatalog(t, test)
+	t.Run("prod", func(t *testing.T) { test(t, synth(t, "real", "prod", realCatalog)) })
 }
 
 // TestInterfaceEndpoints: no stage pays for interface endpoints (SQS and

@@ -59,7 +59,12 @@ type Settings struct {
 	DBSecretRotation      time.Duration
 	DBPerformanceInsights bool
 
-	CacheNodeType string
+	// CacheServerless makes the cache ElastiCache Serverless for Valkey
+	// ($6.11 a month at its 100 MB minimum, Multi-AZ, no node to size or
+	// patch; billed per ECPU) instead of a replication group of
+	// CacheNodes nodes of CacheNodeType (one cache.t4g.micro: $9.34).
+	CacheServerless bool
+	CacheNodeType   string
 	// CacheNodes is the number of Valkey nodes; more than one enables
 	// automatic failover across AZs.
 	CacheNodes             int
@@ -93,7 +98,8 @@ type Settings struct {
 	// covers (10 alarms; 3 dashboards of up to 50 metrics each).
 	FullMonitoring bool
 
-	// AlarmEmail, when set, subscribes to the alarm topic.
+	// AlarmEmail, when set, subscribes to the alarm topic, and makes
+	// one in a stage without full monitoring (alarmTopic).
 	AlarmEmail string
 	// GoogleClientID is the OAuth client id (not a secret); a placeholder
 	// until the operator sets it with -c googleClientId=...
@@ -158,8 +164,7 @@ func stageSettings(stage string) (Settings, error) {
 			DBMultiAZ:              false,
 			DBBackupRetention:      7 * 24 * time.Hour,
 			DBSecretRotation:       30 * 24 * time.Hour,
-			CacheNodeType:          "cache.t4g.micro",
-			CacheNodes:             1,
+			CacheServerless:        true,
 			CacheSnapshotRetention: 1,
 			DeletionProtection:     false,
 			RemovalPolicy:          awscdk.RemovalPolicy_DESTROY,
@@ -202,6 +207,17 @@ func stageSettings(stage string) (Settings, error) {
 		}, nil
 	}
 	return Settings{}, fmt.Errorf("unknown stage %q: want dev or prod", stage)
+}
+
+// alarmTopic reports whether the stage has an alarm topic (and the KMS
+// key that encrypts it, $1 a month): when someone subscribes (AlarmEmail),
+// and always in a fully monitored stage, which is one someone is paged
+// for: its topic, under a fixed name, is there for subscribers added
+// outside the stack (an on-call tool) even before an address is given.
+// Without one the alarms have no actions; they still change state and
+// show it in the console.
+func (s Settings) alarmTopic() bool {
+	return s.AlarmEmail != "" || s.FullMonitoring
 }
 
 // dbRemovalPolicy keeps a final snapshot of a retained database; a

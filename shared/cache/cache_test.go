@@ -26,6 +26,9 @@ var backends = []struct {
 }{
 	{"memory", func(t *testing.T, o cache.Options) *cache.Cache { return cache.New(cache.NewMemory(0), o) }},
 	{"redis", func(t *testing.T, o cache.Options) *cache.Cache { return testkit.Redis(t, o) }},
+	// A cluster-mode endpoint, as ElastiCache Serverless is: every command
+	// must stay within one hash slot.
+	{"cluster", func(t *testing.T, o cache.Options) *cache.Cache { return testkit.StartRedisCluster(t).Cache(t, o) }},
 }
 
 func eachBackend(t *testing.T, test func(t *testing.T, c *cache.Cache)) {

@@ -23,6 +23,17 @@
 // the version key and the entry share a cluster slot and one MGET reads
 // both: a hit is one round trip.
 //
+// # Cluster mode
+//
+// Every command the Redis backend sends names keys of one hash slot: a
+// scope's keys share its tag, an unscoped entry and a rate limit have one
+// key each, and ReadAhead pipelines one MGET per entry rather than one
+// MGET across entries. So the same backend works against a cluster-mode
+// endpoint (RedisOptions.Cluster, CACHE_MODE=cluster or serverless),
+// which refuses a command across slots with CROSSSLOT: ElastiCache
+// Serverless, or a Redis Cluster. On a serverless cache, whose single
+// endpoint serves every slot, a pipeline is still one round trip.
+//
 // A missing version key (never set, expired or evicted) is a miss for every
 // entry of the scope; the reader then creates it and the next read fills
 // the entry. Entries are therefore never trusted across a lost version.
@@ -44,7 +55,8 @@
 // new connection sends AUTH with the ElastiCache user's name and a
 // short-lived token from package iamauth (RedisOptions.Credentials), and
 // that user's access string (AccessString) allows only the commands and
-// keys this package sends. A static AUTH token (REDIS_PASSWORD) remains for
+// keys this package sends. A serverless cache's tokens are signed for it
+// (iamauth.Config.Serverless). A static AUTH token (REDIS_PASSWORD) remains for
 // a Redis without IAM.
 //
 // # What may be cached

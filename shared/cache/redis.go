@@ -16,13 +16,21 @@ import (
 // Redis is a Backend on a Redis or Valkey server (ElastiCache in AWS),
 // through github.com/redis/go-redis/v9. Rate limits use the GCRA script of
 // github.com/go-redis/redis_rate/v10: one round trip, atomic on the server.
+//
+// With RedisOptions.Cluster it speaks to a cluster-mode endpoint (Redis
+// Cluster, ElastiCache Serverless) through go-redis's ClusterClient. Every
+// command the backend sends stays within one hash slot: a multi-key Get
+// names one scope's keys, which share its hash tag, and a rate limit has
+// one key; GetGroups pipelines one MGET per group, which on a serverless
+// cache's single endpoint is still one round trip.
 type Redis struct {
-	opt *redis.Options
+	opt     *redis.Options
+	cluster bool
 	// The client is built on first use: building it costs a cold start
 	// tens of microseconds for nothing when the first request is served
 	// from elsewhere, and it connects only then anyway.
 	once    sync.Once
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	limiter *redis_rate.Limiter
 }
 
@@ -43,17 +51,25 @@ type RedisOptions struct {
 	// (zero: never), such as before ElastiCache closes one authenticated
 	// with an IAM token.
 	ConnMaxLifetime time.Duration
+	// Cluster speaks to a cluster-mode endpoint (Redis Cluster,
+	// ElastiCache Serverless): the URL's host is one node (or the
+	// serverless endpoint), from which the client learns the slots
+	// (CLUSTER SLOTS) on its first command, and follows MOVED and ASK
+	// redirects. The URL's database must be 0.
+	Cluster bool
 }
 
 // AccessString is the ACL that lets a Valkey or Redis user do what the
 // Redis backend of a Cache with DefaultPrefix does, and nothing else: the
 // commands of Get (GET, MGET), Set, SetNX, Delete (DEL) and Ping; the GCRA
 // script of Allow (EVALSHA, EVAL when the script is not loaded yet, and
-// the TIME, GET and SET it runs, which Valkey checks too); on the cache's
-// keys and the rate limiter's, which github.com/go-redis/redis_rate
-// prefixes with "rate:". ElastiCache takes it as a user's access string.
+// the TIME, GET and SET it runs, which Valkey checks too); CLUSTER SLOTS,
+// which a cluster-mode client (RedisOptions.Cluster) reads the slots
+// with; on the cache's keys and the rate limiter's, which
+// github.com/go-redis/redis_rate prefixes with "rate:". ElastiCache takes
+// it as a user's access string.
 const AccessString = "on ~" + DefaultPrefix + "* ~rate:" + DefaultPrefix + "* -@all " +
-	"+ping +get +mget +set +del +evalsha +eval +time"
+	"+ping +get +mget +set +del +evalsha +eval +time +cluster|slots"
 
 // DefaultPoolSize suits a Lambda, which serves one request at a time; a
 // long-running process may want more.
@@ -99,17 +115,53 @@ func NewRedis(url string, o RedisOptions) (*Redis, error) {
 	opt.MinIdleConns = 0
 	opt.ConnMaxIdleTime = 5 * time.Minute
 	opt.ConnMaxLifetime = o.ConnMaxLifetime
-	return &Redis{opt: opt}, nil
+	if o.Cluster && opt.DB != 0 {
+		return nil, errors.New("parse redis url: a cluster has only database 0")
+	}
+	return &Redis{opt: opt, cluster: o.Cluster}, nil
 }
 
 // client returns the client, building it on first use.
-func (r *Redis) client() *redis.Client {
+func (r *Redis) client() redis.UniversalClient {
 	r.once.Do(func() {
 		quietOnce.Do(func() { redis.SetLogger(quietLogger{}) })
-		r.rdb = redis.NewClient(r.opt)
+		if r.cluster {
+			r.rdb = redis.NewClusterClient(clusterOptions(r.opt))
+		} else {
+			r.rdb = redis.NewClient(r.opt)
+		}
 		r.limiter = redis_rate.NewLimiter(r.rdb)
 	})
 	return r.rdb
+}
+
+// clusterOptions are o's for a cluster: the same connections, timeouts
+// and credentials towards every node. Routing policies are off: they
+// would read COMMAND's key specifications (a round trip, and a command
+// the access string does not allow) to split multi-key commands across
+// slots, which this backend never sends.
+func clusterOptions(o *redis.Options) *redis.ClusterOptions {
+	return &redis.ClusterOptions{
+		Addrs:                      []string{o.Addr},
+		Protocol:                   o.Protocol,
+		Username:                   o.Username,
+		Password:                   o.Password,
+		CredentialsProviderContext: o.CredentialsProviderContext,
+		MaxRetries:                 o.MaxRetries,
+		DialTimeout:                o.DialTimeout,
+		DialerRetries:              o.DialerRetries,
+		ReadTimeout:                o.ReadTimeout,
+		WriteTimeout:               o.WriteTimeout,
+		ContextTimeoutEnabled:      o.ContextTimeoutEnabled,
+		PoolSize:                   o.PoolSize,
+		PoolTimeout:                o.PoolTimeout,
+		MinIdleConns:               o.MinIdleConns,
+		ConnMaxIdleTime:            o.ConnMaxIdleTime,
+		ConnMaxLifetime:            o.ConnMaxLifetime,
+		TLSConfig:                  o.TLSConfig,
+		DisableIdentity:            o.DisableIdentity,
+		DisableRoutingPolicies:     true,
+	}
 }
 
 var quietOnce sync.Once
@@ -135,8 +187,9 @@ func errKind(err error) string {
 	return "invalid"
 }
 
-// Client is the underlying go-redis client, for tests and tools.
-func (r *Redis) Client() *redis.Client { return r.client() }
+// Client is the underlying go-redis client, for tests and tools: a
+// *redis.Client, or with RedisOptions.Cluster a *redis.ClusterClient.
+func (r *Redis) Client() redis.UniversalClient { return r.client() }
 
 // Get implements Backend with GET, or MGET for several keys.
 func (r *Redis) Get(ctx context.Context, keys ...string) ([][]byte, error) {

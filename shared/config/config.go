@@ -47,6 +47,7 @@ const (
 	VarRedisPassword      = "REDIS_PASSWORD"
 	VarCacheIAMUser       = "CACHE_IAM_USER"
 	VarCacheName          = "CACHE_NAME"
+	VarCacheMode          = "CACHE_MODE"
 	VarCacheTimeout       = "CACHE_TIMEOUT"
 	VarAuthURL            = "AUTH_URL"
 	VarAuthSecret         = "AUTH_SECRET"
@@ -101,6 +102,7 @@ func variables() []variable {
 		{VarRedisPassword, func(c *Config) any { return &c.RedisPassword }, "", ""},
 		{VarCacheIAMUser, func(c *Config) any { return &c.CacheIAMUser }, "", ""},
 		{VarCacheName, func(c *Config) any { return &c.CacheName }, "", ""},
+		{VarCacheMode, func(c *Config) any { return &c.CacheMode }, CacheModeNode, ""},
 		{VarCacheTimeout, func(c *Config) any { return &c.CacheTimeout }, DefaultCacheTimeout.String(), ""},
 		{VarAuthURL, func(c *Config) any { return &c.AuthURL }, "", "http://localhost:3000"},
 		{VarAuthSecret, func(c *Config) any { return &c.AuthSecret }, "", developmentAuthSecret},
@@ -196,9 +198,16 @@ type Config struct {
 	// CacheIAMUser and CacheName turn on ElastiCache IAM authentication
 	// instead of REDIS_PASSWORD: each new connection signs in as the
 	// ElastiCache user CacheIAMUser (its id, which is also its name) with
-	// a token signed for the replication group CacheName.
+	// a token signed for the replication group or, with CacheMode
+	// serverless, the serverless cache CacheName.
 	CacheIAMUser string
 	CacheName    string
+	// CacheMode is what REDIS_URL points at: CacheModeNode (a single node
+	// or a replication group's primary endpoint), CacheModeCluster (a
+	// cluster-mode endpoint) or CacheModeServerless (ElastiCache
+	// Serverless: cluster mode, and IAM tokens signed for a serverless
+	// cache).
+	CacheMode string
 	// CacheTimeout bounds one cache operation: a slow cache costs a
 	// request at most this long before the request goes on without it.
 	CacheTimeout time.Duration
@@ -754,6 +763,21 @@ func validModel(s string) bool {
 // authentication (CACHE_IAM_USER and CACHE_NAME).
 func (c *Config) CacheIAMAuth() bool { return c.CacheIAMUser != "" && c.CacheName != "" }
 
+// The values of CACHE_MODE.
+const (
+	CacheModeNode       = "node"
+	CacheModeCluster    = "cluster"
+	CacheModeServerless = "serverless"
+)
+
+// CacheCluster reports whether REDIS_URL is a cluster-mode endpoint.
+func (c *Config) CacheCluster() bool {
+	return c.CacheMode == CacheModeCluster || c.CacheMode == CacheModeServerless
+}
+
+// CacheServerless reports whether the cache is ElastiCache Serverless.
+func (c *Config) CacheServerless() bool { return c.CacheMode == CacheModeServerless }
+
 func validateCache(cfg *Config, p *problemList) {
 	prod := cfg.Env == Production
 	tls := false
@@ -767,8 +791,20 @@ func validateCache(cfg *Config, p *problemList) {
 		default:
 			tls = u.Scheme == "rediss"
 		}
+		if db := strings.Trim(u.Path, "/"); err == nil && cfg.CacheCluster() && db != "" && db != "0" {
+			p.add(VarRedisURL, "must name database 0 or none with CACHE_MODE="+cfg.CacheMode+": a cluster has only database 0")
+		}
 	} else if prod && cfg.Function.Needs(catalog.Cache) {
 		p.add(VarRedisURL, "required in production")
+	}
+	switch cfg.CacheMode {
+	case CacheModeNode, CacheModeCluster:
+	case CacheModeServerless:
+		if cfg.RedisURL != "" && !tls && !p.has(VarRedisURL) {
+			p.add(VarCacheMode, "serverless: ElastiCache Serverless speaks TLS only, so REDIS_URL must use rediss://")
+		}
+	default:
+		p.add(VarCacheMode, "must be node, cluster or serverless")
 	}
 
 	iam := cfg.CacheIAMUser != "" || cfg.CacheName != ""
@@ -780,9 +816,9 @@ func validateCache(cfg *Config, p *problemList) {
 	}
 	switch {
 	case cfg.CacheName == "" && cfg.CacheIAMUser != "":
-		p.add(VarCacheName, "required with CACHE_IAM_USER: the replication group id IAM tokens are signed for")
+		p.add(VarCacheName, "required with CACHE_IAM_USER: the replication group id (or serverless cache name) IAM tokens are signed for")
 	case cfg.CacheName != "" && !elastiCacheID(cfg.CacheName, true):
-		p.add(VarCacheName, "must be a replication group id: 1-40 lower-case letters, digits and single hyphens, starting with a letter, not ending with a hyphen")
+		p.add(VarCacheName, "must be a replication group id or serverless cache name: 1-40 lower-case letters, digits and single hyphens, starting with a letter, not ending with a hyphen")
 	}
 	if iam && cfg.RedisURL != "" && !tls && !p.has(VarRedisURL) && !p.has(VarCacheIAMUser) {
 		p.add(VarCacheIAMUser, "sends an IAM token as the password, so REDIS_URL must use TLS (rediss://)")

@@ -2,6 +2,7 @@ package platform_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/personalcrm/core/shared/health"
 	"github.com/personalcrm/core/shared/platform"
 	"github.com/personalcrm/core/shared/testkit"
+	"github.com/redis/go-redis/v9"
 )
 
 func checks(app *platform.App) map[string]health.Check {
@@ -161,7 +163,7 @@ func TestInitSignsInToTheCacheWithIAM(t *testing.T) {
 	} else if !d.Allowed {
 		t.Fatalf("rate limit: %+v, want allowed", d)
 	}
-	opts := app.Cache.Backend().(*cache.Redis).Client().Options()
+	opts := app.Cache.Backend().(*cache.Redis).Client().(*redis.Client).Options()
 	if opts.ConnMaxLifetime != iamauth.MaxConnLifetime || opts.TLSConfig == nil {
 		t.Errorf("connection lifetime %s, TLS %v: want %s over TLS", opts.ConnMaxLifetime, opts.TLSConfig != nil, iamauth.MaxConnLifetime)
 	}
@@ -177,7 +179,7 @@ func TestInitSignsInToTheCacheWithIAM(t *testing.T) {
 	if err := plain.Cache.Ping(ctx); err == nil {
 		t.Fatal("the default user answered: the test proves nothing")
 	}
-	if lt := plain.Cache.Backend().(*cache.Redis).Client().Options().ConnMaxLifetime; lt != 0 {
+	if lt := plain.Cache.Backend().(*cache.Redis).Client().(*redis.Client).Options().ConnMaxLifetime; lt != 0 {
 		t.Errorf("connection lifetime %s without IAM auth, want unlimited", lt)
 	}
 
@@ -188,5 +190,29 @@ func TestInitSignsInToTheCacheWithIAM(t *testing.T) {
 	if _, err := platform.Init(ctx, catalog.ContactsGet, config.WithEnv(env)); err == nil ||
 		!strings.Contains(err.Error(), "CACHE_IAM_USER") || !strings.Contains(err.Error(), "AWS_REGION") {
 		t.Fatalf("no region: %v", err)
+	}
+}
+
+// CACHE_MODE=cluster opens a cluster-mode client on REDIS_URL, which
+// learns the cluster's other nodes from the one named.
+func TestInitOpensClusterCache(t *testing.T) {
+	ctx := context.Background()
+	cl := testkit.StartRedisCluster(t)
+	env := map[string]string{
+		"APP_ENV": "test", "DATABASE_URL": testkit.DatabaseURL(t), "CACHE_TIMEOUT": "5s",
+		"REDIS_URL": cl.URL(), "CACHE_MODE": "cluster",
+	}
+	app, err := platform.Init(ctx, catalog.ContactsGet, config.WithEnv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	if _, ok := app.Cache.Backend().(*cache.Redis).Client().(*redis.ClusterClient); !ok {
+		t.Fatalf("client %T, want a cluster client", app.Cache.Backend().(*cache.Redis).Client())
+	}
+	for i := range 20 {
+		if _, err := app.Cache.Allow(ctx, fmt.Sprintf("contacts-get:u:%d", i), cache.Rate{Requests: 5, Per: time.Minute, Burst: 1}); err != nil {
+			t.Fatalf("rate limit %d: %v", i, err)
+		}
 	}
 }

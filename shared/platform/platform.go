@@ -118,14 +118,17 @@ func Init(ctx context.Context, name string, opts ...config.Option) (*App, error)
 // memory. With CACHE_IAM_USER each new connection signs in with an
 // ElastiCache IAM token (credentials and region from the Lambda
 // environment), and connections are retired before ElastiCache's 12-hour
-// limit on them. It does not connect; the first call does. log and mon may
+// limit on them. CACHE_MODE cluster or serverless speaks to a cluster-mode
+// endpoint, and serverless signs the tokens for a serverless cache. It
+// does not connect; the first call does. log and mon may
 // be nil. Errors: a bad REDIS_URL, or IAM auth without a region.
 func OpenCache(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor) (*cache.Cache, error) {
 	pool := 16
 	if config.Lambda() {
 		pool = cache.DefaultPoolSize
 	}
-	ro := cache.RedisOptions{Password: cfg.RedisPassword.Reveal(), Timeout: cfg.CacheTimeout, PoolSize: pool}
+	ro := cache.RedisOptions{Password: cfg.RedisPassword.Reveal(), Timeout: cfg.CacheTimeout, PoolSize: pool,
+		Cluster: cfg.CacheCluster()}
 	if cfg.RedisURL != "" && cfg.CacheIAMAuth() {
 		region, err := iamRegion(config.VarCacheIAMUser)
 		if err != nil {
@@ -133,6 +136,7 @@ func OpenCache(cfg *config.Config, log *slog.Logger, mon *monitor.Monitor) (*cac
 		}
 		tokens, err := iamauth.New(iamauth.Config{
 			CacheName: cfg.CacheName, User: cfg.CacheIAMUser, Region: region, Credentials: awsenv.Credentials(),
+			Serverless: cfg.CacheServerless(),
 		})
 		if err != nil {
 			return nil, err

@@ -100,6 +100,8 @@ type RedisServer struct {
 	port int
 	// tlsPort, when not zero, is a second port that speaks TLS only.
 	tlsPort int
+	// cluster starts the server as a node of a Redis Cluster.
+	cluster bool
 	proc    *os.Process
 	// exited receives the process's end; Wait runs in a goroutine.
 	exited chan error
@@ -125,7 +127,12 @@ func startRedis(t testing.TB, tls bool) *RedisServer {
 	if err != nil {
 		t.Fatalf("testkit: %v", err)
 	}
-	s := &RedisServer{t: t, path: path, dir: t.TempDir()}
+	return startRedisAt(t, path, tls, false)
+}
+
+func startRedisAt(t testing.TB, path string, tls, cluster bool) *RedisServer {
+	t.Helper()
+	s := &RedisServer{t: t, path: path, dir: t.TempDir(), cluster: cluster}
 	if tls {
 		if err := writeSelfSigned(s.dir); err != nil {
 			t.Fatalf("testkit: certificate for redis-server: %v", err)
@@ -189,6 +196,13 @@ func (s *RedisServer) start() error {
 	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--daemonize", "no", "--loglevel", "warning"}
+	if s.cluster {
+		// The node's state file is its own: a restarted node forgets the
+		// cluster, as a replaced one would.
+		os.Remove(filepath.Join(s.dir, "nodes.conf"))
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.dir, "nodes.conf"),
+			"--cluster-node-timeout", "5000")
+	}
 	if s.tlsPort != 0 {
 		cert, key := filepath.Join(s.dir, "tls.crt"), filepath.Join(s.dir, "tls.key")
 		args = append(args, "--tls-port", strconv.Itoa(s.tlsPort), "--tls-cert-file", cert, "--tls-key-file", key,

@@ -6,8 +6,10 @@
 // The token is a SigV4 presigned request, never sent anywhere but to the
 // cache: GET http://<cache name>/?Action=connect&User=<user id>, signed for
 // the service "elasticache" in the cache's region, valid 15 minutes, with
-// its leading http:// removed. ElastiCache checks it against the caller's
-// elasticache:Connect permission on the cache and the user. Signing is
+// its leading http:// removed; for a serverless cache the request also
+// names ResourceType=ServerlessCache. ElastiCache checks it against the
+// caller's elasticache:Connect permission on the cache (a replicationgroup
+// or serverlesscache ARN) and the user. Signing is
 // local (no network I/O), but a token is reused for RefreshAfter so that a
 // burst of new connections does not sign each time.
 //
@@ -49,8 +51,12 @@ const (
 
 // Config names what a token is signed for and with.
 type Config struct {
-	// CacheName is the replication group id (CACHE_NAME), lower case.
+	// CacheName is the replication group id or, with Serverless, the
+	// serverless cache's name (CACHE_NAME), lower case.
 	CacheName string
+	// Serverless signs for an ElastiCache Serverless cache
+	// (CACHE_MODE=serverless) instead of a replication group.
+	Serverless bool
 	// User is the ElastiCache user id, which for IAM authentication is
 	// also its user name (CACHE_IAM_USER).
 	User string
@@ -150,6 +156,9 @@ func (t *Tokens) sign(ctx context.Context, creds aws.Credentials, now time.Time)
 	q := req.URL.Query()
 	q.Set("Action", "connect")
 	q.Set("User", t.cfg.User)
+	if t.cfg.Serverless {
+		q.Set("ResourceType", "ServerlessCache")
+	}
 	q.Set("X-Amz-Expires", strconv.Itoa(int(Expiry/time.Second)))
 	req.URL.RawQuery = q.Encode()
 	signed, _, err := t.signer.PresignHTTP(ctx, creds, req, emptyPayloadHash, service, t.cfg.Region, now.UTC())

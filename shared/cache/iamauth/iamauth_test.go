@@ -57,9 +57,23 @@ func newTokens(t *testing.T, clock *testkit.Clock, creds aws.CredentialsProvider
 // The token is the presigned connect request ElastiCache checks: its
 // parameters and signature are recomputed here from the SigV4
 // specification, without the SDK's signer, so a token signed for another
-// service, region, expiry, user or time fails.
+// service, region, expiry, user, time or kind of cache fails. A serverless
+// cache's token names ResourceType=ServerlessCache.
 func TestTokenIsPresignedConnect(t *testing.T) {
-	token, err := newTokens(t, testkit.NewClock(signedAt), &countingCreds{}).Token(context.Background())
+	for _, serverless := range []bool{false, true} {
+		t.Run(map[bool]string{false: "replication group", true: "serverless"}[serverless], func(t *testing.T) {
+			testPresignedConnect(t, serverless)
+		})
+	}
+}
+
+func testPresignedConnect(t *testing.T, serverless bool) {
+	tok, err := iamauth.New(iamauth.Config{CacheName: cacheName, User: user, Region: region, Credentials: &countingCreds{},
+		Now: testkit.NewClock(signedAt).Now, Serverless: serverless})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := tok.Token(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +98,9 @@ func TestTokenIsPresignedConnect(t *testing.T) {
 		"X-Amz-Expires":        "900",
 		"X-Amz-Security-Token": sessionToken,
 		"X-Amz-SignedHeaders":  "host",
+	}
+	if serverless {
+		want["ResourceType"] = "ServerlessCache"
 	}
 	got := map[string]string{}
 	for k, v := range u.Query() {
