@@ -253,12 +253,16 @@ func newCache(scope constructs.Construct, s Settings, net *network) *cache {
 	// User ids are unique in the account and region, hence the stage in
 	// them. For IAM authentication the user name must equal the id.
 	userID := prefix + "-app"
+	access := appcache.AccessString
+	if s.CacheServerless {
+		access = appcache.ClusterAccessString
+	}
 	user := awselasticache.NewCfnUser(scope, jsii.String("CacheUser"), &awselasticache.CfnUserProps{
 		Engine:             jsii.String(cacheEngine),
 		UserId:             jsii.String(userID),
 		UserName:           jsii.String(userID),
 		AuthenticationMode: map[string]any{"Type": "iam"},
-		AccessString:       jsii.String(appcache.AccessString),
+		AccessString:       jsii.String(access),
 	})
 	// The default user is required in a user group; it is off, so a
 	// connection that does not sign in as the functions' user can do

@@ -121,8 +121,8 @@ func TestDeadClusterDegrades(t *testing.T) {
 	}
 }
 
-// TestClusterAccessString: a user with nothing but AccessString can do
-// all a cluster-mode client does, CLUSTER SLOTS included.
+// TestClusterAccessString: a user with nothing but ClusterAccessString
+// can do all a cluster-mode client does, CLUSTER SLOTS included.
 func TestClusterAccessString(t *testing.T) {
 	t.Parallel()
 	cl := testkit.StartRedisCluster(t)
@@ -133,7 +133,7 @@ func TestClusterAccessString(t *testing.T) {
 			t.Fatal(err)
 		}
 		args := []any{"ACL", "SETUSER", "app", "resetpass", ">app-password"}
-		for _, a := range strings.Fields(cache.AccessString) {
+		for _, a := range strings.Fields(cache.ClusterAccessString) {
 			args = append(args, a)
 		}
 		if err := admin.Client().Do(ctx, args...).Err(); err != nil {

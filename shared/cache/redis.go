@@ -63,13 +63,15 @@ type RedisOptions struct {
 // Redis backend of a Cache with DefaultPrefix does, and nothing else: the
 // commands of Get (GET, MGET), Set, SetNX, Delete (DEL) and Ping; the GCRA
 // script of Allow (EVALSHA, EVAL when the script is not loaded yet, and
-// the TIME, GET and SET it runs, which Valkey checks too); CLUSTER SLOTS,
-// which a cluster-mode client (RedisOptions.Cluster) reads the slots
-// with; on the cache's keys and the rate limiter's, which
-// github.com/go-redis/redis_rate prefixes with "rate:". ElastiCache takes
-// it as a user's access string.
+// the TIME, GET and SET it runs, which Valkey checks too); on the cache's
+// keys and the rate limiter's, which github.com/go-redis/redis_rate
+// prefixes with "rate:". ElastiCache takes it as a user's access string.
 const AccessString = "on ~" + DefaultPrefix + "* ~rate:" + DefaultPrefix + "* -@all " +
-	"+ping +get +mget +set +del +evalsha +eval +time +cluster|slots"
+	"+ping +get +mget +set +del +evalsha +eval +time"
+
+// ClusterAccessString is AccessString for a cluster-mode client
+// (RedisOptions.Cluster), which also reads the slots with CLUSTER SLOTS.
+const ClusterAccessString = AccessString + " +cluster|slots"
 
 // DefaultPoolSize suits a Lambda, which serves one request at a time; a
 // long-running process may want more.
