@@ -48,6 +48,15 @@ func (p Policy) Ignored(addr string) bool {
 		ignore = DefaultIgnore
 	}
 	for _, pat := range ignore {
+		// A pattern matches only addresses that start with its literal
+		// prefix: most patterns are ruled out without matching.
+		lit := pat
+		if i := strings.IndexAny(pat, `*?[\`); i >= 0 {
+			lit = pat[:i]
+		}
+		if !strings.HasPrefix(addr, lit) {
+			continue
+		}
 		if ok, _ := path.Match(pat, addr); ok {
 			return true
 		}
