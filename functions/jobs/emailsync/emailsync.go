@@ -51,10 +51,13 @@ type Options struct {
 	Newest int
 }
 
-// Defaults of Options.
+// Defaults of Options. A page is Gmail's largest list page: what a page
+// costs the database (one transaction, one extraction job) is mostly per
+// page, not per message, and its messages are read in batches anyway. A
+// run reads two pages, so that one is read while the other is stored.
 const (
-	DefaultPageSize = 100
-	DefaultPerRun   = 500
+	DefaultPageSize = 500
+	DefaultPerRun   = 1000
 	DefaultNewest   = 2000
 )
 
