@@ -93,6 +93,7 @@ func (g *Google) readBatch(r *http.Request) ([]batchPart, error) {
 		prefix = strings.TrimSuffix(u.Path, "/")
 	}
 	mr := multipart.NewReader(r.Body, params["boundary"])
+	br := bufio.NewReader(nil)
 	var parts []batchPart
 	for {
 		p, err := mr.NextPart()
@@ -108,7 +109,7 @@ func (g *Google) readBatch(r *http.Request) ([]batchPart, error) {
 		if ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct != "application/http" {
 			return nil, fmt.Errorf("part %d is not application/http", len(parts)+1)
 		}
-		req, err := readBatchRequest(p)
+		req, err := readBatchRequest(p, br)
 		if err != nil {
 			return nil, fmt.Errorf("part %d: %w", len(parts)+1, err)
 		}
@@ -131,10 +132,10 @@ func (g *Google) readBatch(r *http.Request) ([]batchPart, error) {
 	return parts, nil
 }
 
-// readBatchRequest reads the HTTP request of a part. Its request line
+// readBatchRequest reads the HTTP request of a part with br. Its request line
 // may leave out the HTTP version, and a request without a body the blank
 // line that ends its headers, as Google's own examples do.
-func readBatchRequest(p io.Reader) (*http.Request, error) {
+func readBatchRequest(p io.Reader, br *bufio.Reader) (*http.Request, error) {
 	data, err := io.ReadAll(p)
 	if err != nil {
 		return nil, err
@@ -151,7 +152,8 @@ func readBatchRequest(p io.Reader) (*http.Request, error) {
 			rest = []byte("\r\n")
 		}
 	}
-	req, err := http.ReadRequest(bufio.NewReader(io.MultiReader(strings.NewReader(head+"\r\n"), bytes.NewReader(rest))))
+	br.Reset(io.MultiReader(strings.NewReader(head+"\r\n"), bytes.NewReader(rest)))
+	req, err := http.ReadRequest(br)
 	if err != nil {
 		return nil, err
 	}

@@ -76,6 +76,7 @@ func (b batchGetter) get(ctx context.Context, ids []string) (msgs []*gmail.Messa
 	answered := make([]bool, len(ids))
 	var failed error
 	mr := multipart.NewReader(res.Body, params["boundary"])
+	br := bufio.NewReader(nil)
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
@@ -89,7 +90,8 @@ func (b batchGetter) get(ctx context.Context, ids []string) (msgs []*gmail.Messa
 			return nil, nil, fmt.Errorf("%w: an answer to no call asked (Content-ID %q)", errBatchPart, p.Header.Get("Content-ID"))
 		}
 		answered[i] = true
-		m, err := readMessage(p)
+		br.Reset(p)
+		m, err := readMessage(br)
 		var ge *googleapi.Error
 		switch {
 		case errors.As(err, &ge) && ge.Code == http.StatusNotFound:
@@ -160,8 +162,8 @@ func callIndex(contentID string) (int, bool) {
 
 // readMessage reads the HTTP response in a part: the message, or the
 // call's error as *googleapi.Error.
-func readMessage(p io.Reader) (*gmail.Message, error) {
-	res, err := http.ReadResponse(bufio.NewReader(p), nil)
+func readMessage(p *bufio.Reader) (*gmail.Message, error) {
+	res, err := http.ReadResponse(p, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read an answer: %w", errBatchPart, err)
 	}
