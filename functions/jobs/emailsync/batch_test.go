@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/mail"
 	"net/textproto"
 	"strings"
 	"testing"
@@ -256,4 +257,20 @@ func writePart(w *multipart.Writer, id, body string) {
 	h.Set("Content-ID", id)
 	p, _ := w.CreatePart(h)
 	io.WriteString(p, body)
+}
+
+// TestParseDate: parseDate answers what mail.ParseDate does.
+func TestParseDate(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{
+		"Mon, 02 Jan 2006 15:04:05 -0700", "Tue, 1 Jul 2025 09:00:00 +0000", "1 Jul 2025 09:00:00 +0000",
+		"Tue, 01 Jul 2025 09:00:00 +0000 (UTC)", "Tue, 01 Jul 2025 09:00:00 GMT", "  Tue, 01 Jul 2025 09:00:00 +0200  ",
+		"Tue, 01 Jul 2025 09:00 +0000", "yesterday", "",
+	} {
+		want, werr := mail.ParseDate(v)
+		got, err := parseDate(v)
+		if (err == nil) != (werr == nil) || !got.Equal(want) || got.Location().String() != want.Location().String() {
+			t.Errorf("parseDate(%q) = %v, %v; mail.ParseDate %v, %v", v, got, err, want, werr)
+		}
+	}
 }

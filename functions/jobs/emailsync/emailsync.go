@@ -508,7 +508,7 @@ func (r *run) fields(m *gmail.Message) email.Fields {
 		}
 		switch {
 		case name == "date":
-			if t, err := mail.ParseDate(h.Value); err == nil {
+			if t, err := parseDate(h.Value); err == nil {
 				t = t.UTC()
 				f.SentAt = &t
 			}
@@ -517,6 +517,16 @@ func (r *run) fields(m *gmail.Message) email.Fields {
 		}
 	}
 	return f
+}
+
+// parseDate parses a Date header as mail.ParseDate does, trying first
+// the layout most mail uses, which mail.ParseDate only reaches after
+// failing several others, each failure an allocated error.
+func parseDate(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC1123Z, v); err == nil {
+		return t, nil
+	}
+	return mail.ParseDate(v)
 }
 
 // gmailErr says what failed (see google.APIError).
