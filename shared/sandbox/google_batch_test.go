@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -180,4 +181,33 @@ func postBatch(t *testing.T, base, token, contentType, body string) (*http.Respo
 		parts = append(parts, batchPart{id: id, status: inner.StatusCode, body: string(ib)})
 	}
 	return res, parts
+}
+
+// TestSandboxGmailBatchUnderAPath: served under a path, as the local
+// server serves it, the sandbox takes the calls' paths with that prefix,
+// as a client whose Gmail root URL has it writes them.
+func TestSandboxGmailBatchUnderAPath(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewUnstartedServer(nil)
+	base := "http://" + srv.Listener.Addr().String() + "/sandbox/google"
+	g := sandbox.NewGoogle(sandbox.GoogleOptions{BaseURL: base})
+	mux := http.NewServeMux()
+	mux.Handle("/sandbox/google/", http.StripPrefix("/sandbox/google", g.Handler()))
+	srv.Config.Handler = mux
+	srv.Start()
+	t.Cleanup(srv.Close)
+	body := "--B\r\nContent-Type: application/http\r\nContent-ID: <1>\r\n\r\n" +
+		"GET /sandbox/google/gmail/v1/users/me/messages/18c0000000000001 HTTP/1.1\r\n\r\n" +
+		"--B\r\nContent-Type: application/http\r\nContent-ID: <2>\r\n\r\n" +
+		"GET /gmail/v2/users/me/messages/18c0000000000001 HTTP/1.1\r\n\r\n" +
+		"--B--\r\n"
+	// No token: a Gmail call is refused as unauthenticated, which a path
+	// the sandbox does not serve is not.
+	res, parts := postBatch(t, base, "", "multipart/mixed; boundary=B", body)
+	if res.StatusCode != http.StatusOK || len(parts) != 2 || parts[0].status != http.StatusUnauthorized || parts[1].status != http.StatusNotFound {
+		t.Fatalf("batch under a path: %d %+v", res.StatusCode, parts)
+	}
+	if n := g.Calls("gmail"); n != 1 {
+		t.Errorf("%d Gmail calls", n)
+	}
 }
