@@ -82,7 +82,7 @@ func (e Endpoints) label(req *http.Request) string {
 		return LabelUserInfo
 	case u == e.Certs:
 		return LabelCerts
-	case e.Gmail != "" && strings.HasPrefix(u, e.Gmail+"gmail/"):
+	case e.Gmail != "" && (strings.HasPrefix(u, e.Gmail+"gmail/") || strings.HasPrefix(u, e.Gmail+"batch/gmail/")):
 		return LabelGmail
 	case e.People != "" && strings.HasPrefix(u, e.People+"v1/"):
 		return LabelPeople

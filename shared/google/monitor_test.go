@@ -121,6 +121,19 @@ func TestCallsAreTimed(t *testing.T) {
 		t.Errorf("a successful call counted as an error: %+v", m)
 	}
 
+	// A Gmail batch request is a Gmail call too.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, kit.Sandbox.URL()+"/batch/gmail/v1",
+		strings.NewReader("--B\r\nContent-Type: application/http\r\n\r\nGET /gmail/v1/users/me/profile HTTP/1.1\r\n\r\n--B--\r\n"))
+	req.Header.Set("Content-Type", "multipart/mixed; boundary=B")
+	res, err := api.Do(req)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("gmail batch: %v %v", res, err)
+	}
+	res.Body.Close()
+	if m := e.metrics(t)[google.LabelGmail]; len(m.values) != 1 {
+		t.Fatalf("metric %s = %+v; want the batch's value too", google.LabelGmail, m)
+	}
+
 	// People.
 	if res, body := get("/v1/people:searchContacts?query=ada&readMask=names"); res.StatusCode != http.StatusOK {
 		t.Fatalf("people search: %d %s", res.StatusCode, body)

@@ -24,7 +24,8 @@ import (
 // consent page, the token endpoint with client authentication, PKCE S256,
 // the authorization code and refresh token grants, revocation) and the
 // OpenID Connect endpoints (discovery, keys, userinfo), the Gmail API
-// methods mail sync reads (a mailbox per person, in memory) and the People
+// methods mail sync reads (a mailbox per person, in memory) and Gmail's
+// batch endpoint, and the People
 // API's contact search (Google Contacts per person), speaking Google's
 // wire format so that golang.org/x/oauth2, google.golang.org/api/gmail/v1
 // and google.golang.org/api/people/v1 run against it unchanged.
@@ -242,7 +243,9 @@ func (g *Google) OnRefresh(f func()) {
 // Calls returns how many requests each grant type and endpoint got:
 // "authorization_code", "refresh_token", "revoke", "userinfo", "gmail" (any
 // Gmail method) and "gmail <last path element>" ("gmail messages",
-// "gmail history", "gmail profile", "gmail watch", "gmail <message id>"), "people" (any
+// "gmail history", "gmail profile", "gmail watch", "gmail <message id>"; a
+// call in a batch request counts as made on its own, and the batch request
+// as "gmail batch"), "people" (any
 // People API method) and "people <method>" ("people searchContacts").
 func (g *Google) Calls(name string) int {
 	g.mu.Lock()
@@ -306,6 +309,7 @@ func (g *Google) Handler() http.Handler {
 	mux.HandleFunc("POST /gmail/v1/users/{user}/stop", g.gmail("Stop", g.gmailStop))
 	mux.HandleFunc("GET /v1/people:searchContacts", g.people(g.peopleSearch))
 	mux.HandleFunc("GET /calendar/v3/calendars/{calendar}/events", g.calendarEvents)
+	mux.HandleFunc("POST /batch/gmail/v1", g.gmailBatch(mux))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()
 		down := g.down

@@ -190,10 +190,10 @@ func (g *Google) gmailGet(w http.ResponseWriter, r *http.Request, u GoogleUser, 
 		gmailError(w, http.StatusNotFound, "Requested entity was not found.", "notFound")
 		return
 	}
-	body := map[string]any{
-		"id": m.ID, "threadId": m.ThreadID, "labelIds": m.LabelIDs, "snippet": m.Snippet,
-		"historyId": strconv.FormatUint(m.historyID, 10), "internalDate": strconv.FormatInt(m.Received.UnixMilli(), 10),
-		"sizeEstimate": 1024,
+	body := gmailMessageJSON{
+		ID: m.ID, ThreadID: m.ThreadID, LabelIDs: m.LabelIDs, Snippet: m.Snippet,
+		HistoryID: strconv.FormatUint(m.historyID, 10), InternalDate: strconv.FormatInt(m.Received.UnixMilli(), 10),
+		SizeEstimate: 1024,
 	}
 	switch format {
 	case "minimal":
@@ -203,18 +203,44 @@ func (g *Google) gmailGet(w http.ResponseWriter, r *http.Request, u GoogleUser, 
 			raw.WriteString(h[0] + ": " + h[1] + "\r\n")
 		}
 		raw.WriteString("\r\n" + m.Snippet + "\r\n")
-		body["raw"] = base64.URLEncoding.EncodeToString([]byte(raw.String()))
+		body.Raw = base64.URLEncoding.EncodeToString([]byte(raw.String()))
 	default:
 		want := q["metadataHeaders"]
-		headers := []map[string]string{}
+		headers := []gmailHeader{}
 		for _, h := range m.Headers {
 			if format != "metadata" || len(want) == 0 || slices.ContainsFunc(want, func(n string) bool { return strings.EqualFold(n, h[0]) }) {
-				headers = append(headers, map[string]string{"name": h[0], "value": h[1]})
+				headers = append(headers, gmailHeader{Name: h[0], Value: h[1]})
 			}
 		}
-		body["payload"] = map[string]any{"partId": "", "mimeType": "text/plain", "filename": "", "headers": headers}
+		body.Payload = &gmailPayload{MimeType: "text/plain", Headers: headers}
 	}
 	writeGmail(w, body)
+}
+
+// gmailMessageJSON is a users.messages resource as Gmail answers it.
+type gmailMessageJSON struct {
+	ID           string        `json:"id"`
+	ThreadID     string        `json:"threadId"`
+	LabelIDs     []string      `json:"labelIds"`
+	Snippet      string        `json:"snippet"`
+	HistoryID    string        `json:"historyId"`
+	InternalDate string        `json:"internalDate"`
+	SizeEstimate int           `json:"sizeEstimate"`
+	Payload      *gmailPayload `json:"payload,omitempty"`
+	Raw          string        `json:"raw,omitempty"`
+}
+
+// gmailPayload is a message's top part, without a body here.
+type gmailPayload struct {
+	PartID   string        `json:"partId"`
+	MimeType string        `json:"mimeType"`
+	Filename string        `json:"filename"`
+	Headers  []gmailHeader `json:"headers"`
+}
+
+type gmailHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
 }
 
 // gmailHistory lists the additions after startHistoryId, oldest first.

@@ -51,10 +51,13 @@ type Options struct {
 	Newest int
 }
 
-// Defaults of Options.
+// Defaults of Options. A page is Gmail's largest list page: what a page
+// costs the database (one transaction, one extraction job) is mostly per
+// page, not per message, and its messages are read in batches anyway. A
+// run reads two pages, so that one is read while the other is stored.
 const (
-	DefaultPageSize = 100
-	DefaultPerRun   = 500
+	DefaultPageSize = 500
+	DefaultPerRun   = 1000
 	DefaultNewest   = 2000
 )
 
@@ -86,9 +89,10 @@ var (
 // skippedLabels mark messages that were not exchanged with anyone.
 var skippedLabels = []string{"DRAFT", "SPAM"}
 
-// fetchConcurrency is how many messages a run fetches at once, well
-// within Gmail's per-user quota.
-const fetchConcurrency = 4
+// batchConcurrency is how many batch requests a run has in flight:
+// with batchSize calls each, the next page's are read while a page is
+// stored, within Gmail's per-user quota (see infra/CAPACITY.md).
+const batchConcurrency = 1
 
 var errMailNotConfigured = errors.New("email-sync has no Google client or token store")
 
@@ -133,6 +137,7 @@ type run struct {
 	*mailSyncer
 	p       email.SyncJob
 	gmail   *gmail.Service
+	batch   batchGetter
 	mailbox string
 	st      email.SyncState
 	// read counts the messages this run has looked at.
@@ -177,7 +182,7 @@ func (s *mailSyncer) sync(ctx context.Context, p email.SyncJob, st email.SyncSta
 	if err != nil {
 		return fmt.Errorf("gmail client: %w", err)
 	}
-	r := &run{mailSyncer: s, p: p, gmail: svc, st: st}
+	r := &run{mailSyncer: s, p: p, gmail: svc, batch: batchGetter{client: client, endpoint: s.m.Google.Endpoints().Gmail}, st: st}
 	profile, err := svc.Users.GetProfile("me").Context(ctx).Do()
 	if err != nil {
 		return r.gmailErr("read the mailbox's profile", err)
@@ -429,32 +434,52 @@ func (r *run) nearDeadline(ctx context.Context) bool {
 	return ok && time.Until(dl) < r.fn.Timeout/3
 }
 
-// fetch reads the metadata of messages ids, a few at a time. Messages
-// deleted since they were listed, drafts and spam are left out.
+// fetch reads the metadata of messages ids, batchSize in each batch
+// request. Messages deleted since they were listed, drafts and spam are
+// left out. A call Gmail refused with 401 is made again on its own, so
+// that the client renews the access token.
 func (r *run) fetch(ctx context.Context, ids []string) ([]*gmail.Message, error) {
 	out := make([]*gmail.Message, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(fetchConcurrency)
-	for i, id := range ids {
+	g.SetLimit(batchConcurrency)
+	for from := 0; from < len(ids); from += batchSize {
+		chunk := ids[from:min(from+batchSize, len(ids))]
 		g.Go(func() error {
-			m, err := r.gmail.Users.Messages.Get("me", id).Format("metadata").MetadataHeaders(syncedHeaders...).Context(gctx).Do()
-			var ge *googleapi.Error
-			if errors.As(err, &ge) && ge.Code == http.StatusNotFound {
-				return nil
-			}
+			msgs, unauthorized, err := r.batch.get(gctx, chunk)
 			if err != nil {
-				return r.gmailErr("read a message", err)
+				return r.gmailErr("read messages", err)
 			}
-			if !slices.ContainsFunc(m.LabelIds, func(l string) bool { return slices.Contains(skippedLabels, l) }) {
-				out[i] = m
+			for _, id := range unauthorized {
+				m, err := r.get(gctx, id)
+				if err != nil {
+					return err
+				}
+				msgs[slices.Index(chunk, id)] = m
 			}
+			copy(out[from:], msgs)
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(out, func(m *gmail.Message) bool { return m == nil }), nil
+	return slices.DeleteFunc(out, func(m *gmail.Message) bool {
+		return m == nil || slices.ContainsFunc(m.LabelIds, func(l string) bool { return slices.Contains(skippedLabels, l) })
+	}), nil
+}
+
+// get reads the metadata of message id on its own; nil when Gmail no
+// longer has it.
+func (r *run) get(ctx context.Context, id string) (*gmail.Message, error) {
+	m, err := r.gmail.Users.Messages.Get("me", id).Format("metadata").MetadataHeaders(syncedHeaders...).Context(ctx).Do()
+	var ge *googleapi.Error
+	if errors.As(err, &ge) && ge.Code == http.StatusNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, r.gmailErr("read a message", err)
+	}
+	return m, nil
 }
 
 // fields are the columns of a Gmail message.
@@ -483,7 +508,7 @@ func (r *run) fields(m *gmail.Message) email.Fields {
 		}
 		switch {
 		case name == "date":
-			if t, err := mail.ParseDate(h.Value); err == nil {
+			if t, err := parseDate(h.Value); err == nil {
 				t = t.UTC()
 				f.SentAt = &t
 			}
@@ -492,6 +517,16 @@ func (r *run) fields(m *gmail.Message) email.Fields {
 		}
 	}
 	return f
+}
+
+// parseDate parses a Date header as mail.ParseDate does, trying first
+// the layout most mail uses, which mail.ParseDate only reaches after
+// failing several others, each failure an allocated error.
+func parseDate(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC1123Z, v); err == nil {
+		return t, nil
+	}
+	return mail.ParseDate(v)
 }
 
 // gmailErr says what failed (see google.APIError).

@@ -162,6 +162,10 @@ func TestEmailSyncFull(t *testing.T) {
 		t.Fatalf("job %s", describe(got))
 	}
 	f.wantCounts(t, 25)
+	// Each page's messages read in one batch request.
+	if n := f.kit.Sandbox.Calls("gmail batch"); n != 3 {
+		t.Errorf("%d batch requests for 3 pages", n)
+	}
 	// One extraction job a page of new messages.
 	var pages int
 	if err := f.pool.QueryRow(ctx, `select count(*) from jobs where user_id = $1 and kind = 'contact-extraction'`, f.user).Scan(&pages); err != nil || pages != 3 {

@@ -3,6 +3,7 @@ package email
 import (
 	"fmt"
 	"net/mail"
+	"path"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -138,6 +139,17 @@ func TestPolicy(t *testing.T) {
 	} {
 		if got := p.Ignored(addr); got != want {
 			t.Errorf("Ignored(%q) = %v, want %v", addr, got, want)
+		}
+	}
+	// Ignored is path.Match over each pattern, however it skips them.
+	pats := []string{"ops@example.com", "sales-*@*", `a\*b@*`, "[xy]ops@*", "?ops@*", "team@[", "bounce-*@*", "*@noreply.*", "*x*y@*", "*?@no*"}
+	for _, addr := range []string{"ops@example.com", "ops@example.co", "sales-eu@x.io", "sales@x.io", "a*b@x.io", "ab@x.io",
+		"xops@x.io", "zops@x.io", "qops@x.io", "team@[", "bounce-1@x.io", "bounce@x.io", "a@noreply.io", "a@noreplyio", "axby@z.io", "ayxb@z.io", "@no.io", "a@no.io", ""} {
+		for _, pat := range pats {
+			want, _ := path.Match(pat, addr)
+			if got := (Policy{Ignore: []string{pat}}).Ignored(addr); got != want {
+				t.Errorf("Ignored(%q) with %q = %v, path.Match says %v", addr, pat, got, want)
+			}
 		}
 	}
 	if (Policy{}).Ignored("weekly@news.example.com") || !(Policy{}).Ignored("noreply@x.com") {

@@ -48,6 +48,15 @@ func (p Policy) Ignored(addr string) bool {
 		ignore = DefaultIgnore
 	}
 	for _, pat := range ignore {
+		// A pattern matches only addresses that start with its literal
+		// prefix: most patterns are ruled out without matching.
+		lit := pat
+		if i := strings.IndexAny(pat, `*?[\`); i >= 0 {
+			lit = pat[:i]
+		}
+		if !strings.HasPrefix(addr, lit) || !hasPieces(pat, addr) {
+			continue
+		}
 		if ok, _ := path.Match(pat, addr); ok {
 			return true
 		}
@@ -84,4 +93,19 @@ func ListMail(headers map[string]string) bool {
 		return true
 	}
 	return false
+}
+
+// hasPieces reports whether addr contains each literal piece of pat
+// between its * and ? wildcards, as it must to match; a pattern with
+// classes or escapes is left to path.Match.
+func hasPieces(pat, addr string) bool {
+	if strings.ContainsAny(pat, `[\`) {
+		return true
+	}
+	for piece := range strings.FieldsFuncSeq(pat, func(r rune) bool { return r == '*' || r == '?' }) {
+		if !strings.Contains(addr, piece) {
+			return false
+		}
+	}
+	return true
 }
