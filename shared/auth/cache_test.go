@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/personalcrm/core/shared/auth"
 	"github.com/personalcrm/core/shared/cache"
+	"github.com/personalcrm/core/shared/db"
 	"github.com/personalcrm/core/shared/errs"
 	"github.com/personalcrm/core/shared/feature"
 	"github.com/personalcrm/core/shared/testkit"
@@ -307,17 +309,32 @@ func TestCachedSessionsFeaturesAndExpiry(t *testing.T) {
 // up, claiming any user. Such entries, and genuine ones changed or moved to
 // another token's key, fail their HMAC: they are logged, deleted and
 // ignored, and the database decides. Real Redis, as in AWS.
+// forgery is what the forged-entry tests share: cached sessions over real
+// Redis, whose log they read, and a client to plant entries with.
+type forgery struct {
+	pool *db.Pool
+	c    *cache.Cache
+	s    *auth.CachedSessions
+	logs *testkit.Buffer
+	rdb  redis.UniversalClient
+}
+
+func newForgery(t *testing.T) forgery {
+	t.Helper()
+	f := forgery{pool: testkit.DB(t), c: testkit.Redis(t, cache.Options{}), logs: &testkit.Buffer{}}
+	f.s = auth.NewCachedSessions(auth.NewSessions(f.pool), f.c,
+		auth.CacheOptions{Secret: []byte(testAuthSecret), Log: slog.New(slog.NewJSONHandler(f.logs, nil))})
+	f.rdb = f.c.Backend().(*cache.Redis).Client()
+	return f
+}
+
 func TestForgedSessionCacheEntryIsIgnored(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testkit.DB(t)
-	c := testkit.Redis(t, cache.Options{})
-	var logs testkit.Buffer
-	s := auth.NewCachedSessions(auth.NewSessions(pool), c,
-		auth.CacheOptions{Secret: []byte(testAuthSecret), Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	f := newForgery(t)
+	pool, c, s, logs, rdb := f.pool, f.c, f.s, f.logs, f.rdb
 	aliceID, alice := testkit.User(t, pool, "alice@example.com")
 	victimID, _ := testkit.User(t, pool, "victim@example.com")
-	rdb := c.Backend().(*cache.Redis).Client()
 
 	// Alice's genuine entry, and from its name the cache's key prefix.
 	if _, err := s.Resolve(ctx, alice); err != nil {
@@ -429,17 +446,13 @@ func TestForgedSessionCacheEntryIsIgnored(t *testing.T) {
 func TestForgedFeatureSettingsEntryIsIgnored(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testkit.DB(t)
-	c := testkit.Redis(t, cache.Options{})
-	var logs testkit.Buffer
-	s := auth.NewCachedSessions(auth.NewSessions(pool), c,
-		auth.CacheOptions{Secret: []byte(testAuthSecret), Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	f := newForgery(t)
+	pool, s, logs, rdb := f.pool, f.s, f.logs, f.rdb
 	aliceID, alice := testkit.User(t, pool, "alice@example.com")
 	bobID, bob := testkit.User(t, pool, "bob@example.com")
 	if _, err := feature.NewSettings(pool).Set(ctx, bobID, feature.AIAgents, true); err != nil {
 		t.Fatal(err)
 	}
-	rdb := c.Backend().(*cache.Redis).Client()
 
 	// entry resolves token until its user's settings are cached, and
 	// returns their Redis key and value (a version stamp, then JSON).
