@@ -2,8 +2,6 @@ package contact
 
 import (
 	"context"
-	"fmt"
-	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -59,88 +57,14 @@ type Recorded struct {
 // user's cached reads, as every write does. The email must be the
 // user's. Errors: NotFound (no such email or user).
 func (s *Service) RecordInteraction(ctx context.Context, userID uuid.UUID, in Interaction) (Recorded, error) {
-	ps := dedupe(in.Participants)
-	if len(ps) == 0 {
-		return Recorded{}, nil
-	}
-	// Sorted, so that concurrent recordings lock contacts in one order.
-	sort.Slice(ps, func(i, j int) bool { return ps[i].Email < ps[j].Email })
-	// Ids as text: statements are not described first (see db.Open).
-	ids := make([]string, len(ps))
-	emails := make([]string, len(ps))
-	names := make([]*string, len(ps))
-	roles := make([]string, len(ps))
-	for i, p := range ps {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return Recorded{}, err
-		}
-		ids[i], emails[i], roles[i] = id.String(), p.Email, p.Role
-		if p.Name != "" {
-			names[i] = &p.Name
-		}
-	}
-
-	// A conflicting row is locked whether or not it is updated (with
-	// the rows sorted, in one order for every writer); it takes the
-	// display name only where that is allowed. Both statements do nothing
-	// unless the email is the user's.
-	upsert := `insert into contacts (id, user_id, email, name, name_source)
-		select t.id, $1, t.email, t.name, case when t.name is not null then 'email' end
-		from unnest($2::uuid[], $3::text[], $4::text[]) with ordinality as t(id, email, name, n)
-		where exists (select 1 from emails where id = $5 and user_id = $1)
-		order by t.n
-		on conflict (user_id, lower(email)) where email is not null do update
-			set name = excluded.name, name_source = 'email'
-			where ` + fillName
-	// Links that already existed come back from nothing: only the new
-	// ones count.
-	link := `with linked as (
-			insert into email_contacts (email_id, contact_id, user_id, role)
-			select $2, c.id, $1, t.role
-			from unnest($3::text[], $4::text[]) as t(email, role)
-			join contacts c on c.user_id = $1 and lower(c.email) = t.email
-			where exists (select 1 from emails where id = $2 and user_id = $1)
-			on conflict (email_id, contact_id) do nothing
-			returning contact_id, role
-		)
-		update contacts set interaction_count = interaction_count + 1,
-			last_interaction_at = greatest(last_interaction_at, $5),
-			first_interaction_at = least(first_interaction_at, $5),
-			emails_sent = emails_sent + (l.sent and l.role <> 'from')::int,
-			emails_received = emails_received + (not (l.sent and l.role <> 'from'))::int
-		from (select linked.contact_id, linked.role,
-				coalesce((select 'SENT' = any(e.labels) from emails e where e.id = $2), false) as sent
-			from linked) l
-		where contacts.id = l.contact_id`
-
-	b := &pgx.Batch{}
-	b.Queue(upsert, userID, ids, emails, names, in.EmailID)
-	b.Queue(link, userID, in.EmailID, emails, roles, in.At)
-	var upserted, linked int64
-	err := s.atomically(ctx, b, func(br pgx.BatchResults) error {
-		tag, err := br.Exec()
-		if err != nil {
-			return fmt.Errorf("upsert contacts: %w", db.Err(err, "contact"))
-		}
-		upserted = tag.RowsAffected()
-		if tag, err = br.Exec(); err != nil {
-			return fmt.Errorf("link contacts to email %s: %w", in.EmailID, db.Err(err, "email"))
-		}
-		linked = tag.RowsAffected()
-		return nil
-	})
+	linked, changed, err := s.record(ctx, userID, []Interaction{in})
 	if err != nil {
 		return Recorded{}, err
 	}
-	if upserted == 0 && linked == 0 {
-		if !s.owns(ctx, userID, in.EmailID) {
-			return Recorded{}, errs.NotFound("email")
-		}
-		return Recorded{}, nil
+	if !changed && len(dedupe(in.Participants)) > 0 && !s.owns(ctx, userID, in.EmailID) {
+		return Recorded{}, errs.NotFound("email")
 	}
-	s.changed(ctx, userID)
-	return Recorded{Linked: int(linked)}, nil
+	return Recorded{Linked: linked[in.EmailID]}, nil
 }
 
 // owns reports whether the email is the user's.
@@ -150,37 +74,29 @@ func (s *Service) owns(ctx context.Context, userID, emailID uuid.UUID) bool {
 	return err == nil && ok
 }
 
-// batcher sends a batch of statements in one round trip; a pool runs it
-// as one implicit transaction.
-type batcher interface {
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+// readBatch reads the results of a batch sent in a transaction with
+// read, then closes them.
+func readBatch(br pgx.BatchResults, read func(pgx.BatchResults) error) error {
+	err := read(br)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = db.Err(cerr, "contact")
+	}
+	return err
 }
 
-// atomically runs the statements of b all or none: in one round trip
-// when the store can send batches (PostgreSQL runs a batch up to its sync
-// as one implicit transaction), else in a transaction.
-func (s *Service) atomically(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
-	if bs, ok := s.db.(batcher); ok {
-		br := bs.SendBatch(ctx, b)
-		err := read(br)
-		if cerr := br.Close(); err == nil && cerr != nil {
-			err = db.Err(cerr, "contact")
-		}
-		return err
-	}
-	return db.InTx(ctx, s.db, func(tx db.Tx) error {
-		br := tx.SendBatch(ctx, b)
-		err := read(br)
-		if cerr := br.Close(); err == nil && cerr != nil {
-			err = db.Err(cerr, "contact")
-		}
-		return err
-	})
-}
+// queryRows runs the next query of a batch, for pgx.ForEachRow.
+func queryRows(br pgx.BatchResults) (pgx.Rows, error) { return br.Query() }
 
 // fillName is when an existing contact takes a display name from mail:
 // it has no name, the user did not clear it, and the mail gives one.
 const fillName = `coalesce(contacts.name, '') = '' and contacts.name_source is distinct from 'user' and excluded.name is not null`
+
+// mayFill is when an existing contact c may take a display name from
+// mail; fill when it takes f.name.
+const (
+	mayFill = `coalesce(c.name, '') = '' and c.name_source is distinct from 'user'`
+	fill    = mayFill + ` and f.name is not null`
+)
 
 // dedupe keeps one participant per address (lower-cased), in its
 // strongest role, with the first display name given, and drops what

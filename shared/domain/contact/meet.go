@@ -126,11 +126,15 @@ func (s *Service) Recount(ctx context.Context, q db.Querier, userID uuid.UUID, i
 	}
 	// The contacts are locked first, by a statement of their own: a
 	// concurrent RecordInteraction that links one of them commits before,
-	// and this count sees its link, or waits and adds to this count. In
-	// address order (bytes), as RecordInteraction(s) and Ensure lock them, so that
-	// concurrent writers wait for each other rather than deadlock.
+	// and this count sees its link, or has not counted it yet and waits,
+	// then adds to this count. FOR NO KEY UPDATE, as RecordInteraction(s)
+	// lock them, so as not to wait for the foreign-key checks of links
+	// being inserted (FOR KEY SHARE), which those then wait for: a
+	// deadlock. In address order (bytes), as RecordInteraction(s) and
+	// Ensure lock them, so that concurrent writers wait for each other
+	// rather than deadlock.
 	if _, err := q.Exec(ctx, `select id from contacts where user_id = $1 and id = any($2::uuid[])
-		order by lower(email) collate "C" nulls last, id for update`, userID, text); err != nil {
+		order by lower(email) collate "C" nulls last, id for no key update`, userID, text); err != nil {
 		return 0, fmt.Errorf("lock contacts: %w", db.Err(err, "contact"))
 	}
 	tag, err := q.Exec(ctx, `with fig as (
