@@ -28,16 +28,24 @@ type batchPart struct {
 // HTTP version, answered in order with Content-ID response-<id>, each
 // call made with the batch's Authorization and answered on its own (404
 // for a message it does not have or another API's path).
-func TestSandboxGmailBatch(t *testing.T) {
-	t.Parallel()
+// batchMailbox is the sandbox Google with a signed-in account whose
+// mailbox is addr, and an access token of that account.
+func batchMailbox(t *testing.T) (kit testkit.GoogleKit, addr, accessToken string) {
+	t.Helper()
 	pool := testkit.DB(t)
-	kit := testkit.StartGoogleKit(t, pool, sandbox.GoogleOptions{})
-	addr := "batch@mine.example"
+	kit = testkit.StartGoogleKit(t, pool, sandbox.GoogleOptions{})
+	addr = "batch@mine.example"
 	user, _, account := kit.Account(t, pool, addr)
 	tok, err := kit.Tokens.Token(context.Background(), user, account)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return kit, addr, tok.AccessToken
+}
+
+func TestSandboxGmailBatch(t *testing.T) {
+	t.Parallel()
+	kit, addr, token := batchMailbox(t)
 	a := kit.Sandbox.AddMessage(addr, sandbox.GmailMessage{Snippet: "first", Headers: [][2]string{{"Subject", "One"}, {"X-Other", "x"}}})
 	b := kit.Sandbox.AddMessage(addr, sandbox.GmailMessage{Snippet: "second"})
 	body := "--B\r\nContent-Type: application/http\r\nContent-ID: <a1>\r\n\r\n" +
@@ -49,7 +57,7 @@ func TestSandboxGmailBatch(t *testing.T) {
 		"--B\r\nContent-Type: application/http\r\nContent-ID: <b2>\r\n\r\n" +
 		"GET " + kit.Sandbox.URL() + "/gmail/v1/users/me/messages/" + b + "?format=minimal\r\n\r\n" +
 		"--B--\r\n"
-	res, parts := postBatch(t, kit.Sandbox.URL(), tok.AccessToken, "multipart/mixed; boundary=B", body)
+	res, parts := postBatch(t, kit.Sandbox.URL(), token, "multipart/mixed; boundary=B", body)
 	if res.StatusCode != http.StatusOK || len(parts) != 4 {
 		t.Fatalf("batch: %d, %d parts", res.StatusCode, len(parts))
 	}
@@ -92,14 +100,7 @@ func TestSandboxGmailBatch(t *testing.T) {
 // read answers 400 INVALID_ARGUMENT, as Google does, and makes no call.
 func TestSandboxGmailBatchRefused(t *testing.T) {
 	t.Parallel()
-	pool := testkit.DB(t)
-	kit := testkit.StartGoogleKit(t, pool, sandbox.GoogleOptions{})
-	addr := "batch@mine.example"
-	user, _, account := kit.Account(t, pool, addr)
-	tok, err := kit.Tokens.Token(context.Background(), user, account)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kit, addr, token := batchMailbox(t)
 	id := kit.Sandbox.AddMessage(addr, sandbox.GmailMessage{Snippet: "first"})
 	part := func(boundary string) string {
 		return "--" + boundary + "\r\nContent-Type: application/http\r\nContent-ID: <1>\r\n\r\nGET /gmail/v1/users/me/messages/" + id + "\r\n\r\n"
@@ -119,7 +120,7 @@ func TestSandboxGmailBatchRefused(t *testing.T) {
 		"more than 100":     {"multipart/mixed; boundary=B", many.String()},
 		"unclosed boundary": {"multipart/mixed; boundary=B", part("B")},
 	} {
-		res, body := postRaw(t, kit.Sandbox.URL(), tok.AccessToken, c.contentType, c.body)
+		res, body := postRaw(t, kit.Sandbox.URL(), token, c.contentType, c.body)
 		var e googleErr
 		json.Unmarshal(body, &e)
 		if res.StatusCode != http.StatusBadRequest || e.Error.Status != "INVALID_ARGUMENT" ||
